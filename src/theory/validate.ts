@@ -95,7 +95,7 @@ export function checkCovariance(a: Matrix, n: number, field: string, what: strin
   if (!(lmax > 0) || !(lmin > n * Number.EPSILON * lmax)) {
     throw new InputError(
       field,
-      `must be positive definite, but its smallest eigenvalue is ${lmin.toPrecision(6)} (largest ${lmax.toPrecision(6)})`,
+      `must be positive definite, but its smallest eigenvalue is ${Number(lmin.toPrecision(6))} (largest ${Number(lmax.toPrecision(6))})`,
     );
   }
   return sym;
