@@ -1,0 +1,56 @@
+import { InputError } from '../src/errors.ts';
+
+interface CommandModule {
+  /** Returns the process exit code. */
+  main(argv: string[]): Promise<number>;
+  usage: string;
+}
+
+const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+  info: {
+    summary: 'show the WebGPU adapter, backend, limits and features',
+    load: () => import('./commands/info.ts'),
+  },
+  theory: {
+    summary: 'closed-form sharpness and fluctuation of a deep linear network',
+    load: () => import('./commands/theory.ts'),
+  },
+};
+
+function overview(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)}${c.summary}`);
+  return `usage: sharpness-lab <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun 'sharpness-lab <command> --help' for a command's options.`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(overview());
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) throw new InputError('command', `unknown command '${name}'\n\n${overview()}`);
+  const module = await command.load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(module.usage);
+    return 0;
+  }
+  return module.main(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof InputError) {
+      console.error(`sharpness-lab: ${error.message}`);
+      process.exitCode = 2;
+    } else {
+      console.error(
+        `sharpness-lab: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+      );
+      process.exitCode = 1;
+    }
+  },
+);

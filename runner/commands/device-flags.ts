@@ -1,0 +1,25 @@
+import type { FlagSpec, ParsedArgs } from '../args.ts';
+import type { NodeDeviceOptions } from '../node/device.ts';
+
+/** Flags every GPU command shares. */
+export const DEVICE_FLAGS: FlagSpec[] = [
+  {
+    name: 'backend',
+    kind: 'string',
+    help: "Dawn backend: vulkan, metal, d3d12, opengl (default: the platform's)",
+  },
+  { name: 'adapter', kind: 'string', help: 'pick the adapter whose name contains this text (Dawn adapter=)' },
+  {
+    name: 'require-hardware',
+    kind: 'boolean',
+    help: 'fail instead of falling back to SwiftShader (GPU CI runners)',
+  },
+];
+
+export function deviceOptions(args: ParsedArgs): NodeDeviceOptions {
+  return {
+    backend: args.flags.backend as string | undefined,
+    adapter: args.flags.adapter as string | undefined,
+    requireHardware: args.flags['require-hardware'] === true,
+  };
+}

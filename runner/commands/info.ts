@@ -1,0 +1,37 @@
+import { formatFlagHelp, parseArgs } from '../args.ts';
+import { acquireDevice } from '../node/device.ts';
+import { DEVICE_FLAGS, deviceOptions } from './device-flags.ts';
+
+const FLAGS = [...DEVICE_FLAGS, { name: 'json', kind: 'boolean' as const, help: 'print one JSON object' }];
+
+export const usage = `usage: sharpness-lab info [--json] [--backend NAME] [--adapter TEXT]
+
+Shows the WebGPU adapter the engine will use (vendor, architecture, device, description), the
+backend, the device limits it was granted and its features. Without a hardware adapter, SwiftShader
+(CPU Vulkan) is used and said so on stderr.
+
+${formatFlagHelp(FLAGS)}`;
+
+export async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, FLAGS);
+  const context = await acquireDevice(deviceOptions(args));
+  const info = context.adapterInfo;
+  if (args.flags.json) {
+    console.log(JSON.stringify(info, null, 2));
+  } else {
+    const rows: [string, string][] = [
+      ['vendor', info.vendor],
+      ['architecture', info.architecture],
+      ['device', info.device],
+      ['description', info.description],
+      ['backend', info.backend],
+      ['host', info.host],
+      ['features', info.features.join(', ')],
+    ];
+    for (const [key, value] of rows) console.log(`${key.padEnd(14)}${value || '(not reported)'}`);
+    console.log('limits');
+    for (const [key, value] of Object.entries(info.limits).sort()) console.log(`  ${key.padEnd(44)}${value}`);
+  }
+  context.device.destroy();
+  return 0;
+}

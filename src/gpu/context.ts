@@ -1,0 +1,26 @@
+/** What a host (Node/Dawn or a browser page) hands the engine: a device and a description of it. */
+export interface AdapterDescription {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** Native API underneath WebGPU (vulkan, metal, d3d12, …) as far as the host knows it. */
+  backend: string;
+  /** e.g. 'node (dawn.node)' or 'chromium 131 (puppeteer)'. */
+  host: string;
+  features: string[];
+  limits: Record<string, number>;
+}
+
+export interface GpuContext {
+  device: GPUDevice;
+  adapterInfo: AdapterDescription;
+  /** Kernels of the command buffer most recently submitted; named in device-loss and error messages. */
+  kernelsInFlight?: readonly string[];
+  /** Set once the device is lost, with the reason. */
+  lost?: string;
+}
+
+export function isSwiftShader(context: GpuContext): boolean {
+  return context.adapterInfo.architecture === 'swiftshader';
+}

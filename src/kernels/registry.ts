@@ -1,0 +1,150 @@
+/**
+ * Shader modules and compute pipelines, compiled once and cached by (shader, entry, constants).
+ * Sources come from the host (files on disk in Node, bundled text in the browser).
+ */
+import { KernelError } from '../errors.ts';
+import { type ReflectedEntry, type ReflectedShader, reflectShader } from './reflect.ts';
+
+export type ShaderSources = Readonly<Record<string, string>>;
+
+export interface CompiledPipeline {
+  /** Stable small integer, used in bind-group cache keys. */
+  id: number;
+  kernel: string;
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+  entry: ReflectedEntry;
+}
+
+function formatCompilationMessages(
+  file: string,
+  source: string,
+  messages: readonly GPUCompilationMessage[],
+): string {
+  const lines = source.split('\n');
+  return messages
+    .map((m) => {
+      const text = lines[m.lineNum - 1] ?? '';
+      const caret = m.linePos > 0 ? `${' '.repeat(m.linePos - 1)}^` : '';
+      return `shaders/${file}:${m.lineNum}:${m.linePos}: ${m.type}: ${m.message}\n    ${text}\n    ${caret}`;
+    })
+    .join('\n');
+}
+
+/** Compiles WGSL (reporting file:line:column on error) and reflects its interface. */
+export async function compileShader(
+  device: GPUDevice,
+  file: string,
+  source: string,
+): Promise<{ module: GPUShaderModule; reflection: ReflectedShader }> {
+  device.pushErrorScope('validation');
+  const module = device.createShaderModule({ label: file, code: source });
+  const info = await module.getCompilationInfo();
+  const scopeError = await device.popErrorScope();
+  const errors = info.messages.filter((m) => m.type === 'error');
+  if (errors.length > 0)
+    throw new KernelError(
+      file,
+      `WGSL compilation failed\n${formatCompilationMessages(file, source, errors)}`,
+    );
+  if (scopeError) throw new KernelError(file, `shader module creation failed: ${scopeError.message}`);
+  return { module, reflection: reflectShader(file, source) };
+}
+
+export class KernelRegistry {
+  private readonly modules = new Map<string, { module: GPUShaderModule; reflection: ReflectedShader }>();
+  private readonly pipelines = new Map<string, CompiledPipeline>();
+  /** Validation results of pipelines created since the last check (creation is synchronous). */
+  private pendingChecks: Promise<void>[] = [];
+  /** When set, every WGSL source is printed the first time a pipeline uses it (SHARPNESS_LAB_PRINT_WGSL). */
+  printSource?: (file: string, source: string, constants: Record<string, number>) => void;
+
+  private constructor(
+    private readonly device: GPUDevice,
+    private readonly sources: ShaderSources,
+  ) {}
+
+  /** Compiles every shader up front so syntax errors surface at start-up with file and line. */
+  static async create(device: GPUDevice, sources: ShaderSources): Promise<KernelRegistry> {
+    const registry = new KernelRegistry(device, sources);
+    for (const [file, source] of Object.entries(sources))
+      registry.modules.set(file, await compileShader(device, file, source));
+    return registry;
+  }
+
+  reflection(file: string): ReflectedShader {
+    const compiled = this.modules.get(file);
+    if (!compiled)
+      throw new KernelError(file, `no such shader (known: ${[...this.modules.keys()].join(', ')})`);
+    return compiled.reflection;
+  }
+
+  /** The pipeline for a kernel: cached by every input that changes generated code. */
+  pipeline(
+    kernel: string,
+    file: string,
+    entryName: string,
+    constants: Record<string, number> = {},
+  ): CompiledPipeline {
+    const constantKey = Object.keys(constants)
+      .sort()
+      .map((k) => `${k}=${constants[k]}`)
+      .join(',');
+    const key = `${file}|${entryName}|${constantKey}`;
+    const cached = this.pipelines.get(key);
+    if (cached) return cached;
+
+    const compiled = this.modules.get(file);
+    if (!compiled) throw new KernelError(kernel, `shader '${file}' is not loaded`);
+    const entry = compiled.reflection.entries.get(entryName);
+    if (!entry) throw new KernelError(kernel, `shader '${file}' has no compute entry point '${entryName}'`);
+    const known = new Set(compiled.reflection.overrides.map((o) => o.name));
+    for (const name of Object.keys(constants)) {
+      if (!known.has(name))
+        throw new KernelError(
+          kernel,
+          `shader '${file}' has no override '${name}' (has: ${[...known].join(', ') || 'none'})`,
+        );
+    }
+    this.printSource?.(file, this.sources[file] ?? '', constants);
+
+    const label = `${kernel}[${constantKey}]`;
+    this.device.pushErrorScope('validation');
+    const layout = this.device.createBindGroupLayout({
+      label,
+      entries: entry.bindings.map((b) => ({
+        binding: b.binding,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: b.kind },
+      })),
+    });
+    const pipeline = this.device.createComputePipeline({
+      label,
+      layout: this.device.createPipelineLayout({ label, bindGroupLayouts: [layout] }),
+      compute: { module: compiled.module, entryPoint: entryName, constants },
+    });
+    this.pendingChecks.push(
+      this.device.popErrorScope().then((error) => {
+        if (error)
+          throw new KernelError(
+            kernel,
+            `pipeline creation failed (${file}:${entryName}, constants {${constantKey}}): ${error.message}`,
+          );
+      }),
+    );
+    const result: CompiledPipeline = { id: this.pipelines.size, kernel, pipeline, layout, entry };
+    this.pipelines.set(key, result);
+    return result;
+  }
+
+  /** Rejects with the first pipeline-creation error since the last call. */
+  async checkPipelines(): Promise<void> {
+    const checks = this.pendingChecks;
+    this.pendingChecks = [];
+    await Promise.all(checks);
+  }
+
+  get pipelineCount(): number {
+    return this.pipelines.size;
+  }
+}

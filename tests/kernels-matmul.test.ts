@@ -1,0 +1,213 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { KernelError } from '../src/errors.ts';
+import { type Activation, matmul } from '../src/kernels/matmul.ts';
+import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
+import { assertClose, dotTolerance, F32_EPS, randomArray, seededRandom } from './helpers/reference.ts';
+
+const test = suite('matmul');
+test.after(destroyTestEngine);
+
+const SIZES = [1, 3, 17, 64, 129, 257];
+
+interface Case {
+  batchA: number;
+  batchB: number;
+  M: number;
+  K: number;
+  N: number;
+  transposeA: boolean;
+  transposeB: boolean;
+  alpha?: number;
+  beta?: number;
+  bias?: 'shared' | 'per-replica';
+  activation?: Activation;
+}
+
+/** float64 reference of the kernel's contract, on f32-rounded inputs; also returns Σ|a·b| per output. */
+function reference(
+  c: Case,
+  a: Float32Array,
+  b: Float32Array,
+  c0: Float32Array | undefined,
+  bias: Float32Array | undefined,
+) {
+  const batch = Math.max(c.batchA, c.batchB);
+  const out = new Float64Array(batch * c.M * c.N);
+  const magnitude = new Float64Array(out.length);
+  for (let r = 0; r < batch; r++) {
+    const aBase = c.batchA === 1 ? 0 : r * c.M * c.K;
+    const bBase = c.batchB === 1 ? 0 : r * c.K * c.N;
+    for (let i = 0; i < c.M; i++) {
+      for (let j = 0; j < c.N; j++) {
+        let sum = 0;
+        let abs = 0;
+        for (let k = 0; k < c.K; k++) {
+          const av = a[aBase + (c.transposeA ? k * c.M + i : i * c.K + k)];
+          const bv = b[bBase + (c.transposeB ? j * c.K + k : k * c.N + j)];
+          sum += av * bv;
+          abs += Math.abs(av * bv);
+        }
+        const o = (r * c.M + i) * c.N + j;
+        let value = (c.alpha ?? 1) * sum;
+        abs *= Math.abs(c.alpha ?? 1);
+        if (c0 && c.beta) {
+          value += c.beta * c0[o];
+          abs += Math.abs(c.beta * c0[o]);
+        }
+        if (bias) {
+          const bv = bias[(c.bias === 'per-replica' ? r * c.N : 0) + j];
+          value += bv;
+          abs += Math.abs(bv);
+        }
+        if (c.activation === 'relu') value = Math.max(0, value);
+        if (c.activation === 'tanh') value = Math.tanh(value);
+        out[o] = value;
+        magnitude[o] = abs;
+      }
+    }
+  }
+  return { out, magnitude };
+}
+
+async function check(c: Case, seed: number): Promise<void> {
+  const engine = await testEngine();
+  const random = seededRandom(seed);
+  const batch = Math.max(c.batchA, c.batchB);
+  const a = Float32Array.from(randomArray(random, c.batchA * c.M * c.K));
+  const b = Float32Array.from(randomArray(random, c.batchB * c.K * c.N));
+  const c0 = c.beta ? Float32Array.from(randomArray(random, batch * c.M * c.N)) : undefined;
+  const biasBatch = c.bias === 'per-replica' ? batch : 1;
+  const bias = c.bias ? Float32Array.from(randomArray(random, biasBatch * c.N)) : undefined;
+  const ta = engine.tensor(a, c.transposeA ? [c.K, c.M] : [c.M, c.K], { batch: c.batchA });
+  const tb = engine.tensor(b, c.transposeB ? [c.N, c.K] : [c.K, c.N], { batch: c.batchB });
+  const tout = c0 ? engine.tensor(c0, [c.M, c.N], { batch }) : undefined;
+  const tbias = bias ? engine.tensor(bias, [c.N], { batch: biasBatch }) : undefined;
+  const result = matmul(engine, ta, tb, {
+    transposeA: c.transposeA,
+    transposeB: c.transposeB,
+    alpha: c.alpha,
+    beta: c.beta,
+    out: tout,
+    bias: tbias,
+    activation: c.activation,
+  });
+  const got = await result.read();
+  const { out, magnitude } = reference(c, a, b, c0, bias);
+  // tanh and relu are 1-Lipschitz; tanh adds a few ulp of its own.
+  const extra = c.activation === 'tanh' ? 8 * F32_EPS : 0;
+  assertClose(got, out, (i) => dotTolerance(c.K, magnitude[i]) + extra, `matmul ${JSON.stringify(c)}`);
+  for (const t of [ta, tb, tout, tbias, result]) t?.dispose();
+}
+
+// Every size appears in every role (a cyclic design over M, K, N), for all transposes and batches.
+let seed = 1;
+for (const transposeA of [false, true]) {
+  for (const transposeB of [false, true]) {
+    for (const batch of [1, 7]) {
+      for (let s = 0; s < SIZES.length; s++) {
+        const [M, K, N] = [SIZES[s], SIZES[(s + 2) % SIZES.length], SIZES[(s + 4) % SIZES.length]];
+        if (M * K * N * batch > 2_000_000) continue; // keep the float64 reference fast
+        const c: Case = { batchA: batch, batchB: batch, M, K, N, transposeA, transposeB };
+        const caseSeed = seed++;
+        test(`M=${M} K=${K} N=${N} batch=${batch} ${transposeA ? 'Aᵀ' : 'A'}${transposeB ? 'Bᵀ' : 'B'}`, () =>
+          check(c, caseSeed));
+      }
+    }
+  }
+}
+
+test('largest sizes in every role (257×129×257, batch 1, AᵀBᵀ)', () =>
+  check({ batchA: 1, batchB: 1, M: 257, K: 129, N: 257, transposeA: true, transposeB: true }, 900));
+
+test('broadcast: A shared by 7 replicas of B', () =>
+  check({ batchA: 1, batchB: 7, M: 17, K: 64, N: 3, transposeA: false, transposeB: true }, 901));
+test('broadcast: B shared by 7 replicas of A', () =>
+  check({ batchA: 7, batchB: 1, M: 129, K: 3, N: 17, transposeA: true, transposeB: false }, 902));
+test('alpha, beta accumulate into C', () =>
+  check(
+    {
+      batchA: 7,
+      batchB: 7,
+      M: 17,
+      K: 17,
+      N: 64,
+      transposeA: false,
+      transposeB: false,
+      alpha: -0.5,
+      beta: 0.75,
+    },
+    903,
+  ));
+test('fused shared bias and relu', () =>
+  check(
+    {
+      batchA: 7,
+      batchB: 1,
+      M: 64,
+      K: 17,
+      N: 3,
+      transposeA: false,
+      transposeB: true,
+      bias: 'shared',
+      activation: 'relu',
+    },
+    904,
+  ));
+test('fused per-replica bias and tanh', () =>
+  check(
+    {
+      batchA: 7,
+      batchB: 7,
+      M: 3,
+      K: 129,
+      N: 17,
+      transposeA: true,
+      transposeB: false,
+      bias: 'per-replica',
+      activation: 'tanh',
+    },
+    905,
+  ));
+
+test('mismatched inner dimensions are an input error before any launch', async () => {
+  const engine = await testEngine();
+  const a = engine.empty([3, 4]);
+  const b = engine.empty([5, 2]);
+  assert.throws(() => matmul(engine, a, b), /inner dimensions differ/);
+  a.dispose();
+  b.dispose();
+});
+
+test('an output buffer too small for the shapes names kernel, binding and sizes', async () => {
+  const engine = await testEngine();
+  const a = engine.empty([64, 64]);
+  const b = engine.empty([64, 64]);
+  const small = engine.empty([8, 8]);
+  // Bypass matmul()'s own shape check to exercise the registry's per-binding size check.
+  let message = '';
+  try {
+    engine.launch({
+      kernel: 'matmul',
+      shader: 'matmul.wgsl',
+      buffers: {
+        a: { tensor: a },
+        b: { tensor: b },
+        bias: { tensor: a },
+        c: { tensor: small, minBytes: 64 * 64 * 4 },
+      },
+      uniforms: {},
+      workgroups: [2, 2, 1],
+    });
+  } catch (error) {
+    assert.instance(error, KernelError);
+    message = (error as Error).message;
+  }
+  assert.match(message, /kernel 'matmul'/);
+  assert.match(message, /binding 'c'/);
+  assert.match(message, /16384 bytes/);
+  assert.match(message, /has 256/);
+  for (const t of [a, b, small]) t.dispose();
+});
+
+test.run();
