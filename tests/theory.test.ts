@@ -262,6 +262,29 @@ test('T_min ≤ T* (equality for isotropic noise) and T*/n ≤ λ_max* ≤ T*', 
   assertRel(iso.minSharpness, iso.sharpness, ROUNDOFF, 'T_min = T* for isotropic noise');
 });
 
+test('scaling law: S* and T* scale as α^{2(D−1)/D} under V → αV, even at extreme α', () => {
+  for (const c of CASES.filter((x) => x.depth >= 2 && x.V.length === 3)) {
+    const t = deepLinearTheory(c);
+    for (const alpha of [1e-150, 1e-3, 1e120]) {
+      const scaledV = c.V.map((row) => row.map((v) => alpha * v));
+      const ts = deepLinearTheory({ ...c, V: scaledV });
+      const D = c.depth;
+      assertRel(
+        ts.fluctuation,
+        t.fluctuation * alpha ** ((2 * (D - 1)) / D),
+        ROUNDOFF,
+        `S* (α=${alpha}, D=${D})`,
+      );
+      assertRel(
+        ts.sharpness,
+        t.sharpness * alpha ** ((2 * (D - 1)) / D),
+        ROUNDOFF,
+        `T* (α=${alpha}, D=${D})`,
+      );
+    }
+  }
+});
+
 test('S, T and λ_max are invariant under the rotations W_i → O_i W_i O_{i−1}ᵀ', () => {
   const c = CASES.find((x) => x.depth === 4 && x.V.length === 3)!;
   const t = deepLinearTheory(c);

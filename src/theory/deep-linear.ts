@@ -69,10 +69,15 @@ export function deepLinearTheory(
     const u = U.getColumnVector(k);
     tau += s[k] * u.transpose().mmul(seInv).mmul(u).get(0, 0);
   }
-  const c = ((a * b) / sigma ** 2) ** (1 / D);
-  const fluctuation = D * sigma ** 2 * c;
-  const sharpness = sigma * c * ((D - 1) * tau + (m * sigma) / b);
+  // c = (ab/σ²)^{1/D}; S* = D σ² c and T* = σ c ((D − 1)τ + mσ/b), with the powers combined so
+  // that neither σ² nor ab is formed (no overflow or underflow for extreme scales).
+  const abRoot = a ** (1 / D) * b ** (1 / D);
+  const fluctuation = D * sigma ** ((2 * (D - 1)) / D) * abRoot;
+  const sharpness = sigma ** ((D - 2) / D) * abRoot * ((D - 1) * tau + (m * sigma) / b);
   const minSharpness = D * nuclearNorm(v.mmul(sxHalf)) ** ((2 * (D - 1)) / D) * (m * a) ** (1 / D);
+  if (![fluctuation, sharpness, minSharpness].every(Number.isFinite)) {
+    throw new InputError('config', 'the results overflow float64; rescale V, sigmaX and sigmaEps');
+  }
   const weights = predictedWeights(D, v, U, s, Q, sx, se, a, b, sigma);
   const lambdaMax = options.lambdaMax === false ? Number.NaN : lambdaMaxAt(weights, sx);
   return {
@@ -110,7 +115,8 @@ function predictedWeights(
 ): MlMatrix[] {
   if (D === 1) return [v.clone()];
   const r = s.length;
-  const p = (i: number): number => (a / sigma) * (sigma ** 2 / (a * b)) ** (i / D);
+  // p_i = (a/σ)(σ²/(ab))^{i/D}, written as a product of powers
+  const p = (i: number): number => a ** (1 - i / D) * b ** (-i / D) * sigma ** ((2 * i) / D - 1);
   const diag = (f: (k: number) => number): MlMatrix =>
     MlMatrix.diag(Array.from({ length: r }, (_, k) => f(k)));
   const weights: MlMatrix[] = [];

@@ -25,10 +25,20 @@ export function symmetrise(a: MlMatrix): MlMatrix {
   return a.clone().add(a.transpose()).mul(0.5);
 }
 
-/** Eigen-decomposition of a symmetric matrix: eigenvalues ascending, eigenvectors as columns. */
+/**
+ * Eigen-decomposition of a symmetric matrix: eigenvalues ascending, eigenvectors as columns.
+ * The matrix is scaled to max|a_ij| = 1 first (ml-matrix's QL iteration stalls on subnormal scales).
+ */
 export function symmetricEigen(a: MlMatrix): { values: number[]; vectors: MlMatrix } {
-  const evd = new EigenvalueDecomposition(symmetrise(a), { assumeSymmetric: true });
-  return { values: evd.realEigenvalues.slice(), vectors: evd.eigenvectorMatrix };
+  let scale = 0;
+  for (let i = 0; i < a.rows; i++)
+    for (let j = 0; j < a.columns; j++) scale = Math.max(scale, Math.abs(a.get(i, j)));
+  if (!(scale > 0) || !Number.isFinite(scale)) {
+    if (scale === 0) return { values: new Array(a.rows).fill(0), vectors: MlMatrix.eye(a.rows) };
+    throw new RangeError('symmetricEigen: matrix has non-finite entries');
+  }
+  const evd = new EigenvalueDecomposition(symmetrise(a).div(scale), { assumeSymmetric: true });
+  return { values: evd.realEigenvalues.map((v) => v * scale), vectors: evd.eigenvectorMatrix };
 }
 
 /** f(A) = Q f(Λ) Qᵀ for symmetric A = Q Λ Qᵀ. */
