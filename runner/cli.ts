@@ -7,6 +7,10 @@ interface CommandModule {
 }
 
 const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+  start: {
+    summary: "the main job (npm start): engine self-check and the paper's theory values",
+    load: () => import('./commands/start.ts'),
+  },
   info: {
     summary: 'show the WebGPU adapter, backend, limits and features',
     load: () => import('./commands/info.ts'),
