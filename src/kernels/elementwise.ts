@@ -166,6 +166,16 @@ export function binary(
   return launchElementwise(engine, 'binary', BINARY_OPS[op], x, y, broadcastShape(x.shape, y.shape), options);
 }
 
+/** Copies x broadcast to `shape` (numpy rules) and to `batch` replicas. */
+export function broadcastTo(engine: Engine, x: Tensor, shape: readonly number[], batch = x.batch): Tensor {
+  const out = engine.empty(shape, { batch });
+  return launchElementwise(engine, 'unary', UNARY_OPS.affine, x, undefined, [...shape], {
+    out,
+    alpha: 1,
+    beta: 0,
+  });
+}
+
 /** In place: out ← alpha·out + beta·y, with y broadcast to out (SGD steps, axpy). */
 export function accumulate(engine: Engine, out: Tensor, y: Tensor, alpha: number, beta: number): Tensor {
   return launchElementwise(engine, 'accumulate', 0, undefined, y, [...out.shape], { out, alpha, beta });

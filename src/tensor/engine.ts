@@ -21,6 +21,8 @@ export class Tensor {
     /** Number of replicas (leading batch dimension); 1 broadcasts against any batch. */
     readonly batch: number,
     readonly dtype: DType,
+    /** Views share another tensor's buffer and never return it to the pool. */
+    private readonly ownsBuffer = true,
   ) {}
 
   /** Elements per replica. */
@@ -45,7 +47,7 @@ export class Tensor {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.engine.pool.release(this.buffer);
+    if (this.ownsBuffer) this.engine.pool.release(this.buffer);
   }
 
   /** Copies to the CPU (flushes pending work). Layout: replica-major, then row-major shape. */
@@ -128,6 +130,20 @@ export class Engine {
     }
     const buffer = this.pool.acquire(bytes, options.label ?? `tensor [${batch}; ${shape.join('×')}]`);
     return new Tensor(this, buffer, [...shape], batch, options.dtype ?? 'f32');
+  }
+
+  /**
+   * The same memory seen with another per-replica shape and replica count (batch × size must agree):
+   * e.g. batch R of [n] is batch 1 of [R, n]. The view does not own the buffer.
+   */
+  view(t: Tensor, shape: readonly number[], batch = 1): Tensor {
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (size * batch !== t.length)
+      throw new InputError(
+        'view',
+        `batch ${batch} of [${shape}] does not hold the ${t.length} elements of ${t}`,
+      );
+    return new Tensor(this, t.buffer, [...shape], batch, t.dtype, false);
   }
 
   /** A tensor holding `data` (length batch × prod(shape)). */

@@ -1,0 +1,307 @@
+/**
+ * Reverse-mode autodiff over the engine's batched tensor ops. Every op's VJP is itself written with
+ * taped ops, so a gradient is differentiable again: the Hessian-vector product is the gradient of
+ * ⟨∇L, v⟩ (double backward), exact up to float rounding.
+ *
+ * All values carry the replica dimension: a loss of batch R is R independent losses, and seeding the
+ * backward pass with ones gives each replica the gradient of its own loss.
+ */
+import { InputError } from '../errors.ts';
+import { binary, broadcastTo, fill, unary } from '../kernels/elementwise.ts';
+import { type Activation, matmul } from '../kernels/matmul.ts';
+import { dot, reduce } from '../kernels/reduce.ts';
+import { product, sameShape } from '../kernels/shapes.ts';
+import type { Engine, Tensor } from '../tensor/engine.ts';
+
+export class Var {
+  constructor(
+    readonly value: Tensor,
+    /** Inputs this value was computed from (empty for leaves). */
+    readonly parents: readonly Var[],
+    /** Maps the gradient of this value to the gradients of its parents (undefined: no gradient). */
+    readonly backward: ((grad: Var) => (Var | undefined)[]) | undefined,
+    readonly requiresGrad: boolean,
+  ) {}
+
+  get shape(): readonly number[] {
+    return this.value.shape;
+  }
+
+  get batch(): number {
+    return this.value.batch;
+  }
+}
+
+export class Tape {
+  /** Tensors created by this tape, freed by dispose(). */
+  private readonly owned: Tensor[] = [];
+
+  constructor(readonly engine: Engine) {}
+
+  private own(t: Tensor): Tensor {
+    this.owned.push(t);
+    return t;
+  }
+
+  /** A differentiable leaf over an existing tensor (the tape does not own it). */
+  param(t: Tensor): Var {
+    return new Var(t, [], undefined, true);
+  }
+
+  /** A non-differentiable leaf (data, targets). */
+  constant(t: Tensor): Var {
+    return new Var(t, [], undefined, false);
+  }
+
+  private node(value: Tensor, parents: Var[], backward: (grad: Var) => (Var | undefined)[]): Var {
+    const requiresGrad = parents.some((p) => p.requiresGrad);
+    return new Var(this.own(value), parents, requiresGrad ? backward : undefined, requiresGrad);
+  }
+
+  /** Frees every tensor this tape created (results read back first). */
+  dispose(): void {
+    for (const t of this.owned) t.dispose();
+    this.owned.length = 0;
+  }
+
+  // ---- ops -------------------------------------------------------------------------------------
+
+  /** op(A)·op(B) per replica, optionally + bias (per column). Activations: use relu()/tanh() ops. */
+  matmul(a: Var, b: Var, options: { transposeA?: boolean; transposeB?: boolean } = {}): Var {
+    const tA = options.transposeA ?? false;
+    const tB = options.transposeB ?? false;
+    const value = matmul(this.engine, a.value, b.value, { transposeA: tA, transposeB: tB });
+    return this.node(value, [a, b], (g) => [
+      a.requiresGrad
+        ? this.reduceToBatch(
+            tA
+              ? this.matmul(b, g, { transposeA: tB, transposeB: true })
+              : this.matmul(g, b, { transposeB: !tB }),
+            a,
+          )
+        : undefined,
+      b.requiresGrad
+        ? this.reduceToBatch(
+            tB
+              ? this.matmul(g, a, { transposeA: true, transposeB: tA })
+              : this.matmul(a, g, { transposeA: !tA }),
+            b,
+          )
+        : undefined,
+    ]);
+  }
+
+  /** Fused x·Wᵀ + bias with an activation, differentiated as its parts (a dense layer). */
+  dense(x: Var, weight: Var, bias: Var | undefined, activation: Activation = 'none'): Var {
+    let h = this.matmul(x, weight, { transposeB: true });
+    if (bias) h = this.add(h, bias);
+    if (activation === 'relu') return this.relu(h);
+    if (activation === 'tanh') return this.tanh(h);
+    return h;
+  }
+
+  /** alpha·x + beta·y with numpy broadcasting (bias rows, scalars). */
+  add(x: Var, y: Var, alpha = 1, beta = 1): Var {
+    const value = binary(this.engine, 'add', x.value, y.value, { alpha, beta });
+    return this.node(value, [x, y], (g) => [
+      x.requiresGrad ? this.sumTo(alpha === 1 ? g : this.scale(g, alpha), x) : undefined,
+      y.requiresGrad ? this.sumTo(beta === 1 ? g : this.scale(g, beta), y) : undefined,
+    ]);
+  }
+
+  sub(x: Var, y: Var): Var {
+    return this.add(x, y, 1, -1);
+  }
+
+  mul(x: Var, y: Var): Var {
+    const value = binary(this.engine, 'mul', x.value, y.value);
+    return this.node(value, [x, y], (g) => [
+      x.requiresGrad ? this.sumTo(this.mul(g, y), x) : undefined,
+      y.requiresGrad ? this.sumTo(this.mul(g, x), y) : undefined,
+    ]);
+  }
+
+  /** alpha·x + beta. */
+  affine(x: Var, alpha: number, beta = 0): Var {
+    const value = unary(this.engine, 'affine', x.value, { alpha, beta });
+    return this.node(value, [x], (g) => [this.scale(g, alpha)]);
+  }
+
+  scale(x: Var, alpha: number): Var {
+    return this.affine(x, alpha, 0);
+  }
+
+  square(x: Var): Var {
+    const value = unary(this.engine, 'square', x.value);
+    return this.node(value, [x], (g) => [this.scale(this.mul(g, x), 2)]);
+  }
+
+  relu(x: Var): Var {
+    const value = unary(this.engine, 'relu', x.value);
+    // The mask is locally constant: its own derivative is zero almost everywhere.
+    return this.node(value, [x], (g) => [
+      this.mul(g, this.constant(this.own(unary(this.engine, 'step', x.value)))),
+    ]);
+  }
+
+  tanh(x: Var): Var {
+    const value = unary(this.engine, 'tanh', x.value);
+    const out = this.node(value, [x], (g) => [this.mul(g, this.affine(this.square(out), -1, 1))]);
+    return out;
+  }
+
+  /** Sum over one axis of the per-replica shape, or over everything (→ [1]). */
+  sum(x: Var, axis?: number): Var {
+    const value = reduce(this.engine, 'sum', x.value, { axis });
+    return this.node(value, [x], (g) => [this.expand(g, x, axis)]);
+  }
+
+  mean(x: Var, axis?: number): Var {
+    const len = axis === undefined ? product(x.shape) : x.shape[axis < 0 ? x.shape.length + axis : axis];
+    return this.scale(this.sum(x, axis), 1 / len);
+  }
+
+  /** Per-replica ⟨x, y⟩ over all elements → [1]. */
+  dot(x: Var, y: Var): Var {
+    const value = dot(this.engine, x.value, y.value);
+    return this.node(value, [x, y], (g) => [
+      x.requiresGrad ? this.sumTo(this.mul(y, g), x) : undefined,
+      y.requiresGrad ? this.sumTo(this.mul(x, g), y) : undefined,
+    ]);
+  }
+
+  // ---- broadcasting helpers (differentiable) ---------------------------------------------------
+
+  /** Broadcasts g (the reduced value) back to x's shape: the VJP of a sum. */
+  private expand(g: Var, x: Var, axis: number | undefined): Var {
+    let source = g;
+    if (axis !== undefined) {
+      const a = axis < 0 ? x.shape.length + axis : axis;
+      // Reinsert the reduced axis as size 1 so numpy broadcasting lines the dimensions up.
+      const withAxis = [...x.shape.slice(0, a), 1, ...x.shape.slice(a + 1)];
+      source = this.reshape(g, withAxis);
+    }
+    const value = broadcastTo(this.engine, source.value, x.shape, x.batch);
+    return this.node(value, [source], (h) => [this.sumTo(h, source)]);
+  }
+
+  /** Same memory, another per-replica shape. */
+  reshape(x: Var, shape: readonly number[]): Var {
+    const value = this.engine.view(x.value, shape, x.batch);
+    return new Var(
+      value,
+      [x],
+      x.requiresGrad ? (g) => [this.reshape(g, x.shape)] : undefined,
+      x.requiresGrad,
+    );
+  }
+
+  /** Sums a broadcast gradient back to the shape and replica count of `target`. */
+  private sumTo(g: Var, target: Var): Var {
+    let result = this.reduceToBatch(g, target);
+    if (sameShape(result.shape, target.shape)) return result;
+    const size = product(target.shape);
+    if (size === 1) return this.reshape(this.sum(result), target.shape);
+    const trailing = result.shape.slice(result.shape.length - target.shape.length);
+    const stripped = target.shape.slice(target.shape.findIndex((d) => d !== 1));
+    const resultTrailing = result.shape.slice(result.shape.length - stripped.length);
+    if (sameShape(resultTrailing, stripped)) {
+      // Leading dimensions were broadcast: fold them into one axis and sum it.
+      const rows = product(result.shape) / size;
+      result = this.sum(this.reshape(result, [rows, size]), 0);
+      return this.reshape(result, target.shape);
+    }
+    if (
+      target.shape.length === result.shape.length &&
+      target.shape[target.shape.length - 1] === 1 &&
+      sameShape(target.shape.slice(0, -1), trailing.slice(0, -1))
+    ) {
+      // A column vector broadcast across the last axis.
+      return this.reshape(this.sum(result, -1), target.shape);
+    }
+    throw new InputError('autodiff', `cannot sum a gradient of shape [${g.shape}] back to [${target.shape}]`);
+  }
+
+  /** Same memory with another replica count: batch R of [n] is batch 1 of [R, n]. */
+  private rebatch(x: Var, shape: readonly number[], batch: number): Var {
+    const value = this.engine.view(x.value, shape, batch);
+    return new Var(
+      value,
+      [x],
+      x.requiresGrad ? (g) => [this.rebatch(g, x.shape, x.batch)] : undefined,
+      x.requiresGrad,
+    );
+  }
+
+  /** Sums over replicas when the operand was shared (batch 1) by a batched result. */
+  private reduceToBatch(g: Var, target: Var): Var {
+    if (g.batch === target.batch) return g;
+    if (target.batch !== 1)
+      throw new InputError(
+        'autodiff',
+        `gradient batch ${g.batch} does not match operand batch ${target.batch}`,
+      );
+    return this.reshape(this.sum(this.rebatch(g, [g.batch, product(g.shape)], 1), 0), target.shape);
+  }
+
+  private zerosLike(x: Var): Var {
+    const zeros = this.own(this.engine.empty(x.shape, { batch: x.batch }));
+    fill(this.engine, zeros, 0);
+    return this.constant(zeros);
+  }
+
+  // ---- differentiation -------------------------------------------------------------------------
+
+  /**
+   * Gradients of `output` (batch R: one scalar per replica, or seeded with `seed`) with respect to
+   * `wrt`; the result is recorded on the tape, so it can be differentiated again.
+   */
+  grad(output: Var, wrt: readonly Var[], seed?: Var): Var[] {
+    if (product(output.shape) !== 1 && !seed)
+      throw new InputError(
+        'grad',
+        `output must be one value per replica, got [${output.shape}]; pass a seed`,
+      );
+    const order: Var[] = [];
+    const seen = new Set<Var>();
+    const visit = (v: Var) => {
+      if (seen.has(v) || !v.requiresGrad) return;
+      seen.add(v);
+      for (const p of v.parents) visit(p);
+      order.push(v);
+    };
+    visit(output);
+    const grads = new Map<Var, Var>();
+    const ones = this.own(this.engine.empty(output.shape, { batch: output.batch }));
+    fill(this.engine, ones, 1);
+    grads.set(output, seed ?? this.constant(ones));
+    for (let i = order.length - 1; i >= 0; i--) {
+      const v = order[i];
+      const g = grads.get(v);
+      if (!g || !v.backward) continue;
+      const parentGrads = v.backward(g);
+      v.parents.forEach((p, k) => {
+        const pg = parentGrads[k];
+        if (!pg || !p.requiresGrad) return;
+        const existing = grads.get(p);
+        grads.set(p, existing ? this.add(existing, pg) : pg);
+      });
+    }
+    return wrt.map((w) => grads.get(w) ?? this.zerosLike(w));
+  }
+
+  /** Hessian-vector products H·v per replica: the gradient of ⟨∇L, v⟩ (v constant). */
+  hvp(loss: Var, params: readonly Var[], vectors: readonly Tensor[]): Var[] {
+    if (vectors.length !== params.length)
+      throw new InputError('hvp', `${vectors.length} vectors for ${params.length} parameters`);
+    const gradients = this.grad(loss, params);
+    let inner: Var | undefined;
+    gradients.forEach((g, i) => {
+      const term = this.dot(g, this.constant(vectors[i]));
+      inner = inner ? this.add(inner, term) : term;
+    });
+    // A loss linear in the parameters has a gradient that does not depend on them: H = 0.
+    if (!inner?.requiresGrad) return params.map((p) => this.zerosLike(p));
+    return this.grad(inner, params);
+  }
+}
