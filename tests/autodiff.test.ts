@@ -174,7 +174,8 @@ async function runProblem(problem: Problem, seed: number, withHvp: boolean) {
   );
   let hv: Var[] = [];
   if (withHvp) {
-    vData.forEach((v, i) => vectors.push(engine.tensor(v, problem.paramShapes[i], { batch: R })));
+    for (const [i, v] of vData.entries())
+      vectors.push(engine.tensor(v, problem.paramShapes[i], { batch: R }));
     hv = tape.hvp(loss, params, vectors);
   }
   const lossValues = await loss.value.read();
