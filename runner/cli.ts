@@ -19,6 +19,10 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'closed-form sharpness and fluctuation of a deep linear network',
     load: () => import('./commands/theory.ts'),
   },
+  bench: {
+    summary: 'run benchmarks against peers on the same adapter',
+    load: () => import('./commands/bench.ts'),
+  },
 };
 
 function overview(): string {

@@ -1,0 +1,284 @@
+/**
+ * Matmul throughput, side by side on one adapter in one process: our `matmul`, TensorFlow.js's WebGPU
+ * backend, and a plain TypeScript loop on the CPU. GFLOP/s = 2·batch·M·K·N / seconds, where seconds
+ * is the median wall-clock time of one repetition from its launch until the GPU has finished.
+ */
+import { matmul } from '../src/kernels/matmul.ts';
+import type { Tensor } from '../src/tensor/engine.ts';
+import type { BenchContext, BenchResult, BenchSuite } from './suite.ts';
+import { measure, randomFloats } from './timing.ts';
+
+export const MATMUL_ENGINES = ['sharpness-lab', 'tfjs-webgpu', 'cpu'] as const;
+export type MatmulEngine = (typeof MATMUL_ENGINES)[number];
+
+/** [batch, M, K, N]: C (M×N) = A (M×K) · B (K×N) for each of `batch` independent replicas. */
+export type MatmulShape = readonly [number, number, number, number];
+
+export const MATMUL_SHAPES: readonly MatmulShape[] = [
+  [1, 512, 512, 512],
+  [1, 1024, 1024, 1024],
+  [1, 4096, 64, 64], // tall-skinny: a batch of activations times a small weight
+  [1, 64, 256, 4096], // short-wide
+  [64, 32, 32, 32], // many small replicas
+];
+
+export interface MatmulResult extends BenchResult {
+  engine: MatmulEngine;
+  shape: MatmulShape;
+}
+
+/** Largest |got − want| over the largest |want|: a wrong index gives O(1), f32 rounding ~1e-6. */
+export const MAX_RELATIVE_ERROR = 1e-4;
+
+/** A case prepared on one engine: inputs uploaded, ready to repeat. */
+interface Prepared {
+  /** One repetition: launch, then wait until the result is complete. */
+  run(): Promise<void>;
+  /** One launch whose result is read back (the correctness check; also the warm-up). */
+  result(): Promise<Float32Array>;
+  dispose(): void;
+}
+
+interface Peer {
+  name: MatmulEngine;
+  /** Fewest timed repetitions (the CPU loop at 1024³ takes seconds: one is enough there). */
+  minReps: number;
+  prepare(shape: MatmulShape, a: Float32Array, b: Float32Array): Promise<Prepared>;
+}
+
+function flops([batch, m, k, n]: MatmulShape): number {
+  return 2 * batch * m * k * n;
+}
+
+/** The CPU reference: a triple loop in i-k-j order (unit-stride inner loop), f32 storage. */
+export function cpuMatmul([batch, m, k, n]: MatmulShape, a: Float32Array, b: Float32Array): Float32Array {
+  const c = new Float32Array(batch * m * n);
+  for (let r = 0; r < batch; r++) {
+    const aBase = r * m * k;
+    const bBase = r * k * n;
+    const cBase = r * m * n;
+    for (let i = 0; i < m; i++) {
+      const cRow = cBase + i * n;
+      for (let p = 0; p < k; p++) {
+        const aip = a[aBase + i * k + p];
+        const bRow = bBase + p * n;
+        for (let j = 0; j < n; j++) c[cRow + j] += aip * b[bRow + j];
+      }
+    }
+  }
+  return c;
+}
+
+export function maxRelativeError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  if (got.length !== want.length) return Number.POSITIVE_INFINITY;
+  let err = 0;
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs(got[i] - want[i]);
+    err = d > err || Number.isNaN(d) ? d : err;
+    scale = Math.max(scale, Math.abs(want[i]));
+  }
+  return Number.isNaN(err) ? Number.POSITIVE_INFINITY : err / (scale || 1);
+}
+
+/** Checks the CPU loop itself on sampled entries against float64 dot products. */
+function checkCpuReference(shape: MatmulShape, a: Float32Array, b: Float32Array, c: Float32Array): number {
+  const [batch, m, k, n] = shape;
+  const random = randomFloats(3 * 256, 99);
+  const got: number[] = [];
+  const want: number[] = [];
+  for (let s = 0; s < 256; s++) {
+    const pick = (x: number, size: number) => Math.min(size - 1, Math.floor(((x + 1) / 2) * size));
+    const [r, i, j] = [pick(random[3 * s], batch), pick(random[3 * s + 1], m), pick(random[3 * s + 2], n)];
+    let sum = 0;
+    for (let p = 0; p < k; p++) sum += a[(r * m + i) * k + p] * b[(r * k + p) * n + j];
+    got.push(c[(r * m + i) * n + j]);
+    want.push(sum);
+  }
+  return maxRelativeError(got, want);
+}
+
+function sharpnessLabPeer(context: BenchContext): Peer {
+  const { engine } = context;
+  return {
+    name: 'sharpness-lab',
+    minReps: 3,
+    async prepare([batch, m, k, n], aData, bData) {
+      const a = engine.tensor(aData, [m, k], { batch, label: 'bench A' });
+      const b = engine.tensor(bData, [k, n], { batch, label: 'bench B' });
+      const once = (): Tensor => matmul(engine, a, b);
+      return {
+        async run() {
+          const c = once();
+          await engine.sync();
+          c.dispose();
+        },
+        async result() {
+          const c = once();
+          const data = (await c.read()) as Float32Array;
+          c.dispose();
+          return data;
+        },
+        dispose() {
+          a.dispose();
+          b.dispose();
+        },
+      };
+    },
+  };
+}
+
+function tfjsPeer(context: BenchContext): Peer {
+  return {
+    name: 'tfjs-webgpu',
+    minReps: 3,
+    async prepare([batch, m, k, n], aData, bData) {
+      const t = await context.tfjs();
+      const { tf } = t;
+      const a = tf.tensor3d(aData, [batch, m, k]);
+      const b = tf.tensor3d(bData, [batch, k, n]);
+      return {
+        async run() {
+          const c = tf.matMul(a, b);
+          await t.sync();
+          c.dispose();
+        },
+        async result() {
+          const c = tf.matMul(a, b);
+          const data = (await c.data()) as Float32Array;
+          c.dispose();
+          return data;
+        },
+        dispose() {
+          a.dispose();
+          b.dispose();
+        },
+      };
+    },
+  };
+}
+
+function cpuPeer(): Peer {
+  return {
+    name: 'cpu',
+    minReps: 1,
+    async prepare(shape, a, b) {
+      return {
+        async run() {
+          cpuMatmul(shape, a, b);
+        },
+        async result() {
+          return cpuMatmul(shape, a, b);
+        },
+        dispose() {},
+      };
+    },
+  };
+}
+
+function formatShape(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+async function runMatmul(context: BenchContext): Promise<MatmulResult[]> {
+  const results: MatmulResult[] = [];
+  const log = (line: string) => context.log(`matmul ${line}`);
+  const peers = [sharpnessLabPeer(context), tfjsPeer(context)];
+  const cpu = cpuPeer();
+  for (const [index, shape] of MATMUL_SHAPES.entries()) {
+    const [batch, m, k, n] = shape;
+    const label = formatShape(shape);
+    const a = randomFloats(batch * m * k, 2 * index + 1);
+    const b = randomFloats(batch * k * n, 2 * index + 2);
+    const shapeResults = new Map<MatmulEngine, MatmulResult>();
+    const record = (engine: MatmulEngine, gflops: number | null, error?: string) => {
+      shapeResults.set(engine, { engine, shape, gflops, ...(error ? { error } : {}) });
+      log(`${label} ${engine}: ${gflops === null ? `no result (${error})` : `${gflops.toFixed(3)} GFLOP/s`}`);
+    };
+
+    // The reference (also the CPU engine's warm-up), itself checked against float64 dot products.
+    log(`${label} cpu: reference result`);
+    const cpuPrepared = await cpu.prepare(shape, a, b);
+    const reference = await cpuPrepared.result();
+    const cpuError = checkCpuReference(shape, a, b, reference);
+    const referenceOk = cpuError <= MAX_RELATIVE_ERROR;
+
+    for (const peer of peers) {
+      if (!referenceOk) {
+        record(peer.name, null, 'the CPU reference failed its own check');
+        continue;
+      }
+      let prepared: Prepared | undefined;
+      try {
+        log(`${label} ${peer.name}: warm-up and correctness check`);
+        prepared = await peer.prepare(shape, a, b);
+        // The checked launch is also the warm-up: it compiles the pipelines and fills the buffer pools.
+        const error = maxRelativeError(await prepared.result(), reference);
+        if (!(error <= MAX_RELATIVE_ERROR)) {
+          record(peer.name, null, `wrong result: max relative error ${error.toExponential(2)}`);
+          continue;
+        }
+        log(`${label} ${peer.name}: timing (max relative error ${error.toExponential(2)})`);
+        const timing = await measure(prepared.run, { minSeconds: context.minSeconds, minReps: peer.minReps });
+        record(peer.name, flops(shape) / timing.median / 1e9);
+      } catch (error) {
+        record(peer.name, null, (error as Error).message.split('\n')[0]);
+      } finally {
+        prepared?.dispose();
+      }
+    }
+
+    if (referenceOk) {
+      log(`${label} cpu: timing`);
+      const timing = await measure(cpuPrepared.run, {
+        minSeconds: context.minSeconds,
+        minReps: cpu.minReps,
+        warmup: false,
+      });
+      record('cpu', flops(shape) / timing.median / 1e9);
+    } else {
+      record('cpu', null, `wrong result: max relative error ${cpuError.toExponential(2)} against float64`);
+    }
+    for (const engine of MATMUL_ENGINES) results.push(shapeResults.get(engine)!);
+  }
+  return results;
+}
+
+function ratio(x: number | null | undefined, y: number | null | undefined): string {
+  return x && y ? `${(x / y).toFixed(2)}×` : '—';
+}
+
+function formatMatmulTable(results: readonly BenchResult[]): string {
+  const rows = new Map<string, Map<string, number | null>>();
+  for (const r of results) {
+    const key = formatShape(r.shape);
+    if (!rows.has(key)) rows.set(key, new Map());
+    rows.get(key)!.set(r.engine, r.gflops);
+  }
+  const header = ['shape [b, m, k, n]', ...MATMUL_ENGINES, 'ours/tfjs', 'ours/cpu'];
+  const lines = [...rows].map(([shape, byEngine]) => {
+    const ours = byEngine.get('sharpness-lab');
+    return [
+      shape,
+      ...MATMUL_ENGINES.map((e) => {
+        const g = byEngine.get(e);
+        return g === undefined ? '' : g === null ? 'failed' : g.toFixed(3);
+      }),
+      ratio(ours, byEngine.get('tfjs-webgpu')),
+      ratio(ours, byEngine.get('cpu')),
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const format = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [
+    'matmul: GFLOP/s (2·b·m·k·n / median seconds per repetition; higher is better)',
+    format(header),
+    ...lines.map(format),
+  ].join('\n');
+}
+
+export const suite: BenchSuite = {
+  run: runMatmul,
+  formatTable: formatMatmulTable,
+};

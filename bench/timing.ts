@@ -1,0 +1,63 @@
+/** Wall-clock measurement shared by the benchmark suites. */
+
+export interface MeasureOptions {
+  /** Keep repeating until this much time has passed in total (seconds). */
+  minSeconds: number;
+  /** Repeat at least this many times, however long each takes. */
+  minReps: number;
+  /** Stop after this many repetitions even if `minSeconds` has not passed. */
+  maxReps?: number;
+  /** Run once untimed first (default true); false when the caller has already run it. */
+  warmup?: boolean;
+}
+
+export interface Measurement {
+  /** Median seconds per repetition. */
+  median: number;
+  /** Seconds of every repetition, in order. */
+  samples: number[];
+}
+
+/**
+ * Runs `rep` once untimed as a warm-up (pipeline compilation, buffer allocation) unless told the
+ * caller already did, then repeats it
+ * until `minSeconds` have passed and at least `minReps` repetitions were made. Each repetition is
+ * timed on its own, from its first launch until its promise resolves (for GPU work: until the GPU
+ * has finished), so the median is robust against the noise of a shared machine.
+ */
+export async function measure(rep: () => Promise<void>, options: MeasureOptions): Promise<Measurement> {
+  if (options.warmup ?? true) await rep();
+  const samples: number[] = [];
+  const started = performance.now();
+  const maxReps = options.maxReps ?? Number.POSITIVE_INFINITY;
+  while (
+    samples.length < maxReps &&
+    (samples.length < options.minReps || performance.now() - started < options.minSeconds * 1000)
+  ) {
+    const t0 = performance.now();
+    await rep();
+    samples.push((performance.now() - t0) / 1000);
+  }
+  return { median: median(samples), samples };
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((x, y) => x - y);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Deterministic uniform [-1, 1) values (mulberry32), so every run benchmarks the same inputs. */
+export function randomFloats(length: number, seed: number): Float32Array {
+  let state = seed >>> 0;
+  const out = new Float32Array(length);
+  for (let i = 0; i < length; i++) {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  }
+  return out;
+}

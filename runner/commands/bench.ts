@@ -1,0 +1,84 @@
+import type { BenchResult, BenchSuite } from '../../bench/suite.ts';
+import { disposeTfjsWebgpu, loadTfjsWebgpu } from '../../bench/tfjs.ts';
+import { InputError } from '../../src/errors.ts';
+import { formatFlagHelp, parseArgs } from '../args.ts';
+import { createNodeEngine } from '../node/engine.ts';
+import { DEVICE_FLAGS, deviceOptions } from './device-flags.ts';
+
+/** Benchmark suites by name; a new one (train, hvp, lanczos) is one more entry here. */
+const SUITES: Record<string, { summary: string; load: () => Promise<BenchSuite> }> = {
+  matmul: {
+    summary: 'GFLOP/s of batched matmul: sharpness-lab vs tfjs-webgpu vs a CPU loop',
+    load: async () => (await import('../../bench/matmul.ts')).suite,
+  },
+};
+
+const FLAGS = [
+  ...DEVICE_FLAGS,
+  { name: 'json', kind: 'boolean' as const, help: 'print one JSON object (progress stays on stderr)' },
+  {
+    name: 'min-time',
+    kind: 'number' as const,
+    help: 'seconds each measurement repeats for, at least (default 1)',
+  },
+];
+
+export const usage = `usage: sharpness-lab bench [SUITE...] [--json] [--min-time S] [--backend NAME] [--adapter TEXT]
+
+Runs benchmark suites against peer engines on the same adapter, in this process, and prints a
+table (or with --json one object {"adapter": {...}, "results": [...]}). Without a suite name, every
+suite runs. Progress goes to stderr; a whole run takes a minute or more on a CPU adapter.
+
+suites:
+${Object.entries(SUITES)
+  .map(([name, s]) => `  ${name.padEnd(10)}${s.summary}`)
+  .join('\n')}
+
+${formatFlagHelp(FLAGS)}`;
+
+export async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, FLAGS);
+  const names = args.positional.length > 0 ? [...new Set(args.positional)] : Object.keys(SUITES);
+  for (const name of names) {
+    if (!Object.hasOwn(SUITES, name)) {
+      throw new InputError('suite', `unknown suite '${name}' (known: ${Object.keys(SUITES).join(', ')})`);
+    }
+  }
+  const minSeconds = (args.flags['min-time'] as number | undefined) ?? 1;
+  if (!(minSeconds >= 0)) throw new InputError('--min-time', `must be ≥ 0 seconds, got ${minSeconds}`);
+
+  const device = deviceOptions(args);
+  const engine = await createNodeEngine(device);
+  const adapter = engine.context.adapterInfo;
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  log(`bench: adapter ${adapter.description || adapter.device} (${adapter.vendor}/${adapter.architecture})`);
+  const results: { suite: BenchSuite; results: BenchResult[] }[] = [];
+  try {
+    for (const name of names) {
+      const suite = await SUITES[name].load();
+      const context = {
+        engine,
+        device,
+        minSeconds,
+        log,
+        tfjs: () => loadTfjsWebgpu(adapter, device),
+      };
+      results.push({ suite, results: await suite.run(context) });
+    }
+  } finally {
+    await disposeTfjsWebgpu();
+    engine.destroy();
+  }
+
+  if (args.flags.json) {
+    console.log(JSON.stringify({ adapter, results: results.flatMap((r) => r.results) }));
+  } else {
+    console.log(
+      `adapter: ${adapter.description || adapter.device} (${adapter.vendor}/${adapter.architecture})`,
+    );
+    for (const r of results) console.log(`\n${r.suite.formatTable(r.results)}`);
+  }
+  const failed = results.flatMap((r) => r.results).filter((r) => r.gflops === null);
+  for (const f of failed) log(`bench: ${f.engine} [${f.shape.join(', ')}]: ${f.error}`);
+  return failed.length > 0 ? 1 : 0;
+}
