@@ -1,8 +1,12 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { FixedDataset } from '../src/data/fixed.ts';
 import { LinearTeacher } from '../src/data/linear-teacher.ts';
 import { InputError } from '../src/errors.ts';
-import { trainDeepLinearSgd } from '../src/train/sgd.ts';
+import { initParameters } from '../src/models/init.ts';
+import { buildModel } from '../src/models/model.ts';
+import type { Engine, Tensor } from '../src/tensor/engine.ts';
+import { type TrainOptions, train } from '../src/train/trainer.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
 import { randomArray, seededRandom } from './helpers/reference.ts';
 
@@ -83,36 +87,46 @@ test('a Σ that is not positive definite is refused before any GPU work, naming 
   assert.is(engine.scheduler.launches, launches);
 });
 
-async function initialWeights(
-  engine: Awaited<ReturnType<typeof testEngine>>,
-  replicas: number,
-  offset: number,
+const MODEL = buildModel({ kind: 'deep-linear', inputDim: 2, hidden: [3, 3], outputDim: 2 });
+
+/** Replica r's initial weights depend only on (seed, r), so a replica alone starts where it starts in a batch. */
+function initialWeights(engine: Engine, replicas: number, offset: number): Tensor[] {
+  return initParameters(
+    engine,
+    MODEL,
+    { kind: 'normal', scale: 0.5 },
+    { replicas, seed: 17, replicaOffset: offset },
+  );
+}
+
+function trainLinear(
+  engine: Engine,
+  params: Tensor[],
+  data: TrainOptions['data'],
+  options: Partial<TrainOptions>,
 ) {
-  const shapes = [
-    [3, 2],
-    [3, 3],
-    [2, 3],
-  ];
-  // Replica r's initial weights depend only on r, so a replica alone starts where it starts in the batch.
-  return shapes.map((shape, layer) => {
-    const size = shape[0] * shape[1];
-    const data: number[] = [];
-    for (let r = offset; r < offset + replicas; r++)
-      data.push(...randomArray(seededRandom(100 * layer + r + 1), size, -0.6, 0.6));
-    return engine.tensor(data, shape, { batch: replicas });
+  return train(engine, {
+    model: MODEL,
+    params,
+    data,
+    loss: 'mse',
+    learningRate: 0.02,
+    batchSize: 10,
+    steps: 40,
+    seed: 9,
+    ...options,
   });
 }
 
 test('8 replicas trained together equal each replica trained alone with the same seed', async () => {
   const engine = await testEngine();
   const data = new LinearTeacher(engine, { V, sigmaX: SIGMA_X, sigmaEps: SIGMA_EPS });
-  const options = { learningRate: 0.02, batchSize: 10, steps: 40, seed: 9 };
-  const together = await initialWeights(engine, 8, 0);
-  await trainDeepLinearSgd(engine, together, data, options);
+  const together = initialWeights(engine, 8, 0);
+  await trainLinear(engine, together, data, {});
   const all = await Promise.all(together.map((w) => w.read()));
   for (const replica of [0, 3, 7]) {
-    const alone = await initialWeights(engine, 1, replica);
-    await trainDeepLinearSgd(engine, alone, data, { ...options, replicaOffset: replica });
+    const alone = initialWeights(engine, 1, replica);
+    await trainLinear(engine, alone, data, { replicaOffset: replica });
     for (const [layer, w] of alone.entries()) {
       const got = await w.read();
       const size = got.length;
@@ -134,14 +148,14 @@ test('8 replicas trained together equal each replica trained alone with the same
 test('SGD drives the loss down to the label-noise floor ½·Tr Σ_ε', async () => {
   const engine = await testEngine();
   const data = new LinearTeacher(engine, { V, sigmaX: SIGMA_X, sigmaEps: SIGMA_EPS });
-  const weights = await initialWeights(engine, 4, 0);
+  const weights = initialWeights(engine, 4, 0);
   const losses: number[] = [];
   const record = (_step: number, loss: Float32Array) => {
     losses.push(loss.reduce((a, b) => a + b, 0) / loss.length);
   };
   const options = { learningRate: 0.05, batchSize: 50, seed: 4, onLog: record };
-  await trainDeepLinearSgd(engine, weights, data, { ...options, steps: 1, logEvery: 1 });
-  await trainDeepLinearSgd(engine, weights, data, { ...options, startStep: 1, steps: 600, logEvery: 50 });
+  await trainLinear(engine, weights, data, { ...options, steps: 1, logEvery: 1 });
+  await trainLinear(engine, weights, data, { ...options, startStep: 1, steps: 600, logEvery: 50 });
   const floor = 0.5 * (SIGMA_EPS[0][0] + SIGMA_EPS[1][1]);
   const late = losses.slice(-5).reduce((a, b) => a + b, 0) / 5;
   // At a global minimum the minibatch loss is ½‖ε‖² averaged over 50 rows × 4 replicas: mean = floor,
@@ -150,6 +164,98 @@ test('SGD drives the loss down to the label-noise floor ½·Tr Σ_ε', async () 
   assert.ok(Math.abs(late - floor) < 0.25 * floor, `late loss ${late} vs floor ${floor}`);
   for (const w of weights) w.dispose();
   data.dispose();
+});
+
+test('after the switch to GD on a fixed training set, the updates no longer depend on the seed', async () => {
+  const engine = await testEngine();
+  const source = new LinearTeacher(engine, { V, sigmaX: SIGMA_X, sigmaEps: SIGMA_EPS });
+  const data = FixedDataset.fromSource(engine, source, 64, 5);
+  const finals: Float32Array[][] = [];
+  for (const seed of [1, 2]) {
+    const weights = initialWeights(engine, 2, 0);
+    // SGD for 0 steps, then 20 GD steps: the full batch is the same for any seed.
+    await trainLinear(engine, weights, data, { seed, steps: 20, switchToGdAt: 0 });
+    finals.push((await Promise.all(weights.map((w) => w.read()))) as Float32Array[]);
+    for (const w of weights) w.dispose();
+  }
+  finals[0].forEach((w, i) => {
+    assert.equal(Array.from(w), Array.from(finals[1][i]), `W${i + 1}`);
+  });
+  const sgd: Float32Array[][] = [];
+  for (const seed of [1, 2]) {
+    const weights = initialWeights(engine, 2, 0);
+    await trainLinear(engine, weights, data, { seed, steps: 20 });
+    sgd.push((await Promise.all(weights.map((w) => w.read()))) as Float32Array[]);
+    for (const w of weights) w.dispose();
+  }
+  assert.not.equal(Array.from(sgd[0][0]), Array.from(sgd[1][0]), 'SGD minibatches depend on the seed');
+  data.dispose();
+  source.dispose();
+});
+
+test('a diverging replica is reported with its step; the others train on unharmed', async () => {
+  const engine = await testEngine();
+  const data = new LinearTeacher(engine, { V, sigmaX: SIGMA_X, sigmaEps: SIGMA_EPS });
+  const weights = initialWeights(engine, 3, 0);
+  // Blow up replica 1's first layer: at this learning rate its loss explodes within a few steps.
+  const w1 = (await weights[0].read()) as Float32Array;
+  for (let i = 6; i < 12; i++) w1[i] *= 40;
+  engine.write(weights[0], w1);
+  const losses: Float32Array[] = [];
+  const divergences = await trainLinear(engine, weights, data, {
+    steps: 60,
+    logEvery: 10,
+    learningRate: 0.05,
+    onLog: (_s, l) => void losses.push(l),
+  });
+  assert.is(divergences.length, 1);
+  assert.is(divergences[0].replica, 1);
+  assert.ok(divergences[0].step >= 9 && divergences[0].step < 60);
+  const last = losses[losses.length - 1];
+  assert.ok(
+    Number.isFinite(last[0]) && Number.isFinite(last[2]) && last[0] < 5 && last[2] < 5,
+    `healthy replicas: ${last}`,
+  );
+  for (const w of weights) w.dispose();
+  data.dispose();
+});
+
+test('configuration mistakes fail before any GPU work, naming the field', async () => {
+  const engine = await testEngine();
+  const source = new LinearTeacher(engine, { V, sigmaEps: SIGMA_EPS });
+  const data = FixedDataset.fromSource(engine, source, 16, 1);
+  const weights = initialWeights(engine, 1, 0);
+  const launches = engine.scheduler.launches;
+  try {
+    await trainLinear(engine, weights, data, { batchSize: 17 });
+    assert.unreachable();
+  } catch (error) {
+    assert.match((error as Error).message, /train\.batchSize: 17 is larger than the training set/);
+  }
+  const wrong = buildModel({ kind: 'deep-linear', inputDim: 3, hidden: [3], outputDim: 2 });
+  try {
+    await train(engine, {
+      model: wrong,
+      params: weights,
+      data,
+      loss: 'mse',
+      learningRate: 0.1,
+      batchSize: 4,
+      steps: 1,
+      seed: 1,
+    });
+    assert.unreachable();
+  } catch (error) {
+    assert.match((error as Error).message, /^model\.inputDim/);
+  }
+  assert.throws(
+    () => buildModel({ kind: 'mlp', inputDim: 2, hidden: [0], outputDim: 1, activation: 'relu' }),
+    /model\.hidden\[0\]/,
+  );
+  assert.is(engine.scheduler.launches, launches);
+  for (const w of weights) w.dispose();
+  data.dispose();
+  source.dispose();
 });
 
 test.run();

@@ -58,6 +58,20 @@ export class Tape {
     return new Var(this.own(value), parents, requiresGrad ? backward : undefined, requiresGrad);
   }
 
+  /** Hands a tensor made outside the tape to it, to be freed by dispose(). */
+  adopt(t: Tensor): Tensor {
+    return this.own(t);
+  }
+
+  /** Takes a result out of the tape's ownership so dispose() leaves it alive (the caller frees it). */
+  keep(v: Var): Tensor {
+    const index = this.owned.indexOf(v.value);
+    if (index < 0)
+      throw new InputError('keep', 'value is not owned by this tape (a view or a leaf); copy it instead');
+    this.owned.splice(index, 1);
+    return v.value;
+  }
+
   /** Frees every tensor this tape created (results read back first). */
   dispose(): void {
     for (const t of this.owned) t.dispose();
@@ -150,6 +164,52 @@ export class Tape {
     return out;
   }
 
+  exp(x: Var): Var {
+    const value = unary(this.engine, 'exp', x.value);
+    const out = this.node(value, [x], (g) => [this.mul(g, out)]);
+    return out;
+  }
+
+  log(x: Var): Var {
+    const value = unary(this.engine, 'log', x.value);
+    return this.node(value, [x], (g) => [this.div(g, x)]);
+  }
+
+  /** x / y with broadcasting. */
+  div(x: Var, y: Var): Var {
+    const value = binary(this.engine, 'div', x.value, y.value);
+    const out = this.node(value, [x, y], (g) => [
+      x.requiresGrad ? this.sumTo(this.div(g, y), x) : undefined,
+      // ∂(x/y)/∂y = −(x/y)/y
+      y.requiresGrad ? this.sumTo(this.scale(this.div(this.mul(g, out), y), -1), y) : undefined,
+    ]);
+    return out;
+  }
+
+  /** Softmax over the last axis. The max shift is a constant (softmax is shift invariant). */
+  softmax(x: Var): Var {
+    const shifted = this.sub(x, this.rowMax(x));
+    const e = this.exp(shifted);
+    return this.div(e, this.keepLastAxis(this.sum(e, -1), x));
+  }
+
+  /** log Σ exp over the last axis, as [rows, 1]; stable via the (constant) row max. */
+  logSumExp(x: Var): Var {
+    const max = this.rowMax(x);
+    return this.add(this.log(this.keepLastAxis(this.sum(this.exp(this.sub(x, max)), -1), x)), max);
+  }
+
+  /** Row maxima as a constant [.., 1] (used only as a shift, so it needs no gradient). */
+  private rowMax(x: Var): Var {
+    const max = this.own(reduce(this.engine, 'max', x.value, { axis: -1 }));
+    return this.constant(this.engine.view(max, [...x.shape.slice(0, -1), 1], x.batch));
+  }
+
+  /** Reinserts a reduced last axis as size 1 so it broadcasts across x's last axis. */
+  private keepLastAxis(reduced: Var, x: Var): Var {
+    return this.reshape(reduced, [...x.shape.slice(0, -1), 1]);
+  }
+
   /** Sum over one axis of the per-replica shape, or over everything (→ [1]). */
   sum(x: Var, axis?: number): Var {
     const value = reduce(this.engine, 'sum', x.value, { axis });
@@ -222,8 +282,11 @@ export class Tape {
     throw new InputError('autodiff', `cannot sum a gradient of shape [${g.shape}] back to [${target.shape}]`);
   }
 
-  /** Same memory with another replica count: batch R of [n] is batch 1 of [R, n]. */
-  private rebatch(x: Var, shape: readonly number[], batch: number): Var {
+  /**
+   * Same memory with another replica count and shape: batch R of [B·T, d] is batch R·B of [T, d]
+   * (per-sample attention), and batch R of [n] is batch 1 of [R, n].
+   */
+  rebatch(x: Var, shape: readonly number[], batch: number): Var {
     const value = this.engine.view(x.value, shape, batch);
     return new Var(
       value,

@@ -1,0 +1,87 @@
+import { InputError } from '../errors.ts';
+import { matmul } from '../kernels/matmul.ts';
+import { randomNormal } from '../kernels/rng.ts';
+import type { Engine, Tensor } from '../tensor/engine.ts';
+import { type Matrix, sqrtSym, toMl, toRows } from '../theory/linalg.ts';
+import { checkCovariance, parseMatrix } from '../theory/validate.ts';
+
+/** Random streams of the data pipeline (initialisation uses 3, curvature probes their own). */
+export const STREAM_INPUTS = 1;
+export const STREAM_LABEL_NOISE = 2;
+export const STREAM_MINIBATCH = 4;
+
+export interface SampleRequest {
+  seed: number;
+  /** Training step: with the seed and replica it fixes the minibatch. */
+  step: number;
+  rows: number;
+  replicas: number;
+  /** Index of the first replica within the whole run (keeps each replica's stream in sub-jobs). */
+  replicaOffset?: number;
+}
+
+/** Where minibatches come from: x [rows, inputFeatures], y [rows, outputDim], batch `replicas`. */
+export interface DataSource {
+  readonly inputFeatures: number;
+  readonly outputDim: number;
+  sample(request: SampleRequest): { x: Tensor; y: Tensor };
+  dispose(): void;
+}
+
+export function checkRows(rows: number, field = 'batchSize'): void {
+  if (!Number.isInteger(rows) || rows < 1)
+    throw new InputError(field, `must be a positive integer, got ${rows}`);
+}
+
+export function identity(n: number): Matrix {
+  return Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
+}
+
+/** Validated symmetric square root S (S Sᵀ = Σ) of a covariance given as a matrix. */
+export function covarianceRoot(raw: unknown, n: number, field: string, what: string): Matrix {
+  return toRows(sqrtSym(toMl(checkCovariance(parseMatrix(raw, field), n, field, what))));
+}
+
+/**
+ * Coloured Gaussian noise z·Sᵀ with S Sᵀ = Σ, drawn from (seed, stream, replica, step): the label
+ * noise ε ~ N(0, Σ_ε) and correlated inputs x ~ N(0, Σ_x) both use it.
+ */
+export class GaussianSource {
+  readonly dim: number;
+  private readonly root: Tensor;
+
+  constructor(
+    private readonly engine: Engine,
+    root: Matrix,
+    private readonly stream: number,
+    label: string,
+  ) {
+    this.dim = root.length;
+    this.root = engine.tensor(root.flat(), [this.dim, this.dim], { label });
+  }
+
+  /** Fresh samples [rows, dim] per replica; with `addTo`, accumulates into it instead. */
+  draw(request: SampleRequest, addTo?: Tensor): Tensor {
+    const z = randomNormal(
+      this.engine,
+      [request.rows, this.dim],
+      {
+        seed: request.seed,
+        stream: this.stream,
+        counter: request.step,
+        replicaOffset: request.replicaOffset,
+      },
+      { batch: request.replicas },
+    );
+    const out = matmul(this.engine, z, this.root, {
+      transposeB: true,
+      ...(addTo ? { out: addTo, beta: 1 } : {}),
+    });
+    z.dispose();
+    return out;
+  }
+
+  dispose(): void {
+    this.root.dispose();
+  }
+}

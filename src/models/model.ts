@@ -1,0 +1,251 @@
+/**
+ * Models as data: a spec names the architecture, `buildModel` turns it into a parameter list and a
+ * forward function over taped values. Every model maps x [rows, inputFeatures] to [rows, outputDim]
+ * per replica; sequence models read a row as T time steps of `inputDim` features, time-major.
+ */
+import type { Tape, Var } from '../autodiff/tape.ts';
+import { InputError } from '../errors.ts';
+import { gatherRows } from '../kernels/gather.ts';
+import type { Engine, Tensor } from '../tensor/engine.ts';
+
+export type ModelSpec =
+  | { kind: 'deep-linear'; inputDim: number; hidden: number[]; outputDim: number }
+  | { kind: 'mlp'; inputDim: number; hidden: number[]; outputDim: number; activation: 'relu' | 'tanh' }
+  | { kind: 'rnn'; inputDim: number; hidden: number; outputDim: number; sequenceLength: number }
+  | {
+      kind: 'transformer';
+      inputDim: number;
+      modelDim: number;
+      heads: number;
+      mlpHidden: number;
+      outputDim: number;
+      sequenceLength: number;
+    };
+
+export interface ParameterSpec {
+  name: string;
+  shape: number[];
+  /** Inputs feeding one output unit (Kaiming/Xavier scale); 0 for biases. */
+  fanIn: number;
+  fanOut: number;
+  role: 'weight' | 'bias' | 'embedding';
+}
+
+export interface Model {
+  spec: ModelSpec;
+  parameters: ParameterSpec[];
+  inputFeatures: number;
+  outputDim: number;
+  /** Forward pass: x [rows, inputFeatures] (a constant) → [rows, outputDim]. */
+  forward(tape: Tape, params: readonly Var[], x: Var): Var;
+}
+
+function positiveInteger(field: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new InputError(field, `must be a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+const weight = (name: string, out: number, inp: number): ParameterSpec => ({
+  name,
+  shape: [out, inp],
+  fanIn: inp,
+  fanOut: out,
+  role: 'weight',
+});
+const bias = (name: string, n: number): ParameterSpec => ({
+  name,
+  shape: [n],
+  fanIn: 0,
+  fanOut: n,
+  role: 'bias',
+});
+
+/** Validates a spec (errors name the field, prefixed by `path`) and builds the model. */
+export function buildModel(spec: ModelSpec, path = 'model'): Model {
+  const inputDim = positiveInteger(`${path}.inputDim`, spec.inputDim);
+  const outputDim = positiveInteger(`${path}.outputDim`, spec.outputDim);
+  switch (spec.kind) {
+    case 'deep-linear': {
+      if (!Array.isArray(spec.hidden)) throw new InputError(`${path}.hidden`, 'must be an array of widths');
+      const widths = [
+        inputDim,
+        ...spec.hidden.map((h, i) => positiveInteger(`${path}.hidden[${i}]`, h)),
+        outputDim,
+      ];
+      const parameters = widths.slice(1).map((out, i) => weight(`W${i + 1}`, out, widths[i]));
+      return {
+        spec,
+        parameters,
+        inputFeatures: inputDim,
+        outputDim,
+        forward: (tape, params, x) => params.reduce((h, w) => tape.matmul(h, w, { transposeB: true }), x),
+      };
+    }
+    case 'mlp': {
+      if (!Array.isArray(spec.hidden)) throw new InputError(`${path}.hidden`, 'must be an array of widths');
+      if (spec.activation !== 'relu' && spec.activation !== 'tanh') {
+        throw new InputError(
+          `${path}.activation`,
+          `must be 'relu' or 'tanh', got ${JSON.stringify(spec.activation)}`,
+        );
+      }
+      const widths = [
+        inputDim,
+        ...spec.hidden.map((h, i) => positiveInteger(`${path}.hidden[${i}]`, h)),
+        outputDim,
+      ];
+      const parameters = widths
+        .slice(1)
+        .flatMap((out, i) => [weight(`W${i + 1}`, out, widths[i]), bias(`b${i + 1}`, out)]);
+      const layers = widths.length - 1;
+      return {
+        spec,
+        parameters,
+        inputFeatures: inputDim,
+        outputDim,
+        forward: (tape, params, x) => {
+          let h = x;
+          for (let i = 0; i < layers; i++)
+            h = tape.dense(h, params[2 * i], params[2 * i + 1], i === layers - 1 ? 'none' : spec.activation);
+          return h;
+        },
+      };
+    }
+    case 'rnn': {
+      const hidden = positiveInteger(`${path}.hidden`, spec.hidden);
+      const T = positiveInteger(`${path}.sequenceLength`, spec.sequenceLength);
+      const parameters = [
+        weight('Wx', hidden, inputDim),
+        weight('Wh', hidden, hidden),
+        bias('b', hidden),
+        weight('Wo', outputDim, hidden),
+        bias('bo', outputDim),
+      ];
+      return {
+        spec,
+        parameters,
+        inputFeatures: T * inputDim,
+        outputDim,
+        forward: (tape, [Wx, Wh, b, Wo, bo], x) => {
+          // Elman: h_t = tanh(Wx x_t + Wh h_{t−1} + b), h_0 = 0; the output reads the last state.
+          let h: Var | undefined;
+          for (let t = 0; t < T; t++) {
+            const xt = timeStep(tape, x, t, T, inputDim);
+            let pre = tape.add(tape.matmul(xt, Wx, { transposeB: true }), b);
+            if (h) pre = tape.add(pre, tape.matmul(h, Wh, { transposeB: true }));
+            h = tape.tanh(pre);
+          }
+          return tape.dense(h as Var, Wo, bo);
+        },
+      };
+    }
+    case 'transformer': {
+      const D = positiveInteger(`${path}.modelDim`, spec.modelDim);
+      const H = positiveInteger(`${path}.heads`, spec.heads);
+      const hiddenMlp = positiveInteger(`${path}.mlpHidden`, spec.mlpHidden);
+      const T = positiveInteger(`${path}.sequenceLength`, spec.sequenceLength);
+      if (D % H !== 0) throw new InputError(`${path}.heads`, `must divide modelDim ${D}, got ${H}`);
+      const dh = D / H;
+      const parameters: ParameterSpec[] = [
+        weight('Win', D, inputDim),
+        bias('bin', D),
+        { name: 'pos', shape: [T, D], fanIn: D, fanOut: D, role: 'embedding' },
+      ];
+      for (let h = 0; h < H; h++)
+        parameters.push(
+          weight(`Wq${h}`, dh, D),
+          weight(`Wk${h}`, dh, D),
+          weight(`Wv${h}`, dh, D),
+          weight(`Wo${h}`, D, dh),
+        );
+      parameters.push(
+        weight('W1', hiddenMlp, D),
+        bias('b1', hiddenMlp),
+        weight('W2', D, hiddenMlp),
+        bias('b2', D),
+        weight('Wout', outputDim, D),
+        bias('bout', outputDim),
+      );
+      return {
+        spec,
+        parameters,
+        inputFeatures: T * inputDim,
+        outputDim,
+        forward: (tape, params, x) => transformerForward(tape, params, x, { T, D, H, dh, inputDim }),
+      };
+    }
+    default:
+      throw new InputError(
+        `${path}.kind`,
+        `unknown model '${(spec as { kind: unknown }).kind}' (deep-linear, mlp, rnn, transformer)`,
+      );
+  }
+}
+
+const timeIndexCache = new WeakMap<Engine, Map<string, Tensor>>();
+
+/** x_t [rows, d] out of x [rows, T·d]: rows b·T + t of x seen as [rows·T, d] (data only: no gradient). */
+function timeStep(tape: Tape, x: Var, t: number, T: number, d: number): Var {
+  if (x.requiresGrad)
+    throw new InputError('model.input', 'sequence models take data inputs (no gradient with respect to x)');
+  const rows = x.shape[0];
+  const engine = tape.engine;
+  let cache = timeIndexCache.get(engine);
+  if (!cache) {
+    cache = new Map();
+    timeIndexCache.set(engine, cache);
+  }
+  const key = `${rows}:${T}:${t}`;
+  let index = cache.get(key);
+  if (!index || index.isDisposed) {
+    index = engine.tensor(
+      Array.from({ length: rows }, (_, b) => b * T + t),
+      [rows],
+      { dtype: 'u32', label: `time step ${t}/${T}` },
+    );
+    cache.set(key, index);
+  }
+  const steps = engine.view(x.value, [rows * T, d], x.batch);
+  return tape.constant(tape.adopt(gatherRows(engine, steps, index)));
+}
+
+function transformerForward(
+  tape: Tape,
+  params: readonly Var[],
+  x: Var,
+  dims: { T: number; D: number; H: number; dh: number; inputDim: number },
+): Var {
+  const { T, D, H, inputDim } = dims;
+  const rows = x.shape[0];
+  const [Win, bin, pos] = params;
+  const replicas = Math.max(x.batch, Win.batch);
+  // Tokens: [rows·T, inputDim] → embedding + positions (broadcast over the rows).
+  const tokens = tape.rebatch(x, [rows * T, inputDim], x.batch);
+  let e = tape.dense(tokens, Win, bin);
+  e = tape.reshape(tape.add(tape.reshape(e, [rows, T, D]), pos), [rows * T, D]);
+  // Multi-head self-attention per sequence: sequences become replicas (batch R·rows of [T, ·]).
+  let attention: Var | undefined;
+  for (let h = 0; h < H; h++) {
+    const [Wq, Wk, Wv, Wo] = params.slice(3 + 4 * h, 7 + 4 * h);
+    const perSequence = (w: Var) =>
+      tape.rebatch(tape.matmul(e, w, { transposeB: true }), [T, dims.dh], replicas * rows);
+    const q = perSequence(Wq);
+    const k = perSequence(Wk);
+    const v = perSequence(Wv);
+    const scores = tape.scale(tape.matmul(q, k, { transposeB: true }), 1 / Math.sqrt(dims.dh));
+    const mixed = tape.matmul(tape.softmax(scores), v);
+    const projected = tape.matmul(tape.rebatch(mixed, [rows * T, dims.dh], replicas), Wo, {
+      transposeB: true,
+    });
+    attention = attention ? tape.add(attention, projected) : projected;
+  }
+  const base = 3 + 4 * H;
+  const [W1, b1, W2, b2, Wout, bout] = params.slice(base, base + 6);
+  const h1 = tape.add(e, attention as Var);
+  const h2 = tape.add(h1, tape.dense(tape.dense(h1, W1, b1, 'relu'), W2, b2));
+  // Read out the mean token of each sequence.
+  const pooled = tape.rebatch(tape.sum(tape.rebatch(h2, [T, D], replicas * rows), 0), [rows, D], replicas);
+  return tape.dense(tape.scale(pooled, 1 / T), Wout, bout);
+}

@@ -1,0 +1,133 @@
+/**
+ * SGD / GD for R replicas in the same launches. Each step: a minibatch per replica (fresh from the
+ * data stream, or drawn from a fixed set), forward, backward through the tape, W ← W − η ∇L in place,
+ * one submit. Nothing is read back between log points; divergence is detected there.
+ */
+import { Tape } from '../autodiff/tape.ts';
+import { FixedDataset } from '../data/fixed.ts';
+import type { DataSource } from '../data/source.ts';
+import { InputError } from '../errors.ts';
+import { accumulate } from '../kernels/elementwise.ts';
+import { type LossKind, lossFunction } from '../models/losses.ts';
+import type { Model } from '../models/model.ts';
+import type { Engine, Tensor } from '../tensor/engine.ts';
+
+export interface TrainOptions {
+  model: Model;
+  /** The model's parameters, batch R each; updated in place. */
+  params: Tensor[];
+  data: DataSource;
+  loss: LossKind;
+  learningRate: number;
+  batchSize: number;
+  steps: number;
+  seed: number;
+  /** First step index (resuming continues the same random streams). */
+  startStep?: number;
+  /** Index of the first replica within the whole run (keeps each replica's streams). */
+  replicaOffset?: number;
+  /**
+   * Gradient descent instead of SGD from this step on: the full training set for a fixed dataset,
+   * else minibatches of `gdBatchSize` (the paper's "GD" on an online stream uses 1000).
+   */
+  switchToGdAt?: number;
+  gdBatchSize?: number;
+  logEvery?: number;
+  /** Loss above this (or NaN/Inf) marks a replica diverged at a log point. */
+  divergenceBound?: number;
+  /** At log points: the step just taken and each replica's minibatch loss. */
+  onLog?: (step: number, loss: Float32Array) => void | Promise<void>;
+}
+
+export interface DivergenceReport {
+  replica: number;
+  step: number;
+  loss: number;
+}
+
+/** Checks shapes and settings before any GPU work; errors name the config field. */
+export function checkTrainOptions(options: TrainOptions): number {
+  const { model, params, data, learningRate, batchSize, steps } = options;
+  if (!(learningRate > 0 && Number.isFinite(learningRate)))
+    throw new InputError('train.learningRate', `must be a positive number, got ${learningRate}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new InputError('train.batchSize', `must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(steps) || steps < 0)
+    throw new InputError('train.steps', `must be a non-negative integer, got ${steps}`);
+  if (data.inputFeatures !== model.inputFeatures) {
+    throw new InputError(
+      'model.inputDim',
+      `the model reads ${model.inputFeatures} features per row but the data gives ${data.inputFeatures}`,
+    );
+  }
+  if (data.outputDim !== model.outputDim)
+    throw new InputError(
+      'model.outputDim',
+      `the model gives ${model.outputDim} outputs but the data has ${data.outputDim}`,
+    );
+  if (params.length !== model.parameters.length)
+    throw new InputError('params', `${params.length} tensors for ${model.parameters.length} parameters`);
+  const replicas = params[0]?.batch ?? 1;
+  params.forEach((p, i) => {
+    const spec = model.parameters[i];
+    if (p.batch !== replicas || p.shape.join() !== spec.shape.join()) {
+      throw new InputError(
+        `params[${i}]`,
+        `${spec.name} must be batch ${replicas} of [${spec.shape}], got ${p}`,
+      );
+    }
+  });
+  if (data instanceof FixedDataset && batchSize > data.size) {
+    throw new InputError(
+      'train.batchSize',
+      `${batchSize} is larger than the training set (${data.size} rows)`,
+    );
+  }
+  return replicas;
+}
+
+export async function train(engine: Engine, options: TrainOptions): Promise<DivergenceReport[]> {
+  const replicas = checkTrainOptions(options);
+  const { model, params, data, learningRate, seed } = options;
+  const lossOf = lossFunction(options.loss);
+  const start = options.startStep ?? 0;
+  const end = start + options.steps;
+  const logEvery = options.logEvery ?? 0;
+  const bound = options.divergenceBound ?? 1e6;
+  const diverged = new Map<number, DivergenceReport>();
+  for (let step = start; step < end; step++) {
+    const gd = options.switchToGdAt !== undefined && step >= options.switchToGdAt;
+    const batch =
+      gd && data instanceof FixedDataset
+        ? data.fullBatch()
+        : data.sample({
+            seed,
+            step,
+            rows: gd ? (options.gdBatchSize ?? 1000) : options.batchSize,
+            replicas,
+            replicaOffset: options.replicaOffset,
+          });
+    const tape = new Tape(engine);
+    const vars = params.map((p) => tape.param(p));
+    const loss = lossOf(tape, model.forward(tape, vars, tape.constant(batch.x)), tape.constant(batch.y));
+    const grads = tape.grad(loss, vars);
+    params.forEach((p, i) => {
+      accumulate(engine, p, grads[i].value, 1, -learningRate);
+    });
+    if (logEvery > 0 && ((step - start + 1) % logEvery === 0 || step === end - 1)) {
+      const values = (await loss.value.read()) as Float32Array;
+      values.forEach((value, replica) => {
+        if ((!Number.isFinite(value) || Math.abs(value) > bound) && !diverged.has(replica)) {
+          diverged.set(replica, { replica: replica + (options.replicaOffset ?? 0), step, loss: value });
+        }
+      });
+      await options.onLog?.(step, values);
+    } else {
+      engine.flush();
+    }
+    tape.dispose();
+    batch.x.dispose();
+    batch.y.dispose();
+  }
+  return [...diverged.values()];
+}
