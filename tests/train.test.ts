@@ -8,7 +8,6 @@ import { buildModel } from '../src/models/model.ts';
 import type { Engine, Tensor } from '../src/tensor/engine.ts';
 import { type TrainOptions, train } from '../src/train/trainer.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
-import { randomArray, seededRandom } from './helpers/reference.ts';
 
 const test = suite('linear teacher data and replica-batched SGD');
 test.after(destroyTestEngine);
