@@ -28,44 +28,7 @@ struct Params {
 
 override WG: u32 = 64u;
 
-const PHILOX_M0 = 0xD2511F53u;
-const PHILOX_M1 = 0xCD9E8D57u;
-const PHILOX_W0 = 0x9E3779B9u;
-const PHILOX_W1 = 0xBB67AE85u;
-const TWO_PI = 6.283185307179586;
-const PI = 3.141592653589793;
-
-// Full 32×32 → 64-bit product as (hi, lo); WGSL has no 64-bit integers.
-fn mul_wide(a: u32, b: u32) -> vec2<u32> {
-  let aLo = a & 0xFFFFu;
-  let aHi = a >> 16u;
-  let bLo = b & 0xFFFFu;
-  let bHi = b >> 16u;
-  let ll = aLo * bLo;
-  let lh = aLo * bHi;
-  let hl = aHi * bLo;
-  let hh = aHi * bHi;
-  let mid = (ll >> 16u) + (lh & 0xFFFFu) + (hl & 0xFFFFu);
-  let hi = hh + (lh >> 16u) + (hl >> 16u) + (mid >> 16u);
-  return vec2<u32>(hi, a * b);
-}
-
-fn philox(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
-  var c = counter;
-  var k = key;
-  for (var round = 0u; round < 10u; round += 1u) {
-    let p0 = mul_wide(PHILOX_M0, c.x);
-    let p1 = mul_wide(PHILOX_M1, c.z);
-    c = vec4<u32>(p1.x ^ c.y ^ k.x, p1.y, p0.x ^ c.w ^ k.y, p0.y);
-    k += vec2<u32>(PHILOX_W0, PHILOX_W1);
-  }
-  return c;
-}
-
-// 23 high bits to a float strictly inside (0, 1) (exact in f32), so log() below never sees 0.
-fn to_unit(bits: u32) -> f32 {
-  return (f32(bits >> 9u) + 0.5) * (1.0 / 8388608.0);
-}
+//!include philox.wgsl
 
 struct Block {
   replica: u32,
@@ -102,20 +65,14 @@ fn sample_uniform(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
 }
 
-// Box–Muller on lane pairs (0, 1) and (2, 3). The angle stays in [-π, π], where WGSL bounds the
-// error of sin and cos (2^-11 absolute); the sign flip leaves the distribution unchanged.
+// Normal samples: Box–Muller on lane pairs (see philox.wgsl).
 @compute @workgroup_size(WG, 1, 1)
 fn sample_normal(@builtin(global_invocation_id) gid: vec3<u32>) {
   let blk = block_at(gid);
   if (!blk.valid) {
     return;
   }
-  let u = vec4<f32>(to_unit(blk.bits.x), to_unit(blk.bits.y), to_unit(blk.bits.z), to_unit(blk.bits.w));
-  let r0 = sqrt(-2.0 * log(u.x));
-  let r1 = sqrt(-2.0 * log(u.z));
-  let t0 = TWO_PI * u.y - PI;
-  let t1 = TWO_PI * u.w - PI;
-  let z = vec4<f32>(r0 * cos(t0), r0 * sin(t0), r1 * cos(t1), r1 * sin(t1));
+  let z = box_muller(blk.bits);
   for (var lane = 0u; lane < 4u; lane += 1u) {
     if (blk.start + lane < p.n) {
       out[blk.replica * p.n + blk.start + lane] = p.a + p.b * z[lane];

@@ -2,6 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadShaderSources } from '../runner/node/shaders.ts';
 import { KernelError } from '../src/errors.ts';
+import { expandIncludes } from '../src/kernels/include.ts';
 import { packUniforms, reflectShader } from '../src/kernels/reflect.ts';
 import { compileShader, KernelRegistry } from '../src/kernels/registry.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
@@ -97,6 +98,25 @@ test('a WGSL syntax error reports file, line and column', async () => {
   }
   assert.match(message, /shaders\/broken\.wgsl:5:\d+: error/);
   assert.match(message, /let x = p\.n \+;/);
+});
+
+test('an error inside an included file points at that file and line', async () => {
+  const engine = await testEngine();
+  const library = { 'lib.wgsl': 'fn helper() -> f32 {\n  return 1.0\n}\n' };
+  const main = '//!include lib.wgsl\n@compute @workgroup_size(1) fn main() { _ = helper(); }\n';
+  try {
+    await compileShader(engine.device, 'main.wgsl', main, library);
+    assert.unreachable('should have thrown');
+  } catch (error) {
+    assert.match(
+      (error as Error).message,
+      /shaders\/lib\.wgsl:[23]:\d+: error.*\(included from shaders\/main\.wgsl\)/,
+    );
+  }
+  assert.throws(
+    () => expandIncludes('a.wgsl', { 'a.wgsl': '//!include b.wgsl', 'b.wgsl': '//!include a.wgsl' }),
+    /include cycle: a\.wgsl → b\.wgsl → a\.wgsl/,
+  );
 });
 
 test('registry start-up fails on a broken shader and names it', async () => {

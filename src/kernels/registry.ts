@@ -3,6 +3,7 @@
  * Sources come from the host (files on disk in Node, bundled text in the browser).
  */
 import { KernelError } from '../errors.ts';
+import { type ExpandedSource, expandIncludes } from './include.ts';
 import { type ReflectedEntry, type ReflectedShader, reflectShader } from './reflect.ts';
 
 export type ShaderSources = Readonly<Record<string, string>>;
@@ -18,37 +19,44 @@ export interface CompiledPipeline {
 
 function formatCompilationMessages(
   file: string,
-  source: string,
+  expanded: ExpandedSource,
   messages: readonly GPUCompilationMessage[],
 ): string {
-  const lines = source.split('\n');
+  const lines = expanded.code.split('\n');
   return messages
     .map((m) => {
       const text = lines[m.lineNum - 1] ?? '';
       const caret = m.linePos > 0 ? `${' '.repeat(m.linePos - 1)}^` : '';
-      return `shaders/${file}:${m.lineNum}:${m.linePos}: ${m.type}: ${m.message}\n    ${text}\n    ${caret}`;
+      const at = expanded.origin[m.lineNum - 1] ?? { file, line: m.lineNum };
+      const via = at.file === file ? '' : ` (included from shaders/${file})`;
+      return `shaders/${at.file}:${at.line}:${m.linePos}: ${m.type}: ${m.message}${via}\n    ${text}\n    ${caret}`;
     })
     .join('\n');
 }
 
-/** Compiles WGSL (reporting file:line:column on error) and reflects its interface. */
+/**
+ * Compiles WGSL (reporting file:line:column on error) and reflects its interface. `library` holds
+ * the other shader files, for `//!include`.
+ */
 export async function compileShader(
   device: GPUDevice,
   file: string,
   source: string,
+  library: Readonly<Record<string, string>> = {},
 ): Promise<{ module: GPUShaderModule; reflection: ReflectedShader }> {
+  const expanded = expandIncludes(file, { ...library, [file]: source });
   device.pushErrorScope('validation');
-  const module = device.createShaderModule({ label: file, code: source });
+  const module = device.createShaderModule({ label: file, code: expanded.code });
   const info = await module.getCompilationInfo();
   const scopeError = await device.popErrorScope();
   const errors = info.messages.filter((m) => m.type === 'error');
   if (errors.length > 0)
     throw new KernelError(
       file,
-      `WGSL compilation failed\n${formatCompilationMessages(file, source, errors)}`,
+      `WGSL compilation failed\n${formatCompilationMessages(file, expanded, errors)}`,
     );
   if (scopeError) throw new KernelError(file, `shader module creation failed: ${scopeError.message}`);
-  return { module, reflection: reflectShader(file, source) };
+  return { module, reflection: reflectShader(file, expanded.code) };
 }
 
 export class KernelRegistry {
@@ -68,7 +76,7 @@ export class KernelRegistry {
   static async create(device: GPUDevice, sources: ShaderSources): Promise<KernelRegistry> {
     const registry = new KernelRegistry(device, sources);
     for (const [file, source] of Object.entries(sources))
-      registry.modules.set(file, await compileShader(device, file, source));
+      registry.modules.set(file, await compileShader(device, file, source, sources));
     return registry;
   }
 
@@ -106,7 +114,7 @@ export class KernelRegistry {
           `shader '${file}' has no override '${name}' (has: ${[...known].join(', ') || 'none'})`,
         );
     }
-    this.printSource?.(file, this.sources[file] ?? '', constants);
+    this.printSource?.(file, expandIncludes(file, this.sources).code, constants);
 
     const label = `${kernel}[${constantKey}]`;
     this.device.pushErrorScope('validation');

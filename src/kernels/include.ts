@@ -1,0 +1,40 @@
+/**
+ * WGSL has no includes; kernels that share code (the Philox generator) say `//!include FILE.wgsl` on
+ * a line of its own. Expansion keeps a map from each expanded line back to its file and line so
+ * compiler messages point at the source the author wrote.
+ */
+import { KernelError } from '../errors.ts';
+
+export interface ExpandedSource {
+  code: string;
+  /** origin[i] = where line i + 1 of `code` came from. */
+  origin: { file: string; line: number }[];
+}
+
+const INCLUDE = /^\s*\/\/!include\s+(\S+)\s*$/;
+
+export function expandIncludes(
+  file: string,
+  sources: Readonly<Record<string, string>>,
+  stack: string[] = [],
+): ExpandedSource {
+  const source = sources[file];
+  if (source === undefined) {
+    throw new KernelError(stack[stack.length - 1] ?? file, `//!include ${file}: no such shader`);
+  }
+  if (stack.includes(file)) throw new KernelError(file, `//!include cycle: ${[...stack, file].join(' → ')}`);
+  const lines: string[] = [];
+  const origin: ExpandedSource['origin'] = [];
+  source.split('\n').forEach((text, index) => {
+    const match = INCLUDE.exec(text);
+    if (!match) {
+      lines.push(text);
+      origin.push({ file, line: index + 1 });
+      return;
+    }
+    const included = expandIncludes(match[1], sources, [...stack, file]);
+    lines.push(...included.code.split('\n'));
+    origin.push(...included.origin);
+  });
+  return { code: lines.join('\n'), origin };
+}
