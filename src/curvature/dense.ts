@@ -1,0 +1,69 @@
+/**
+ * The dense Hessian of every replica from n HVPs with unit vectors (small models: tests and theory
+ * comparisons), and its eigenvalues in float64 (ml-matrix).
+ */
+import { InputError } from '../errors.ts';
+import type { HessianOperator } from './operator.ts';
+import { symmetricEigenvalues } from './tridiagonal.ts';
+import { stridedCopy, unitVectors } from './vector-kernels.ts';
+
+/** Above this many parameters a dense Hessian is refused (n² floats per replica). */
+export const DENSE_HESSIAN_MAX_PARAMETERS = 4096;
+
+/**
+ * H per replica as n rows of n values (row i = (H e_i)ᵀ, flat parameter order), `perLaunch` columns
+ * per batched HVP; f32 values, so H is symmetric only up to rounding.
+ */
+export async function denseHessian(
+  operator: HessianOperator,
+  options: { perLaunch?: number } = {},
+): Promise<number[][][]> {
+  if (operator.copies !== 1) throw new InputError('denseHessian', 'expects an operator without copies');
+  const n = operator.size;
+  if (n > DENSE_HESSIAN_MAX_PARAMETERS)
+    throw new InputError(
+      'denseHessian',
+      `the model has ${n} parameters; a dense Hessian is for at most ${DENSE_HESSIAN_MAX_PARAMETERS} (use topEigenvalues or spectralDensity)`,
+    );
+  const perLaunch = options.perLaunch ?? 32;
+  if (!Number.isInteger(perLaunch) || perLaunch < 1)
+    throw new InputError('perLaunch', `must be a positive integer, got ${perLaunch}`);
+  const copies = Math.min(n, perLaunch);
+  const R = operator.replicas;
+  const engine = operator.engine;
+  const batched = operator.withCopies(copies);
+  const dense = engine.empty([n, n], { batch: R });
+  try {
+    for (let start = 0; start < n; start += copies) {
+      const e = unitVectors(engine, n, batched.batch, copies, start);
+      const he = batched.applyFlat(e);
+      for (let j = 0; j < copies && start + j < n; j++) {
+        stridedCopy(engine, he, dense, {
+          length: n,
+          batch: R,
+          xBatch: copies * n,
+          xOffset: j * n,
+          outBatch: n * n,
+          outOffset: (start + j) * n,
+        });
+      }
+      e.dispose();
+      he.dispose();
+    }
+    const all = await dense.read();
+    return Array.from({ length: R }, (_, r) =>
+      Array.from({ length: n }, (_, i) => Array.from(all.subarray((r * n + i) * n, (r * n + i + 1) * n))),
+    );
+  } finally {
+    dense.dispose();
+    batched.dispose();
+  }
+}
+
+/** Eigenvalues (ascending, float64) of each replica's dense Hessian, symmetrised first. */
+export async function denseHessianEigenvalues(
+  operator: HessianOperator,
+  options: { perLaunch?: number } = {},
+): Promise<number[][]> {
+  return (await denseHessian(operator, options)).map(symmetricEigenvalues);
+}

@@ -1,0 +1,192 @@
+/**
+ * Gradient fluctuation on the evaluation set, exactly, for every replica: S = mean over samples i of
+ * ‖∇_θ ℓ_i‖² (per-sample loss ℓ_i, e.g. ½‖f(x_i) − y_i‖²), and the minibatch form E‖ḡ_B‖².
+ *
+ * Per-sample gradients treat samples as extra replicas: the parameters are materialised once per
+ * sample (replica r·s + i holds replica r's parameters and sample i alone), the loss closure runs on
+ * one row per replica, and one backward pass gives all R·s per-sample gradients as a batch. (Sharing
+ * batch-1 parameters would not do: the gradient of a broadcast operand sums over replicas.) Samples go
+ * in chunks of s so memory stays bounded; nothing is read back until the end.
+ */
+import { Tape } from '../autodiff/tape.ts';
+import { InputError } from '../errors.ts';
+import { accumulate } from '../kernels/elementwise.ts';
+import { dot } from '../kernels/reduce.ts';
+import type { Tensor } from '../tensor/engine.ts';
+import type { HessianOperator } from './operator.ts';
+import { repeatReplicas, stridedCopy } from './vector-kernels.ts';
+
+export interface FluctuationOptions {
+  /** Samples per batched backward pass (default: up to 2^22 parameter copies, at most 65535/R). */
+  samplesPerLaunch?: number;
+}
+
+export interface FluctuationResult {
+  /** Per replica: S = (1/n) Σ_i ‖∇ℓ_i‖² (per sample, not divided by a batch size). */
+  fluctuation: number[];
+  /** Per replica: sample standard deviation of ‖∇ℓ_i‖² over √n (the sampling error of S). */
+  standardError: number[];
+  /** Per replica: ‖ḡ‖² of the mean gradient ḡ = (1/n) Σ_i ∇ℓ_i (the full-batch gradient). */
+  meanGradientSquared: number[];
+  /** n: samples in the evaluation set. */
+  samples: number;
+  /** Per replica: ‖∇ℓ_i‖² for every sample. */
+  values: number[][];
+  /** Batched backward passes made. */
+  launches: number;
+}
+
+/**
+ * E‖ḡ_B‖² for a minibatch of B samples drawn from the evaluation set: ‖ḡ‖² + (S − ‖ḡ‖²)/B with
+ * replacement, times (n − B)/(n − 1) on the second term without. At a global minimum of the population
+ * loss ḡ → 0 and this is S/B.
+ */
+export function minibatchGradientSquared(
+  result: FluctuationResult,
+  batchSize: number,
+  options: { replacement?: boolean } = {},
+): number[] {
+  const n = result.samples;
+  const replacement = options.replacement ?? true;
+  if (!Number.isInteger(batchSize) || batchSize < 1 || (!replacement && batchSize > n))
+    throw new InputError(
+      'batchSize',
+      `must be an integer in [1, ${replacement ? '∞' : n}), got ${batchSize}`,
+    );
+  const finite = replacement ? 1 : n === 1 ? 0 : (n - batchSize) / (n - 1);
+  return result.fluctuation.map((s, r) => {
+    const g2 = result.meanGradientSquared[r];
+    return g2 + ((s - g2) / batchSize) * finite;
+  });
+}
+
+/** One row per replica-sample for rows [start, start + count) of a data tensor (batch 1 or R). */
+function sampleRows(data: Tensor, start: number, count: number, replicas: number, n: number): Tensor {
+  const engine = data.engine;
+  const rowShape = [1, ...data.shape.slice(1)];
+  const rowSize = data.size / n;
+  if (data.batch > 1 && count === n) return engine.view(data, rowShape, replicas * n);
+  const out = engine.empty(rowShape, { batch: replicas * count });
+  if (data.batch === 1) {
+    // Replica-sample b = r·count + i reads row start + (b mod count).
+    stridedCopy(engine, data, out, {
+      length: rowSize,
+      batch: replicas * count,
+      xBatch: rowSize,
+      xOffset: start * rowSize,
+      xMod: count,
+    });
+  } else {
+    for (let r = 0; r < replicas; r++) {
+      stridedCopy(engine, data, out, {
+        length: rowSize,
+        batch: count,
+        xBatch: rowSize,
+        xOffset: (r * n + start) * rowSize,
+        outBatch: rowSize,
+        outOffset: r * count * rowSize,
+      });
+    }
+  }
+  return out;
+}
+
+/** Per-sample gradient fluctuation of an operator's loss, parameters and evaluation set (no copies). */
+export async function gradientFluctuation(
+  operator: HessianOperator,
+  options: FluctuationOptions = {},
+): Promise<FluctuationResult> {
+  if (operator.copies !== 1)
+    throw new InputError('gradientFluctuation', 'expects an operator without copies');
+  const n = operator.samples;
+  if (n === undefined)
+    throw new InputError('evaluation', 'gradient fluctuation needs evaluation data with rows');
+  for (const [name, t] of Object.entries(operator.data)) {
+    if (t.shape[0] !== n)
+      throw new InputError(`evaluation.data.${name}`, `has ${t.shape[0]} rows; the other data have ${n}`);
+  }
+  const R = operator.replicas;
+  const engine = operator.engine;
+  const maxPerLaunch = Math.max(
+    1,
+    Math.min(n, Math.floor(2 ** 22 / (R * operator.size)), Math.floor(65535 / R)),
+  );
+  const perLaunch = options.samplesPerLaunch ?? maxPerLaunch;
+  if (!Number.isInteger(perLaunch) || perLaunch < 1)
+    throw new InputError('samplesPerLaunch', `must be a positive integer, got ${perLaunch}`);
+  const values = engine.empty([n], { batch: R });
+  const meanGradient = engine.empty([1], { batch: R });
+  let launches = 0;
+  try {
+    for (let start = 0; start < n; start += perLaunch) {
+      const count = Math.min(perLaunch, n - start);
+      const params = operator.params.map((p) => repeatReplicas(engine, p, count));
+      const data: Record<string, Tensor> = {};
+      for (const [name, t] of Object.entries(operator.data)) data[name] = sampleRows(t, start, count, R, n);
+      const tape = new Tape(engine);
+      const squares = engine.empty([1], { batch: R * count });
+      try {
+        const vars = params.map((p) => tape.param(p));
+        const constants = Object.fromEntries(Object.entries(data).map(([k, t]) => [k, tape.constant(t)]));
+        const loss = operator.loss(tape, vars, constants);
+        if (loss.batch !== R * count || loss.value.size !== 1)
+          throw new InputError('loss', `the closure must return one value per replica, got ${loss.value}`);
+        const grads = tape.grad(loss, vars);
+        grads.forEach((g, i) => {
+          const d = dot(engine, g.value, g.value, i === 0 ? { out: squares } : {});
+          if (i > 0) {
+            accumulate(engine, squares, d, 1, 1);
+            d.dispose();
+          }
+        });
+        launches++;
+        stridedCopy(engine, squares, values, {
+          length: count,
+          batch: R,
+          xBatch: count,
+          outBatch: n,
+          outOffset: start,
+        });
+      } finally {
+        tape.dispose();
+        squares.dispose();
+        for (const t of [...params, ...Object.values(data)]) t.dispose();
+      }
+    }
+    // ḡ: the gradient of the mean loss over all samples.
+    const tape = new Tape(engine);
+    try {
+      const { params, loss } = operator.build(tape);
+      const grads = tape.grad(loss, params);
+      grads.forEach((g, i) => {
+        const d = dot(engine, g.value, g.value, i === 0 ? { out: meanGradient } : {});
+        if (i > 0) {
+          accumulate(engine, meanGradient, d, 1, 1);
+          d.dispose();
+        }
+      });
+    } finally {
+      tape.dispose();
+    }
+    const all = await values.read();
+    const g2 = await meanGradient.read();
+    const perReplica = Array.from({ length: R }, (_, r) => Array.from(all.subarray(r * n, (r + 1) * n)));
+    const fluctuation = perReplica.map((v) => v.reduce((a, b) => a + b, 0) / n);
+    const standardError = perReplica.map((v, r) => {
+      if (n < 2) return Number.POSITIVE_INFINITY;
+      const variance = v.reduce((a, x) => a + (x - fluctuation[r]) ** 2, 0) / (n - 1);
+      return Math.sqrt(variance / n);
+    });
+    return {
+      fluctuation,
+      standardError,
+      meanGradientSquared: Array.from(g2),
+      samples: n,
+      values: perReplica,
+      launches,
+    };
+  } finally {
+    values.dispose();
+    meanGradient.dispose();
+  }
+}

@@ -1,0 +1,40 @@
+/** Public API of the curvature toolkit: Hessian operator, traces, eigenvalues, spectral density, fluctuation. */
+export { DENSE_HESSIAN_MAX_PARAMETERS, denseHessian, denseHessianEigenvalues } from './dense.ts';
+export { type DensityOptions, type DensityResult, spectralDensity } from './density.ts';
+export {
+  type FluctuationOptions,
+  type FluctuationResult,
+  gradientFluctuation,
+  minibatchGradientSquared,
+} from './fluctuation.ts';
+export {
+  type EigenOptions,
+  type EigenResult,
+  type LanczosRecurrence,
+  lanczosRecurrence,
+  type PowerOptions,
+  type PowerResult,
+  powerIteration,
+  type RecurrenceOptions,
+  topEigenvalues,
+  type Which,
+} from './lanczos.ts';
+export {
+  type EvaluationData,
+  type EvaluationSet,
+  HessianOperator,
+  type HessianSpec,
+  type LossClosure,
+  type ParameterLayout,
+  parameterLayout,
+  type SampleSource,
+} from './operator.ts';
+export { randomVectors, STREAM_HUTCHINSON, STREAM_LANCZOS, STREAM_POWER, STREAM_SLQ } from './probes.ts';
+export {
+  type ExactTraceResult,
+  exactTrace,
+  hessianTrace,
+  type TraceOptions,
+  type TraceResult,
+} from './trace.ts';
+export { symmetricEigenvalues, type TridiagonalEigen, tridiagonalEigen } from './tridiagonal.ts';

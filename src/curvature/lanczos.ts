@@ -1,0 +1,336 @@
+/**
+ * Lanczos with full reorthogonalisation for every replica at once, top eigenvalues with Ritz-residual
+ * stopping, and plain power iteration. All vectors live on the GPU; per step only the replicas' α and β
+ * (two floats each) are read back, and the tridiagonal eigenproblem is solved on the CPU in float64.
+ */
+import { InputError } from '../errors.ts';
+import { fill } from '../kernels/elementwise.ts';
+import { matmul } from '../kernels/matmul.ts';
+import type { Tensor } from '../tensor/engine.ts';
+import type { HessianOperator } from './operator.ts';
+import { randomVectors, STREAM_LANCZOS, STREAM_POWER } from './probes.ts';
+import { type TridiagonalEigen, tridiagonalEigen } from './tridiagonal.ts';
+import { KrylovBasis, powerStep } from './vector-kernels.ts';
+
+export interface LanczosRecurrence {
+  /** Per replica (batch element): the diagonal α_0..α_{m−1} of T_m. */
+  alpha: number[][];
+  /** Per replica: β_0..β_{m−1}; β_j couples q_j to q_{j+1} (0 after a restart), β_{m−1} is the residual norm. */
+  beta: number[][];
+  /** Steps m taken per replica (= HVPs it used). */
+  steps: number[];
+  /** Restarts after an invariant subspace was found (breakdown), per replica. */
+  restarts: number[];
+  /** HVP launches made (each covers every replica). */
+  hvps: number;
+  /** The basis, if kept (caller disposes). */
+  basis?: KrylovBasis;
+}
+
+export interface RecurrenceOptions {
+  /** Largest number of steps (capped at n). */
+  maxSteps: number;
+  seed: number;
+  stream: number;
+  start: 'normal' | 'rademacher';
+  /** β_j ≤ breakdownTolerance · max(|α|, β) seen: invariant subspace, restart with a random vector. */
+  breakdownTolerance: number;
+  keepBasis: boolean;
+  /** After each step, per still-active replica: true once it needs no more steps. */
+  done: (replica: number, alpha: readonly number[], beta: readonly number[]) => boolean;
+}
+
+/** Runs the Lanczos recurrence on every replica in lockstep until each is done or maxSteps. */
+export async function lanczosRecurrence(
+  operator: HessianOperator,
+  options: RecurrenceOptions,
+): Promise<LanczosRecurrence> {
+  const { engine, batch, size: n } = operator;
+  const capacity = Math.min(options.maxSteps, n);
+  const basis = new KrylovBasis(engine, n, capacity, batch);
+  fill(engine, basis.rows, 0);
+  const start = randomVectors(operator, options.start, {
+    seed: options.seed,
+    stream: options.stream,
+    counter: 0,
+  });
+  basis.normalizeInto(start, 0);
+  start.dispose();
+  const q = engine.empty([n], { batch });
+  const w = engine.empty([n], { batch });
+  const alpha: number[][] = Array.from({ length: batch }, () => []);
+  const beta: number[][] = Array.from({ length: batch }, () => []);
+  const steps = new Array<number>(batch).fill(0);
+  const restarts = new Array<number>(batch).fill(0);
+  const scale = new Array<number>(batch).fill(0);
+  const active = new Array<boolean>(batch).fill(true);
+  let hvps = 0;
+  try {
+    for (let j = 0; j < capacity; j++) {
+      basis.readRow(j, q);
+      operator.applyFlat(q, w);
+      hvps++;
+      basis.orthogonalise(w, j + 1);
+      basis.finish(w, j);
+      const scalars = await basis.scalars.read();
+      const restart: number[] = [];
+      for (let b = 0; b < batch; b++) {
+        if (!active[b]) continue;
+        const a = scalars[2 * b];
+        const bt = scalars[2 * b + 1];
+        if (!Number.isFinite(a) || !Number.isFinite(bt)) {
+          active[b] = false; // a diverged replica (non-finite loss or parameters) stops here
+          continue;
+        }
+        alpha[b].push(a);
+        beta[b].push(bt);
+        steps[b] = j + 1;
+        scale[b] = Math.max(scale[b], Math.abs(a), bt);
+        if (options.done(b, alpha[b], beta[b]) || j + 1 >= capacity) {
+          active[b] = false;
+        } else if (bt <= options.breakdownTolerance * scale[b]) {
+          beta[b][j] = 0;
+          restarts[b]++;
+          restart.push(b);
+        }
+      }
+      if (!active.some(Boolean)) break;
+      if (restart.length > 0) {
+        const mask = new Uint32Array(batch);
+        for (const b of restart) mask[b] = 1;
+        const maskTensor = engine.tensor(mask, [1], { batch, dtype: 'u32' });
+        const fresh = randomVectors(operator, 'normal', {
+          seed: options.seed,
+          stream: options.stream,
+          counter: j + 1,
+        });
+        basis.orthogonalise(fresh, j + 1);
+        basis.normalizeInto(fresh, j + 1, maskTensor);
+        fresh.dispose();
+        maskTensor.dispose();
+      }
+    }
+  } finally {
+    q.dispose();
+    w.dispose();
+    if (!options.keepBasis) basis.dispose();
+  }
+  return { alpha, beta, steps, restarts, hvps, basis: options.keepBasis ? basis : undefined };
+}
+
+export type Which = 'largest' | 'smallest' | 'magnitude';
+
+/** Indices of the k most wanted Ritz values (values ascending), most wanted first. */
+function wantedIndices(values: readonly number[], k: number, which: Which): number[] {
+  const order = values.map((_, i) => i);
+  if (which === 'largest') order.reverse();
+  else if (which === 'magnitude') order.sort((a, b) => Math.abs(values[b]) - Math.abs(values[a]));
+  return order.slice(0, k);
+}
+
+export interface EigenOptions {
+  /** 'largest' (algebraic, default), 'smallest' (most negative first), or 'magnitude'. */
+  which?: Which;
+  /** Stop once every wanted Ritz residual ‖Hx − θx‖ ≤ tolerance · max|θ| (default 1e-4). */
+  tolerance?: number;
+  /** Most HVPs per replica (default min(n, max(3k, 2k + 60))). */
+  maxSteps?: number;
+  seed?: number;
+  /** Return the Ritz vectors as one [k, n] tensor per replica (unit norm, flat parameter order). */
+  ritzVectors?: boolean;
+  /** Relative β below which the Krylov space is invariant and a random restart follows (default 1e-5). */
+  breakdownTolerance?: number;
+}
+
+export interface EigenResult {
+  /** Per replica (batch element of the operator): the k wanted eigenvalues, most wanted first. */
+  values: number[][];
+  /** Ritz residuals ‖H x_i − θ_i x_i‖ = β_m |y_i[m−1]| (same units as the eigenvalues). */
+  residuals: number[][];
+  converged: boolean[];
+  /** HVPs each replica used before its residuals met the tolerance (or it stopped). */
+  hvps: number[];
+  /** HVP launches made (replicas run in lockstep: the largest of `hvps`). */
+  totalHvps: number;
+  restarts: number[];
+  /** Per replica, the most wanted Ritz value after each step (convergence history). */
+  history: number[][];
+  /** Ritz vectors [k, n] per replica when asked (caller disposes). */
+  vectors?: Tensor;
+}
+
+/**
+ * The k wanted eigenvalues of the Hessian of every replica by Lanczos with full reorthogonalisation,
+ * stopping on Ritz residuals. A single-vector Krylov method: an exactly repeated eigenvalue is found
+ * once per invariant subspace met, then again after a restart.
+ */
+export async function topEigenvalues(
+  operator: HessianOperator,
+  k: number,
+  options: EigenOptions = {},
+): Promise<EigenResult> {
+  const n = operator.size;
+  if (!Number.isInteger(k) || k < 1) throw new InputError('k', `must be a positive integer, got ${k}`);
+  if (k > n) throw new InputError('k', `is ${k}, but the model has only ${n} parameters`);
+  const which = options.which ?? 'largest';
+  if (!['largest', 'smallest', 'magnitude'].includes(which))
+    throw new InputError('which', `must be 'largest', 'smallest' or 'magnitude', got ${which}`);
+  const tolerance = options.tolerance ?? 1e-4;
+  if (!(tolerance > 0)) throw new InputError('tolerance', `must be positive, got ${tolerance}`);
+  const maxSteps = Math.min(n, options.maxSteps ?? Math.max(3 * k, 2 * k + 60));
+  if (!Number.isInteger(maxSteps) || maxSteps < k)
+    throw new InputError('maxSteps', `must be an integer ≥ k = ${k}, got ${options.maxSteps}`);
+  const batch = operator.batch;
+  const history: number[][] = Array.from({ length: batch }, () => []);
+  const converged = new Array<boolean>(batch).fill(false);
+  const eigen: (TridiagonalEigen | undefined)[] = new Array(batch);
+  const run = await lanczosRecurrence(operator, {
+    maxSteps,
+    seed: options.seed ?? 0,
+    stream: STREAM_LANCZOS,
+    start: 'normal',
+    breakdownTolerance: options.breakdownTolerance ?? 1e-5,
+    keepBasis: options.ritzVectors ?? false,
+    done: (b, alpha, beta) => {
+      const e = tridiagonalEigen(alpha, beta.slice(0, -1));
+      eigen[b] = e;
+      const wanted = wantedIndices(e.values, k, which);
+      history[b].push(e.values[wanted[0]]);
+      if (alpha.length < k) return false;
+      const betaM = beta[beta.length - 1];
+      const spectral = Math.max(...e.values.map(Math.abs));
+      converged[b] = wanted.every((i) => betaM * Math.abs(e.last[i]) <= tolerance * spectral);
+      // The basis spans the whole space: Ritz values are the eigenvalues.
+      if (alpha.length === n) converged[b] = true;
+      return converged[b];
+    },
+  });
+  const values: number[][] = [];
+  const residuals: number[][] = [];
+  const selected: number[][] = [];
+  for (let b = 0; b < batch; b++) {
+    const e = eigen[b];
+    const m = run.steps[b];
+    if (!e || m < k) {
+      values.push(new Array(k).fill(Number.NaN));
+      residuals.push(new Array(k).fill(Number.NaN));
+      selected.push([]);
+      continue;
+    }
+    const wanted = wantedIndices(e.values, k, which);
+    const betaM = run.beta[b][m - 1];
+    selected.push(wanted);
+    values.push(wanted.map((i) => e.values[i]));
+    residuals.push(wanted.map((i) => (m === n ? 0 : betaM * Math.abs(e.last[i]))));
+  }
+  let vectors: Tensor | undefined;
+  if (run.basis) {
+    const basis = run.basis;
+    // x_i = Σ_j y_i[j] q_j: Y [k, capacity] (zero past each replica's steps) times the basis.
+    const Y = new Float32Array(batch * k * basis.capacity);
+    for (let b = 0; b < batch; b++) {
+      const e = eigen[b];
+      if (!e) continue;
+      selected[b].forEach((i, row) => {
+        for (let j = 0; j < run.steps[b]; j++) Y[(b * k + row) * basis.capacity + j] = e.vectors.get(j, i);
+      });
+    }
+    const y = operator.engine.tensor(Y, [k, basis.capacity], { batch });
+    vectors = matmul(operator.engine, y, basis.rows);
+    y.dispose();
+    basis.dispose();
+  }
+  return {
+    values,
+    residuals,
+    converged,
+    hvps: run.steps,
+    totalHvps: run.hvps,
+    restarts: run.restarts,
+    history,
+    vectors,
+  };
+}
+
+export interface PowerOptions {
+  /** Stop once ‖Hv − λv‖ ≤ tolerance · |λ| (default 1e-3). */
+  tolerance?: number;
+  maxIterations?: number;
+  /** Read λ and the residual back every this many iterations (default 1). */
+  checkEvery?: number;
+  seed?: number;
+}
+
+export interface PowerResult {
+  /** Per replica: the Rayleigh quotient λ = vᵀHv of the dominant (largest |λ|) eigenvalue. */
+  values: number[];
+  /** ‖Hv − λv‖ at the last check. */
+  residuals: number[];
+  converged: boolean[];
+  /** HVPs each replica used until its residual met the tolerance (or the last). */
+  hvps: number[];
+  totalHvps: number;
+  /** Per replica, λ at every check. */
+  history: number[][];
+}
+
+/**
+ * Power iteration v ← Hv/‖Hv‖ for every replica: the eigenvalue of largest magnitude (λ_max for a
+ * positive semi-definite Hessian), its Rayleigh quotient and residual.
+ */
+export async function powerIteration(
+  operator: HessianOperator,
+  options: PowerOptions = {},
+): Promise<PowerResult> {
+  const tolerance = options.tolerance ?? 1e-3;
+  const maxIterations = options.maxIterations ?? 1000;
+  const checkEvery = options.checkEvery ?? 1;
+  if (!(tolerance > 0)) throw new InputError('tolerance', `must be positive, got ${tolerance}`);
+  if (!Number.isInteger(maxIterations) || maxIterations < 1)
+    throw new InputError('maxIterations', `must be a positive integer, got ${maxIterations}`);
+  if (!Number.isInteger(checkEvery) || checkEvery < 1)
+    throw new InputError('checkEvery', `must be a positive integer, got ${checkEvery}`);
+  const { engine, batch, size: n } = operator;
+  const v = engine.empty([n], { batch });
+  const hv = engine.empty([n], { batch });
+  const stats = engine.empty([3], { batch });
+  const values = new Array<number>(batch).fill(Number.NaN);
+  const residuals = new Array<number>(batch).fill(Number.NaN);
+  const converged = new Array<boolean>(batch).fill(false);
+  const hvps = new Array<number>(batch).fill(0);
+  const history: number[][] = Array.from({ length: batch }, () => []);
+  let total = 0;
+  try {
+    fill(engine, v, 0);
+    const start = randomVectors(operator, 'normal', {
+      seed: options.seed ?? 0,
+      stream: STREAM_POWER,
+      counter: 0,
+    });
+    powerStep(engine, v, start, stats); // v ← start / ‖start‖
+    start.dispose();
+    for (let it = 1; it <= maxIterations; it++) {
+      operator.applyFlat(v, hv);
+      total++;
+      powerStep(engine, v, hv, stats);
+      if (it % checkEvery !== 0 && it !== maxIterations) continue;
+      const s = await stats.read();
+      let anyActive = false;
+      for (let b = 0; b < batch; b++) {
+        if (converged[b]) continue;
+        values[b] = s[3 * b];
+        residuals[b] = s[3 * b + 1];
+        hvps[b] = it;
+        history[b].push(values[b]);
+        if (residuals[b] <= tolerance * Math.abs(values[b])) converged[b] = true;
+        else if (Number.isFinite(values[b])) anyActive = true;
+      }
+      if (!anyActive) break;
+    }
+  } finally {
+    v.dispose();
+    hv.dispose();
+    stats.dispose();
+  }
+  return { values, residuals, converged, hvps, totalHvps: total, history };
+}

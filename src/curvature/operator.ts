@@ -1,0 +1,304 @@
+/**
+ * The Hessian of a loss over an evaluation set, as an operator on parameter vectors, for every replica
+ * at once. A parameter vector is either the list of parameter tensors (each batch B) or one flat
+ * vector [n] of batch B (parameters in order, each row-major); `pack`/`unpack` convert with one copy
+ * launch per parameter. H·v is the double-backward `Tape.hvp` of the loss built by the caller's closure.
+ *
+ * Replicas and copies: the operator's parameters have R replicas; `withCopies(c)` gives an operator
+ * of batch B = R·c whose replica r·c + j is a copy of replica r (same parameters, same data), so c
+ * independent probe vectors per replica go through one batched HVP (Hutchinson, SLQ, exact traces).
+ */
+import { Tape, type Var } from '../autodiff/tape.ts';
+import { InputError } from '../errors.ts';
+import type { Engine, Tensor } from '../tensor/engine.ts';
+import { repeatReplicas, stridedCopy } from './vector-kernels.ts';
+
+/**
+ * Evaluation data: named tensors whose per-replica shape starts with the sample (row) axis; batch 1
+ * (one set shared by all replicas) or R (a set per replica).
+ */
+export type EvaluationData = Readonly<Record<string, Tensor>>;
+
+/**
+ * Builds the loss on the tape: one value per replica, the MEAN over the rows of `data` of a per-sample
+ * loss (e.g. ½‖f(x) − y‖², see `mseLoss`). Per-sample gradients rely on the mean convention.
+ */
+export type LossClosure = (tape: Tape, params: readonly Var[], data: Readonly<Record<string, Var>>) => Var;
+
+/** Where samples come from (e.g. `LinearTeacher`): fresh rows per replica from (seed, step). */
+export interface SampleSource {
+  sample(request: {
+    seed: number;
+    step: number;
+    rows: number;
+    replicas: number;
+    replicaOffset?: number;
+  }): EvaluationData;
+}
+
+/** A fixed batch (not owned), or `samples` fresh rows drawn once from a source (owned, disposed). */
+export type EvaluationSet =
+  | { data: EvaluationData }
+  | { source: SampleSource; samples: number; seed: number; step: number; replicaOffset?: number };
+
+export interface HessianSpec {
+  /** Parameter tensors, all with the same replica count R (the operator does not own them). */
+  params: readonly Tensor[];
+  loss: LossClosure;
+  evaluation: EvaluationSet;
+}
+
+/** Offsets of the parameters within the flat vector (row-major, in order). */
+export interface ParameterLayout {
+  shapes: readonly (readonly number[])[];
+  sizes: readonly number[];
+  offsets: readonly number[];
+  /** n: number of parameters per replica. */
+  size: number;
+}
+
+export function parameterLayout(params: readonly Tensor[]): ParameterLayout {
+  const shapes = params.map((p) => p.shape);
+  const sizes = params.map((p) => p.size);
+  const offsets: number[] = [];
+  let size = 0;
+  for (const s of sizes) {
+    offsets.push(size);
+    size += s;
+  }
+  return { shapes, sizes, offsets, size };
+}
+
+function checkData(data: EvaluationData, replicas: number): void {
+  for (const [name, t] of Object.entries(data)) {
+    if (t.batch !== 1 && t.batch !== replicas)
+      throw new InputError(
+        `evaluation.data.${name}`,
+        `has batch ${t.batch}; must be 1 (shared) or ${replicas} (one set per replica)`,
+      );
+    if (t.isDisposed) throw new InputError(`evaluation.data.${name}`, 'was disposed');
+  }
+}
+
+export class HessianOperator {
+  /** Hessian-vector products launched by this operator (each covers every replica and copy). */
+  hvps = 0;
+  readonly layout: ParameterLayout;
+
+  private constructor(
+    readonly engine: Engine,
+    /** Parameters of batch `batch` (copies materialised when copies > 1). */
+    readonly params: readonly Tensor[],
+    readonly loss: LossClosure,
+    readonly data: EvaluationData,
+    /** R: replicas of the original parameters. */
+    readonly replicas: number,
+    /** c: copies of every replica (probe vectors per HVP launch). */
+    readonly copies: number,
+    /** Tensors this operator disposes (drawn data, repeated parameters and data). */
+    private readonly owned: Tensor[],
+  ) {
+    this.layout = parameterLayout(params);
+  }
+
+  /** Validates the parameters and the evaluation set (drawing fresh samples if asked). */
+  static create(engine: Engine, spec: HessianSpec): HessianOperator {
+    const { params } = spec;
+    if (!Array.isArray(params) || params.length === 0)
+      throw new InputError('params', 'expected at least one parameter tensor');
+    const replicas = params[0].batch;
+    params.forEach((p, i) => {
+      if (p.batch !== replicas)
+        throw new InputError(`params[${i}]`, `has batch ${p.batch}; params[0] has ${replicas}`);
+      if (p.dtype !== 'f32') throw new InputError(`params[${i}]`, 'must be f32');
+      if (p.isDisposed) throw new InputError(`params[${i}]`, 'was disposed');
+    });
+    if (typeof spec.loss !== 'function')
+      throw new InputError('loss', 'must be a closure (tape, params, data)');
+    const evaluation = spec.evaluation;
+    let data: EvaluationData;
+    const owned: Tensor[] = [];
+    if ('data' in evaluation) {
+      data = evaluation.data;
+    } else {
+      const { samples } = evaluation;
+      if (!Number.isInteger(samples) || samples < 1)
+        throw new InputError('evaluation.samples', `must be a positive integer, got ${samples}`);
+      data = evaluation.source.sample({
+        seed: evaluation.seed,
+        step: evaluation.step,
+        rows: samples,
+        replicas,
+        replicaOffset: evaluation.replicaOffset,
+      });
+      owned.push(...Object.values(data));
+    }
+    checkData(data, replicas);
+    return new HessianOperator(engine, params, spec.loss, data, replicas, 1, owned);
+  }
+
+  /** B = R·copies: the replica count of vectors this operator applies to. */
+  get batch(): number {
+    return this.replicas * this.copies;
+  }
+
+  /** n: parameters per replica. */
+  get size(): number {
+    return this.layout.size;
+  }
+
+  /** Rows of the evaluation set (the leading axis of its tensors), or undefined without data. */
+  get samples(): number | undefined {
+    const first = Object.values(this.data)[0];
+    return first?.shape[0];
+  }
+
+  /**
+   * An operator whose replica r·copies + j is a copy of replica r (parameters and per-replica data
+   * repeated once, here). Caller disposes it; it stays valid while the original's inputs are unchanged.
+   */
+  withCopies(copies: number): HessianOperator {
+    if (!Number.isInteger(copies) || copies < 1)
+      throw new InputError('copies', `must be a positive integer, got ${copies}`);
+    if (this.copies !== 1) throw new InputError('copies', 'this operator already has copies');
+    if (copies === 1)
+      return new HessianOperator(this.engine, this.params, this.loss, this.data, this.replicas, 1, []);
+    const owned: Tensor[] = [];
+    const params = this.params.map((p) => {
+      const t = repeatReplicas(this.engine, p, copies);
+      owned.push(t);
+      return t;
+    });
+    const data: Record<string, Tensor> = {};
+    for (const [name, t] of Object.entries(this.data)) {
+      if (t.batch === 1) data[name] = t;
+      else {
+        data[name] = repeatReplicas(this.engine, t, copies);
+        owned.push(data[name]);
+      }
+    }
+    return new HessianOperator(this.engine, params, this.loss, data, this.replicas, copies, owned);
+  }
+
+  /** Runs the closure on a fresh tape: the loss per replica (batch B). Caller disposes the tape. */
+  build(tape: Tape): { params: Var[]; loss: Var } {
+    const params = this.params.map((p) => tape.param(p));
+    const data: Record<string, Var> = {};
+    for (const [name, t] of Object.entries(this.data)) data[name] = tape.constant(t);
+    const loss = this.loss(tape, params, data);
+    if (loss.batch !== this.batch || loss.value.size !== 1)
+      throw new InputError(
+        'loss',
+        `the closure must return one value per replica (batch ${this.batch}, [1]), got ${loss.value}`,
+      );
+    return { params, loss };
+  }
+
+  private checkVectors(v: readonly Tensor[]): void {
+    if (v.length !== this.params.length)
+      throw new InputError('hessian.apply', `${v.length} vectors for ${this.params.length} parameters`);
+    v.forEach((t, i) => {
+      if (t.size !== this.layout.sizes[i] || t.batch !== this.batch)
+        throw new InputError(
+          `hessian.apply[${i}]`,
+          `expected batch ${this.batch} of [${this.layout.shapes[i]}], got ${t}`,
+        );
+    });
+  }
+
+  /** H·v per replica for v given as parameter-shaped tensors; returns new tensors (caller disposes). */
+  apply(v: readonly Tensor[]): Tensor[] {
+    this.checkVectors(v);
+    const tape = new Tape(this.engine);
+    try {
+      const { params, loss } = this.build(tape);
+      const hv = tape.hvp(loss, params, v);
+      this.hvps++;
+      // Copy out of the tape (its tensors return to the pool on dispose).
+      return hv.map((h, i) => {
+        const out = this.engine.empty(this.layout.shapes[i], { batch: this.batch });
+        stridedCopy(this.engine, h.value, out, {
+          length: out.size,
+          batch: this.batch,
+          xBatch: h.batch === 1 ? 0 : out.size,
+        });
+        return out;
+      });
+    } finally {
+      tape.dispose();
+    }
+  }
+
+  /** H·v per replica for flat vectors v ([n], batch B) into `out` (a new tensor when omitted). */
+  applyFlat(v: Tensor, out?: Tensor): Tensor {
+    this.checkFlat(v, 'hessian.applyFlat');
+    const target = out ?? this.engine.empty([this.size], { batch: this.batch });
+    if (out) this.checkFlat(out, 'hessian.applyFlat.out');
+    const parts = this.unpack(v);
+    const tape = new Tape(this.engine);
+    try {
+      const { params, loss } = this.build(tape);
+      const hv = tape.hvp(loss, params, parts);
+      this.hvps++;
+      this.pack(
+        hv.map((h) => h.value),
+        target,
+      );
+    } finally {
+      tape.dispose();
+      for (const p of parts) p.dispose();
+    }
+    return target;
+  }
+
+  checkFlat(v: Tensor, field: string): void {
+    if (v.size !== this.size || v.batch !== this.batch)
+      throw new InputError(field, `expected a flat vector: batch ${this.batch} of [${this.size}], got ${v}`);
+  }
+
+  /** Splits a flat vector ([n], batch B) into new parameter-shaped tensors. */
+  unpack(v: Tensor): Tensor[] {
+    return this.layout.shapes.map((shape, i) => {
+      const out = this.engine.empty(shape, { batch: v.batch });
+      stridedCopy(this.engine, v, out, {
+        length: this.layout.sizes[i],
+        batch: v.batch,
+        xBatch: v.size,
+        xOffset: this.layout.offsets[i],
+      });
+      return out;
+    });
+  }
+
+  /** Writes parameter-shaped tensors (batch B, or 1 = shared) into a flat vector `out` ([n], batch B). */
+  pack(parts: readonly Tensor[], out: Tensor): Tensor {
+    parts.forEach((t, i) => {
+      stridedCopy(this.engine, t, out, {
+        length: this.layout.sizes[i],
+        batch: out.batch,
+        xBatch: t.batch === 1 ? 0 : this.layout.sizes[i],
+        outBatch: out.size,
+        outOffset: this.layout.offsets[i],
+      });
+    });
+    return out;
+  }
+
+  /** The loss per replica on the evaluation set (batch B), as a new tensor. */
+  lossValue(): Tensor {
+    const tape = new Tape(this.engine);
+    try {
+      const { loss } = this.build(tape);
+      const out = this.engine.empty([1], { batch: this.batch });
+      stridedCopy(this.engine, loss.value, out, { length: 1, batch: this.batch, xBatch: 1 });
+      return out;
+    } finally {
+      tape.dispose();
+    }
+  }
+
+  dispose(): void {
+    for (const t of this.owned) t.dispose();
+    this.owned.length = 0;
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * Hessian traces for every replica: Hutchinson's estimator Tr H ≈ mean_p z_pᵀ H z_p with Rademacher
+ * probes drawn on the GPU (estimate and standard error, by probe budget or target relative error), and
+ * the exact trace and diagonal from HVPs with basis vectors (n HVPs; for small models).
+ */
+import { InputError } from '../errors.ts';
+import { dot } from '../kernels/reduce.ts';
+import type { HessianOperator } from './operator.ts';
+import { randomVectors, STREAM_HUTCHINSON } from './probes.ts';
+import { stridedCopy, unitVectors } from './vector-kernels.ts';
+
+export interface TraceOptions {
+  /** Probe budget per replica (default 100 without a target). */
+  probes?: number;
+  /** Stop once SE ≤ target · |estimate| for every replica (checked after each launch of probes). */
+  targetRelativeError?: number;
+  /** With a target: fewest and most probes per replica (defaults 16 and 4096). */
+  minProbes?: number;
+  maxProbes?: number;
+  /** Probes per replica in one batched HVP (default min(probes, 32)); probes depend on it. */
+  probesPerLaunch?: number;
+  seed?: number;
+}
+
+export interface TraceResult {
+  /** Per replica: mean of z_pᵀ H z_p over its probes (an unbiased estimate of Tr H). */
+  estimate: number[];
+  /** Sample standard deviation of z_pᵀ H z_p over √probes. */
+  standardError: number[];
+  /** Probes used per replica. */
+  probes: number[];
+  /** HVP launches (each covers probesPerLaunch probes of every replica). */
+  hvps: number;
+  /** Per replica, every probe's z_pᵀ H z_p. */
+  samples: number[][];
+}
+
+function positiveInteger(field: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1)
+    throw new InputError(field, `must be a positive integer, got ${value}`);
+  return value;
+}
+
+function meanAndError(values: readonly number[]): { mean: number; standardError: number } {
+  const p = values.length;
+  const mean = values.reduce((a, b) => a + b, 0) / p;
+  if (p < 2) return { mean, standardError: Number.POSITIVE_INFINITY };
+  const variance = values.reduce((a, v) => a + (v - mean) ** 2, 0) / (p - 1);
+  return { mean, standardError: Math.sqrt(variance / p) };
+}
+
+/**
+ * Hutchinson's trace estimate per replica of an operator without copies: Rademacher probes z (±1
+ * entries, E zzᵀ = I) from (seed, replica, launch), probesPerLaunch of them per batched HVP.
+ */
+export async function hessianTrace(
+  operator: HessianOperator,
+  options: TraceOptions = {},
+): Promise<TraceResult> {
+  if (operator.copies !== 1) throw new InputError('hessianTrace', 'expects an operator without copies');
+  const target = options.targetRelativeError;
+  if (target !== undefined && !(target > 0))
+    throw new InputError('targetRelativeError', `must be positive, got ${target}`);
+  if (target !== undefined && options.probes !== undefined)
+    throw new InputError('probes', 'give a probe budget or a target relative error, not both');
+  const minProbes = target === undefined ? 0 : positiveInteger('minProbes', options.minProbes ?? 16);
+  const budget =
+    target === undefined
+      ? positiveInteger('probes', options.probes ?? 100)
+      : positiveInteger('maxProbes', options.maxProbes ?? 4096);
+  if (minProbes > budget) throw new InputError('minProbes', `${minProbes} exceeds maxProbes ${budget}`);
+  const perLaunch = Math.min(budget, positiveInteger('probesPerLaunch', options.probesPerLaunch ?? 32));
+  const R = operator.replicas;
+  const engine = operator.engine;
+  const batched = operator.withCopies(perLaunch);
+  const rounds = Math.ceil(budget / perLaunch);
+  const capacity = rounds * perLaunch;
+  const values = engine.empty([capacity], { batch: R });
+  const samples: number[][] = Array.from({ length: R }, () => []);
+  const done = new Array<boolean>(R).fill(false);
+  let hvps = 0;
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const z = randomVectors(batched, 'rademacher', {
+        seed: options.seed ?? 0,
+        stream: STREAM_HUTCHINSON,
+        counter: round,
+      });
+      const hz = batched.applyFlat(z);
+      hvps++;
+      const zHz = dot(engine, z, hz); // [1] per replica-probe: batch R·perLaunch = R × [perLaunch]
+      stridedCopy(engine, zHz, values, {
+        length: perLaunch,
+        batch: R,
+        xBatch: perLaunch,
+        outBatch: capacity,
+        outOffset: round * perLaunch,
+      });
+      for (const t of [z, hz, zHz]) t.dispose();
+      const used = (round + 1) * perLaunch;
+      const last = round === rounds - 1 || used >= budget;
+      if (target === undefined && !last) continue;
+      const all = await values.read();
+      for (let r = 0; r < R; r++) {
+        if (done[r]) continue;
+        samples[r] = Array.from(all.subarray(r * capacity, r * capacity + Math.min(used, budget)));
+        if (target === undefined) continue;
+        const { mean, standardError } = meanAndError(samples[r]);
+        if (samples[r].length >= minProbes && standardError <= target * Math.abs(mean)) done[r] = true;
+      }
+      if (last || done.every(Boolean)) break;
+    }
+  } finally {
+    values.dispose();
+    batched.dispose();
+  }
+  const stats = samples.map(meanAndError);
+  return {
+    estimate: stats.map((s) => s.mean),
+    standardError: stats.map((s) => s.standardError),
+    probes: samples.map((s) => s.length),
+    hvps,
+    samples,
+  };
+}
+
+export interface ExactTraceResult {
+  /** Per replica: Tr H = Σ_i e_iᵀ H e_i. */
+  trace: number[];
+  /** Per replica: the diagonal H_ii in flat parameter order. */
+  diagonal: number[][];
+  hvps: number;
+}
+
+/** Exact trace and diagonal per replica from n HVPs with unit vectors, `perLaunch` per batched HVP. */
+export async function exactTrace(
+  operator: HessianOperator,
+  options: { perLaunch?: number } = {},
+): Promise<ExactTraceResult> {
+  if (operator.copies !== 1) throw new InputError('exactTrace', 'expects an operator without copies');
+  const n = operator.size;
+  const perLaunch = Math.min(n, positiveInteger('perLaunch', options.perLaunch ?? 32));
+  const R = operator.replicas;
+  const engine = operator.engine;
+  const batched = operator.withCopies(perLaunch);
+  const diagonal = engine.empty([n], { batch: R });
+  let hvps = 0;
+  try {
+    for (let start = 0; start < n; start += perLaunch) {
+      const e = unitVectors(engine, n, batched.batch, perLaunch, start);
+      const he = batched.applyFlat(e);
+      hvps++;
+      const d = dot(engine, e, he);
+      stridedCopy(engine, d, diagonal, {
+        length: Math.min(perLaunch, n - start),
+        batch: R,
+        xBatch: perLaunch,
+        outBatch: n,
+        outOffset: start,
+      });
+      for (const t of [e, he, d]) t.dispose();
+    }
+    const all = await diagonal.read();
+    const diagonals = Array.from({ length: R }, (_, r) => Array.from(all.subarray(r * n, (r + 1) * n)));
+    return { trace: diagonals.map((d) => d.reduce((a, b) => a + b, 0)), diagonal: diagonals, hvps };
+  } finally {
+    diagonal.dispose();
+    batched.dispose();
+  }
+}
