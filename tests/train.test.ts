@@ -117,30 +117,72 @@ function trainLinear(
   });
 }
 
-test('8 replicas trained together equal each replica trained alone with the same seed', async () => {
+for (const path of ['general', 'fused'] as const) {
+  test(`${path} path: 8 replicas trained together equal each replica trained alone with the same seed`, async () => {
+    const engine = await testEngine();
+    const data = new LinearTeacher(engine, { V, sigmaX: SIGMA_X, sigmaEps: SIGMA_EPS });
+    const together = initialWeights(engine, 8, 0);
+    await trainLinear(engine, together, data, { path });
+    const all = await Promise.all(together.map((w) => w.read()));
+    for (const replica of [0, 3, 7]) {
+      const alone = initialWeights(engine, 1, replica);
+      await trainLinear(engine, alone, data, { replicaOffset: replica, path });
+      for (const [layer, w] of alone.entries()) {
+        const got = await w.read();
+        const size = got.length;
+        for (let i = 0; i < size; i++) {
+          const batched = all[layer][replica * size + i];
+          // Same kernels on the same data: equal up to summation-order rounding over 40 steps.
+          assert.ok(
+            Math.abs(got[i] - batched) <= 1e-5 * (1 + Math.abs(batched)),
+            `replica ${replica} W${layer + 1}[${i}]: ${got[i]} vs ${batched}`,
+          );
+        }
+        w.dispose();
+      }
+    }
+    for (const w of together) w.dispose();
+    data.dispose();
+  });
+}
+
+test('the fused path equals the general path step for step (same streams, same update)', async () => {
   const engine = await testEngine();
   const data = new LinearTeacher(engine, { V, sigmaX: SIGMA_X, sigmaEps: SIGMA_EPS });
-  const together = initialWeights(engine, 8, 0);
-  await trainLinear(engine, together, data, {});
-  const all = await Promise.all(together.map((w) => w.read()));
-  for (const replica of [0, 3, 7]) {
-    const alone = initialWeights(engine, 1, replica);
-    await trainLinear(engine, alone, data, { replicaOffset: replica });
-    for (const [layer, w] of alone.entries()) {
-      const got = await w.read();
-      const size = got.length;
-      for (let i = 0; i < size; i++) {
-        const batched = all[layer][replica * size + i];
-        // Same kernels on the same data: equal up to summation-order rounding over 40 steps.
-        assert.ok(
-          Math.abs(got[i] - batched) <= 1e-5 * (1 + Math.abs(batched)),
-          `replica ${replica} W${layer + 1}[${i}]: ${got[i]} vs ${batched}`,
-        );
-      }
-      w.dispose();
-    }
+  const finals: Float32Array[][] = [];
+  const losses: Float32Array[][] = [];
+  for (const path of ['general', 'fused'] as const) {
+    const weights = initialWeights(engine, 4, 0);
+    const logged: Float32Array[] = [];
+    // 300 steps crosses a dispatch boundary of the fused kernel (256 steps) and two log points.
+    await trainLinear(engine, weights, data, {
+      path,
+      steps: 300,
+      logEvery: 150,
+      onLog: (_s, l) => void logged.push(l),
+    });
+    finals.push((await Promise.all(weights.map((w) => w.read()))) as Float32Array[]);
+    losses.push(logged);
+    for (const w of weights) w.dispose();
   }
-  for (const w of together) w.dispose();
+  // Only float summation order differs; over 300 contracting SGD steps the drift stays ~1e-5.
+  finals[0].forEach((w, layer) => {
+    w.forEach((value, i) => {
+      const other = finals[1][layer][i];
+      assert.ok(
+        Math.abs(value - other) <= 1e-4 * (1 + Math.abs(value)),
+        `W${layer + 1}[${i}]: general ${value}, fused ${other}`,
+      );
+    });
+  });
+  losses[0].forEach((l, k) => {
+    l.forEach((value, r) => {
+      assert.ok(
+        Math.abs(value - losses[1][k][r]) <= 1e-4 * (1 + value),
+        `log ${k} replica ${r}: ${value} vs ${losses[1][k][r]}`,
+      );
+    });
+  });
   data.dispose();
 });
 

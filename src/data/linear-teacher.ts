@@ -32,9 +32,10 @@ export interface LinearTeacherSpec {
 export class LinearTeacher implements DataSource {
   readonly inputFeatures: number;
   readonly outputDim: number;
-  private readonly teacher: Tensor;
-  private readonly inputs: GaussianSource;
-  private readonly noise: GaussianSource;
+  /** V (m × d). */
+  readonly teacher: Tensor;
+  readonly inputs: GaussianSource;
+  readonly noise: GaussianSource;
 
   /** Validates the spec (errors name the field) before any GPU work. */
   constructor(

@@ -48,7 +48,8 @@ export function covarianceRoot(raw: unknown, n: number, field: string, what: str
  */
 export class GaussianSource {
   readonly dim: number;
-  private readonly root: Tensor;
+  /** S (dim × dim, row-major), with S Sᵀ = Σ. */
+  readonly root: Tensor;
 
   constructor(
     private readonly engine: Engine,

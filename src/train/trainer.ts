@@ -11,6 +11,7 @@ import { accumulate } from '../kernels/elementwise.ts';
 import { type LossKind, lossFunction } from '../models/losses.ts';
 import type { Model } from '../models/model.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
+import { fusedDeepLinearSgd, fusedWidths } from './fused.ts';
 
 export interface TrainOptions {
   model: Model;
@@ -37,6 +38,11 @@ export interface TrainOptions {
   divergenceBound?: number;
   /** At log points: the step just taken and each replica's minibatch loss. */
   onLog?: (step: number, loss: Float32Array) => void | Promise<void>;
+  /**
+   * 'fused' runs many steps per dispatch (deep linear on a linear teacher only), 'general' one tape
+   * step per submit; 'auto' (default) picks fused whenever it applies.
+   */
+  path?: 'auto' | 'fused' | 'general';
 }
 
 export interface DivergenceReport {
@@ -88,46 +94,97 @@ export function checkTrainOptions(options: TrainOptions): number {
 
 export async function train(engine: Engine, options: TrainOptions): Promise<DivergenceReport[]> {
   const replicas = checkTrainOptions(options);
-  const { model, params, data, learningRate, seed } = options;
-  const lossOf = lossFunction(options.loss);
+  const path = options.path ?? 'auto';
+  const fusable = fusedWidths(options.model, options.data) !== undefined;
+  if (path === 'fused' && !fusable) {
+    throw new InputError(
+      'train.path',
+      "'fused' needs a deep linear model (widths ≤ 8, depth ≤ 6) on linear-teacher data",
+    );
+  }
+  const useFused = path === 'fused' || (path === 'auto' && fusable);
   const start = options.startStep ?? 0;
   const end = start + options.steps;
   const logEvery = options.logEvery ?? 0;
   const bound = options.divergenceBound ?? 1e6;
   const diverged = new Map<number, DivergenceReport>();
-  for (let step = start; step < end; step++) {
-    const gd = options.switchToGdAt !== undefined && step >= options.switchToGdAt;
-    const batch =
-      gd && data instanceof FixedDataset
-        ? data.fullBatch()
-        : data.sample({
-            seed,
-            step,
-            rows: gd ? (options.gdBatchSize ?? 1000) : options.batchSize,
-            replicas,
-            replicaOffset: options.replicaOffset,
-          });
-    const tape = new Tape(engine);
-    const vars = params.map((p) => tape.param(p));
-    const loss = lossOf(tape, model.forward(tape, vars, tape.constant(batch.x)), tape.constant(batch.y));
-    const grads = tape.grad(loss, vars);
-    params.forEach((p, i) => {
-      accumulate(engine, p, grads[i].value, 1, -learningRate);
+  const isLogPoint = (step: number) =>
+    logEvery > 0 && ((step - start + 1) % logEvery === 0 || step === end - 1);
+  const record = async (step: number, lossTensor: Tensor) => {
+    const values = (await lossTensor.read()) as Float32Array;
+    values.forEach((value, replica) => {
+      if ((!Number.isFinite(value) || Math.abs(value) > bound) && !diverged.has(replica)) {
+        diverged.set(replica, { replica: replica + (options.replicaOffset ?? 0), step, loss: value });
+      }
     });
-    if (logEvery > 0 && ((step - start + 1) % logEvery === 0 || step === end - 1)) {
-      const values = (await loss.value.read()) as Float32Array;
-      values.forEach((value, replica) => {
-        if ((!Number.isFinite(value) || Math.abs(value) > bound) && !diverged.has(replica)) {
-          diverged.set(replica, { replica: replica + (options.replicaOffset ?? 0), step, loss: value });
-        }
+    await options.onLog?.(step, values);
+  };
+  let step = start;
+  while (step < end) {
+    // A segment ends at a log point or at the switch to GD, whichever comes first.
+    let last = step;
+    while (last < end - 1 && !isLogPoint(last) && last + 1 !== options.switchToGdAt) last++;
+    const gd = options.switchToGdAt !== undefined && step >= options.switchToGdAt;
+    if (useFused) {
+      const loss = fusedDeepLinearSgd(engine, options.model, options.data, options.params, {
+        learningRate: options.learningRate,
+        batchSize: gd ? (options.gdBatchSize ?? 1000) : options.batchSize,
+        steps: last - step + 1,
+        seed: options.seed,
+        startStep: step,
+        replicaOffset: options.replicaOffset,
       });
-      await options.onLog?.(step, values);
+      if (isLogPoint(last)) await record(last, loss);
+      loss.dispose();
     } else {
-      engine.flush();
+      for (let s = step; s <= last; s++) {
+        const loss = generalStep(engine, options, replicas, s);
+        if (s === last && isLogPoint(last)) await record(last, loss.value);
+        else engine.flush();
+        loss.dispose();
+      }
     }
-    tape.dispose();
-    batch.x.dispose();
-    batch.y.dispose();
+    step = last + 1;
   }
   return [...diverged.values()];
+}
+
+/** One tape step of the general path; returns the minibatch loss (owned by the caller). */
+function generalStep(
+  engine: Engine,
+  options: TrainOptions,
+  replicas: number,
+  step: number,
+): { value: Tensor; dispose(): void } {
+  const { model, params, data, learningRate, seed } = options;
+  const gd = options.switchToGdAt !== undefined && step >= options.switchToGdAt;
+  const batch =
+    gd && data instanceof FixedDataset
+      ? data.fullBatch()
+      : data.sample({
+          seed,
+          step,
+          rows: gd ? (options.gdBatchSize ?? 1000) : options.batchSize,
+          replicas,
+          replicaOffset: options.replicaOffset,
+        });
+  const tape = new Tape(engine);
+  const vars = params.map((p) => tape.param(p));
+  const loss = lossFunction(options.loss)(
+    tape,
+    model.forward(tape, vars, tape.constant(batch.x)),
+    tape.constant(batch.y),
+  );
+  const grads = tape.grad(loss, vars);
+  params.forEach((p, i) => {
+    accumulate(engine, p, grads[i].value, 1, -learningRate);
+  });
+  return {
+    value: loss.value,
+    dispose: () => {
+      tape.dispose();
+      batch.x.dispose();
+      batch.y.dispose();
+    },
+  };
 }

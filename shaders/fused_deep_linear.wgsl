@@ -1,0 +1,187 @@
+// Many online-SGD steps of a deep linear network per dispatch, one invocation per replica.
+//
+// For small networks (widths ≤ 8, depth ≤ 6) launch overhead, not arithmetic, bounds the general
+// path (dozens of launches per step). Here a replica's whole step — fresh minibatch from the
+// counter RNG, forward, backward, update — runs in one invocation's registers and private memory,
+// for `steps` steps in a row. The random numbers, losses and update equal the general path's
+// (same Philox streams and Box–Muller pairing, loss ½‖f − y‖² averaged over the minibatch);
+// only the order of floating-point additions differs.
+//
+// Parameters are packed layer-major: layer l occupies [replicas, h_{l+1} · h_l] starting at
+// replicas · (Σ_{j<l} h_{j+1} · h_j), i.e. the engine's layer tensors laid end to end.
+
+//!include philox.wgsl
+
+const MAX_WIDTH = 8u;
+const MAX_DEPTH = 6u;
+const MAX_WEIGHTS = 384u; // MAX_DEPTH · MAX_WIDTH²
+const STREAM_INPUTS = 1u;
+const STREAM_LABEL_NOISE = 2u;
+
+struct Params {
+  replicas: u32,
+  depth: u32,
+  batchSize: u32,
+  steps: u32,
+  stepLo: u32,        // first step of this dispatch (low and high 32 bits)
+  stepHi: u32,
+  seed: u32,
+  replicaOffset: u32,
+  learningRate: f32,
+  widthsLo: vec4<u32>, // h_0 = d, h_1, …, h_depth = m (up to 8 entries)
+  widthsHi: vec4<u32>,
+}
+
+@group(0) @binding(0) var<storage, read_write> weights: array<f32>;
+@group(0) @binding(1) var<storage, read> rootX: array<f32>;    // d×d, S Sᵀ = Σ_x
+@group(0) @binding(2) var<storage, read> rootEps: array<f32>;  // m×m, S Sᵀ = Σ_ε
+@group(0) @binding(3) var<storage, read> teacher: array<f32>;  // V, m×d
+@group(0) @binding(4) var<storage, read_write> lastLoss: array<f32>; // minibatch loss of the last step, per replica
+@group(0) @binding(5) var<uniform> p: Params;
+
+override WG: u32 = 64u;
+
+var<private> w: array<f32, MAX_WEIGHTS>;
+var<private> grad: array<f32, MAX_WEIGHTS>;
+// Activations h_0..h_depth of the current sample, MAX_WIDTH each.
+var<private> act: array<f32, 56>;
+var<private> delta: array<f32, MAX_WIDTH>;
+var<private> nextDelta: array<f32, MAX_WIDTH>;
+var<private> z: array<f32, MAX_WIDTH>;
+var<private> label: array<f32, MAX_WIDTH>;
+
+fn width(l: u32) -> u32 {
+  if (l < 4u) {
+    return p.widthsLo[l];
+  }
+  return p.widthsHi[l - 4u];
+}
+
+// Offset of layer l's weights inside one replica's private copy.
+fn layer_offset(l: u32) -> u32 {
+  var offset = 0u;
+  for (var j = 0u; j < l; j += 1u) {
+    offset += width(j + 1u) * width(j);
+  }
+  return offset;
+}
+
+// Element i of the [rows, n] normal tensor the general path draws for (stream, step, replica).
+fn normal_at(stream: u32, step: vec2<u32>, replica: u32, i: u32) -> f32 {
+  let bits = philox(vec4<u32>(i / 4u, replica, step.x, step.y), vec2<u32>(p.seed, stream));
+  return box_muller(bits)[i % 4u];
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let replica = gid.x;
+  if (replica >= p.replicas) {
+    return;
+  }
+  let depth = p.depth;
+  let d = width(0u);
+  let m = width(depth);
+  let total = layer_offset(depth);
+  let streamReplica = replica + p.replicaOffset;
+
+  // Load this replica's weights from the layer-major packing.
+  var packedBase = 0u;
+  for (var l = 0u; l < depth; l += 1u) {
+    let size = width(l + 1u) * width(l);
+    let local = layer_offset(l);
+    for (var k = 0u; k < size; k += 1u) {
+      w[local + k] = weights[packedBase + replica * size + k];
+    }
+    packedBase += p.replicas * size;
+  }
+
+  let scale = 1.0 / f32(p.batchSize);
+  var loss = 0.0;
+  for (var s = 0u; s < p.steps; s += 1u) {
+    // 64-bit step counter = start + s.
+    let lo = p.stepLo + s;
+    let step = vec2<u32>(lo, p.stepHi + select(0u, 1u, lo < p.stepLo));
+    for (var k = 0u; k < total; k += 1u) {
+      grad[k] = 0.0;
+    }
+    loss = 0.0;
+    for (var b = 0u; b < p.batchSize; b += 1u) {
+      // x = S_x z, y = V x + S_ε e, exactly as LinearTeacher.sample draws row b.
+      for (var j = 0u; j < d; j += 1u) {
+        z[j] = normal_at(STREAM_INPUTS, step, streamReplica, b * d + j);
+      }
+      for (var j = 0u; j < d; j += 1u) {
+        var x = 0.0;
+        for (var k = 0u; k < d; k += 1u) {
+          x += rootX[j * d + k] * z[k];
+        }
+        act[j] = x;
+      }
+      for (var j = 0u; j < m; j += 1u) {
+        z[j] = normal_at(STREAM_LABEL_NOISE, step, streamReplica, b * m + j);
+      }
+      for (var j = 0u; j < m; j += 1u) {
+        var y = 0.0;
+        for (var k = 0u; k < m; k += 1u) {
+          y += rootEps[j * m + k] * z[k];
+        }
+        for (var k = 0u; k < d; k += 1u) {
+          y += teacher[j * d + k] * act[k];
+        }
+        label[j] = y;
+      }
+      // Forward: h_{l+1} = W_l h_l.
+      for (var l = 0u; l < depth; l += 1u) {
+        let rows = width(l + 1u);
+        let cols = width(l);
+        let base = layer_offset(l);
+        for (var i = 0u; i < rows; i += 1u) {
+          var sum = 0.0;
+          for (var k = 0u; k < cols; k += 1u) {
+            sum += w[base + i * cols + k] * act[l * MAX_WIDTH + k];
+          }
+          act[(l + 1u) * MAX_WIDTH + i] = sum;
+        }
+      }
+      // Residual, loss, and δ = ∂(½‖f − y‖² / B)/∂f.
+      for (var i = 0u; i < m; i += 1u) {
+        let r = act[depth * MAX_WIDTH + i] - label[i];
+        loss += 0.5 * r * r;
+        delta[i] = r * scale;
+      }
+      // Backward: ∇W_l += δ_{l+1} h_lᵀ, δ_l = W_lᵀ δ_{l+1}.
+      for (var step_back = 0u; step_back < depth; step_back += 1u) {
+        let l = depth - 1u - step_back;
+        let rows = width(l + 1u);
+        let cols = width(l);
+        let base = layer_offset(l);
+        for (var k = 0u; k < cols; k += 1u) {
+          nextDelta[k] = 0.0;
+        }
+        for (var i = 0u; i < rows; i += 1u) {
+          for (var k = 0u; k < cols; k += 1u) {
+            grad[base + i * cols + k] += delta[i] * act[l * MAX_WIDTH + k];
+            nextDelta[k] += w[base + i * cols + k] * delta[i];
+          }
+        }
+        for (var k = 0u; k < cols; k += 1u) {
+          delta[k] = nextDelta[k];
+        }
+      }
+    }
+    for (var k = 0u; k < total; k += 1u) {
+      w[k] -= p.learningRate * grad[k];
+    }
+  }
+  lastLoss[replica] = loss * scale;
+
+  packedBase = 0u;
+  for (var l = 0u; l < depth; l += 1u) {
+    let size = width(l + 1u) * width(l);
+    let local = layer_offset(l);
+    for (var k = 0u; k < size; k += 1u) {
+      weights[packedBase + replica * size + k] = w[local + k];
+    }
+    packedBase += p.replicas * size;
+  }
+}
