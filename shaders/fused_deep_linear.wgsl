@@ -66,10 +66,18 @@ fn layer_offset(l: u32) -> u32 {
   return offset;
 }
 
-// Element i of the [rows, n] normal tensor the general path draws for (stream, step, replica).
+// The general path draws an [rows, n] normal tensor per stream and step; element i is lane i % 4 of
+// Philox block i / 4. One block feeds four consecutive elements, so keep the last one per stream.
+var<private> cachedBlock: array<u32, 3>;
+var<private> cachedNormals: array<vec4<f32>, 3>;
+
 fn normal_at(stream: u32, step: vec2<u32>, replica: u32, i: u32) -> f32 {
-  let bits = philox(vec4<u32>(i / 4u, replica, step.x, step.y), vec2<u32>(p.seed, stream));
-  return box_muller(bits)[i % 4u];
+  let blockIndex = i / 4u;
+  if (cachedBlock[stream] != blockIndex) {
+    cachedBlock[stream] = blockIndex;
+    cachedNormals[stream] = box_muller(philox(vec4<u32>(blockIndex, replica, step.x, step.y), vec2<u32>(p.seed, stream)));
+  }
+  return cachedNormals[stream][i % 4u];
 }
 
 @compute @workgroup_size(WG, 1, 1)
@@ -104,6 +112,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var k = 0u; k < total; k += 1u) {
       grad[k] = 0.0;
     }
+    // New step, new blocks (block indices restart at 0).
+    cachedBlock[STREAM_INPUTS] = 0xFFFFFFFFu;
+    cachedBlock[STREAM_LABEL_NOISE] = 0xFFFFFFFFu;
     loss = 0.0;
     for (var b = 0u; b < p.batchSize; b += 1u) {
       // x = S_x z, y = V x + S_ε e, exactly as LinearTeacher.sample draws row b.

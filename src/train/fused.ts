@@ -6,6 +6,7 @@
 import { LinearTeacher } from '../data/linear-teacher.ts';
 import type { DataSource } from '../data/source.ts';
 import { InputError } from '../errors.ts';
+import { isSwiftShader } from '../gpu/context.ts';
 import type { Model } from '../models/model.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 
@@ -13,7 +14,6 @@ export const FUSED_MAX_WIDTH = 8;
 export const FUSED_MAX_DEPTH = 6;
 /** Steps per dispatch: long enough to amortise a launch, short enough for GPU watchdogs. */
 export const FUSED_STEPS_PER_DISPATCH = 256;
-const WORKGROUP = 64;
 
 /** Widths h_0 = d, …, h_D = m when the fused kernel can train this model on this data, else undefined. */
 export function fusedWidths(model: Model, data: DataSource): number[] | undefined {
@@ -51,6 +51,9 @@ export function fusedDeepLinearSgd(
     );
   }
   const replicas = params[0].batch;
+  // One invocation per replica runs a long serial loop: on CPU adapters small workgroups spread
+  // replicas over cores (SwiftShader runs a workgroup on one thread); GPUs want full warps.
+  const workgroup = isSwiftShader(engine.context) ? 4 : 64;
   const total = params.reduce((sum, p) => sum + p.length, 0);
   const packed = engine.empty([total], { label: 'fused weights' });
   const loss = engine.empty([1], { batch: replicas, label: 'fused loss' });
@@ -71,7 +74,7 @@ export function fusedDeepLinearSgd(
     engine.launch({
       kernel: 'fused_deep_linear',
       shader: 'fused_deep_linear.wgsl',
-      constants: { WG: WORKGROUP },
+      constants: { WG: workgroup },
       buffers: {
         weights: { tensor: packed },
         rootX: { tensor: data.inputs.root },
@@ -92,7 +95,7 @@ export function fusedDeepLinearSgd(
         widthsLo: padded.slice(0, 4),
         widthsHi: padded.slice(4, 8),
       },
-      workgroups: [Math.ceil(replicas / WORKGROUP)],
+      workgroups: [Math.ceil(replicas / workgroup)],
     });
     engine.flush();
   }
