@@ -1,7 +1,15 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { KernelError } from '../src/errors.ts';
-import { type Activation, matmul } from '../src/kernels/matmul.ts';
+import { loadShaderSources } from '../runner/node/shaders.ts';
+import { InputError, KernelError } from '../src/errors.ts';
+import {
+  type Activation,
+  MATMUL_VARIANTS,
+  type MatmulVariant,
+  matmul,
+  matmulVariant,
+} from '../src/kernels/matmul.ts';
+import { reflectShader } from '../src/kernels/reflect.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
 import { assertClose, dotTolerance, F32_EPS, randomArray, seededRandom } from './helpers/reference.ts';
 
@@ -22,6 +30,8 @@ interface Case {
   beta?: number;
   bias?: 'shared' | 'per-replica';
   activation?: Activation;
+  /** Kernel variant to force; undefined runs the one matmul picks for this adapter. */
+  variant?: MatmulVariant;
 }
 
 /** float64 reference of the kernel's contract, on f32-rounded inputs; also returns Σ|a·b| per output. */
@@ -91,6 +101,7 @@ async function check(c: Case, seed: number): Promise<void> {
     out: tout,
     bias: tbias,
     activation: c.activation,
+    variant: c.variant,
   });
   const got = await result.read();
   const { out, magnitude } = reference(c, a, b, c0, bias);
@@ -100,75 +111,131 @@ async function check(c: Case, seed: number): Promise<void> {
   for (const t of [ta, tb, tout, tbias, result]) t?.dispose();
 }
 
-// Every size appears in every role (a cyclic design over M, K, N), for all transposes and batches.
+// Every variant runs every case: each size appears in every role (a cyclic design over M, K, N), for
+// all transposes and batches, plus broadcasting, alpha/beta, bias and activations.
 let seed = 1;
-for (const transposeA of [false, true]) {
-  for (const transposeB of [false, true]) {
-    for (const batch of [1, 7]) {
-      for (let s = 0; s < SIZES.length; s++) {
-        const [M, K, N] = [SIZES[s], SIZES[(s + 2) % SIZES.length], SIZES[(s + 4) % SIZES.length]];
-        if (M * K * N * batch > 2_000_000) continue; // keep the float64 reference fast
-        const c: Case = { batchA: batch, batchB: batch, M, K, N, transposeA, transposeB };
-        const caseSeed = seed++;
-        test(`M=${M} K=${K} N=${N} batch=${batch} ${transposeA ? 'Aᵀ' : 'A'}${transposeB ? 'Bᵀ' : 'B'}`, () =>
-          check(c, caseSeed));
+for (const [v, variant] of (Object.keys(MATMUL_VARIANTS) as MatmulVariant[]).entries()) {
+  const offset = 100 * v;
+  for (const transposeA of [false, true]) {
+    for (const transposeB of [false, true]) {
+      for (const batch of [1, 7]) {
+        for (let s = 0; s < SIZES.length; s++) {
+          const [M, K, N] = [SIZES[s], SIZES[(s + 2) % SIZES.length], SIZES[(s + 4) % SIZES.length]];
+          if (M * K * N * batch > 2_000_000) continue; // keep the float64 reference fast
+          const c: Case = { batchA: batch, batchB: batch, M, K, N, transposeA, transposeB, variant };
+          const caseSeed = seed++;
+          test(`${variant}: M=${M} K=${K} N=${N} batch=${batch} ${transposeA ? 'Aᵀ' : 'A'}${transposeB ? 'Bᵀ' : 'B'}`, () =>
+            check(c, caseSeed));
+        }
       }
     }
   }
+
+  test(`${variant}: largest sizes in every role (257×129×257, batch 1, AᵀBᵀ)`, () =>
+    check(
+      { batchA: 1, batchB: 1, M: 257, K: 129, N: 257, transposeA: true, transposeB: true, variant },
+      900 + offset,
+    ));
+
+  test(`${variant}: broadcast: A shared by 7 replicas of B`, () =>
+    check(
+      { batchA: 1, batchB: 7, M: 17, K: 64, N: 3, transposeA: false, transposeB: true, variant },
+      901 + offset,
+    ));
+  test(`${variant}: broadcast: B shared by 7 replicas of A`, () =>
+    check(
+      { batchA: 7, batchB: 1, M: 129, K: 3, N: 17, transposeA: true, transposeB: false, variant },
+      902 + offset,
+    ));
+  test(`${variant}: alpha, beta accumulate into C`, () =>
+    check(
+      {
+        batchA: 7,
+        batchB: 7,
+        M: 17,
+        K: 17,
+        N: 64,
+        transposeA: false,
+        transposeB: false,
+        alpha: -0.5,
+        beta: 0.75,
+        variant,
+      },
+      903 + offset,
+    ));
+  test(`${variant}: fused shared bias and relu`, () =>
+    check(
+      {
+        batchA: 7,
+        batchB: 1,
+        M: 64,
+        K: 17,
+        N: 3,
+        transposeA: false,
+        transposeB: true,
+        bias: 'shared',
+        activation: 'relu',
+        variant,
+      },
+      904 + offset,
+    ));
+  test(`${variant}: fused per-replica bias and tanh`, () =>
+    check(
+      {
+        batchA: 7,
+        batchB: 7,
+        M: 3,
+        K: 129,
+        N: 17,
+        transposeA: true,
+        transposeB: false,
+        bias: 'per-replica',
+        activation: 'tanh',
+        variant,
+      },
+      905 + offset,
+    ));
 }
 
-test('largest sizes in every role (257×129×257, batch 1, AᵀBᵀ)', () =>
-  check({ batchA: 1, batchB: 1, M: 257, K: 129, N: 257, transposeA: true, transposeB: true }, 900));
+test('every variant reflects to the same bindings, uniforms and overrides as matmul.wgsl', () => {
+  const sources = loadShaderSources();
+  const describe = (file: string) => {
+    const shader = reflectShader(file, sources[file]);
+    const entry = shader.entries.get('main');
+    assert.ok(entry, `${file} has an entry 'main'`);
+    return {
+      bindings: entry.bindings.map((b) => [b.name, b.binding, b.kind, b.elementType]),
+      uniform: entry.uniform?.members.map((m) => [m.name, m.offset]),
+      overrides: shader.overrides.map((o) => o.name).sort(),
+    };
+  };
+  const base = describe('matmul.wgsl');
+  for (const { shader } of Object.values(MATMUL_VARIANTS)) assert.equal(describe(shader), base, shader);
+});
 
-test('broadcast: A shared by 7 replicas of B', () =>
-  check({ batchA: 1, batchB: 7, M: 17, K: 64, N: 3, transposeA: false, transposeB: true }, 901));
-test('broadcast: B shared by 7 replicas of A', () =>
-  check({ batchA: 7, batchB: 1, M: 129, K: 3, N: 17, transposeA: true, transposeB: false }, 902));
-test('alpha, beta accumulate into C', () =>
-  check(
-    {
-      batchA: 7,
-      batchB: 7,
-      M: 17,
-      K: 17,
-      N: 64,
-      transposeA: false,
-      transposeB: false,
-      alpha: -0.5,
-      beta: 0.75,
-    },
-    903,
-  ));
-test('fused shared bias and relu', () =>
-  check(
-    {
-      batchA: 7,
-      batchB: 1,
-      M: 64,
-      K: 17,
-      N: 3,
-      transposeA: false,
-      transposeB: true,
-      bias: 'shared',
-      activation: 'relu',
-    },
-    904,
-  ));
-test('fused per-replica bias and tanh', () =>
-  check(
-    {
-      batchA: 7,
-      batchB: 7,
-      M: 3,
-      K: 129,
-      N: 17,
-      transposeA: true,
-      transposeB: false,
-      bias: 'per-replica',
-      activation: 'tanh',
-    },
-    905,
-  ));
+test('matmulVariant: 16×8 on SwiftShader unless M < 16, workgroups fitted to the result', async () => {
+  const engine = await testEngine();
+  if (engine.context.adapterInfo.architecture !== 'swiftshader') {
+    assert.equal(matmulVariant(engine, 512, 512), { variant: 'tile4x4', workgroup: [8, 8] });
+    return;
+  }
+  assert.equal(matmulVariant(engine, 512, 512), { variant: 'tile16x8', workgroup: [8, 4] });
+  assert.equal(matmulVariant(engine, 64, 4096), { variant: 'tile16x8', workgroup: [8, 4] });
+  assert.equal(matmulVariant(engine, 32, 32), { variant: 'tile16x8', workgroup: [4, 2] });
+  assert.equal(matmulVariant(engine, 4096, 3), { variant: 'tile16x8', workgroup: [1, 4] });
+  assert.equal(matmulVariant(engine, 3, 17), { variant: 'tile4x4', workgroup: [8, 1] });
+  assert.equal(matmulVariant(engine, 3, 17, 'tile16x8'), { variant: 'tile16x8', workgroup: [4, 1] });
+});
+
+test('an unknown variant is an input error', async () => {
+  const engine = await testEngine();
+  const a = engine.empty([4, 4]);
+  assert.throws(
+    () => matmul(engine, a, a, { variant: 'tile99' as MatmulVariant }),
+    (error: unknown) => error instanceof InputError && /unknown variant 'tile99'/.test(String(error)),
+  );
+  a.dispose();
+});
 
 test('mismatched inner dimensions are an input error before any launch', async () => {
   const engine = await testEngine();

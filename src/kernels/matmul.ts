@@ -1,4 +1,5 @@
 import { InputError } from '../errors.ts';
+import { isSwiftShader } from '../gpu/context.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 import { broadcastBatch, ceilDiv, outputTensor, placeholder } from './shapes.ts';
 
@@ -15,12 +16,60 @@ export interface MatmulOptions {
   /** Per-column bias of shape [N], batch 1 or the output's batch. */
   bias?: Tensor;
   activation?: Activation;
-  /** Workgroup shape override (tuning); each invocation computes a 4×4 block of C. */
+  /** Workgroup shape override (tuning), [x (columns), y (rows)] in invocations. */
   workgroup?: readonly [number, number];
+  /** Forces a kernel variant instead of the one `matmulVariant` picks (tuning, tests, benchmarks). */
+  variant?: MatmulVariant;
 }
 
-/** Default workgroup: 8×8 invocations, a 32×32 tile of C. */
+/**
+ * The kernels, by the block of C one invocation computes. All have the same contract, bindings and
+ * uniforms and accept every shape, transpose, batch broadcast, bias and activation.
+ * - `tile4x4` (shaders/matmul.wgsl): 4×4 per invocation; the default on hardware adapters.
+ * - `tile16x8` (shaders/matmul_16x8.wgsl): 16×8 per invocation in straight-line code; the default on
+ *   SwiftShader, where loads are emulated gathers and the big block does 128 multiply-adds per 24
+ *   loads (about 2× the 4×4 kernel's GFLOP/s there, see bench/README.md).
+ */
+export const MATMUL_VARIANTS = {
+  tile4x4: { shader: 'matmul.wgsl', rows: 4, cols: 4 },
+  tile16x8: { shader: 'matmul_16x8.wgsl', rows: 16, cols: 8 },
+} as const;
+export type MatmulVariant = keyof typeof MATMUL_VARIANTS;
+
+/** Default workgroup of the 4×4 kernel on hardware adapters: 8×8 invocations, a 32×32 tile of C. */
 export const MATMUL_DEFAULT_WORKGROUP = [8, 8] as const;
+
+/** Smallest power of two ≥ n, clamped to [1, max]. */
+function fitPow2(n: number, max: number): number {
+  let p = 1;
+  while (p < n && p < max) p *= 2;
+  return p;
+}
+
+/**
+ * The kernel and workgroup `matmul` uses for an M×N result on this engine's adapter (`variant`
+ * forces the kernel). Hardware adapters keep the 4×4 kernel with 8×8 workgroups. On SwiftShader
+ * (CPU) the 16×8 kernel is used unless M < 16, where most of its rows would be clamped copies, and
+ * workgroups are shrunk (powers of two) to the invocations the result needs, at most 8 × 4 (16×8)
+ * or 8 × 8 (4×4), so small matrices do not launch mostly idle workgroups.
+ */
+export function matmulVariant(
+  engine: Engine,
+  M: number,
+  N: number,
+  variant?: MatmulVariant,
+): { variant: MatmulVariant; workgroup: readonly [number, number] } {
+  if (!isSwiftShader(engine.context)) {
+    return { variant: variant ?? 'tile4x4', workgroup: MATMUL_DEFAULT_WORKGROUP };
+  }
+  const chosen = variant ?? (M >= 16 ? 'tile16x8' : 'tile4x4');
+  const { rows, cols } = MATMUL_VARIANTS[chosen];
+  const maxY = chosen === 'tile16x8' ? 4 : 8;
+  return {
+    variant: chosen,
+    workgroup: [fitPow2(Math.ceil(N / cols), 8), fitPow2(Math.ceil(M / rows), maxY)],
+  };
+}
 
 /**
  * C[b] = act(alpha·op(A[b])·op(B[b]) + beta·C[b] + bias[b]) for every replica b, where
@@ -45,10 +94,18 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, options: MatmulOpti
       throw new InputError('matmul.bias', `expected [${N}] with batch 1 or ${batch}, got ${bias}`);
     }
   }
-  const [wgX, wgY] = options.workgroup ?? MATMUL_DEFAULT_WORKGROUP;
+  if (options.variant !== undefined && !Object.hasOwn(MATMUL_VARIANTS, options.variant)) {
+    throw new InputError(
+      'matmul.variant',
+      `unknown variant '${options.variant}' (known: ${Object.keys(MATMUL_VARIANTS).join(', ')})`,
+    );
+  }
+  const chosen = matmulVariant(engine, M, N, options.variant);
+  const { shader, rows, cols } = MATMUL_VARIANTS[chosen.variant];
+  const [wgX, wgY] = options.workgroup ?? chosen.workgroup;
   engine.launch({
     kernel: 'matmul',
-    shader: 'matmul.wgsl',
+    shader,
     constants: { WG_X: wgX, WG_Y: wgY },
     buffers: {
       a: { tensor: a },
@@ -72,7 +129,7 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, options: MatmulOpti
       alpha: options.alpha ?? 1,
       beta,
     },
-    workgroups: [ceilDiv(N, 4 * wgX), ceilDiv(M, 4 * wgY), batch],
+    workgroups: [ceilDiv(N, cols * wgX), ceilDiv(M, rows * wgY), batch],
   });
   return out;
 }
