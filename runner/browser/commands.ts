@@ -1,0 +1,52 @@
+/**
+ * What the CLI commands call for `--backend browser`: the same work as the Node backend, run in the
+ * page, with results returned in the Node backend's shapes so the commands print them unchanged.
+ */
+import type { BenchResult } from '../../bench/suite.ts';
+import { InputError } from '../../src/errors.ts';
+import type { AdapterDescription } from '../../src/gpu/context.ts';
+import type { ParsedArgs } from '../args.ts';
+import { PAGE_BENCH_SUITE_NAMES } from './bench-suites.ts';
+import { type BrowserHostOptions, runBrowserJob } from './host.ts';
+
+export const BROWSER_BACKEND = 'browser';
+
+export function isBrowserBackend(args: ParsedArgs): boolean {
+  return args.flags.backend === BROWSER_BACKEND;
+}
+
+/** The shared device flags, read for the browser: `--adapter` is Dawn's and has no meaning there. */
+export function browserOptions(args: ParsedArgs, log?: (line: string) => void): BrowserHostOptions {
+  if (args.flags.adapter !== undefined)
+    throw new InputError(
+      '--adapter',
+      'is a Dawn option; with --backend browser Chromium picks the adapter (SHARPNESS_LAB_BROWSER_GPU=hardware|swiftshader chooses the flag set)',
+    );
+  return { requireHardware: args.flags['require-hardware'] === true, ...(log ? { log } : {}) };
+}
+
+/** `info --backend browser`: the adapter the page's engine gets, described like the Node one. */
+export function browserInfo(args: ParsedArgs): Promise<AdapterDescription> {
+  return runBrowserJob('info', undefined, browserOptions(args));
+}
+
+/**
+ * `bench --backend browser`: the suites run in the page; results as the Node suites return them.
+ * Named suites that do not run in the page are an input error; without names, those are skipped.
+ */
+export async function browserBench(
+  args: ParsedArgs,
+  suites: string[],
+  minSeconds: number,
+  log: (line: string) => void,
+): Promise<{ adapter: AdapterDescription; suites: { name: string; results: BenchResult[] }[] }> {
+  const unsupported = suites.filter((name) => !PAGE_BENCH_SUITE_NAMES.includes(name));
+  if (unsupported.length > 0 && args.positional.length > 0)
+    throw new InputError(
+      'suite',
+      `${unsupported.join(', ')} does not run in the browser yet (browser suites: ${PAGE_BENCH_SUITE_NAMES.join(', ')})`,
+    );
+  if (unsupported.length > 0) log(`bench: skipping ${unsupported.join(', ')} (Node only for now)`);
+  const supported = suites.filter((name) => PAGE_BENCH_SUITE_NAMES.includes(name));
+  return runBrowserJob('bench', { suites: supported, minSeconds }, browserOptions(args, log));
+}
