@@ -1,6 +1,7 @@
 import type { BenchResult, BenchSuite } from '../../bench/suite.ts';
 import { disposeTfjsWebgpu, loadTfjsWebgpu } from '../../bench/tfjs.ts';
 import { InputError } from '../../src/errors.ts';
+import type { AdapterDescription } from '../../src/gpu/context.ts';
 import { formatFlagHelp, parseArgs } from '../args.ts';
 import { createNodeEngine } from '../node/engine.ts';
 import { DEVICE_FLAGS, deviceOptions } from './device-flags.ts';
@@ -47,27 +48,37 @@ export async function main(argv: string[]): Promise<number> {
   const minSeconds = (args.flags['min-time'] as number | undefined) ?? 1;
   if (!(minSeconds >= 0)) throw new InputError('--min-time', `must be ≥ 0 seconds, got ${minSeconds}`);
 
-  const device = deviceOptions(args);
-  const engine = await createNodeEngine(device);
-  const adapter = engine.context.adapterInfo;
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  log(`bench: adapter ${adapter.description || adapter.device} (${adapter.vendor}/${adapter.architecture})`);
+  let adapter: AdapterDescription;
   const results: { suite: BenchSuite; results: BenchResult[] }[] = [];
-  try {
-    for (const name of names) {
-      const suite = await SUITES[name].load();
-      const context = {
-        engine,
-        device,
-        minSeconds,
-        log,
-        tfjs: () => loadTfjsWebgpu(adapter, device),
-      };
-      results.push({ suite, results: await suite.run(context) });
+  if (args.flags.backend === 'browser') {
+    // The same suites in a Chromium page (tfjs-webgpu as the peer there); printed exactly as below.
+    const run = await (await import('../browser/commands.ts')).browserBench(args, names, minSeconds, log);
+    adapter = run.adapter;
+    for (const r of run.suites) results.push({ suite: await SUITES[r.name].load(), results: r.results });
+  } else {
+    const device = deviceOptions(args);
+    const engine = await createNodeEngine(device);
+    adapter = engine.context.adapterInfo;
+    log(
+      `bench: adapter ${adapter.description || adapter.device} (${adapter.vendor}/${adapter.architecture})`,
+    );
+    try {
+      for (const name of names) {
+        const suite = await SUITES[name].load();
+        const context = {
+          engine,
+          device,
+          minSeconds,
+          log,
+          tfjs: () => loadTfjsWebgpu(adapter, device),
+        };
+        results.push({ suite, results: await suite.run(context) });
+      }
+    } finally {
+      await disposeTfjsWebgpu();
+      engine.destroy();
     }
-  } finally {
-    await disposeTfjsWebgpu();
-    engine.destroy();
   }
 
   if (args.flags.json) {

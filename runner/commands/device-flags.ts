@@ -6,7 +6,7 @@ export const DEVICE_FLAGS: FlagSpec[] = [
   {
     name: 'backend',
     kind: 'string',
-    help: "Dawn backend: vulkan, metal, d3d12, opengl (default: the platform's)",
+    help: "Dawn backend: vulkan, metal, d3d12, opengl (default: the platform's); browser: Chromium via Puppeteer (info, bench)",
   },
   { name: 'adapter', kind: 'string', help: 'pick the adapter whose name contains this text (Dawn adapter=)' },
   {

@@ -1,3 +1,4 @@
+import type { AdapterDescription } from '../../src/gpu/context.ts';
 import { formatFlagHelp, parseArgs } from '../args.ts';
 import { acquireDevice } from '../node/device.ts';
 import { DEVICE_FLAGS, deviceOptions } from './device-flags.ts';
@@ -8,14 +9,20 @@ export const usage = `usage: sharpness-lab info [--json] [--backend NAME] [--ada
 
 Shows the WebGPU adapter the engine will use (vendor, architecture, device, description), the
 backend, the device limits it was granted and its features. Without a hardware adapter, SwiftShader
-(CPU Vulkan) is used and said so on stderr.
+(CPU Vulkan) is used and said so on stderr. With --backend browser, the adapter a Chromium page gets.
 
 ${formatFlagHelp(FLAGS)}`;
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, FLAGS);
-  const context = await acquireDevice(deviceOptions(args));
-  const info = context.adapterInfo;
+  let info: AdapterDescription;
+  if (args.flags.backend === 'browser') {
+    info = await (await import('../browser/commands.ts')).browserInfo(args);
+  } else {
+    const context = await acquireDevice(deviceOptions(args));
+    info = context.adapterInfo;
+    context.device.destroy();
+  }
   if (args.flags.json) {
     console.log(JSON.stringify(info, null, 2));
   } else {
@@ -32,6 +39,5 @@ export async function main(argv: string[]): Promise<number> {
     console.log('limits');
     for (const [key, value] of Object.entries(info.limits).sort()) console.log(`  ${key.padEnd(44)}${value}`);
   }
-  context.device.destroy();
   return 0;
 }
