@@ -72,6 +72,25 @@ fn project(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
   }
 }
 
+// The same with one invocation per (row j, replica b) and a serial loop: short vectors, where a
+// workgroup per output would mostly idle (and barriers are costly on CPU adapters).
+@compute @workgroup_size(WG, 1, 1)
+fn project_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let index = gid.y * p.rowStride + gid.x;
+  if (index >= p.rows * p.batch) {
+    return;
+  }
+  let b = index / p.rows;
+  let j = index % p.rows;
+  let q = b * p.basisBatch + j * p.n;
+  let v = b * p.n;
+  var acc = 0.0;
+  for (var i = 0u; i < p.n; i += 1u) {
+    acc += basis[q + i] * w[v + i];
+  }
+  coef[b * p.coefBatch + p.coefOffset + j] = acc;
+}
+
 // w_b −= Σ_{j < rows} coef[b, j] · q_j, one invocation per element.
 @compute @workgroup_size(WG, 1, 1)
 fn subtract(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -5,6 +5,7 @@
  */
 import { InputError } from '../errors.ts';
 import { grid1d } from '../kernels/dispatch.ts';
+import { chooseReduceStrategy } from '../kernels/reduce.ts';
 import { placeholder } from '../kernels/shapes.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 
@@ -178,14 +179,34 @@ export class KrylovBasis {
 
   /** coef[pass] = Q_{0..rows−1}ᵀ w per replica. */
   project(w: Tensor, rows: number, pass: 0 | 1): void {
+    const strategy = chooseReduceStrategy(rows * this.batch, this.n);
+    const coefOffset = pass * this.capacity;
+    const buffers = { basis: { tensor: this.rows }, w: { tensor: w }, coef: { tensor: this.coef } };
+    if (strategy === 'tree') {
+      this.engine.launch({
+        kernel: 'lanczos.project',
+        shader: 'lanczos.wgsl',
+        entry: 'project',
+        constants: { WG: REDUCE_WG },
+        buffers,
+        uniforms: this.uniforms(rows, { coefOffset }),
+        workgroups: [rows, this.batch],
+      });
+      return;
+    }
+    const { workgroups, rowStride } = grid1d(
+      rows * this.batch,
+      REDUCE_WG,
+      this.engine.limits.maxComputeWorkgroupsPerDimension,
+    );
     this.engine.launch({
-      kernel: 'lanczos.project',
+      kernel: 'lanczos.project_rows',
       shader: 'lanczos.wgsl',
-      entry: 'project',
+      entry: 'project_rows',
       constants: { WG: REDUCE_WG },
-      buffers: { basis: { tensor: this.rows }, w: { tensor: w }, coef: { tensor: this.coef } },
-      uniforms: this.uniforms(rows, { coefOffset: pass * this.capacity }),
-      workgroups: [rows, this.batch],
+      buffers,
+      uniforms: this.uniforms(rows, { coefOffset, rowStride }),
+      workgroups,
     });
   }
 

@@ -41,8 +41,9 @@ export function quadraticCase(name: string, spectrum: (replica: number) => reado
       });
       const A = engine.tensor(flat, [n, n], { batch: replicas, label: 'quadratic A' });
       const theta = engine.tensor(f32Array(seededRandom(seed), replicas * n, 1), [1, n], { batch: replicas });
-      const loss: LossClosure = (tape, [p]) => tape.scale(tape.dot(p, tape.matmul(p, tape.constant(A))), 0.5);
-      const operator = HessianOperator.create(engine, { params: [theta], loss, evaluation: { data: {} } });
+      // A is evaluation data (not captured by the closure) so that operator copies repeat it.
+      const loss: LossClosure = (tape, [p], data) => tape.scale(tape.dot(p, tape.matmul(p, data.A)), 0.5);
+      const operator = HessianOperator.create(engine, { params: [theta], loss, evaluation: { data: { A } } });
       return {
         operator,
         reference: async () => matrices.map((m) => toRows(m, n)),
@@ -54,6 +55,18 @@ export function quadraticCase(name: string, spectrum: (replica: number) => reado
       };
     },
   };
+}
+
+const references = new Map<string, number[][][]>();
+
+/** Central-difference references take seconds for the larger models: compute each once per process. */
+function cached(key: string, compute: () => number[][][]): number[][][] {
+  let value = references.get(key);
+  if (!value) {
+    value = compute();
+    references.set(key, value);
+  }
+  return value;
 }
 
 function rowsOf(data: Float32Array, replica: number, rows: number, width: number): Float64Array[] {
@@ -117,19 +130,24 @@ export function modelCase(
         loss: modelLoss(model, kind),
         evaluation: { data },
       });
+      const key = `${name}|${replicas}|${seed}`;
       return {
         operator,
         reference: async () =>
-          Array.from({ length: replicas }, (_, r) => {
-            const theta = Float64Array.from(
-              model.parameters.flatMap((p, i) =>
-                Array.from(paramData[i].subarray(r * size(p.shape), (r + 1) * size(p.shape))),
-              ),
-            );
-            const xs = rowsOf(xData, r, rows, din);
-            const ys = rowsOf(yData, r, rows, dout);
-            return centralHessian((t) => cpuLoss(spec, kind, t, xs, ys), theta).map((row) => Array.from(row));
-          }),
+          cached(key, () =>
+            Array.from({ length: replicas }, (_, r) => {
+              const theta = Float64Array.from(
+                model.parameters.flatMap((p, i) =>
+                  Array.from(paramData[i].subarray(r * size(p.shape), (r + 1) * size(p.shape))),
+                ),
+              );
+              const xs = rowsOf(xData, r, rows, din);
+              const ys = rowsOf(yData, r, rows, dout);
+              return centralHessian((t) => cpuLoss(spec, kind, t, xs, ys), theta).map((row) =>
+                Array.from(row),
+              );
+            }),
+          ),
         dispose() {
           operator.dispose();
           for (const t of [...params, ...Object.values(data)]) t.dispose();
