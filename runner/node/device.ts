@@ -5,7 +5,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { create, globals } from 'webgpu';
 import type { AdapterDescription, GpuContext } from '../../src/gpu/context.ts';
-import { attachDeviceDiagnostics } from '../../src/gpu/diagnostics.ts';
+import { describeGpuAdapter, requestGpuContext } from '../../src/gpu/device.ts';
 
 /** Where Chromium builds keep SwiftShader's Vulkan ICD, in the order we try them. */
 export const SWIFTSHADER_ICD_CANDIDATES = [
@@ -103,39 +103,20 @@ export async function acquireAdapter(
   };
 }
 
+const NODE_HOST = 'node (dawn.node)';
+
 /** Requests a device with the adapter's real limits and its timestamp-query feature when present. */
 export async function acquireDevice(options: NodeDeviceOptions = {}): Promise<GpuContext> {
   const { adapter, backend } = await acquireAdapter(options);
-  const adapterInfo = describeAdapter(adapter, backend);
-  const requiredFeatures: GPUFeatureName[] = [];
-  if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
-  const device = await adapter.requestDevice({
-    requiredLimits: adapterInfo.limits,
-    requiredFeatures,
-    label: 'sharpness-lab',
-  });
-  const context: GpuContext = { device, adapterInfo };
-  attachDeviceDiagnostics(context);
-  return context;
+  return requestGpuContext(adapter, { backend: backend ?? defaultBackend(), host: NODE_HOST });
 }
 
 const DEFAULT_BACKEND: Record<string, string> = { linux: 'vulkan', darwin: 'metal', win32: 'd3d12' };
 
+function defaultBackend(): string {
+  return DEFAULT_BACKEND[process.platform] ?? 'default';
+}
+
 export function describeAdapter(adapter: GPUAdapter, backend?: string): AdapterDescription {
-  const info = adapter.info;
-  const limits: Record<string, number> = {};
-  for (const key in adapter.limits) {
-    const value = adapter.limits[key as keyof GPUSupportedLimits];
-    if (typeof value === 'number') limits[key] = value;
-  }
-  return {
-    vendor: info.vendor,
-    architecture: info.architecture,
-    device: info.device,
-    description: info.description,
-    backend: backend ?? DEFAULT_BACKEND[process.platform] ?? 'default',
-    host: 'node (dawn.node)',
-    features: [...adapter.features].sort(),
-    limits,
-  };
+  return describeGpuAdapter(adapter, { backend: backend ?? defaultBackend(), host: NODE_HOST });
 }
