@@ -11,13 +11,9 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { REPO_ROOT } from '../runner/browser/bundle.ts';
-import { BrowserRunError, openBrowserSession, withBrowserEngine } from '../runner/browser/host.ts';
-import {
-  type DeepLinearSgdParams,
-  type DeepLinearSgdProgress,
-  trainDeepLinear,
-} from '../runner/browser/jobs.ts';
-import { createNodeEngine } from '../runner/node/engine.ts';
+import { runEngineJob } from '../runner/browser/commands.ts';
+import { BrowserRunError, openBrowserSession } from '../runner/browser/host.ts';
+import type { DeepLinearSgdParams, DeepLinearSgdProgress } from '../runner/browser/jobs.ts';
 import { InputError } from '../src/errors.ts';
 import { leftovers } from './helpers/browser-leaks.ts';
 
@@ -60,35 +56,23 @@ function worstRelative(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return worst;
 }
 
-test('parity: seeded replica-batched SGD, node vs browser (300 fused steps, 100 general-path steps)', async () => {
+test('parity: seeded replica-batched SGD, --backend node vs --backend browser (300 fused steps, 100 general-path steps)', async () => {
   const paths = ['fused', 'general'] as const;
   /** The general path (autodiff tape, one submit per step) costs ~30 ms a step on SwiftShader. */
   const steps = { fused: 300, general: 100 };
-  const engine = await createNodeEngine({ log: () => {} });
-  const quiet = { progress: () => {}, log: () => {} };
+  const onNode = { positional: [], flags: {} };
+  const onBrowser = { positional: [], flags: { backend: 'browser' } };
+  const quiet = () => {};
   const node = [];
-  try {
-    for (const path of paths)
-      node.push(await trainDeepLinear(engine, { ...PARAMS, path, steps: steps[path] }, quiet));
-  } finally {
-    engine.destroy();
-  }
+  const browser = [];
   const progress: DeepLinearSgdProgress[][] = [[], []];
-  const browser = await withBrowserEngine(
-    async (session) => {
-      const results = [];
-      for (const [i, path] of paths.entries())
-        results.push(
-          await session.run(
-            'train-deep-linear',
-            { ...PARAMS, path, steps: steps[path] },
-            { onProgress: (p) => progress[i].push(p) },
-          ),
-        );
-      return results;
-    },
-    { log: () => {} },
-  );
+  for (const [i, path] of paths.entries()) {
+    // What the `run` command calls: the same job on either backend.
+    const params = { ...PARAMS, path, steps: steps[path] };
+    node.push(await runEngineJob(onNode, 'train-deep-linear', params, { log: quiet }));
+    const onProgress = (p: DeepLinearSgdProgress) => progress[i].push(p);
+    browser.push(await runEngineJob(onBrowser, 'train-deep-linear', params, { log: quiet, onProgress }));
+  }
   for (const [i, path] of paths.entries()) {
     assert.equal(browser[i].shapes, node[i].shapes);
     assert.is(browser[i].weights.length, 3);
