@@ -1,0 +1,63 @@
+import type { ExperimentConfigInput } from '../config.ts';
+import { deepLinear, IDENTITY_2 } from './common.ts';
+
+const SCALES = [0.2, 0.5, 1, 1.5];
+
+/**
+ * Fig 1: the sharpness SGD ends at does not depend on the initialisation scale. Deep linear D = 3,
+ * V = I₂, isotropic √Σ_ε = diag(10, 10), learning rate 0.001 (the paper's), weights N(0, s²) for
+ * several s. At initialisation E[T] = D·m·Tr Σ_x·(h s²)^{D−1} = 48 s⁴ ranges over two decades; after
+ * training every scale sits near T* = 12. (With anisotropic noise the drift to T* at η = 0.001 takes
+ * far longer than 10⁵ steps, so the isotropic case is the one shown.)
+ */
+const preset: ExperimentConfigInput = {
+  name: 'init-scale',
+  figure: 'Fig 1',
+  description:
+    'Deep linear network (D = 3, V = I₂, isotropic √Σ_ε = diag(10, 10)) trained by online SGD (learning rate ' +
+    '0.001, batch 10) from N(0, s²) weights with s = 0.2 … 1.5. The initial sharpness spans two decades ' +
+    '(E[T] = 48 s⁴); the final sharpness and fluctuation do not depend on s and match the closed form ' +
+    '(dashed: T* = 12, S* = 1200).',
+  model: deepLinear(3),
+  loss: 'mse',
+  data: { kind: 'linear-teacher', V: IDENTITY_2, noiseStd: [10, 10] },
+  init: { kind: 'normal', scale: 1 },
+  train: { learningRate: 0.001, batchSize: 10, steps: 100_000 },
+  measure: {
+    every: 1000,
+    evaluationSamples: 200,
+    metrics: ['loss', 'sharpness', 'lambdaMax', 'fluctuation'],
+  },
+  seeds: 5,
+  seed: 1,
+  groups: SCALES.map((s) => ({
+    name: `scale-${s}`,
+    value: s,
+    overrides: { init: { kind: 'normal', scale: s } },
+  })),
+  panels: [
+    {
+      name: 'training',
+      kind: 'timeseries',
+      metrics: ['sharpness', 'fluctuation'],
+      title: 'Sharpness T and fluctuation S from different initialisation scales s',
+      yScale: 'log',
+    },
+    {
+      name: 'final',
+      kind: 'final-vs-group',
+      metrics: ['sharpness', 'fluctuation'],
+      title: 'Final sharpness T and fluctuation S against the initialisation scale',
+      x: 'initialisation scale s (weights ~ N(0, s²))',
+      yScale: 'log',
+    },
+  ],
+  // η = 0.01 converges from every scale within ~1500 steps (CPU simulation); s = 1.5 is still stable.
+  quick: {
+    train: { learningRate: 0.01, steps: 3000 },
+    measure: { every: 100 },
+    seeds: 3,
+  },
+};
+
+export default preset;

@@ -1,0 +1,57 @@
+import type { ExperimentConfigInput } from '../config.ts';
+import { deepLinear, IDENTITY_2, LINEAR_METRICS } from './common.ts';
+
+/**
+ * Figs 2 (left) and 5 (left): progressive sharpening of a deep linear network under anisotropic
+ * label noise. Paper settings: D = 3, V = I₂, x ~ N(0, I₂), online SGD with learning rate 0.01 and
+ * batch 10 for 10⁵ steps, √Σ_ε = diag(10, 10) vs diag(10, 0.1), Hessian on 200 fresh samples, five seeds.
+ */
+const preset: ExperimentConfigInput = {
+  name: 'sharpening-linear',
+  figure: 'Figs 2 (left) and 5 (left)',
+  description:
+    'Deep linear network (D = 3, V = I₂, x ~ N(0, I₂), loss ½‖f(x) − y‖²) trained by online SGD under ' +
+    'isotropic label noise √Σ_ε = diag(10, 10) and anisotropic √Σ_ε = diag(10, 0.1). Isotropic noise keeps ' +
+    'the flattest minimum (T* = 12); anisotropic noise sharpens the solution progressively toward the ' +
+    'minimal-fluctuation minimum (T* ≈ 257.9, λ_max* ≈ 189.6), and λ_max follows the trace. ' +
+    'Dashed: the closed-form values of the minimum SGD selects.',
+  model: deepLinear(3),
+  loss: 'mse',
+  data: { kind: 'linear-teacher', V: IDENTITY_2, noiseStd: [10, 10] },
+  init: { kind: 'xavier' },
+  train: { learningRate: 0.01, batchSize: 10, steps: 100_000 },
+  measure: { every: 1000, evaluationSamples: 200, metrics: [...LINEAR_METRICS] },
+  seeds: 5,
+  seed: 1,
+  groups: [
+    { name: 'isotropic', value: 1, overrides: { data: { noiseStd: [10, 10] } } },
+    { name: 'anisotropic', value: 1e4, overrides: { data: { noiseStd: [10, 0.1] } } },
+  ],
+  panels: [
+    {
+      name: 'sharpening',
+      kind: 'timeseries',
+      metrics: ['sharpness', 'fluctuation', 'lambdaMax'],
+      title: 'Sharpness T = Tr H, gradient fluctuation S and λ_max during SGD',
+      yScale: 'log',
+    },
+  ],
+  // Anisotropy κ = 100 instead of 10⁴ lets the learning rate be 5× larger (λ_max* ≈ 19.7 < 2/η = 40),
+  // and the noise is 10× smaller so SGD does not collapse toward W = 0; the anisotropic run roughly
+  // doubles its sharpness within a few thousand steps (CPU simulation of this setting).
+  quick: {
+    description:
+      'Quick version: deep linear network (D = 3, V = I₂) under isotropic √Σ_ε = diag(3, 3) and anisotropic ' +
+      '√Σ_ε = diag(3, 0.3) label noise (κ = 100; T* = 12 vs 31.6), learning rate 0.05. The anisotropic run ' +
+      'sharpens, the isotropic one stays flat.',
+    train: { learningRate: 0.05, steps: 4000 },
+    measure: { every: 200 },
+    seeds: 3,
+    groups: [
+      { name: 'isotropic', value: 1, overrides: { data: { noiseStd: [3, 3] } } },
+      { name: 'anisotropic', value: 100, overrides: { data: { noiseStd: [3, 0.3] } } },
+    ],
+  },
+};
+
+export default preset;
