@@ -22,7 +22,11 @@ export function loadMnist(testEvery = 5): { train: DigitSet; test: DigitSet } {
   for (let i = 0; i < longest; i++) {
     classes.forEach((digitClass, label) => {
       if (i >= digitClass.length) return;
-      (i % testEvery === testEvery - 1 ? test : train).push({ pixels: digitClass.raw, offset: i * 784, label });
+      (i % testEvery === testEvery - 1 ? test : train).push({
+        pixels: digitClass.raw,
+        offset: i * 784,
+        label,
+      });
     });
   }
   const pack = (entries: typeof train): DigitSet => {

@@ -154,8 +154,9 @@ export async function runExperiment(
     const startStep = resume && groupIndex === resume.groupIndex ? resume.step : 0;
     const { resolved, model } = group;
     const name = resolved.group;
-    const add = (seed: number | 'theory', step: number, metric: string, value: number) =>
+    const add = (seed: number | 'theory', step: number, metric: string, value: number) => {
       rows.push({ experiment: config.name, group: name, seed, step, metric, value });
+    };
     const replicas = resolved.seeds;
     const source = buildData(engine, group, hooks, 'train');
     const data = resolved.trainingSetSize
