@@ -107,7 +107,10 @@ test('a run resumed from a mid-run checkpoint produces exactly the rows of an un
   });
   // Resume in the second group, after its third log point (a state a killed run would leave).
   const middle = checkpoints.find((c) => c.groupIndex === 1 && c.step === 300);
-  assert.ok(middle, `a checkpoint at group 1, step 300 (have ${checkpoints.map((c) => `${c.groupIndex}:${c.step}`)})`);
+  assert.ok(
+    middle,
+    `a checkpoint at group 1, step 300 (have ${checkpoints.map((c) => `${c.groupIndex}:${c.step}`)})`,
+  );
   const resumed = await runExperiment(engine, config, { resume: middle });
   assert.is(resumed.rows.length, full.rows.length);
   const expected = new Map(full.rows.map((r) => [key(r), r.value]));

@@ -191,25 +191,36 @@ export async function runExperiment(
     });
     const metrics = new Set(resolved.measure.metrics);
     const measure = async (step: number, loss: Float32Array) => {
-      if (metrics.has('loss')) loss.forEach((v, r) => add(r, step, 'loss', v));
+      if (metrics.has('loss'))
+        loss.forEach((v, r) => {
+          add(r, step, 'loss', v);
+        });
       if (metrics.has('sharpness')) {
         if (operator.size <= EXACT_TRACE_MAX_PARAMETERS) {
-          (await exactTrace(operator)).trace.forEach((v, r) => add(r, step, 'sharpness', v));
+          (await exactTrace(operator)).trace.forEach((v, r) => {
+            add(r, step, 'sharpness', v);
+          });
         } else {
           const result = await hessianTrace(operator, {
             probes: resolved.measure.hutchinsonProbes ?? DEFAULT_PROBES,
             seed: step,
           });
-          result.estimate.forEach((v, r) => add(r, step, 'sharpness', v));
+          result.estimate.forEach((v, r) => {
+            add(r, step, 'sharpness', v);
+          });
         }
       }
       if (metrics.has('lambdaMax')) {
         const steps = Math.min(operator.size, resolved.measure.lanczosIterations ?? DEFAULT_LANCZOS_STEPS);
         const result = await topEigenvalues(operator, 1, { maxSteps: steps, seed: step });
-        result.values.forEach((v, r) => add(r, step, 'lambdaMax', v[0]));
+        result.values.forEach((v, r) => {
+          add(r, step, 'lambdaMax', v[0]);
+        });
       }
       if (metrics.has('fluctuation')) {
-        (await gradientFluctuation(operator)).fluctuation.forEach((v, r) => add(r, step, 'fluctuation', v));
+        (await gradientFluctuation(operator)).fluctuation.forEach((v, r) => {
+          add(r, step, 'fluctuation', v);
+        });
       }
       if (metrics.has('layerCondition')) {
         for (const [i, spec] of model.parameters.entries()) {
