@@ -18,6 +18,12 @@ export interface CurvatureInstance {
   operator: HessianOperator;
   /** Float64 dense Hessian per replica (rows, flat parameter order). */
   reference(): Promise<number[][][]>;
+  /** Float64 model (cases with data): replica r's flat parameters and the loss of one sample. */
+  cpu?: {
+    samples: number;
+    theta(replica: number): Float64Array;
+    sampleLoss(replica: number, sample: number, theta: Float64Array): number;
+  };
   dispose(): void;
 }
 
@@ -131,19 +137,26 @@ export function modelCase(
         evaluation: { data },
       });
       const key = `${name}|${replicas}|${seed}`;
+      const theta = (r: number) =>
+        Float64Array.from(
+          model.parameters.flatMap((p, i) =>
+            Array.from(paramData[i].subarray(r * size(p.shape), (r + 1) * size(p.shape))),
+          ),
+        );
       return {
         operator,
+        cpu: {
+          samples: rows,
+          theta,
+          sampleLoss: (r, s, t) =>
+            cpuLoss(spec, kind, t, [rowsOf(xData, r, rows, din)[s]], [rowsOf(yData, r, rows, dout)[s]]),
+        },
         reference: async () =>
           cached(key, () =>
             Array.from({ length: replicas }, (_, r) => {
-              const theta = Float64Array.from(
-                model.parameters.flatMap((p, i) =>
-                  Array.from(paramData[i].subarray(r * size(p.shape), (r + 1) * size(p.shape))),
-                ),
-              );
               const xs = rowsOf(xData, r, rows, din);
               const ys = rowsOf(yData, r, rows, dout);
-              return centralHessian((t) => cpuLoss(spec, kind, t, xs, ys), theta).map((row) =>
+              return centralHessian((t) => cpuLoss(spec, kind, t, xs, ys), theta(r)).map((row) =>
                 Array.from(row),
               );
             }),
