@@ -66,7 +66,12 @@ const SETUPS = [
   },
 ];
 
-const configOf = ({ depth, V, sigmaX, sigmaEps }: (typeof SETUPS)[number]) => ({ depth, V, sigmaX, sigmaEps });
+const configOf = ({ depth, V, sigmaX, sigmaEps }: (typeof SETUPS)[number]) => ({
+  depth,
+  V,
+  sigmaX,
+  sigmaEps,
+});
 
 /** The theory's weights rounded to f32 (what the GPU holds), as replicated tensors and as rows. */
 function weightTensors(engine: Engine, weights: Matrix[], replicas: number) {
