@@ -1,6 +1,6 @@
 // Vector kernels of the curvature toolkit: strided copies between a flat parameter vector and the
-// parameter tensors (with replica repeat/tile for probe copies and per-sample replicas), axpy with a
-// per-replica coefficient read from the GPU, and unit vectors for exact traces and dense Hessians.
+// parameter tensors (with replica repeat/tile for probe copies and per-sample replicas), and unit
+// vectors for exact traces and dense Hessians.
 //
 // Everything is [batch, n] per launch; replica b of an operand starts at b · (its batch stride).
 
@@ -17,15 +17,6 @@ struct CopyParams {
   alpha: f32,      // out = alpha · x
 }
 
-struct AxpyParams {
-  n: u32,          // elements per replica
-  total: u32,      // batch · n
-  rowStride: u32,
-  coefBatch: u32,  // elements between replicas of coef
-  coefOffset: u32,
-  alpha: f32,      // out += alpha · coef[b] · x
-}
-
 struct UnitParams {
   n: u32,          // vector length per replica
   total: u32,      // batch · n
@@ -35,11 +26,9 @@ struct UnitParams {
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> coef: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<uniform> cp: CopyParams;
-@group(0) @binding(4) var<uniform> ap: AxpyParams;
-@group(0) @binding(5) var<uniform> up: UnitParams;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<uniform> cp: CopyParams;
+@group(0) @binding(3) var<uniform> up: UnitParams;
 
 override WG: u32 = 256u;
 
@@ -54,17 +43,6 @@ fn copy(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = index % cp.len;
   let source = ((b / cp.xDiv) % cp.xMod) * cp.xBatch + cp.xOffset + i;
   out[b * cp.outBatch + cp.outOffset + i] = cp.alpha * x[source];
-}
-
-// out[b, i] += alpha · coef[b · coefBatch + coefOffset] · x[b, i]
-@compute @workgroup_size(WG, 1, 1)
-fn axpy(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let index = gid.y * ap.rowStride + gid.x;
-  if (index >= ap.total) {
-    return;
-  }
-  let b = index / ap.n;
-  out[index] += ap.alpha * coef[b * ap.coefBatch + ap.coefOffset] * x[index];
 }
 
 // out[b, i] = 1 where i = start + b % copies, else 0.

@@ -1,6 +1,6 @@
 /**
  * Typed launchers for the curvature toolkit's own kernels (shaders/vectors.wgsl, shaders/lanczos.wgsl):
- * strided copies, per-replica axpy, unit vectors, and the Lanczos / power-iteration steps. Every
+ * strided copies, unit vectors, and the Lanczos / power-iteration steps. Every
  * launch covers all replicas; nothing here reads back.
  */
 import { InputError } from '../errors.ts';
@@ -85,38 +85,6 @@ export function repeatReplicas(engine: Engine, x: Tensor, copies: number): Tenso
   const out = engine.empty(x.shape, { batch: x.batch * copies });
   if (out.length === 0) return out;
   return stridedCopy(engine, x, out, { length: x.size, batch: out.batch, xDiv: copies, xMod: x.batch });
-}
-
-/** out[b, i] += alpha · coef[b·coefBatch + coefOffset] · x[b, i] (x and out of equal shape and batch). */
-export function axpyPerReplica(
-  engine: Engine,
-  out: Tensor,
-  x: Tensor,
-  coef: Tensor,
-  options: { alpha?: number; coefBatch?: number; coefOffset?: number } = {},
-): Tensor {
-  if (x.length !== out.length) throw new InputError('axpy', `x ${x} and out ${out} differ in size`);
-  const coefBatch = options.coefBatch ?? coef.size;
-  const coefOffset = options.coefOffset ?? 0;
-  const { workgroups, rowStride } = grid1d(
-    out.length,
-    VECTOR_WG,
-    engine.limits.maxComputeWorkgroupsPerDimension,
-  );
-  engine.launch({
-    kernel: 'curvature.axpy',
-    shader: 'vectors.wgsl',
-    entry: 'axpy',
-    constants: { WG: VECTOR_WG },
-    buffers: {
-      x: { tensor: x },
-      coef: { tensor: coef, minBytes: 4 * ((out.batch - 1) * coefBatch + coefOffset + 1) },
-      out: { tensor: out },
-    },
-    uniforms: { n: out.size, total: out.length, rowStride, coefBatch, coefOffset, alpha: options.alpha ?? 1 },
-    workgroups,
-  });
-  return out;
 }
 
 /** Flat vectors [n], batch `batch`: replica b is e_{start + b % copies} (zero past the end). */
