@@ -49,6 +49,7 @@ export type BrowserFault = PageFault | (typeof HOST_FAULTS)[number];
 export const BUNDLE_PREFIX = 'sharpness-lab-page-';
 
 export type BrowserFailureKind =
+  | 'launch'
   | 'console-error'
   | 'page-error'
   | 'device-lost'
@@ -192,7 +193,7 @@ export async function openBrowserSession<J extends JobTable = PageJobs>(
   const gpu = await chooseGpuMode(options);
   if (options.requireHardware && gpu === 'swiftshader')
     throw new BrowserRunError(
-      'closed',
+      'launch',
       '--require-hardware: no hardware GPU adapter on this machine (Dawn finds only SwiftShader)',
     );
 

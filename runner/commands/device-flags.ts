@@ -1,3 +1,4 @@
+import { InputError } from '../../src/errors.ts';
 import type { FlagSpec, ParsedArgs } from '../args.ts';
 import type { NodeDeviceOptions } from '../node/device.ts';
 
@@ -17,6 +18,9 @@ export const DEVICE_FLAGS: FlagSpec[] = [
 ];
 
 export function deviceOptions(args: ParsedArgs): NodeDeviceOptions {
+  // Commands with a browser path branch before asking for Dawn options.
+  if (args.flags.backend === 'browser')
+    throw new InputError('--backend', "'browser' is not available for this command (info and bench take it)");
   return {
     backend: args.flags.backend as string | undefined,
     adapter: args.flags.adapter as string | undefined,
