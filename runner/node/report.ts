@@ -1,0 +1,297 @@
+/**
+ * Writes an experiment's outputs into DIR/NAME/: config.json (the exact config used), results.csv,
+ * results.json, one SVG per panel and report.html; and DIR/index.html linking every experiment found
+ * in DIR. Every file is written atomically (a temporary name in the same folder, then rename), so a
+ * reader never sees half a file. The report can be rebuilt from results.json alone.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { InputError } from '../../src/errors.ts';
+import { resolveGroup } from '../../src/experiments/config.ts';
+import { panelSpec } from '../../src/experiments/plots.ts';
+import {
+  type ExperimentResults,
+  type FinalValue,
+  finalValues,
+  parseResults,
+  toCsv,
+} from '../../src/experiments/results.ts';
+import { renderSvg } from './render.ts';
+
+let temporaryCounter = 0;
+
+/** Writes `content` to `path` via a temporary file in the same folder and a rename. */
+export function writeFileAtomic(path: string, content: string): void {
+  const temporary = `${path}.tmp-${process.pid}-${temporaryCounter++}`;
+  try {
+    writeFileSync(temporary, content);
+    renameSync(temporary, path);
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    throw error;
+  }
+}
+
+/** JSON with NaN and ±Infinity written as null (JSON has neither), two-space indented. */
+function json(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}
+
+export interface WrittenReport {
+  /** DIR/NAME */
+  dir: string;
+  files: string[];
+}
+
+/**
+ * Writes config.json, results.csv, results.json, the panels' SVGs and report.html into DIR/NAME/
+ * (created if missing). Returns the folder and the files written.
+ */
+export async function writeExperimentReport(dir: string, results: ExperimentResults): Promise<WrittenReport> {
+  const out = join(dir, results.experiment);
+  mkdirSync(out, { recursive: true });
+  writeFileAtomic(join(out, 'config.json'), json(results.config));
+  writeFileAtomic(join(out, 'results.csv'), toCsv(results.rows));
+  const ordered: ExperimentResults = {
+    experiment: results.experiment,
+    adapter: results.adapter,
+    startedAt: results.startedAt,
+    wallSeconds: results.wallSeconds,
+    ...(results.quick !== undefined && { quick: results.quick }),
+    config: results.config,
+    rows: results.rows,
+    divergences: results.divergences,
+  };
+  writeFileAtomic(join(out, 'results.json'), json(ordered));
+  const rendered = await renderReportFiles(out, results);
+  return { dir: out, files: ['config.json', 'results.csv', 'results.json', ...rendered] };
+}
+
+/** Renders the panels' SVGs and report.html into `out` from the results; returns the file names. */
+async function renderReportFiles(out: string, results: ExperimentResults): Promise<string[]> {
+  const files: string[] = [];
+  const panels: { name: string; title: string; file: string }[] = [];
+  for (const panel of results.config.panels) {
+    const svg = await renderSvg(panelSpec(results.config, panel, results.rows));
+    const file = `${panel.name}.svg`;
+    writeFileAtomic(join(out, file), svg);
+    files.push(file);
+    panels.push({ name: panel.name, title: panel.title, file });
+  }
+  writeFileAtomic(join(out, 'report.html'), reportHtml(results, panels));
+  files.push('report.html');
+  return files;
+}
+
+/** Reads DIR/NAME/results.json. */
+export function readResults(experimentDir: string): ExperimentResults {
+  const path = join(experimentDir, 'results.json');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new InputError(path, `cannot read results (${(error as Error).message})`);
+  }
+  return parseResults(raw, path);
+}
+
+/** Re-renders an experiment's SVGs and report.html from its results.json (no re-run). */
+export async function rerenderExperiment(experimentDir: string): Promise<ExperimentResults> {
+  const results = readResults(experimentDir);
+  await renderReportFiles(experimentDir, results);
+  return results;
+}
+
+/** Experiment folders in DIR: subfolders holding a results.json, sorted by name. */
+export function findExperiments(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && existsSync(join(dir, entry.name, 'results.json')))
+    .map((entry) => entry.name)
+    .sort();
+}
+
+/** Writes DIR/index.html linking every experiment report in DIR; returns its path. */
+export function writeIndex(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const entries = findExperiments(dir).map((name) => {
+    try {
+      return { name, results: readResults(join(dir, name)) };
+    } catch (error) {
+      return { name, error: (error as Error).message };
+    }
+  });
+  const rows = entries.map((entry) => {
+    const link = `<a href="${escapeHtml(encodeURIComponent(entry.name))}/report.html">${escapeHtml(entry.name)}</a>`;
+    if (!('results' in entry) || !entry.results) {
+      return `<tr><td>${link}</td><td colspan="5" class="error">unreadable results.json: ${escapeHtml(entry.error ?? '')}</td></tr>`;
+    }
+    const r = entry.results;
+    return `<tr><td>${link}${r.quick ? ' <span class="badge">quick</span>' : ''}</td><td>${escapeHtml(r.config.figure ?? '')}</td><td class="description">${escapeHtml(r.config.description)}</td><td>${escapeHtml(formatDate(r.startedAt))}</td><td class="number">${escapeHtml(formatDuration(r.wallSeconds))}</td><td>${r.divergences.length > 0 ? `<span class="error">${r.divergences.length}</span>` : '0'}</td></tr>`;
+  });
+  const body =
+    entries.length === 0
+      ? '<p>No experiments here yet: run <code>npx sharpness-lab run NAME</code>.</p>'
+      : `<table><thead><tr><th>experiment</th><th>figure</th><th>what it shows</th><th>started</th><th>wall time</th><th>diverged replicas</th></tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
+  const html = page('sharpness-lab experiments', `<h1>sharpness-lab experiments</h1>\n${body}`);
+  const path = join(dir, 'index.html');
+  writeFileAtomic(path, html);
+  return path;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// HTML
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** A number with 4 significant digits (exponent form outside 10⁻³ … 10⁶); '—' for NaN. */
+export function formatNumber(x: number): string {
+  if (Number.isNaN(x)) return '—';
+  if (!Number.isFinite(x)) return x > 0 ? '∞' : '−∞';
+  if (x !== 0 && (Math.abs(x) >= 1e6 || Math.abs(x) < 1e-3)) return x.toExponential(3);
+  return String(Number(x.toPrecision(4)));
+}
+
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '—';
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ${Math.round(seconds - 60 * minutes)} s`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+function formatDate(iso: string): string {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime())
+    ? iso
+    : date
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, ' UTC');
+}
+
+const STYLE = `
+body { font-family: Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1.5em; color: #222; line-height: 1.45; }
+h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
+.figure-ref { color: #666; font-size: 1.05em; margin-top: 0; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
+th, td { border: 1px solid #ddd; padding: 0.35em 0.7em; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; } td.number, td.value { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.description { max-width: 36em; } .theory { color: #666; font-size: 0.9em; } .se { color: #555; }
+.meta td:first-child { font-weight: bold; background: #fafafa; }
+figure { margin: 1.2em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+.badge { background: #e69f00; color: white; border-radius: 3px; padding: 0 0.4em; font-size: 0.8em; }
+.error { color: #b00020; } .warning { border: 1px solid #e0a800; background: #fff8e1; padding: 0.6em 1em; }
+pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: 0.85em; white-space: pre-wrap; }
+`;
+
+function page(title: string, body: string): string {
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>${escapeHtml(title)}</title>
+<style>${STYLE}</style>
+</head>
+<body>
+${body}
+</body>
+</html>
+`;
+}
+
+function finalTable(results: ExperimentResults): string {
+  const { config, rows } = results;
+  const lateWindow = (group: string) => resolveGroup(config, group).measure.lateWindow;
+  const finals = finalValues(rows, lateWindow);
+  // Columns in the order the config measures them (layers in natural order: W2 before W10).
+  const order = (metric: string) => {
+    const index = config.measure.metrics.indexOf(metric.split('.')[0] as never);
+    return index < 0 ? config.measure.metrics.length : index;
+  };
+  const metrics = [...new Set(finals.map((f) => f.metric))].sort(
+    (a, b) => order(a) - order(b) || a.localeCompare(b, 'en', { numeric: true }),
+  );
+  const byKey = new Map<string, FinalValue>(finals.map((f) => [`${f.group}\u0000${f.metric}`, f]));
+  const header = `<tr><th>group</th><th>value</th><th>seeds</th>${metrics.map((m) => `<th>${escapeHtml(m)}</th>`).join('')}</tr>`;
+  const body = config.groups.map((group) => {
+    const cells = metrics.map((metric) => {
+      const f = byKey.get(`${group.name}\u0000${metric}`);
+      if (!f) return '<td class="value">—</td>';
+      const measured = Number.isNaN(f.mean)
+        ? '—'
+        : `${formatNumber(f.mean)} <span class="se">± ${formatNumber(f.standardError)}</span>`;
+      const theory =
+        f.theory !== undefined ? `<br><span class="theory">theory ${formatNumber(f.theory)}</span>` : '';
+      return `<td class="value">${measured}${theory}</td>`;
+    });
+    const seeds = Math.max(0, ...metrics.map((m) => byKey.get(`${group.name}\u0000${m}`)?.count ?? 0));
+    const value = group.value !== undefined ? formatNumber(group.value) : '';
+    const label = `${escapeHtml(group.name)}${group.series ? ` <span class="theory">(${escapeHtml(group.series)})</span>` : ''}`;
+    return `<tr><td>${label}</td><td class="number">${value}</td><td class="number">${seeds}</td>${cells.join('')}</tr>`;
+  });
+  const fractions = [...new Set(config.groups.map((g) => lateWindow(g.name)))];
+  const window = fractions.map((f) => `${Math.round(f * 100)} %`).join(' / ');
+  return `<p>Each seed's mean over the last ${window} of its logged steps, then mean ± standard error over seeds; theory: the closed-form value of the minimum SGD selects (deep linear networks).</p>
+<table><thead>${header}</thead><tbody>
+${body.join('\n')}
+</tbody></table>`;
+}
+
+function divergenceSection(results: ExperimentResults): string {
+  if (results.divergences.length === 0) return '';
+  const rows = results.divergences
+    .map(
+      (d) =>
+        `<tr><td>${escapeHtml(d.group)}</td><td class="number">${d.replica}</td><td class="number">${d.step}</td><td class="number">${formatNumber(d.loss)}</td></tr>`,
+    )
+    .join('\n');
+  return `<h2>Divergences</h2>
+<div class="warning"><p class="error">${results.divergences.length} replica(s) diverged (loss non-finite or above the bound); their later values are left out of means and standard errors.</p>
+<table><thead><tr><th>group</th><th>replica (seed)</th><th>step</th><th>loss</th></tr></thead><tbody>
+${rows}
+</tbody></table></div>`;
+}
+
+function reportHtml(
+  results: ExperimentResults,
+  panels: { name: string; title: string; file: string }[],
+): string {
+  const { config } = results;
+  const steps = [...new Set(config.groups.map((g) => resolveGroup(config, g.name).train.steps))];
+  const meta = [
+    ['adapter', results.adapter],
+    ['started', formatDate(results.startedAt)],
+    ['wall time', formatDuration(results.wallSeconds)],
+    ['groups', `${config.groups.length} (${config.groups.map((g) => g.name).join(', ')})`],
+    ['seeds per group', String(config.seeds)],
+    ['training steps', steps.join(', ')],
+    ['form', results.quick ? 'quick (the preset’s --quick override applied)' : 'full'],
+  ]
+    .map(([k, v]) => `<tr><td>${escapeHtml(k)}</td><td>${escapeHtml(v)}</td></tr>`)
+    .join('\n');
+  const figures = panels
+    .map(
+      (p) =>
+        `<figure id="${escapeHtml(p.name)}"><img src="${escapeHtml(encodeURIComponent(p.file))}" alt="${escapeHtml(p.title)}"></figure>`,
+    )
+    .join('\n');
+  const body = `<p><a href="../index.html">← all experiments</a></p>
+<h1>${escapeHtml(config.name)}${results.quick ? ' <span class="badge">quick</span>' : ''}</h1>
+${config.figure ? `<p class="figure-ref">Reproduces the paper’s ${escapeHtml(config.figure)}</p>` : ''}
+<p>${escapeHtml(config.description)}</p>
+<table class="meta"><tbody>
+${meta}
+</tbody></table>
+${divergenceSection(results)}
+<h2>Figures</h2>
+${figures || '<p>This experiment defines no panels.</p>'}
+<h2>Final values</h2>
+${finalTable(results)}
+<h2>Configuration</h2>
+<p>The exact config used (also in <a href="config.json">config.json</a>; rows in <a href="results.csv">results.csv</a> and <a href="results.json">results.json</a>).</p>
+<pre>${escapeHtml(JSON.stringify(config, null, 2))}</pre>`;
+  return page(`${config.name} — sharpness-lab`, body);
+}

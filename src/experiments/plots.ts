@@ -1,0 +1,371 @@
+/**
+ * Figure panels as Vega-Lite specs: plain JSON data, host-agnostic (a Node host renders them to SVG
+ * with vega, a browser can embed them). One spec per PanelSpec:
+ * - timeseries: each metric against the training step, one line per group (mean over seeds) with a
+ *   ± standard-error band; closed-form values dashed;
+ * - final-vs-group: each group's late-window mean (± standard error bars) against the group's value,
+ *   one line per series; closed-form values dashed.
+ * Several metrics in one panel become side-by-side facets with their own y scales.
+ */
+import { type ExperimentConfig, metricMatches, type PanelSpec, panelGroups, resolveGroup } from './config.ts';
+import { type FinalValue, finalValues, type ResultRow, relativeFinalValues, summarise } from './results.ts';
+
+/** A Vega-Lite (v6) specification as plain JSON. */
+export type VegaLiteSpec = Record<string, unknown>;
+
+export const MEASURED_LABEL = 'SGD: mean ± s.e. over seeds';
+export const THEORY_LABEL = 'theory (closed form)';
+
+/** Colour-blind-safe categorical palette (Okabe–Ito, then Tableau). */
+export const PALETTE = [
+  '#0072B2',
+  '#D55E00',
+  '#009E73',
+  '#CC79A7',
+  '#E69F00',
+  '#56B4E9',
+  '#000000',
+  '#F0E442',
+  '#4e79a7',
+  '#e15759',
+  '#76b7b2',
+  '#59a14f',
+  '#edc948',
+  '#b07aa1',
+  '#ff9da7',
+  '#9c755f',
+];
+
+const FACET_WIDTH = 250;
+const SINGLE_WIDTH = 420;
+const HEIGHT = 230;
+
+const BASE_LABELS: Record<string, string> = {
+  loss: 'training loss',
+  sharpness: 'sharpness T = Tr H',
+  fluctuation: 'gradient fluctuation S = E‖∇ℓ‖²',
+  lambdaMax: 'largest eigenvalue λ_max(H)',
+  layerCondition: 'condition number σ_max/σ_min',
+  relativeSharpness: 'T / T(reference)',
+};
+
+/** A metric's label on axes and facet headers (`layerCondition.W2` → `κ(W2) = σ_max/σ_min`). */
+export function metricLabel(metric: string): string {
+  const layer = /^layerCondition\.(.+)$/.exec(metric);
+  if (layer) return `condition number κ(${layer[1]})`;
+  return BASE_LABELS[metric] ?? metric;
+}
+
+/** The row metrics a panel shows, in the panel's order (layers in natural order: W2 before W10). */
+export function panelMetrics(panel: PanelSpec, rows: readonly ResultRow[]): string[] {
+  const present = [...new Set(rows.map((row) => row.metric))];
+  const out: string[] = [];
+  for (const wanted of panel.metrics) {
+    const matching = present
+      .filter((metric) => metricMatches(metric, wanted) && !out.includes(metric))
+      .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+    out.push(...(matching.length > 0 ? matching : present.includes(wanted) ? [] : [wanted]));
+  }
+  return out;
+}
+
+const uniqueMetricFilter = (metrics: string[]) => (row: ResultRow) => metrics.includes(row.metric);
+
+function seedsNote(rows: readonly ResultRow[]): string {
+  const seeds = new Set<string>();
+  for (const row of rows) if (row.seed !== 'theory') seeds.add(`${row.group}\u0000${row.seed}`);
+  const groups = new Set(rows.filter((r) => r.seed !== 'theory').map((r) => r.group));
+  const perGroup = groups.size > 0 ? Math.round(seeds.size / groups.size) : 0;
+  return perGroup === 1 ? '1 seed per group' : `${perGroup} seeds per group`;
+}
+
+interface PlotOptions {
+  width?: number;
+  height?: number;
+}
+
+/** The Vega-Lite spec of one panel of `config`, from the experiment's rows. */
+export function panelSpec(
+  config: ExperimentConfig,
+  panel: PanelSpec,
+  rows: readonly ResultRow[],
+  options: PlotOptions = {},
+): VegaLiteSpec {
+  const groups = panelGroups(config, panel);
+  const shown = new Set(groups.map((g) => g.name));
+  const inPanel = rows.filter((row) => shown.has(row.group));
+  const metrics = panelMetrics(panel, inPanel);
+  const selected = inPanel.filter(uniqueMetricFilter(metrics));
+  return panel.kind === 'timeseries'
+    ? timeseriesSpec(config, panel, selected, metrics, options)
+    : finalSpec(config, panel, selected, metrics, options);
+}
+
+function title(panel: PanelSpec, subtitle: string): Record<string, unknown> {
+  return { text: panel.title, subtitle, anchor: 'start', offset: 12 };
+}
+
+function yEncoding(panel: PanelSpec, metrics: string[], field: string): Record<string, unknown> {
+  return {
+    field,
+    type: 'quantitative',
+    title: panel.y ?? (metrics.length === 1 ? metricLabel(metrics[0]) : 'value'),
+    scale: panel.yScale === 'log' ? { type: 'log' } : { type: 'linear', zero: false },
+    axis: axisFor(panel.yScale),
+  };
+}
+
+/**
+ * Axis of a linear or log scale. Log axes keep their grid at every tick but label only 1, 2 and 5
+ * times a power of ten, so the labels do not crowd.
+ */
+function axisFor(scale: 'linear' | 'log' | undefined): Record<string, unknown> {
+  if (scale !== 'log') return { labelOverlap: true };
+  return { labelExpr: "test(/^[125]e/, format(datum.value, '.0e')) ? datum.label : ''", labelOverlap: true };
+}
+
+const DASH_LEGEND = {
+  title: null,
+  orient: 'bottom',
+  symbolType: 'stroke',
+  symbolStrokeColor: '#444',
+  symbolStrokeWidth: 2,
+  symbolSize: 400,
+  labelLimit: 400,
+};
+
+const SERIES_LEGEND = {
+  orient: 'right',
+  labelLimit: 320,
+  symbolType: 'stroke',
+  symbolStrokeWidth: 3,
+  symbolOpacity: 1,
+};
+
+function dashEncoding(hasTheory: boolean): Record<string, unknown> {
+  return {
+    field: 'kind',
+    type: 'nominal',
+    scale: {
+      domain: [MEASURED_LABEL, THEORY_LABEL],
+      range: [
+        [1, 0],
+        [6, 4],
+      ],
+    },
+    legend: hasTheory ? DASH_LEGEND : null,
+  };
+}
+
+/** Wraps layers in a facet over metrics when there are several, else a single view. */
+function arrange(
+  panel: PanelSpec,
+  metrics: string[],
+  values: Record<string, unknown>[],
+  layer: Record<string, unknown>[],
+  subtitle: string,
+  options: PlotOptions,
+): VegaLiteSpec {
+  const height = options.height ?? HEIGHT;
+  const common = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: title(panel, subtitle),
+    data: { values },
+    config: THEME,
+  };
+  if (metrics.length <= 1) {
+    return { ...common, width: options.width ?? SINGLE_WIDTH, height, layer };
+  }
+  return {
+    ...common,
+    facet: {
+      field: 'metric',
+      type: 'nominal',
+      sort: metrics.map(metricLabel),
+      header: { title: null, labelFontSize: 13, labelFontWeight: 'bold', labelPadding: 6 },
+    },
+    columns: Math.min(metrics.length, 3),
+    spec: { width: options.width ?? FACET_WIDTH, height, layer },
+    // Independent x axes too, so an empty cell of the wrapped grid draws no stray axis.
+    resolve: { scale: { y: 'independent' }, axis: { x: 'independent', y: 'independent' } },
+  };
+}
+
+/** Keeps values plottable on a log axis: positive means; a band reaching ≤ 0 is cut at mean/10. */
+function logSafe(panel: PanelSpec, mean: number, lower: number): { ok: boolean; lower: number } {
+  if (!Number.isFinite(mean)) return { ok: false, lower };
+  if (panel.yScale !== 'log') return { ok: true, lower };
+  if (!(mean > 0)) return { ok: false, lower };
+  return { ok: true, lower: lower > 0 ? lower : mean / 10 };
+}
+
+function timeseriesSpec(
+  config: ExperimentConfig,
+  panel: PanelSpec,
+  rows: readonly ResultRow[],
+  metrics: string[],
+  options: PlotOptions,
+): VegaLiteSpec {
+  const groups = panelGroups(config, panel).map((g) => g.name);
+  const values: Record<string, unknown>[] = [];
+  for (const s of summarise(rows)) {
+    const lowerRaw = s.mean - s.standardError;
+    const { ok, lower } = logSafe(panel, s.mean, lowerRaw);
+    if (!ok) continue;
+    values.push({
+      group: s.group,
+      metric: metricLabel(s.metric),
+      step: s.step,
+      mean: s.mean,
+      lower,
+      upper: s.mean + s.standardError,
+      kind: s.theory ? THEORY_LABEL : MEASURED_LABEL,
+    });
+  }
+  const hasTheory = values.some((v) => v.kind === THEORY_LABEL);
+  const x = {
+    field: 'step',
+    type: 'quantitative',
+    title: panel.x ?? 'training step',
+    axis: { labelOverlap: true },
+    scale: { nice: false },
+  };
+  const color = {
+    field: 'group',
+    type: 'nominal',
+    title: 'group',
+    scale: { domain: groups, range: PALETTE },
+    legend: SERIES_LEGEND,
+  };
+  const measured = { filter: { field: 'kind', equal: MEASURED_LABEL } };
+  const theory = { filter: { field: 'kind', equal: THEORY_LABEL } };
+  const layer = [
+    {
+      name: 'band',
+      transform: [measured],
+      mark: { type: 'area', opacity: 0.2, interpolate: 'linear' },
+      encoding: {
+        x,
+        y: yEncoding(panel, metrics, 'lower'),
+        y2: { field: 'upper' },
+        color,
+      },
+    },
+    {
+      name: 'mean',
+      transform: [measured],
+      mark: { type: 'line', strokeWidth: 2 },
+      encoding: { x, y: yEncoding(panel, metrics, 'mean'), color, strokeDash: dashEncoding(hasTheory) },
+    },
+    {
+      name: 'theory',
+      transform: [theory],
+      mark: { type: 'line', strokeDash: [6, 4], strokeWidth: 1.5 },
+      encoding: { x, y: yEncoding(panel, metrics, 'mean'), color, strokeDash: dashEncoding(hasTheory) },
+    },
+  ];
+  const subtitle = `Mean over ${seedsNote(rows)} with a ± standard-error band${hasTheory ? '; dashed: closed-form theory' : ''}.`;
+  return arrange(panel, metrics, values, layer, subtitle, options);
+}
+
+function finalSpec(
+  config: ExperimentConfig,
+  panel: PanelSpec,
+  rows: readonly ResultRow[],
+  metrics: string[],
+  options: PlotOptions,
+): VegaLiteSpec {
+  const groups = panelGroups(config, panel);
+  const lateWindow = (group: string) => resolveGroup(config, group).measure.lateWindow;
+  const finals: FinalValue[] = panel.relative
+    ? relativeFinalValues(rows, lateWindow, Object.fromEntries(groups.map((g) => [g.name, g.reference])))
+    : finalValues(rows, lateWindow);
+  const byName = new Map(groups.map((g) => [g.name, g]));
+  const anySeries = groups.some((g) => g.series !== undefined);
+  const seriesOf = (group: string) => byName.get(group)?.series ?? 'all groups';
+  const series = [...new Set(groups.map((g) => seriesOf(g.name)))];
+  const values: Record<string, unknown>[] = [];
+  for (const f of finals) {
+    const group = byName.get(f.group);
+    if (!group || group.value === undefined) continue;
+    const base = { group: f.group, x: group.value, series: seriesOf(f.group), metric: metricLabel(f.metric) };
+    const { ok, lower } = logSafe(panel, f.mean, f.mean - f.standardError);
+    if (ok) {
+      values.push({ ...base, mean: f.mean, lower, upper: f.mean + f.standardError, kind: MEASURED_LABEL });
+    }
+    if (f.theory !== undefined && logSafe(panel, f.theory, f.theory).ok) {
+      values.push({ ...base, mean: f.theory, lower: f.theory, upper: f.theory, kind: THEORY_LABEL });
+    }
+  }
+  const hasTheory = values.some((v) => v.kind === THEORY_LABEL);
+  const x = {
+    field: 'x',
+    type: 'quantitative',
+    title: panel.x ?? 'group value',
+    scale: panel.xScale === 'log' ? { type: 'log' } : { type: 'linear', zero: false },
+    axis: axisFor(panel.xScale),
+  };
+  const color = {
+    field: 'series',
+    type: 'nominal',
+    title: null,
+    scale: { domain: series, range: PALETTE },
+    legend: anySeries ? SERIES_LEGEND : null,
+  };
+  const measured = { filter: { field: 'kind', equal: MEASURED_LABEL } };
+  const theory = { filter: { field: 'kind', equal: THEORY_LABEL } };
+  const tooltip = [
+    { field: 'group', type: 'nominal' },
+    { field: 'mean', type: 'quantitative', format: '.4g' },
+  ];
+  const layer = [
+    {
+      name: 'errorbars',
+      transform: [measured],
+      mark: { type: 'rule', strokeWidth: 1.5 },
+      encoding: { x, y: yEncoding(panel, metrics, 'lower'), y2: { field: 'upper' }, color },
+    },
+    {
+      name: 'mean',
+      transform: [measured],
+      mark: { type: 'line', strokeWidth: 2 },
+      encoding: { x, y: yEncoding(panel, metrics, 'mean'), color, strokeDash: dashEncoding(hasTheory) },
+    },
+    {
+      name: 'points',
+      transform: [measured],
+      mark: { type: 'point', filled: true, size: 45, opacity: 1 },
+      encoding: { x, y: yEncoding(panel, metrics, 'mean'), color, tooltip },
+    },
+    {
+      name: 'theory',
+      transform: [theory],
+      mark: { type: 'line', strokeDash: [6, 4], strokeWidth: 1.5 },
+      encoding: { x, y: yEncoding(panel, metrics, 'mean'), color, strokeDash: dashEncoding(hasTheory) },
+    },
+  ];
+  const what = panel.relative ? 'each group ÷ its reference group, seed by seed' : 'late-window mean';
+  const fractions = [...new Set(groups.map((g) => lateWindow(g.name)))];
+  const window = fractions.length === 1 ? `last ${Math.round(fractions[0] * 100)} % of steps` : 'late window';
+  const subtitle = `Final value (${what}; ${window}), mean ± s.e. over ${seedsNote(rows)}${hasTheory ? '; dashed: closed-form theory' : ''}.`;
+  return arrange(panel, metrics, values, layer, subtitle, options);
+}
+
+/** Shared look: readable fonts, light grid, white background. */
+export const THEME: Record<string, unknown> = {
+  background: 'white',
+  font: 'Helvetica, Arial, sans-serif',
+  padding: 12,
+  view: { stroke: '#bbb' },
+  axis: {
+    labelFontSize: 11,
+    titleFontSize: 12,
+    titleFontWeight: 'normal',
+    gridColor: '#e8e8e8',
+    tickColor: '#888',
+  },
+  legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 260 },
+  header: { labelFontSize: 13 },
+  title: { fontSize: 15, subtitleFontSize: 11, subtitleColor: '#555', anchor: 'start' },
+  range: { category: PALETTE },
+};

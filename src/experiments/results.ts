@@ -1,0 +1,402 @@
+/**
+ * Results as tidy rows — one measured number per row: (experiment, group, seed, step, metric, value),
+ * seed = replica index 0 … seeds − 1, or 'theory' for the closed-form line — with CSV output and the
+ * statistics the plots and the report show: mean ± standard error over seeds at each step, and the
+ * late-window "final" value of each seed averaged over seeds.
+ */
+import { z } from 'zod';
+import { InputError } from '../errors.ts';
+import { type ExperimentConfig, parseExperimentConfig } from './config.ts';
+
+export interface ResultRow {
+  experiment: string;
+  group: string;
+  /** Replica index within the group (0-based), or 'theory' for closed-form values. */
+  seed: number | 'theory';
+  /** Training steps taken when measured. */
+  step: number;
+  /** `loss`, `sharpness`, `lambdaMax`, `fluctuation`, `layerCondition.<layer>`, … */
+  metric: string;
+  value: number;
+}
+
+/** A replica whose loss became non-finite or exceeded the bound (from the trainer's reports). */
+export interface Divergence {
+  group: string;
+  replica: number;
+  step: number;
+  loss: number;
+}
+
+/** The content of results.json: everything needed to re-render the report without re-running. */
+export interface ExperimentResults {
+  experiment: string;
+  /** The adapter it ran on, in words (vendor, architecture, description, backend). */
+  adapter: string;
+  /** ISO 8601 start time. */
+  startedAt: string;
+  wallSeconds: number;
+  /** The exact config used (quick already applied when run with --quick). */
+  config: ExperimentConfig;
+  rows: ResultRow[];
+  divergences: Divergence[];
+  /** Whether the config is a preset's quick form. */
+  quick?: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// CSV (RFC 4180)
+
+export const CSV_HEADER = 'experiment,group,seed,step,metric,value';
+const CSV_COLUMNS = CSV_HEADER.split(',');
+
+/** A field quoted when it holds a comma, a double quote, CR or LF (quotes doubled), as RFC 4180 says. */
+export function csvField(value: string | number): string {
+  const text = String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/**
+ * The rows as CSV: header `experiment,group,seed,step,metric,value`, CRLF line breaks (RFC 4180),
+ * numbers in JavaScript's shortest round-trip form (NaN, Infinity and -Infinity spelt out).
+ */
+export function toCsv(rows: readonly ResultRow[]): string {
+  const lines = [CSV_HEADER];
+  for (const row of rows) {
+    lines.push(
+      [row.experiment, row.group, row.seed, row.step, row.metric, row.value].map(csvField).join(','),
+    );
+  }
+  return `${lines.join('\r\n')}\r\n`;
+}
+
+/** Splits RFC 4180 CSV text into records of fields (accepts CRLF or LF line breaks). */
+export function parseCsvRecords(text: string): string[][] {
+  const records: string[][] = [];
+  let record: string[] = [];
+  let field = '';
+  let quoted = false;
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"';
+        i += 2;
+        continue;
+      }
+      if (c === '"') quoted = false;
+      else field += c;
+      i++;
+      continue;
+    }
+    if (c === '"' && field === '') quoted = true;
+    else if (c === ',') {
+      record.push(field);
+      field = '';
+    } else if (c === '\n' || c === '\r') {
+      record.push(field);
+      records.push(record);
+      record = [];
+      field = '';
+      if (c === '\r' && text[i + 1] === '\n') i++;
+    } else field += c;
+    i++;
+  }
+  if (field !== '' || record.length > 0) {
+    record.push(field);
+    records.push(record);
+  }
+  return records;
+}
+
+/** Rows back from `toCsv` output. */
+export function fromCsv(text: string): ResultRow[] {
+  const [header, ...records] = parseCsvRecords(text);
+  if (!header || header.join(',') !== CSV_HEADER)
+    throw new InputError('results.csv', `expected the header '${CSV_HEADER}'`);
+  return records.map((fields, i) => {
+    if (fields.length !== CSV_COLUMNS.length)
+      throw new InputError(
+        `results.csv line ${i + 2}`,
+        `expected ${CSV_COLUMNS.length} fields, got ${fields.length}`,
+      );
+    const [experiment, group, seed, step, metric, value] = fields;
+    return {
+      experiment,
+      group,
+      seed: seed === 'theory' ? 'theory' : Number(seed),
+      step: Number(step),
+      metric,
+      value: Number(value),
+    };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Statistics
+
+/** Mean and standard error s/√n (s the sample standard deviation, n − 1 in the denominator; 0 when n < 2). */
+export function meanAndStandardError(values: readonly number[]): { mean: number; standardError: number } {
+  const n = values.length;
+  if (n === 0) return { mean: Number.NaN, standardError: Number.NaN };
+  const mean = values.reduce((sum, v) => sum + v, 0) / n;
+  if (n < 2) return { mean, standardError: 0 };
+  const variance = values.reduce((sum, v) => sum + (v - mean) ** 2, 0) / (n - 1);
+  return { mean, standardError: Math.sqrt(variance / n) };
+}
+
+export interface SummaryRow {
+  group: string;
+  metric: string;
+  step: number;
+  /** Mean over seeds of the finite values (a theory row: its value). */
+  mean: number;
+  standardError: number;
+  /** Seeds with a finite value at this step (non-finite values, e.g. diverged replicas, are left out). */
+  count: number;
+  theory: boolean;
+}
+
+/**
+ * Mean and standard error over seeds per (group, metric, step); theory rows are summarised apart
+ * (`theory: true`). Groups and metrics keep their order of first appearance, steps ascend.
+ */
+export function summarise(rows: readonly ResultRow[]): SummaryRow[] {
+  const buckets = new Map<
+    string,
+    { group: string; metric: string; step: number; theory: boolean; values: number[] }
+  >();
+  const groupOrder = new Map<string, number>();
+  const metricOrder = new Map<string, number>();
+  for (const row of rows) {
+    if (!groupOrder.has(row.group)) groupOrder.set(row.group, groupOrder.size);
+    if (!metricOrder.has(row.metric)) metricOrder.set(row.metric, metricOrder.size);
+    const theory = row.seed === 'theory';
+    const key = JSON.stringify([row.group, row.metric, row.step, theory]);
+    let bucket = buckets.get(key);
+    if (!bucket) {
+      bucket = { group: row.group, metric: row.metric, step: row.step, theory, values: [] };
+      buckets.set(key, bucket);
+    }
+    if (Number.isFinite(row.value)) bucket.values.push(row.value);
+  }
+  const out = [...buckets.values()].map((b) => {
+    const { mean, standardError } = meanAndStandardError(b.values);
+    return {
+      group: b.group,
+      metric: b.metric,
+      step: b.step,
+      mean,
+      standardError,
+      count: b.values.length,
+      theory: b.theory,
+    };
+  });
+  return out.sort(
+    (a, b) =>
+      (groupOrder.get(a.group) ?? 0) - (groupOrder.get(b.group) ?? 0) ||
+      (metricOrder.get(a.metric) ?? 0) - (metricOrder.get(b.metric) ?? 0) ||
+      Number(a.theory) - Number(b.theory) ||
+      a.step - b.step,
+  );
+}
+
+export interface FinalValue {
+  group: string;
+  metric: string;
+  /** Mean over seeds of each seed's late-window mean (NaN when only theory rows exist). */
+  mean: number;
+  standardError: number;
+  /** Seeds that contributed (with at least one finite value in the window). */
+  count: number;
+  /** Steps averaged: every logged step s with from ≤ s ≤ to. */
+  window: [number, number];
+  /** The closed-form value (theory row at the latest step), when the group has one. */
+  theory?: number;
+}
+
+type LateWindow = number | ((group: string) => number);
+
+function windowOf(lateWindow: LateWindow, group: string): number {
+  const fraction = typeof lateWindow === 'function' ? lateWindow(group) : lateWindow;
+  if (!(fraction > 0 && fraction <= 1))
+    throw new InputError('lateWindow', `must be in (0, 1], got ${fraction}`);
+  return fraction;
+}
+
+interface LateMeans {
+  group: string;
+  metric: string;
+  window: [number, number];
+  /** Each seed's mean over the window (finite values only). */
+  bySeed: Map<number, number>;
+  theory?: number;
+}
+
+/**
+ * Each seed's mean over the late window: the logged steps s ≥ last − f·(last − first), where first and
+ * last are the group's first and last logged steps of that metric and f the late-window fraction.
+ */
+function lateMeans(rows: readonly ResultRow[], lateWindow: LateWindow): LateMeans[] {
+  const byKey = new Map<
+    string,
+    { group: string; metric: string; measured: ResultRow[]; theory: ResultRow[] }
+  >();
+  for (const row of rows) {
+    const key = JSON.stringify([row.group, row.metric]);
+    let entry = byKey.get(key);
+    if (!entry) {
+      entry = { group: row.group, metric: row.metric, measured: [], theory: [] };
+      byKey.set(key, entry);
+    }
+    (row.seed === 'theory' ? entry.theory : entry.measured).push(row);
+  }
+  const out: LateMeans[] = [];
+  for (const { group, metric, measured, theory } of byKey.values()) {
+    const fraction = windowOf(lateWindow, group);
+    let window: [number, number] = [Number.NaN, Number.NaN];
+    const bySeed = new Map<number, number>();
+    if (measured.length > 0) {
+      let first = Number.POSITIVE_INFINITY;
+      let last = Number.NEGATIVE_INFINITY;
+      for (const row of measured) {
+        first = Math.min(first, row.step);
+        last = Math.max(last, row.step);
+      }
+      const from = last - fraction * (last - first);
+      window = [measured.filter((r) => r.step >= from).reduce((m, r) => Math.min(m, r.step), last), last];
+      const sums = new Map<number, { sum: number; n: number }>();
+      for (const row of measured) {
+        if (row.step < from || !Number.isFinite(row.value)) continue;
+        const seed = row.seed as number;
+        const s = sums.get(seed) ?? { sum: 0, n: 0 };
+        s.sum += row.value;
+        s.n++;
+        sums.set(seed, s);
+      }
+      for (const [seed, s] of [...sums.entries()].sort((a, b) => a[0] - b[0])) bySeed.set(seed, s.sum / s.n);
+    }
+    let theoryValue: number | undefined;
+    if (theory.length > 0) {
+      const latest = theory.reduce((best, row) => (row.step >= best.step ? row : best));
+      theoryValue = latest.value;
+    }
+    out.push({ group, metric, window, bySeed, ...(theoryValue !== undefined && { theory: theoryValue }) });
+  }
+  return out;
+}
+
+/**
+ * The "final" value of each (group, metric): every seed's mean over the late window (the last
+ * `lateWindow` fraction of the logged steps), then mean ± standard error over seeds; theory rows give
+ * `theory`. Non-finite values are left out. `lateWindow` may differ per group.
+ */
+export function finalValues(rows: readonly ResultRow[], lateWindow: LateWindow): FinalValue[] {
+  return lateMeans(rows, lateWindow).map(({ group, metric, window, bySeed, theory }) => {
+    const { mean, standardError } = meanAndStandardError([...bySeed.values()]);
+    return {
+      group,
+      metric,
+      mean,
+      standardError,
+      count: bySeed.size,
+      window,
+      ...(theory !== undefined && { theory }),
+    };
+  });
+}
+
+/**
+ * Final values relative to a reference group (e.g. T(κ) / T(isotropic)): for each seed present in
+ * both, the ratio of the two late-window means; then mean ± standard error over those seeds. The
+ * theory ratio when both have theory. Groups without a reference are left out.
+ */
+export function relativeFinalValues(
+  rows: readonly ResultRow[],
+  lateWindow: LateWindow,
+  references: Readonly<Record<string, string | undefined>>,
+): FinalValue[] {
+  const late = lateMeans(rows, lateWindow);
+  const byKey = new Map(late.map((entry) => [`${entry.group}\u0000${entry.metric}`, entry]));
+  const out: FinalValue[] = [];
+  for (const entry of late) {
+    const referenceName = references[entry.group];
+    if (referenceName === undefined) continue;
+    const reference = byKey.get(`${referenceName}\u0000${entry.metric}`);
+    if (!reference) continue;
+    const ratios: number[] = [];
+    for (const [seed, value] of entry.bySeed) {
+      const base = reference.bySeed.get(seed);
+      if (base !== undefined && base !== 0) ratios.push(value / base);
+    }
+    const { mean, standardError } = meanAndStandardError(ratios);
+    const theory =
+      entry.theory !== undefined && reference.theory !== undefined && reference.theory !== 0
+        ? entry.theory / reference.theory
+        : undefined;
+    out.push({
+      group: entry.group,
+      metric: entry.metric,
+      mean,
+      standardError,
+      count: ratios.length,
+      window: entry.window,
+      ...(theory !== undefined && { theory }),
+    });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// results.json
+
+const rowSchema = z.object({
+  experiment: z.string(),
+  group: z.string(),
+  seed: z.union([z.number(), z.literal('theory')]),
+  step: z.number(),
+  metric: z.string(),
+  // JSON has no NaN or Infinity: JSON.stringify writes them as null, read back as NaN.
+  value: z.number().nullable(),
+});
+
+const resultsSchema = z.object({
+  experiment: z.string(),
+  adapter: z.string(),
+  startedAt: z.string(),
+  wallSeconds: z.number(),
+  config: z.unknown(),
+  rows: z.array(rowSchema),
+  divergences: z.array(
+    z.object({ group: z.string(), replica: z.number(), step: z.number(), loss: z.number().nullable() }),
+  ),
+  quick: z.boolean().optional(),
+});
+
+/** Parses a results.json object (the config is validated again; null values become NaN). */
+export function parseResults(raw: unknown, field = 'results.json'): ExperimentResults {
+  const result = resultsSchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const where = issue.path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('');
+    throw new InputError(`${field}${where}`, issue.message);
+  }
+  const data = result.data;
+  let config: ExperimentConfig;
+  try {
+    config = parseExperimentConfig(data.config);
+  } catch (error) {
+    if (error instanceof InputError) {
+      const message = error.message.slice(error.field.length + 2);
+      throw new InputError(`${field}.config.${error.field}`, message);
+    }
+    throw error;
+  }
+  return {
+    ...data,
+    config,
+    rows: data.rows.map((row) => ({ ...row, value: row.value ?? Number.NaN })),
+    divergences: data.divergences.map((d) => ({ ...d, loss: d.loss ?? Number.NaN })),
+  };
+}
