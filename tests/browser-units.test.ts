@@ -3,13 +3,23 @@
  * traversal), finding Chromium, its flags, the JSON codec between Node and the page, and the bundle
  * guard that keeps `node:*` out of the page.
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { bundlePage } from '../runner/browser/bundle.ts';
+import { bundlePage, cachedPageBundle } from '../runner/browser/bundle.ts';
 import { chromiumArgs, findChromium, findPuppeteerChrome } from '../runner/browser/chromium.ts';
 import { decodeJson, encodeJson } from '../runner/browser/protocol.ts';
 import { resolveRequestPath, serveStatic } from '../runner/browser/server.ts';
@@ -165,6 +175,32 @@ test('a page that imports node:* does not bundle, and the error names the import
       /'node:fs' is a Node module: .*bad-page\.ts cannot run in the page/,
     );
   }
+});
+
+test('the page bundle is reused while its inputs are unchanged, rebuilt when one changes', async () => {
+  const cacheDir = join(scratch, 'cache');
+  const entry = join(scratch, 'cached-page.ts');
+  const helper = join(scratch, 'cached-helper.ts');
+  writeFileSync(helper, 'export const answer = 41;\n');
+  writeFileSync(entry, "import { answer } from './cached-helper.ts';\nconsole.log(answer);\n");
+  // Inputs edited within a second of a build are not cached (they may have changed mid-build).
+  const past = new Date(Date.now() - 10_000);
+  for (const file of [entry, helper]) utimesSync(file, past, past);
+  const first = await cachedPageBundle({ entry, cacheDir });
+  assert.is(first.cached, false);
+  assert.is(first.temporary, false);
+  assert.ok(first.inputs.includes(helper), first.inputs.join());
+  const again = await cachedPageBundle({ entry, cacheDir });
+  assert.is(again.cached, true);
+  assert.is(again.outdir, first.outdir);
+  assert.match(readFileSync(join(again.outdir, 'page.js'), 'utf8'), /41/);
+  writeFileSync(helper, 'export const answer = 42;\n');
+  utimesSync(helper, past, past);
+  const changed = await cachedPageBundle({ entry, cacheDir });
+  assert.is(changed.cached, false);
+  assert.is.not(changed.outdir, first.outdir);
+  assert.match(readFileSync(join(changed.outdir, 'page.js'), 'utf8'), /42/);
+  assert.ok(existsSync(first.outdir), 'older entries stay for browsers that may still serve them');
 });
 
 test.run();

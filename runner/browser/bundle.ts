@@ -173,7 +173,7 @@ export async function bundlePage(options: BundleOptions): Promise<Bundle> {
 
 /** Bump when the bundle layout or options change: old cache entries are then ignored. */
 const BUNDLE_FORMAT = 1;
-const CACHE_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
+const CACHE_MAX_ENTRIES = 8;
 
 export const DEFAULT_CACHE_DIR = join(REPO_ROOT, '.cache', 'browser-page');
 
@@ -284,12 +284,24 @@ export async function cachedPageBundle(
   };
 }
 
-/** Deletes cache entries (and abandoned builds) not modified for a week. */
+/**
+ * Keeps the cache small: at most CACHE_MAX_ENTRIES bundles, the least recently used deleted first,
+ * but never one used in the last 10 minutes (a running browser may still load chunks from it);
+ * abandoned builds go after an hour.
+ */
 async function pruneCache(cacheDir: string): Promise<void> {
   const now = Date.now();
+  const entries: { path: string; used: number }[] = [];
   for (const name of await readdir(cacheDir).catch(() => [] as string[])) {
+    if (name.endsWith('.json') || name.includes('.json.')) continue;
     const path = join(cacheDir, name);
     const info = await stat(path).catch(() => undefined);
-    if (info && now - info.mtimeMs > CACHE_MAX_AGE_MS) await rm(path, { recursive: true, force: true });
+    if (!info) continue;
+    if (name.startsWith('build-')) {
+      if (now - info.mtimeMs > 3600_000) await rm(path, { recursive: true, force: true });
+    } else entries.push({ path, used: info.mtimeMs });
   }
+  entries.sort((a, b) => b.used - a.used);
+  for (const entry of entries.slice(CACHE_MAX_ENTRIES))
+    if (now - entry.used > 600_000) await rm(entry.path, { recursive: true, force: true });
 }
