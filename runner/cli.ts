@@ -23,6 +23,14 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'run benchmarks against peers on the same adapter',
     load: () => import('./commands/bench.ts'),
   },
+  config: {
+    summary: "print a preset's experiment config as JSON (--list: the presets)",
+    load: () => import('./commands/config.ts'),
+  },
+  report: {
+    summary: 'rebuild the experiment reports and index from stored results',
+    load: () => import('./commands/report.ts'),
+  },
 };
 
 function overview(): string {
