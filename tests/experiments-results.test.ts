@@ -1,0 +1,288 @@
+// Result rows: CSV header and RFC 4180 quoting (and the round trip), per-step mean ± standard error
+// over seeds, late-window final values and ratios to a reference group — each checked against numbers
+// computed here, step by step, from the synthetic rows themselves — plus results.json parsing and the
+// closed-form theory rows.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { InputError } from '../src/errors.ts';
+import { parseExperimentConfig, validateExperiment } from '../src/experiments/config.ts';
+import { presetConfig } from '../src/experiments/presets/index.ts';
+import {
+  CSV_HEADER,
+  finalValues,
+  fromCsv,
+  parseCsvRecords,
+  parseResults,
+  type ResultRow,
+  relativeFinalValues,
+  summarise,
+  toCsv,
+} from '../src/experiments/results.ts';
+import { conditionNumber, theoryRows } from '../src/experiments/theory-rows.ts';
+import { deepLinearTheory } from '../src/theory/index.ts';
+
+/** Deterministic pseudo-random values in [0, 1). */
+function lcg(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+/** Two groups × 4 seeds × steps 0, 10, …, 100 of two metrics, plus theory rows. */
+function syntheticRows(): ResultRow[] {
+  const random = lcg(42);
+  const rows: ResultRow[] = [];
+  for (const group of ['iso', 'aniso']) {
+    for (let seed = 0; seed < 4; seed++) {
+      for (let step = 0; step <= 100; step += 10) {
+        for (const metric of ['sharpness', 'loss']) {
+          const level = (group === 'iso' ? 10 : 30) * (metric === 'loss' ? 0.1 : 1);
+          rows.push({
+            experiment: 'e',
+            group,
+            seed,
+            step,
+            metric,
+            value: level * (1 + step / 100) + random(),
+          });
+        }
+      }
+    }
+    for (const step of [0, 100]) {
+      rows.push({
+        experiment: 'e',
+        group,
+        seed: 'theory',
+        step,
+        metric: 'sharpness',
+        value: group === 'iso' ? 12 : 36,
+      });
+    }
+  }
+  return rows;
+}
+
+function mean(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+/** s/√n with the n − 1 sample variance, spelt out. */
+function standardError(values: number[]): number {
+  const m = mean(values);
+  let squares = 0;
+  for (const v of values) squares += (v - m) * (v - m);
+  return Math.sqrt(squares / (values.length - 1)) / Math.sqrt(values.length);
+}
+
+const close = (a: number, b: number, what: string) =>
+  assert.ok(Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
+
+test('CSV: exact header, RFC 4180 quoting, CRLF records, lossless round trip', () => {
+  const rows: ResultRow[] = [
+    { experiment: 'exp', group: 'plain', seed: 0, step: 10, metric: 'sharpness', value: 1.5 },
+    { experiment: 'exp', group: 'a,b', seed: 1, step: 20, metric: 'say "hi"', value: -0.1 + 0.2 },
+    { experiment: 'exp', group: 'two\nlines', seed: 'theory', step: 0, metric: 'loss', value: Number.NaN },
+    { experiment: 'exp', group: 'inf', seed: 2, step: 5, metric: 'loss', value: Number.POSITIVE_INFINITY },
+  ];
+  const csv = toCsv(rows);
+  const lines = csv.split('\r\n');
+  assert.is(lines[0], 'experiment,group,seed,step,metric,value');
+  assert.is(CSV_HEADER, 'experiment,group,seed,step,metric,value');
+  assert.is(lines[1], 'exp,plain,0,10,sharpness,1.5');
+  assert.is(lines[2], `exp,"a,b",1,20,"say ""hi""",${String(-0.1 + 0.2)}`);
+  assert.ok(csv.includes('exp,"two\nlines",theory,0,loss,NaN\r\n'));
+  assert.ok(csv.endsWith('exp,inf,2,5,loss,Infinity\r\n'));
+  const back = fromCsv(csv);
+  assert.is(back.length, rows.length);
+  back.forEach((row, i) => {
+    assert.equal({ ...row, value: 0 }, { ...rows[i], value: 0 });
+    assert.ok(
+      Object.is(row.value, rows[i].value) || (Number.isNaN(row.value) && Number.isNaN(rows[i].value)),
+    );
+  });
+  assert.equal(parseCsvRecords('a,"b\r\nc",d\nx,,z'), [
+    ['a', 'b\r\nc', 'd'],
+    ['x', '', 'z'],
+  ]);
+  assert.throws(
+    () => fromCsv('group,seed\n'),
+    (e: unknown) => e instanceof InputError,
+  );
+  assert.is(toCsv([]), 'experiment,group,seed,step,metric,value\r\n');
+});
+
+test('summarise: per (group, metric, step) mean and standard error over seeds; theory apart', () => {
+  const rows = syntheticRows();
+  const summary = summarise(rows);
+  // 2 groups × 2 metrics × 11 steps measured, plus 2 theory points per group.
+  assert.is(summary.length, 2 * 2 * 11 + 2 * 2);
+  for (const s of summary) {
+    const values = rows
+      .filter(
+        (r) =>
+          r.group === s.group &&
+          r.metric === s.metric &&
+          r.step === s.step &&
+          (r.seed === 'theory') === s.theory,
+      )
+      .map((r) => r.value);
+    assert.is(s.count, values.length);
+    close(s.mean, mean(values), `${s.group}/${s.metric}/${s.step} mean`);
+    if (s.theory) assert.is(s.standardError, 0);
+    else close(s.standardError, standardError(values), `${s.group}/${s.metric}/${s.step} s.e.`);
+  }
+  // Order: groups and metrics as first seen, measured before theory, steps ascending.
+  assert.equal(
+    summary.slice(0, 3).map((s) => [s.group, s.metric, s.step]),
+    [
+      ['iso', 'sharpness', 0],
+      ['iso', 'sharpness', 10],
+      ['iso', 'sharpness', 20],
+    ],
+  );
+  // Non-finite values (a diverged replica) are left out of the mean and the count.
+  const withNaN = [
+    ...rows,
+    { experiment: 'e', group: 'iso', seed: 9, step: 0, metric: 'loss', value: Number.NaN },
+  ];
+  const point = summarise(withNaN).find((s) => s.group === 'iso' && s.metric === 'loss' && s.step === 0);
+  assert.is(point?.count, 4);
+});
+
+test('finalValues: each seed averaged over the late window, then mean ± s.e. over seeds; theory value attached', () => {
+  const rows = syntheticRows();
+  for (const lateWindow of [0.2, 0.5, 1]) {
+    const finals = finalValues(rows, lateWindow);
+    assert.is(finals.length, 4);
+    for (const f of finals) {
+      // Logged steps 0 … 100: the window is the steps ≥ 100 − f·100.
+      const from = 100 - lateWindow * 100;
+      assert.equal(f.window, [from, 100]);
+      const perSeed = [0, 1, 2, 3].map((seed) =>
+        mean(
+          rows
+            .filter((r) => r.group === f.group && r.metric === f.metric && r.seed === seed && r.step >= from)
+            .map((r) => r.value),
+        ),
+      );
+      assert.is(f.count, 4);
+      close(f.mean, mean(perSeed), `${f.group}/${f.metric} mean (window ${lateWindow})`);
+      close(f.standardError, standardError(perSeed), `${f.group}/${f.metric} s.e.`);
+      if (f.metric === 'sharpness') assert.is(f.theory, f.group === 'iso' ? 12 : 36);
+      else assert.is(f.theory, undefined);
+    }
+  }
+  // Per-group windows.
+  const perGroup = finalValues(rows, (group) => (group === 'iso' ? 0.1 : 1));
+  assert.equal(perGroup.find((f) => f.group === 'iso')?.window, [90, 100]);
+  assert.equal(perGroup.find((f) => f.group === 'aniso')?.window, [0, 100]);
+  assert.throws(
+    () => finalValues(rows, 0),
+    (e: unknown) => e instanceof InputError,
+  );
+});
+
+test('relativeFinalValues: ratio to the reference group seed by seed, then mean ± s.e.; theory ratio', () => {
+  const rows = syntheticRows();
+  const references = { iso: 'iso', aniso: 'iso' };
+  const relative = relativeFinalValues(rows, 0.3, references);
+  const lateMean = (group: string, seed: number) =>
+    mean(
+      rows
+        .filter((r) => r.group === group && r.metric === 'sharpness' && r.seed === seed && r.step >= 70)
+        .map((r) => r.value),
+    );
+  const ratios = [0, 1, 2, 3].map((seed) => lateMean('aniso', seed) / lateMean('iso', seed));
+  const aniso = relative.find((f) => f.group === 'aniso' && f.metric === 'sharpness');
+  assert.ok(aniso);
+  close(aniso.mean, mean(ratios), 'relative mean');
+  close(aniso.standardError, standardError(ratios), 'relative s.e.');
+  close(aniso.theory as number, 3, 'theory ratio');
+  const iso = relative.find((f) => f.group === 'iso' && f.metric === 'sharpness');
+  close(iso?.mean as number, 1, 'reference ÷ itself');
+  assert.is(iso?.standardError, 0);
+  assert.is(relativeFinalValues(rows, 0.3, {}).length, 0);
+});
+
+test('results.json: null values (JSON has no NaN) read back as NaN; bad files name the field', () => {
+  const config = parseExperimentConfig(presetConfig('sgd-vs-gd'));
+  const rows: ResultRow[] = [
+    { experiment: 'sgd-vs-gd', group: 'sgd', seed: 0, step: 0, metric: 'loss', value: Number.NaN },
+    { experiment: 'sgd-vs-gd', group: 'sgd', seed: 'theory', step: 0, metric: 'sharpness', value: 257.9 },
+  ];
+  const text = JSON.stringify({
+    experiment: 'sgd-vs-gd',
+    adapter: 'test',
+    startedAt: '2026-01-01T00:00:00.000Z',
+    wallSeconds: 1,
+    config,
+    rows,
+    divergences: [{ group: 'sgd', replica: 0, step: 0, loss: Number.POSITIVE_INFINITY }],
+  });
+  const results = parseResults(JSON.parse(text));
+  assert.ok(Number.isNaN(results.rows[0].value));
+  assert.is(results.rows[1].seed, 'theory');
+  assert.ok(Number.isNaN(results.divergences[0].loss));
+  assert.equal(results.config, config);
+  const broken = JSON.parse(text);
+  broken.rows[1].step = 'late';
+  assert.throws(
+    () => parseResults(broken),
+    (e: unknown) => e instanceof InputError && e.field === 'results.json.rows[1].step',
+  );
+  const badConfig = JSON.parse(text);
+  badConfig.config.train.steps = -1;
+  assert.throws(
+    () => parseResults(badConfig),
+    (e: unknown) => e instanceof InputError && e.field === 'results.json.config.train.steps',
+  );
+});
+
+test('theory rows: T*, S*, λ_max* and per-layer condition numbers of the closed-form minimum', () => {
+  const config = parseExperimentConfig(presetConfig('layer-balance'));
+  const [balanced, imbalanced] = validateExperiment(config);
+  const rows = theoryRows(imbalanced, [0, 100]);
+  const theory = deepLinearTheory({
+    depth: 3,
+    V: [
+      [1, 0],
+      [0, 1],
+    ],
+    sigmaEps: [
+      [100, 0],
+      [0, 0.01],
+    ],
+  });
+  const at = (metric: string) => rows.filter((r) => r.metric === metric);
+  assert.equal(
+    at('sharpness').map((r) => [r.step, r.value, r.seed, r.group]),
+    [
+      [0, theory.sharpness, 'theory', 'imbalanced'],
+      [100, theory.sharpness, 'theory', 'imbalanced'],
+    ],
+  );
+  assert.is(at('fluctuation')[0].value, theory.fluctuation);
+  assert.is(at('lambdaMax').length, 0, 'layer-balance does not measure λ_max');
+  for (const [i, name] of ['W1', 'W2', 'W3'].entries()) {
+    assert.is(at(`layerCondition.${name}`)[0].value, conditionNumber(theory.weights[i]));
+  }
+  // Isotropic noise and V = I: the selected minimum is balanced, every layer perfectly conditioned.
+  for (const row of theoryRows(balanced, [0]).filter((r) => r.metric.startsWith('layerCondition.')))
+    close(row.value, 1, row.metric);
+  // Condition number by hand for a diagonal matrix.
+  close(
+    conditionNumber([
+      [3, 0],
+      [0, 0.5],
+    ]),
+    6,
+    'κ(diag(3, 0.5))',
+  );
+  // No closed form for nonlinear models.
+  const teacher = validateExperiment(parseExperimentConfig(presetConfig('sharpening-teacher')));
+  assert.is(theoryRows(teacher[0], [0]).length, 0);
+});
+
+test.run();
