@@ -4,7 +4,6 @@
  * measured on a fixed evaluation set, and linear-teacher deep linear groups get the theory values.
  * Output is tidy rows (experiment, group, seed, step, metric, value; seed = 'theory' for theory).
  */
-import { Matrix as MlMatrix, SingularValueDecomposition } from 'ml-matrix';
 import {
   exactTrace,
   gradientFluctuation,
@@ -22,7 +21,6 @@ import { InputError } from '../errors.ts';
 import { initParameters } from '../models/init.ts';
 import { lossFunction } from '../models/losses.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
-import { deepLinearTheory } from '../theory/index.ts';
 import { type DivergenceReport, train } from '../train/trainer.ts';
 import {
   type ExperimentConfig,
@@ -30,15 +28,10 @@ import {
   type ValidatedGroup,
   validateExperiment,
 } from './config.ts';
+import type { ResultRow } from './results.ts';
+import { conditionNumber, theoryRows } from './theory-rows.ts';
 
-export interface ResultRow {
-  experiment: string;
-  group: string;
-  seed: number | 'theory';
-  step: number;
-  metric: string;
-  value: number;
-}
+export type { ResultRow };
 
 export interface ExperimentProgress {
   group: string;
@@ -113,17 +106,6 @@ function buildData(
       return new NoisyMnist(engine, hooks.mnist()[split], sigmaEps);
     }
   }
-}
-
-/** σ_max / σ_min of a matrix (ml-matrix SVD, float64). */
-function conditionNumber(values: ArrayLike<number>, rows: number, cols: number): number {
-  const m = new MlMatrix(rows, cols);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) m.set(i, j, values[i * cols + j]);
-  const s = new SingularValueDecomposition(m, {
-    computeLeftSingularVectors: false,
-    computeRightSingularVectors: false,
-  }).diagonal;
-  return Math.max(...s) / Math.min(...s);
 }
 
 /** Runs every group of a validated config; `rows` are ready for results.csv. */
@@ -232,7 +214,13 @@ export async function runExperiment(
               r,
               step,
               layerConditionMetric(spec.name),
-              conditionNumber(values.subarray(r * size, (r + 1) * size), spec.shape[0], spec.shape[1]),
+              conditionNumber(
+                Array.from({ length: spec.shape[0] }, (_, row) =>
+                  Array.from(
+                    values.subarray(r * size + row * spec.shape[1], r * size + (row + 1) * spec.shape[1]),
+                  ),
+                ),
+              ),
             );
           }
         }
@@ -279,7 +267,8 @@ export async function runExperiment(
         onLog: measure,
       });
       divergences.push(...reports.map((d) => ({ ...d, group: name })));
-      addTheoryRows(group, metrics, resolved.train.steps, add);
+      // A flat dashed line across the run: the values SGD converges to.
+      rows.push(...theoryRows(group, [0, resolved.train.steps - 1]));
     } finally {
       operator.dispose();
       for (const t of [...params, evaluation.x, evaluation.y] as Tensor[]) t.dispose();
@@ -290,25 +279,6 @@ export async function runExperiment(
   }
   rows.push(...relativeSharpnessRows(config, rows));
   return { rows, divergences };
-}
-
-/** Closed-form values of the SGD-selected minimum for deep linear groups on a linear teacher. */
-function addTheoryRows(
-  group: ValidatedGroup,
-  metrics: Set<string>,
-  steps: number,
-  add: (seed: 'theory', step: number, metric: string, value: number) => void,
-): void {
-  const { resolved, model, sigmaX, sigmaEps } = group;
-  if (model.spec.kind !== 'deep-linear' || resolved.data.kind !== 'linear-teacher' || resolved.loss !== 'mse')
-    return;
-  const theory = deepLinearTheory({ depth: model.parameters.length, V: resolved.data.V, sigmaX, sigmaEps });
-  // A flat line across the run: the value SGD converges to.
-  for (const step of [0, steps - 1]) {
-    if (metrics.has('sharpness')) add('theory', step, 'sharpness', theory.sharpness);
-    if (metrics.has('fluctuation')) add('theory', step, 'fluctuation', theory.fluctuation);
-    if (metrics.has('lambdaMax')) add('theory', step, 'lambdaMax', theory.lambdaMax);
-  }
 }
 
 /**
