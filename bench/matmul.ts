@@ -6,7 +6,7 @@
 import { matmul } from '../src/kernels/matmul.ts';
 import type { Tensor } from '../src/tensor/engine.ts';
 import type { BenchContext, BenchResult, BenchSuite } from './suite.ts';
-import { measure, randomFloats } from './timing.ts';
+import { measure, measureInterleaved, randomFloats } from './timing.ts';
 
 export const MATMUL_ENGINES = ['sharpness-lab', 'tfjs-webgpu', 'cpu'] as const;
 export type MatmulEngine = (typeof MATMUL_ENGINES)[number];
@@ -203,29 +203,46 @@ async function runMatmul(context: BenchContext): Promise<MatmulResult[]> {
     const cpuError = checkCpuReference(shape, a, b, reference);
     const referenceOk = cpuError <= MAX_RELATIVE_ERROR;
 
-    for (const peer of peers) {
-      if (!referenceOk) {
-        record(peer.name, null, 'the CPU reference failed its own check');
-        continue;
-      }
-      let prepared: Prepared | undefined;
-      try {
-        log(`${label} ${peer.name}: warm-up and correctness check`);
-        prepared = await peer.prepare(shape, a, b);
-        // The checked launch is also the warm-up: it compiles the pipelines and fills the buffer pools.
-        const error = maxRelativeError(await prepared.result(), reference);
-        if (!(error <= MAX_RELATIVE_ERROR)) {
-          record(peer.name, null, `wrong result: max relative error ${error.toExponential(2)}`);
+    // Each GPU engine: one checked launch (also the warm-up: pipelines, buffer pools), then the
+    // engines that passed are timed interleaved, so load from other work hits them alike.
+    const timed: { peer: Peer; prepared: Prepared }[] = [];
+    const opened: Prepared[] = [];
+    try {
+      for (const peer of peers) {
+        if (!referenceOk) {
+          record(peer.name, null, 'the CPU reference failed its own check');
           continue;
         }
-        log(`${label} ${peer.name}: timing (max relative error ${error.toExponential(2)})`);
-        const timing = await measure(prepared.run, { minSeconds: context.minSeconds, minReps: peer.minReps });
-        record(peer.name, flops(shape) / timing.median / 1e9);
-      } catch (error) {
-        record(peer.name, null, (error as Error).message.split('\n')[0]);
-      } finally {
-        prepared?.dispose();
+        try {
+          log(`${label} ${peer.name}: warm-up and correctness check`);
+          const prepared = await peer.prepare(shape, a, b);
+          opened.push(prepared);
+          const error = maxRelativeError(await prepared.result(), reference);
+          if (!(error <= MAX_RELATIVE_ERROR)) {
+            record(peer.name, null, `wrong result: max relative error ${error.toExponential(2)}`);
+            continue;
+          }
+          log(`${label} ${peer.name}: correct (max relative error ${error.toExponential(2)})`);
+          timed.push({ peer, prepared });
+        } catch (error) {
+          record(peer.name, null, (error as Error).message.split('\n')[0]);
+        }
       }
+      if (timed.length > 0) {
+        log(`${label} timing ${timed.map((t) => t.peer.name).join(' and ')}, interleaved`);
+        try {
+          const timings = await measureInterleaved(
+            timed.map((t) => t.prepared.run),
+            { minSeconds: context.minSeconds, minReps: Math.max(...timed.map((t) => t.peer.minReps)) },
+          );
+          for (const [i, { peer }] of timed.entries())
+            record(peer.name, flops(shape) / timings[i].median / 1e9);
+        } catch (error) {
+          for (const { peer } of timed) record(peer.name, null, (error as Error).message.split('\n')[0]);
+        }
+      }
+    } finally {
+      for (const prepared of opened) prepared.dispose();
     }
 
     if (referenceOk) {

@@ -41,6 +41,36 @@ export async function measure(rep: () => Promise<void>, options: MeasureOptions)
   return { median: median(samples), samples };
 }
 
+/**
+ * Times several already warmed-up repetitions side by side: in rounds, each one that still needs
+ * samples runs for a slice of about `sliceSeconds` (at least one repetition), until every one has
+ * at least `minReps` repetitions and `minSeconds` of them. On a machine shared with other work the
+ * load then changes under all of them alike, so their medians compare fairly.
+ */
+export async function measureInterleaved(
+  reps: readonly (() => Promise<void>)[],
+  options: { minSeconds: number; minReps: number; sliceSeconds?: number },
+): Promise<Measurement[]> {
+  const slice = (options.sliceSeconds ?? 0.1) * 1000;
+  const samples = reps.map(() => [] as number[]);
+  const spent = reps.map(() => 0);
+  const done = (i: number) => samples[i].length >= options.minReps && spent[i] >= options.minSeconds * 1000;
+  while (reps.some((_, i) => !done(i))) {
+    for (const [i, rep] of reps.entries()) {
+      if (done(i)) continue;
+      const sliceStart = performance.now();
+      do {
+        const t0 = performance.now();
+        await rep();
+        const t = performance.now() - t0;
+        samples[i].push(t / 1000);
+        spent[i] += t;
+      } while (performance.now() - sliceStart < slice && !done(i));
+    }
+  }
+  return samples.map((s) => ({ median: median(s), samples: s }));
+}
+
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((x, y) => x - y);
