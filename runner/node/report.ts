@@ -249,7 +249,7 @@ function divergenceSection(results: ExperimentResults): string {
     )
     .join('\n');
   return `<h2>Divergences</h2>
-<div class="warning"><p class="error">${results.divergences.length} replica(s) diverged (loss non-finite or above the bound); their later values are left out of means and standard errors.</p>
+<div class="warning"><p class="error">${results.divergences.length} replica(s) diverged (loss non-finite or above the bound at a log point). Non-finite values are left out of means and standard errors; finite values of a diverged replica are kept, so read its group with care.</p>
 <table><thead><tr><th>group</th><th>replica (seed)</th><th>step</th><th>loss</th></tr></thead><tbody>
 ${rows}
 </tbody></table></div>`;
@@ -265,7 +265,15 @@ function reportHtml(
     ['adapter', results.adapter],
     ['started', formatDate(results.startedAt)],
     ['wall time', formatDuration(results.wallSeconds)],
-    ['groups', `${config.groups.length} (${config.groups.map((g) => g.name).join(', ')})`],
+    [
+      'groups',
+      config.groups.length <= 12
+        ? `${config.groups.length} (${config.groups.map((g) => g.name).join(', ')})`
+        : `${config.groups.length} (${config.groups
+            .slice(0, 6)
+            .map((g) => g.name)
+            .join(', ')}, …; all in the table below)`,
+    ],
     ['seeds per group', String(config.seeds)],
     ['training steps', steps.join(', ')],
     ['form', results.quick ? 'quick (the preset’s --quick override applied)' : 'full'],
