@@ -11,6 +11,10 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: "the main job (npm start): engine self-check and the paper's theory values",
     load: () => import('./commands/start.ts'),
   },
+  run: {
+    summary: 'run an experiment (preset or config file): train, measure, plot, report',
+    load: () => import('./commands/run.ts'),
+  },
   info: {
     summary: 'show the WebGPU adapter, backend, limits and features',
     load: () => import('./commands/info.ts'),
