@@ -279,6 +279,7 @@ test('group overrides: bad fields are reported inside the override, base values 
 test('panels and quick: unknown metrics, unmatched groups, relative without reference, bad quick values', () => {
   rejects((c) => (c.panels[0].metrics = ['sharpnes']), 'panels[0].metrics[0]', /unknown metric 'sharpnes'/);
   rejects((c) => (c.panels[0].groups = ['mlp-*']), 'panels[0].groups[0]', /matches no group/);
+  rejects((c) => (c.panels[0].metrics = ['lambdaMax']), 'panels[0].metrics[0]', /measures 'lambdaMax'/);
   rejects((c) => (c.panels[0].relative = true), 'panels[0].relative', /only final-vs-group/);
   rejects(
     (c) =>

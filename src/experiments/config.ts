@@ -478,6 +478,7 @@ function parseInternal(raw: unknown, attribute: Attribute): ExperimentConfig {
   parseWith(jobSchema, jobPart(config), attribute);
 
   const names = new Map<string, number>();
+  const resolved = new Map<string, ResolvedGroupConfig>();
   config.groups.forEach((group, i) => {
     if (names.has(group.name))
       throw inputError(
@@ -502,7 +503,7 @@ function parseInternal(raw: unknown, attribute: Attribute): ExperimentConfig {
     }
     if (group.overrides.name !== undefined)
       throw inputError(attribute(['groups', i, 'overrides', 'name']), 'the experiment name is shared');
-    resolveWith(config, i, attribute);
+    resolved.set(group.name, resolveWith(config, i, attribute));
   });
 
   const panelNames = new Set<string>();
@@ -522,6 +523,17 @@ function parseInternal(raw: unknown, attribute: Attribute): ExperimentConfig {
     panel.groups?.forEach((pattern, g) => {
       if (!config.groups.some((group) => matchesPattern(group.name, pattern)))
         throw fail(where('groups', g), `matches no group (groups: ${[...names.keys()].join(', ')})`);
+    });
+    panel.metrics.forEach((metric, m) => {
+      const family = metric === 'relativeSharpness' ? 'sharpness' : metric.split('.')[0];
+      const measured = shown.some((group) =>
+        (resolved.get(group.name)?.measure.metrics as readonly string[] | undefined)?.includes(family),
+      );
+      if (!measured)
+        throw fail(
+          where('metrics', m),
+          `no group shown in this panel measures '${family}' (add it to measure.metrics)`,
+        );
     });
     if (panel.relative) {
       if (panel.kind !== 'final-vs-group')
