@@ -11,6 +11,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import puppeteer, { type Browser } from 'puppeteer-core';
 import { cleanupOnExit, killProcessGroup } from './cleanup.ts';
+import { BrowserRunError } from './errors.ts';
 
 /** 'hardware': the platform's GPU backend; 'swiftshader': Chromium's CPU Vulkan (no GPU needed). */
 export type GpuMode = 'hardware' | 'swiftshader';
@@ -104,14 +105,18 @@ export function findChromium(
   for (const name of EXECUTABLE_ENV_VARS) {
     const path = env[name];
     if (!path) continue;
-    if (!isExecutable(path)) throw new Error(`${name}=${path} is not an executable file`);
+    if (!isExecutable(path))
+      throw new BrowserRunError(
+        'launch',
+        `${name}=${path} is not an executable file (point it at Chrome or Chromium, or unset it)`,
+      );
     return { path, source: name };
   }
   const system = (SYSTEM_CANDIDATES[platform] ?? []).find(isExecutable);
   if (system) return { path: system, source: 'system' };
   const cached = findPuppeteerChrome(env, platform);
   if (cached) return { path: cached, source: 'puppeteer cache' };
-  throw new Error(CHROMIUM_INSTALL_HINT);
+  throw new BrowserRunError('launch', CHROMIUM_INSTALL_HINT);
 }
 
 /**
@@ -213,9 +218,11 @@ export async function launchChromium(options: ChromiumOptions): Promise<Chromium
       defaultViewport: null,
     });
   } catch (error) {
+    killByProfile(profileDir); // a browser that started but never answered
     unregister();
     rmSync(profileDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
-    throw new Error(
+    throw new BrowserRunError(
+      'launch',
       `could not start Chromium (${executablePath}): ${(error as Error).message.split('\n')[0]}`,
     );
   }
@@ -243,7 +250,10 @@ export async function launchChromium(options: ChromiumOptions): Promise<Chromium
     await within(exited(child), 5_000);
     unregister();
     rmSync(profileDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
-    throw new Error(`Chromium (${executablePath}) started but did not answer: ${(error as Error).message}`);
+    throw new BrowserRunError(
+      'launch',
+      `Chromium (${executablePath}) started but did not answer: ${(error as Error).message}`,
+    );
   }
   return {
     browser,

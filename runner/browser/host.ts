@@ -22,6 +22,7 @@ import { acquireAdapter } from '../node/device.ts';
 import { cachedPageBundle, REPO_ROOT } from './bundle.ts';
 import { type Chromium, findGpuProcess, type GpuMode, launchChromium } from './chromium.ts';
 import { cleanupOnExit } from './cleanup.ts';
+import { type BrowserFailureKind, BrowserRunError } from './errors.ts';
 import type { PageJobs } from './page.ts';
 import {
   decodeJson,
@@ -48,33 +49,7 @@ export const HOST_FAULTS = ['crash', 'gpu-crash'] as const;
 export type BrowserFault = PageFault | (typeof HOST_FAULTS)[number];
 export const BUNDLE_PREFIX = 'sharpness-lab-page-';
 
-export type BrowserFailureKind =
-  | 'launch'
-  | 'console-error'
-  | 'page-error'
-  | 'device-lost'
-  | 'crash'
-  | 'job-failed'
-  | 'timeout'
-  | 'closed';
-
-/** A runtime failure of the browser host (exit code 1); the message says what happened in the page. */
-export class BrowserRunError extends Error {
-  constructor(
-    readonly kind: BrowserFailureKind,
-    message: string,
-    pageStack?: string,
-  ) {
-    super(message);
-    this.name = 'BrowserRunError';
-    // The Node stack says nothing useful; the page's (bundle) stack does, when there is one.
-    const frames = (pageStack ?? '')
-      .split('\n')
-      .slice(1)
-      .filter((line) => !line.includes('pptr:'));
-    this.stack = [message, ...frames].join('\n');
-  }
-}
+export { type BrowserFailureKind, BrowserRunError } from './errors.ts';
 
 export interface BrowserHostOptions {
   /** 'auto' (default, or SHARPNESS_LAB_BROWSER_GPU): hardware flags when Dawn finds a hardware adapter. */
