@@ -15,6 +15,7 @@ import {
 import { FixedDataset } from '../data/fixed.ts';
 import { LinearTeacher } from '../data/linear-teacher.ts';
 import { type DigitSet, NoisyMnist } from '../data/mnist.ts';
+import { SoftmaxTargets } from '../data/soft-targets.ts';
 import type { DataSource } from '../data/source.ts';
 import { TeacherStudent } from '../data/teacher-student.ts';
 import { InputError } from '../errors.ts';
@@ -83,7 +84,7 @@ const DEFAULT_LANCZOS_STEPS = 30;
 /** Seed offset of the evaluation set, so it never coincides with a training minibatch. */
 const EVALUATION_SEED_OFFSET = 0x5eed;
 
-function buildData(
+function buildSource(
   engine: Engine,
   group: ValidatedGroup,
   hooks: ExperimentHooks,
@@ -106,6 +107,18 @@ function buildData(
       return new NoisyMnist(engine, hooks.mnist()[split], sigmaEps);
     }
   }
+}
+
+/** The group's data source; cross-entropy on regression data trains against softmax(noisy label). */
+function buildData(
+  engine: Engine,
+  group: ValidatedGroup,
+  hooks: ExperimentHooks,
+  split: 'train' | 'test',
+): DataSource {
+  const source = buildSource(engine, group, hooks, split);
+  const regression = group.resolved.data.kind !== 'mnist';
+  return group.resolved.loss === 'cross-entropy' && regression ? new SoftmaxTargets(engine, source) : source;
 }
 
 /** Runs every group of a validated config; `rows` are ready for results.csv. */

@@ -95,11 +95,11 @@ export function checkTrainOptions(options: TrainOptions): number {
 export async function train(engine: Engine, options: TrainOptions): Promise<DivergenceReport[]> {
   const replicas = checkTrainOptions(options);
   const path = options.path ?? 'auto';
-  const fusable = fusedWidths(options.model, options.data) !== undefined;
+  const fusable = options.loss === 'mse' && fusedWidths(options.model, options.data) !== undefined;
   if (path === 'fused' && !fusable) {
     throw new InputError(
       'train.path',
-      "'fused' needs a deep linear model (widths ≤ 8, depth ≤ 6) on linear-teacher data",
+      "'fused' needs a deep linear model (widths ≤ 8, depth ≤ 6), MSE loss and linear-teacher data",
     );
   }
   const useFused = path === 'fused' || (path === 'auto' && fusable);
