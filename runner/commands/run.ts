@@ -3,8 +3,15 @@
 import { InputError } from '../../src/errors.ts';
 import { PRESET_NAMES } from '../../src/experiments/presets/index.ts';
 import { formatFlagHelp, parseArgs } from '../args.ts';
+import { isBrowserBackend, runEngineJob } from '../browser/commands.ts';
 import { createNodeEngine } from '../node/engine.ts';
-import { checkOutputDir, loadExperiment, runAndReport } from '../node/experiment.ts';
+import {
+  checkOutputDir,
+  type ExperimentExecutor,
+  loadExperiment,
+  nodeExecutor,
+  runAndReport,
+} from '../node/experiment.ts';
 import { DEVICE_FLAGS, deviceOptions } from './device-flags.ts';
 
 const FLAGS = [
@@ -50,9 +57,8 @@ export async function main(argv: string[]): Promise<number> {
     seeds: args.flags.seeds as number | undefined,
     seed: args.flags.seed as number | undefined,
   });
-  const engine = await createNodeEngine(deviceOptions(args));
-  try {
-    const { reportPath, results } = await runAndReport(engine, config, {
+  const report = async (execute: ExperimentExecutor) => {
+    const { reportPath, results } = await runAndReport(execute, config, {
       out,
       quick,
       resume: args.flags.resume === true,
@@ -65,6 +71,27 @@ export async function main(argv: string[]): Promise<number> {
     console.log(
       `${config.name}: ${results.rows.length} rows in ${results.wallSeconds.toFixed(1)} s → ${reportPath}`,
     );
+  };
+  if (isBrowserBackend(args)) {
+    // The page runs the executor; progress and checkpoints stream back, files are written here.
+    await report((hooks) =>
+      runEngineJob(
+        args,
+        'experiment',
+        { config, resume: hooks.resume },
+        {
+          onProgress: (event) => {
+            if (event.kind === 'progress') hooks.onProgress?.(event.progress);
+            else void hooks.checkpoint?.(event.state);
+          },
+        },
+      ),
+    );
+    return 0;
+  }
+  const engine = await createNodeEngine(deviceOptions(args));
+  try {
+    await report(nodeExecutor(engine, config));
   } finally {
     engine.destroy();
   }

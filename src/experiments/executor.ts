@@ -5,6 +5,7 @@
  * Output is tidy rows (experiment, group, seed, step, metric, value; seed = 'theory' for theory).
  */
 import {
+  denseHessianEigenvalues,
   exactTrace,
   gradientFluctuation,
   HessianOperator,
@@ -77,6 +78,8 @@ export interface ExperimentOutcome {
   divergences: (DivergenceReport & { group: string })[];
 }
 
+/** Up to this many parameters the dense Hessian gives trace and λ_max exactly (n HVPs, batched). */
+export const DENSE_MAX_PARAMETERS = 64;
 /** Parameters up to this count get the exact trace (n HVPs); larger models Hutchinson's estimate. */
 export const EXACT_TRACE_MAX_PARAMETERS = 256;
 const DEFAULT_PROBES = 16;
@@ -190,27 +193,44 @@ export async function runExperiment(
         loss.forEach((v, r) => {
           add(r, step, 'loss', v);
         });
-      if (metrics.has('sharpness')) {
-        if (operator.size <= EXACT_TRACE_MAX_PARAMETERS) {
-          (await exactTrace(operator)).trace.forEach((v, r) => {
-            add(r, step, 'sharpness', v);
-          });
-        } else {
-          const result = await hessianTrace(operator, {
-            probes: resolved.measure.hutchinsonProbes ?? DEFAULT_PROBES,
-            seed: step,
-          });
-          result.estimate.forEach((v, r) => {
-            add(r, step, 'sharpness', v);
+      const curvature = metrics.has('sharpness') || metrics.has('lambdaMax');
+      if (curvature && operator.size <= DENSE_MAX_PARAMETERS) {
+        // Small models: the whole Hessian from one round of batched HVPs gives the exact trace and
+        // λ_max (float64 eigenvalues) at once.
+        const eigenvalues = await denseHessianEigenvalues(operator);
+        eigenvalues.forEach((values, r) => {
+          if (metrics.has('sharpness'))
+            add(
+              r,
+              step,
+              'sharpness',
+              values.reduce((a, b) => a + b, 0),
+            );
+          if (metrics.has('lambdaMax')) add(r, step, 'lambdaMax', values[values.length - 1]);
+        });
+      } else {
+        if (metrics.has('sharpness')) {
+          if (operator.size <= EXACT_TRACE_MAX_PARAMETERS) {
+            (await exactTrace(operator)).trace.forEach((v, r) => {
+              add(r, step, 'sharpness', v);
+            });
+          } else {
+            const result = await hessianTrace(operator, {
+              probes: resolved.measure.hutchinsonProbes ?? DEFAULT_PROBES,
+              seed: step,
+            });
+            result.estimate.forEach((v, r) => {
+              add(r, step, 'sharpness', v);
+            });
+          }
+        }
+        if (metrics.has('lambdaMax')) {
+          const steps = Math.min(operator.size, resolved.measure.lanczosIterations ?? DEFAULT_LANCZOS_STEPS);
+          const result = await topEigenvalues(operator, 1, { maxSteps: steps, seed: step });
+          result.values.forEach((v, r) => {
+            add(r, step, 'lambdaMax', v[0]);
           });
         }
-      }
-      if (metrics.has('lambdaMax')) {
-        const steps = Math.min(operator.size, resolved.measure.lanczosIterations ?? DEFAULT_LANCZOS_STEPS);
-        const result = await topEigenvalues(operator, 1, { maxSteps: steps, seed: step });
-        result.values.forEach((v, r) => {
-          add(r, step, 'lambdaMax', v[0]);
-        });
       }
       if (metrics.has('fluctuation')) {
         (await gradientFluctuation(operator)).fluctuation.forEach((v, r) => {
