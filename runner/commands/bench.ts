@@ -12,6 +12,10 @@ const SUITES: Record<string, { summary: string; load: () => Promise<BenchSuite> 
     summary: 'GFLOP/s of batched matmul: sharpness-lab vs tfjs-webgpu vs a CPU loop',
     load: async () => (await import('../../bench/matmul.ts')).suite,
   },
+  lanczos: {
+    summary: 'HVPs for λ_max to 1e-3; Lanczos iteration time vs one HVP, per model',
+    load: async () => (await import('../../bench/lanczos.ts')).suite,
+  },
 };
 
 const FLAGS = [

@@ -23,6 +23,8 @@ export interface LanczosRecurrence {
   restarts: number[];
   /** HVP launches made (each covers every replica). */
   hvps: number;
+  /** Wall-clock milliseconds of each step: launches, the wait for α and β, and the `done` checks. */
+  stepMs: number[];
   /** The basis, if kept (caller disposes). */
   basis?: KrylovBasis;
 }
@@ -65,8 +67,10 @@ export async function lanczosRecurrence(
   const scale = new Array<number>(batch).fill(0);
   const active = new Array<boolean>(batch).fill(true);
   let hvps = 0;
+  const stepMs: number[] = [];
   try {
     for (let j = 0; j < capacity; j++) {
+      const started = performance.now();
       basis.readRow(j, q);
       operator.applyFlat(q, w);
       hvps++;
@@ -94,6 +98,7 @@ export async function lanczosRecurrence(
           restart.push(b);
         }
       }
+      stepMs.push(performance.now() - started);
       if (!active.some(Boolean)) break;
       if (restart.length > 0) {
         const mask = new Uint32Array(batch);
@@ -115,7 +120,7 @@ export async function lanczosRecurrence(
     w.dispose();
     if (!options.keepBasis) basis.dispose();
   }
-  return { alpha, beta, steps, restarts, hvps, basis: options.keepBasis ? basis : undefined };
+  return { alpha, beta, steps, restarts, hvps, stepMs, basis: options.keepBasis ? basis : undefined };
 }
 
 export type Which = 'largest' | 'smallest' | 'magnitude';
@@ -155,6 +160,8 @@ export interface EigenResult {
   restarts: number[];
   /** Per replica, the most wanted Ritz value after each step (convergence history). */
   history: number[][];
+  /** Wall-clock milliseconds of each step (HVP, reorthogonalisation, readback of α and β, tridiagonal solve). */
+  stepMs: number[];
   /** Ritz vectors [k, n] per replica when asked (caller disposes). */
   vectors?: Tensor;
 }
@@ -248,6 +255,7 @@ export async function topEigenvalues(
     totalHvps: run.hvps,
     restarts: run.restarts,
     history,
+    stepMs: run.stepMs,
     vectors,
   };
 }
