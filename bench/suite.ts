@@ -17,8 +17,9 @@ export interface BenchContext {
 }
 
 /**
- * One measured number. `gflops` is null when the engine could not run the case or its result failed
- * the correctness check; `error` then says why. Suites may add their own fields.
+ * One measured number. `error` says why a case has no result (the engine could not run it, or its
+ * result failed the correctness check); `gflops` is null then, and in suites that measure something
+ * else (steps/s, HVP ratios), which add their own fields.
  */
 export interface BenchResult {
   engine: string;

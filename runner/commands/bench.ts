@@ -12,6 +12,14 @@ const SUITES: Record<string, { summary: string; load: () => Promise<BenchSuite> 
     summary: 'GFLOP/s of batched matmul: sharpness-lab vs tfjs-webgpu vs a CPU loop',
     load: async () => (await import('../../bench/matmul.ts')).suite,
   },
+  train: {
+    summary: 'SGD steps/s per preset model and replica count (general and fused paths)',
+    load: async () => (await import('../../bench/train.ts')).suite,
+  },
+  hvp: {
+    summary: 'time(HVP) / time(gradient) per model (double backward)',
+    load: async () => (await import('../../bench/hvp.ts')).suite,
+  },
   lanczos: {
     summary: 'HVPs for λ_max to 1e-3; Lanczos iteration time vs one HVP, per model',
     load: async () => (await import('../../bench/lanczos.ts')).suite,
@@ -93,7 +101,7 @@ export async function main(argv: string[]): Promise<number> {
     );
     for (const r of results) console.log(`\n${r.suite.formatTable(r.results)}`);
   }
-  const failed = results.flatMap((r) => r.results).filter((r) => r.gflops === null);
+  const failed = results.flatMap((r) => r.results).filter((r) => r.error !== undefined);
   for (const f of failed) log(`bench: ${f.engine} [${f.shape.join(', ')}]: ${f.error}`);
   return failed.length > 0 ? 1 : 0;
 }

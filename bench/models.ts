@@ -1,0 +1,95 @@
+/** The model/data set-ups the training and HVP benchmarks share (the paper's presets at bench size). */
+
+import { loadMnist } from '../runner/node/mnist.ts';
+import { LinearTeacher } from '../src/data/linear-teacher.ts';
+import { NoisyMnist } from '../src/data/mnist.ts';
+import type { DataSource } from '../src/data/source.ts';
+import { TeacherStudent } from '../src/data/teacher-student.ts';
+import type { LossKind } from '../src/models/losses.ts';
+import { buildModel, type Model, type ModelSpec } from '../src/models/model.ts';
+import type { Engine } from '../src/tensor/engine.ts';
+
+export interface BenchSetup {
+  name: string;
+  model: Model;
+  loss: LossKind;
+  batchSize: number;
+  data: (engine: Engine) => DataSource;
+}
+
+const diag = (values: number[]) => values.map((v, i) => values.map((_, j) => (i === j ? v : 0)));
+
+const sequenceTeacher = (student: ModelSpec, teacher: ModelSpec) => ({ student, teacher });
+
+export function benchSetups(): BenchSetup[] {
+  const rnn = sequenceTeacher(
+    { kind: 'rnn', inputDim: 8, hidden: 4, outputDim: 8, sequenceLength: 4 },
+    { kind: 'rnn', inputDim: 8, hidden: 100, outputDim: 8, sequenceLength: 4 },
+  );
+  const transformer = sequenceTeacher(
+    {
+      kind: 'transformer',
+      inputDim: 8,
+      modelDim: 8,
+      heads: 2,
+      mlpHidden: 4,
+      outputDim: 8,
+      sequenceLength: 4,
+    },
+    {
+      kind: 'transformer',
+      inputDim: 8,
+      modelDim: 8,
+      heads: 2,
+      mlpHidden: 100,
+      outputDim: 8,
+      sequenceLength: 4,
+    },
+  );
+  const noise8 = diag([16, 0.0016, 16, 0.0016, 16, 0.0016, 16, 0.0016]);
+  return [
+    {
+      name: 'deep linear D=3, d=2',
+      model: buildModel({ kind: 'deep-linear', inputDim: 2, hidden: [2, 2], outputDim: 2 }),
+      loss: 'mse',
+      batchSize: 10,
+      data: (engine) => new LinearTeacher(engine, { V: diag([1, 1]), sigmaEps: diag([100, 0.01]) }),
+    },
+    {
+      name: 'teacher-student MLP 2-4-2',
+      model: buildModel({ kind: 'mlp', inputDim: 2, hidden: [4], outputDim: 2, activation: 'relu' }),
+      loss: 'mse',
+      batchSize: 100,
+      data: (engine) =>
+        new TeacherStudent(engine, {
+          teacher: { kind: 'mlp', inputDim: 2, hidden: [100], outputDim: 2, activation: 'relu' },
+          teacherSeed: 1,
+          sigmaEps: diag([9, 0.0009]),
+        }),
+    },
+    {
+      name: 'MNIST MLP 784-128-10',
+      model: buildModel({ kind: 'mlp', inputDim: 784, hidden: [128], outputDim: 10, activation: 'relu' }),
+      loss: 'cross-entropy',
+      batchSize: 128,
+      data: (engine) =>
+        new NoisyMnist(engine, loadMnist().train, diag([100, 100, 100, 100, 100, 1, 1, 1, 1, 1])),
+    },
+    {
+      name: 'RNN 8-4-8, T=4',
+      model: buildModel(rnn.student),
+      loss: 'mse',
+      batchSize: 300,
+      data: (engine) =>
+        new TeacherStudent(engine, { teacher: rnn.teacher, teacherSeed: 1, sigmaEps: noise8 }),
+    },
+    {
+      name: 'Transformer d=8, 2 heads, T=4',
+      model: buildModel(transformer.student),
+      loss: 'mse',
+      batchSize: 300,
+      data: (engine) =>
+        new TeacherStudent(engine, { teacher: transformer.teacher, teacherSeed: 1, sigmaEps: noise8 }),
+    },
+  ];
+}
