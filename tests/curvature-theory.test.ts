@@ -277,6 +277,45 @@ for (const c of MODEL_CASES) {
   });
 }
 
+test('per-sample gradients with one evaluation set shared by all replicas (batch 1) equal those of a copy per replica', async () => {
+  const engine = await testEngine();
+  const model = buildModel({ kind: 'mlp', inputDim: 3, hidden: [5], outputDim: 2, activation: 'tanh' });
+  const random = seededRandom(8);
+  const rows = 12;
+  const replicas = 3;
+  const values = (k: number) => Array.from({ length: k }, () => 2 * random() - 1);
+  const params = model.parameters.map((p) => {
+    const size = p.shape.reduce((a, b) => a * b, 1);
+    return engine.tensor(values(replicas * size), p.shape, { batch: replicas });
+  });
+  const x = values(rows * 3);
+  const y = values(rows * 2);
+  const loss: LossClosure = (tape, vars, data) => mseLoss(tape, model.forward(tape, vars, data.x), data.y);
+  const shared = { x: engine.tensor(x, [rows, 3]), y: engine.tensor(y, [rows, 2]) };
+  const repeat = (v: number[]) => Array.from({ length: replicas }, () => v).flat();
+  const perReplica = {
+    x: engine.tensor(repeat(x), [rows, 3], { batch: replicas }),
+    y: engine.tensor(repeat(y), [rows, 2], { batch: replicas }),
+  };
+  const a = HessianOperator.create(engine, { params, loss, evaluation: { data: shared } });
+  const b = HessianOperator.create(engine, { params, loss, evaluation: { data: perReplica } });
+  const chunked = await gradientFluctuation(a, { samplesPerLaunch: 5 });
+  const whole = await gradientFluctuation(b);
+  for (let r = 0; r < replicas; r++) {
+    for (let s = 0; s < rows; s++) {
+      const want = whole.values[r][s];
+      assert.ok(Math.abs(chunked.values[r][s] - want) <= 1e-5 * want + 1e-9, `replica ${r} sample ${s}`);
+    }
+    assert.ok(
+      Math.abs(chunked.meanGradientSquared[r] - whole.meanGradientSquared[r]) <=
+        1e-5 * whole.meanGradientSquared[r],
+    );
+  }
+  a.dispose();
+  b.dispose();
+  for (const t of [...params, ...Object.values(shared), ...Object.values(perReplica)]) t.dispose();
+});
+
 test('fluctuation refuses an evaluation set without rows, or with rows that disagree', async () => {
   const engine = await testEngine();
   const theta = engine.tensor([1, 2], [1, 2]);

@@ -2,6 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { denseHessian, denseHessianEigenvalues } from '../src/curvature/dense.ts';
 import { spectralDensity } from '../src/curvature/density.ts';
+import { randomVectors, STREAM_SLQ } from '../src/curvature/probes.ts';
 import { exactTrace, hessianTrace } from '../src/curvature/trace.ts';
 import { symmetricEigenvalues } from '../src/curvature/tridiagonal.ts';
 import { InputError } from '../src/errors.ts';
@@ -158,11 +159,17 @@ for (const [c, steps] of [
   [MLP, 62],
   [MODEL_CASES[3], 30],
 ] as const) {
-  test(`${c.name}: SLQ density (${steps} steps) matches the dense eigenvalue histogram in W1`, async () => {
+  test(`${c.name}: SLQ (${steps} steps): exact quadrature moments, density within W1 of the dense spectrum`, async () => {
     const { instance, reference } = await build(c, R, 31);
     try {
       const runs = 12;
       const result = await spectralDensity(instance.operator, { runs, steps, seed: 9 });
+      const n = instance.operator.size;
+      const copies = instance.operator.withCopies(runs);
+      const startTensor = randomVectors(copies, 'rademacher', { seed: 9, stream: STREAM_SLQ, counter: 0 });
+      const starts = await startTensor.read();
+      startTensor.dispose();
+      copies.dispose();
       assert.is(result.hvps, Math.min(steps, instance.operator.size));
       reference.forEach((H, r) => {
         const spectrum = eigenvalues(H);
@@ -176,6 +183,23 @@ for (const [c, steps] of [
         for (let i = 1; i < grid.length; i++) integral += 0.5 * (density[i] + density[i - 1]) * step;
         assert.ok(Math.abs(integral - 1) < 1e-9, `integral ${integral}`);
         assert.ok(Math.abs(result.weights[r].reduce((a, b) => a + b, 0) - 1) < 1e-9);
+        // Gauss quadrature is exact to degree 2m − 1: the measure's moments are the mean over runs of
+        // vᵀHᵖv/n for its own start vectors v (regenerated here), up to f32 rounding.
+        for (const power of [1, 2, 3]) {
+          let want = 0;
+          for (let j = 0; j < runs; j++) {
+            let v = Array.from(starts.subarray((r * runs + j) * n, (r * runs + j + 1) * n));
+            const v0 = v;
+            for (let p = 0; p < power; p++) v = H.map((row) => row.reduce((a, h, k) => a + h * v[k], 0));
+            want += v.reduce((a, x, i) => a + x * v0[i], 0) / n / runs;
+          }
+          const got = result.nodes[r].reduce((a, theta, k) => a + result.weights[r][k] * theta ** power, 0);
+          const norm = spectralNorm(spectrum) ** power;
+          assert.ok(
+            Math.abs(got - want) <= 1e-4 * norm,
+            `replica ${r}: moment ${power} of the SLQ measure ${got}, quadratic forms ${want}`,
+          );
+        }
         const distance = wassersteinDensityToAtoms(grid, density, spectrum);
         const bound = slqBound(spectrum, sigma, steps, runs);
         const width = spectrum[spectrum.length - 1] - spectrum[0];
