@@ -1,5 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { copiesWithinBudget, withFittingCopies } from '../src/curvature/copies.ts';
 import {
   KrylovBasis,
   powerStep,
@@ -7,7 +8,8 @@ import {
   stridedCopy,
   unitVectors,
 } from '../src/curvature/vector-kernels.ts';
-import { InputError } from '../src/errors.ts';
+import { InputError, KernelError } from '../src/errors.ts';
+import { quadraticCase } from './helpers/curvature-cases.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
 import { assertClose, dotTolerance, randomArray, seededRandom } from './helpers/reference.ts';
 
@@ -183,6 +185,43 @@ test('power step: λ = vᵀHv, ‖Hv − λv‖ and ‖Hv‖ per replica, then v
     );
   }
   for (const t of [v, hv, stats]) t.dispose();
+});
+
+test('probe copies: capped by the memory budget, halved while a launch exceeds the adapter limits', async () => {
+  const engine = await testEngine();
+  const instance = quadraticCase('n=10', () => Array.from({ length: 10 }, (_, i) => i)).build(engine, 2, 1);
+  const op = instance.operator;
+  // Per copy: 10 parameters + the per-replica matrix A (100 floats), for 2 replicas.
+  assert.is(copiesWithinBudget(op, 32, 2 * 110 * 7), 7);
+  assert.is(copiesWithinBudget(op, 32, 1), 1);
+  const tried: number[] = [];
+  const result = await withFittingCopies(op, 32, async (batched, copies) => {
+    tried.push(copies);
+    assert.is(batched.batch, 2 * copies);
+    if (copies > 8)
+      throw new KernelError(
+        'matmul',
+        `dispatch of ${copies * 5000} workgroups on axis z exceeds maxComputeWorkgroupsPerDimension 65535`,
+      );
+    return copies;
+  });
+  assert.is(result, 8);
+  assert.equal(tried, [32, 16, 8]);
+  // Other errors, and limit errors with one copy, propagate.
+  for (const [wanted, error] of [
+    [4, new InputError('probes', 'bad')],
+    [1, new KernelError('matmul', 'exceeds maxComputeWorkgroupsPerDimension')],
+  ] as const) {
+    try {
+      await withFittingCopies(op, wanted, async () => {
+        throw error;
+      });
+      assert.unreachable();
+    } catch (caught) {
+      assert.is(caught, error);
+    }
+  }
+  instance.dispose();
 });
 
 test.run();

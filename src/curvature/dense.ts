@@ -3,6 +3,7 @@
  * comparisons), and its eigenvalues in float64 (ml-matrix).
  */
 import { InputError } from '../errors.ts';
+import { withFittingCopies } from './copies.ts';
 import type { HessianOperator } from './operator.ts';
 import { symmetricEigenvalues } from './tridiagonal.ts';
 import { stridedCopy, unitVectors } from './vector-kernels.ts';
@@ -28,36 +29,35 @@ export async function denseHessian(
   const perLaunch = options.perLaunch ?? 32;
   if (!Number.isInteger(perLaunch) || perLaunch < 1)
     throw new InputError('perLaunch', `must be a positive integer, got ${perLaunch}`);
-  const copies = Math.min(n, perLaunch);
   const R = operator.replicas;
   const engine = operator.engine;
-  const batched = operator.withCopies(copies);
-  const dense = engine.empty([n, n], { batch: R });
-  try {
-    for (let start = 0; start < n; start += copies) {
-      const e = unitVectors(engine, n, batched.batch, copies, start);
-      const he = batched.applyFlat(e);
-      for (let j = 0; j < copies && start + j < n; j++) {
-        stridedCopy(engine, he, dense, {
-          length: n,
-          batch: R,
-          xBatch: copies * n,
-          xOffset: j * n,
-          outBatch: n * n,
-          outOffset: (start + j) * n,
-        });
+  return withFittingCopies(operator, Math.min(n, perLaunch), async (batched, copies) => {
+    const dense = engine.empty([n, n], { batch: R });
+    try {
+      for (let start = 0; start < n; start += copies) {
+        const e = unitVectors(engine, n, batched.batch, copies, start);
+        const he = batched.applyFlat(e);
+        for (let j = 0; j < copies && start + j < n; j++) {
+          stridedCopy(engine, he, dense, {
+            length: n,
+            batch: R,
+            xBatch: copies * n,
+            xOffset: j * n,
+            outBatch: n * n,
+            outOffset: (start + j) * n,
+          });
+        }
+        e.dispose();
+        he.dispose();
       }
-      e.dispose();
-      he.dispose();
+      const all = await dense.read();
+      return Array.from({ length: R }, (_, r) =>
+        Array.from({ length: n }, (_, i) => Array.from(all.subarray((r * n + i) * n, (r * n + i + 1) * n))),
+      );
+    } finally {
+      dense.dispose();
     }
-    const all = await dense.read();
-    return Array.from({ length: R }, (_, r) =>
-      Array.from({ length: n }, (_, i) => Array.from(all.subarray((r * n + i) * n, (r * n + i + 1) * n))),
-    );
-  } finally {
-    dense.dispose();
-    batched.dispose();
-  }
+  });
 }
 
 /** Eigenvalues (ascending, float64) of each replica's dense Hessian, symmetrised first. */

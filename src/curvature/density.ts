@@ -5,6 +5,7 @@
  * and broadened with a Gaussian of width σ. The density is per parameter: it integrates to one.
  */
 import { InputError } from '../errors.ts';
+import { withFittingCopies } from './copies.ts';
 import { lanczosRecurrence } from './lanczos.ts';
 import type { HessianOperator } from './operator.ts';
 import { STREAM_SLQ } from './probes.ts';
@@ -60,33 +61,38 @@ export async function spectralDensity(
   const relativeSigma = options.relativeSigma ?? 0.01;
   if (!(relativeSigma > 0)) throw new InputError('relativeSigma', `must be positive, got ${relativeSigma}`);
   const R = operator.replicas;
-  const batched = operator.withCopies(runs);
-  let hvps = 0;
+  // Runs go through the HVPs in batches of as many as fit; each batch is one lockstep recurrence.
   const nodes: number[][] = Array.from({ length: R }, () => []);
   const weights: number[][] = Array.from({ length: R }, () => []);
-  try {
-    const run = await lanczosRecurrence(batched, {
-      maxSteps: steps,
-      seed: options.seed ?? 0,
-      stream: STREAM_SLQ,
-      start: 'rademacher',
-      breakdownTolerance: 1e-5,
-      keepBasis: false,
-      done: () => false,
-    });
-    hvps = run.hvps;
-    for (let b = 0; b < batched.batch; b++) {
-      const r = Math.floor(b / runs);
-      const m = run.steps[b];
-      if (m === 0) continue;
-      const e = tridiagonalEigen(run.alpha[b].slice(0, m), run.beta[b].slice(0, m - 1));
-      e.values.forEach((theta, k) => {
-        nodes[r].push(theta);
-        weights[r].push(e.first[k] ** 2);
+  let hvps = 0;
+  let done = 0;
+  while (done < runs) {
+    const first = done;
+    hvps += await withFittingCopies(operator, runs - first, async (batched, copies) => {
+      const run = await lanczosRecurrence(batched, {
+        maxSteps: steps,
+        seed: options.seed ?? 0,
+        stream: STREAM_SLQ,
+        start: 'rademacher',
+        // Later batches of runs draw other start vectors: the counter offsets by the first run.
+        counter: first * steps,
+        breakdownTolerance: 1e-5,
+        keepBasis: false,
+        done: () => false,
       });
-    }
-  } finally {
-    batched.dispose();
+      for (let b = 0; b < batched.batch; b++) {
+        const r = Math.floor(b / copies);
+        const m = run.steps[b];
+        if (m === 0) continue;
+        const e = tridiagonalEigen(run.alpha[b].slice(0, m), run.beta[b].slice(0, m - 1));
+        e.values.forEach((theta, k) => {
+          nodes[r].push(theta);
+          weights[r].push(e.first[k] ** 2);
+        });
+      }
+      done = first + copies;
+      return run.hvps;
+    });
   }
   const grid: number[][] = [];
   const density: number[][] = [];

@@ -34,6 +34,8 @@ export interface RecurrenceOptions {
   maxSteps: number;
   seed: number;
   stream: number;
+  /** Counter of the start vectors; restarts after a breakdown at step j draw counter + j + 1 (default 0). */
+  counter?: number;
   start: 'normal' | 'rademacher';
   /** β_j ≤ breakdownTolerance · max(|α|, β) seen: invariant subspace, restart with a random vector. */
   breakdownTolerance: number;
@@ -51,10 +53,11 @@ export async function lanczosRecurrence(
   const capacity = Math.min(options.maxSteps, n);
   const basis = new KrylovBasis(engine, n, capacity, batch);
   fill(engine, basis.rows, 0);
+  const counter = options.counter ?? 0;
   const start = randomVectors(operator, options.start, {
     seed: options.seed,
     stream: options.stream,
-    counter: 0,
+    counter,
   });
   basis.normalizeInto(start, 0);
   start.dispose();
@@ -107,7 +110,7 @@ export async function lanczosRecurrence(
         const fresh = randomVectors(operator, 'normal', {
           seed: options.seed,
           stream: options.stream,
-          counter: j + 1,
+          counter: counter + j + 1,
         });
         basis.orthogonalise(fresh, j + 1);
         basis.normalizeInto(fresh, j + 1, maskTensor);

@@ -5,6 +5,7 @@
  */
 import { InputError } from '../errors.ts';
 import { dot } from '../kernels/reduce.ts';
+import { withFittingCopies } from './copies.ts';
 import type { HessianOperator } from './operator.ts';
 import { randomVectors, STREAM_HUTCHINSON } from './probes.ts';
 import { stridedCopy, unitVectors } from './vector-kernels.ts';
@@ -17,7 +18,10 @@ export interface TraceOptions {
   /** With a target: fewest and most probes per replica (defaults 16 and 4096). */
   minProbes?: number;
   maxProbes?: number;
-  /** Probes per replica in one batched HVP (default min(probes, 32)); probes depend on it. */
+  /**
+   * Probes per replica in one batched HVP (default min(probes, 32); fewer when the repeated inputs
+   * would exceed 128 MiB or a launch the adapter's limits). The probes drawn depend on it.
+   */
   probesPerLaunch?: number;
   seed?: number;
 }
@@ -69,51 +73,52 @@ export async function hessianTrace(
       ? positiveInteger('probes', options.probes ?? 100)
       : positiveInteger('maxProbes', options.maxProbes ?? 4096);
   if (minProbes > budget) throw new InputError('minProbes', `${minProbes} exceeds maxProbes ${budget}`);
-  const perLaunch = Math.min(budget, positiveInteger('probesPerLaunch', options.probesPerLaunch ?? 32));
+  const wanted = Math.min(budget, positiveInteger('probesPerLaunch', options.probesPerLaunch ?? 32));
   const R = operator.replicas;
   const engine = operator.engine;
-  const batched = operator.withCopies(perLaunch);
-  const rounds = Math.ceil(budget / perLaunch);
-  const capacity = rounds * perLaunch;
-  const values = engine.empty([capacity], { batch: R });
-  const samples: number[][] = Array.from({ length: R }, () => []);
-  const done = new Array<boolean>(R).fill(false);
-  let hvps = 0;
-  try {
-    for (let round = 0; round < rounds; round++) {
-      const z = randomVectors(batched, 'rademacher', {
-        seed: options.seed ?? 0,
-        stream: STREAM_HUTCHINSON,
-        counter: round,
-      });
-      const hz = batched.applyFlat(z);
-      hvps++;
-      const zHz = dot(engine, z, hz); // [1] per replica-probe: batch R·perLaunch = R × [perLaunch]
-      stridedCopy(engine, zHz, values, {
-        length: perLaunch,
-        batch: R,
-        xBatch: perLaunch,
-        outBatch: capacity,
-        outOffset: round * perLaunch,
-      });
-      for (const t of [z, hz, zHz]) t.dispose();
-      const used = (round + 1) * perLaunch;
-      const last = round === rounds - 1 || used >= budget;
-      if (target === undefined && !last) continue;
-      const all = await values.read();
-      for (let r = 0; r < R; r++) {
-        if (done[r]) continue;
-        samples[r] = Array.from(all.subarray(r * capacity, r * capacity + Math.min(used, budget)));
-        if (target === undefined) continue;
-        const { mean, standardError } = meanAndError(samples[r]);
-        if (samples[r].length >= minProbes && standardError <= target * Math.abs(mean)) done[r] = true;
+  const { samples, hvps } = await withFittingCopies(operator, wanted, async (batched, perLaunch) => {
+    const rounds = Math.ceil(budget / perLaunch);
+    const capacity = rounds * perLaunch;
+    const values = engine.empty([capacity], { batch: R });
+    const samples: number[][] = Array.from({ length: R }, () => []);
+    const done = new Array<boolean>(R).fill(false);
+    let hvps = 0;
+    try {
+      for (let round = 0; round < rounds; round++) {
+        const z = randomVectors(batched, 'rademacher', {
+          seed: options.seed ?? 0,
+          stream: STREAM_HUTCHINSON,
+          counter: round,
+        });
+        const hz = batched.applyFlat(z);
+        hvps++;
+        const zHz = dot(engine, z, hz); // [1] per replica-probe: batch R·perLaunch = R × [perLaunch]
+        stridedCopy(engine, zHz, values, {
+          length: perLaunch,
+          batch: R,
+          xBatch: perLaunch,
+          outBatch: capacity,
+          outOffset: round * perLaunch,
+        });
+        for (const t of [z, hz, zHz]) t.dispose();
+        const used = (round + 1) * perLaunch;
+        const last = round === rounds - 1 || used >= budget;
+        if (target === undefined && !last) continue;
+        const all = await values.read();
+        for (let r = 0; r < R; r++) {
+          if (done[r]) continue;
+          samples[r] = Array.from(all.subarray(r * capacity, r * capacity + Math.min(used, budget)));
+          if (target === undefined) continue;
+          const { mean, standardError } = meanAndError(samples[r]);
+          if (samples[r].length >= minProbes && standardError <= target * Math.abs(mean)) done[r] = true;
+        }
+        if (last || done.every(Boolean)) break;
       }
-      if (last || done.every(Boolean)) break;
+    } finally {
+      values.dispose();
     }
-  } finally {
-    values.dispose();
-    batched.dispose();
-  }
+    return { samples, hvps };
+  });
   const stats = samples.map(meanAndError);
   return {
     estimate: stats.map((s) => s.mean),
@@ -139,32 +144,32 @@ export async function exactTrace(
 ): Promise<ExactTraceResult> {
   if (operator.copies !== 1) throw new InputError('exactTrace', 'expects an operator without copies');
   const n = operator.size;
-  const perLaunch = Math.min(n, positiveInteger('perLaunch', options.perLaunch ?? 32));
+  const wanted = Math.min(n, positiveInteger('perLaunch', options.perLaunch ?? 32));
   const R = operator.replicas;
   const engine = operator.engine;
-  const batched = operator.withCopies(perLaunch);
-  const diagonal = engine.empty([n], { batch: R });
-  let hvps = 0;
-  try {
-    for (let start = 0; start < n; start += perLaunch) {
-      const e = unitVectors(engine, n, batched.batch, perLaunch, start);
-      const he = batched.applyFlat(e);
-      hvps++;
-      const d = dot(engine, e, he);
-      stridedCopy(engine, d, diagonal, {
-        length: Math.min(perLaunch, n - start),
-        batch: R,
-        xBatch: perLaunch,
-        outBatch: n,
-        outOffset: start,
-      });
-      for (const t of [e, he, d]) t.dispose();
+  return withFittingCopies(operator, wanted, async (batched, perLaunch) => {
+    const diagonal = engine.empty([n], { batch: R });
+    let hvps = 0;
+    try {
+      for (let start = 0; start < n; start += perLaunch) {
+        const e = unitVectors(engine, n, batched.batch, perLaunch, start);
+        const he = batched.applyFlat(e);
+        hvps++;
+        const d = dot(engine, e, he);
+        stridedCopy(engine, d, diagonal, {
+          length: Math.min(perLaunch, n - start),
+          batch: R,
+          xBatch: perLaunch,
+          outBatch: n,
+          outOffset: start,
+        });
+        for (const t of [e, he, d]) t.dispose();
+      }
+      const all = await diagonal.read();
+      const diagonals = Array.from({ length: R }, (_, r) => Array.from(all.subarray(r * n, (r + 1) * n)));
+      return { trace: diagonals.map((d) => d.reduce((a, b) => a + b, 0)), diagonal: diagonals, hvps };
+    } finally {
+      diagonal.dispose();
     }
-    const all = await diagonal.read();
-    const diagonals = Array.from({ length: R }, (_, r) => Array.from(all.subarray(r * n, (r + 1) * n)));
-    return { trace: diagonals.map((d) => d.reduce((a, b) => a + b, 0)), diagonal: diagonals, hvps };
-  } finally {
-    diagonal.dispose();
-    batched.dispose();
-  }
+  });
 }
