@@ -9,7 +9,7 @@ import {
   unitVectors,
 } from '../src/curvature/vector-kernels.ts';
 import { InputError, KernelError } from '../src/errors.ts';
-import { quadraticCase } from './helpers/curvature-cases.ts';
+import { MODEL_CASES, quadraticCase } from './helpers/curvature-cases.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
 import { assertClose, dotTolerance, randomArray, seededRandom } from './helpers/reference.ts';
 
@@ -185,6 +185,35 @@ test('power step: λ = vᵀHv, ‖Hv − λv‖ and ‖Hv‖ per replica, then v
     );
   }
   for (const t of [v, hv, stats]) t.dispose();
+});
+
+test('operator: H·v on parameter tensors equals the flat form; pack/unpack round trip; H·v vs float64', async () => {
+  const engine = await testEngine();
+  const instance = MODEL_CASES[1].build(engine, 2, 3);
+  const op = instance.operator;
+  const n = op.size;
+  const v = engine.tensor(f32(randomArray(seededRandom(4), 2 * n)), [n], { batch: 2 });
+  const parts = op.unpack(v);
+  assert.equal(
+    parts.map((t) => t.shape),
+    op.layout.shapes,
+  );
+  const back = op.pack(parts, engine.empty([n], { batch: 2 }));
+  assert.equal(await back.read(), await v.read());
+  const flat = (await op.applyFlat(v).read()) as Float32Array;
+  const hv = op.apply(parts);
+  const packed = await op.pack(hv, engine.empty([n], { batch: 2 })).read();
+  assert.equal(packed, flat, 'the same launches on the same inputs');
+  assert.is(op.hvps, 2);
+  const reference = await instance.reference();
+  const vs = (await v.read()) as Float32Array;
+  reference.forEach((H, r) => {
+    const want = H.map((row) => row.reduce((a, h, j) => a + h * vs[r * n + j], 0));
+    const scale = Math.max(...want.map(Math.abs));
+    assertClose(flat.subarray(r * n, (r + 1) * n), want, () => 1e-4 * scale, `replica ${r} H·v`);
+  });
+  for (const t of [v, back, ...parts, ...hv]) t.dispose();
+  instance.dispose();
 });
 
 test('probe copies: capped by the memory budget, halved while a launch exceeds the adapter limits', async () => {

@@ -71,6 +71,7 @@ export async function lanczosRecurrence(
   const active = new Array<boolean>(batch).fill(true);
   let hvps = 0;
   const stepMs: number[] = [];
+  let finished = false;
   try {
     for (let j = 0; j < capacity; j++) {
       const started = performance.now();
@@ -118,10 +119,11 @@ export async function lanczosRecurrence(
         maskTensor.dispose();
       }
     }
+    finished = true;
   } finally {
     q.dispose();
     w.dispose();
-    if (!options.keepBasis) basis.dispose();
+    if (!options.keepBasis || !finished) basis.dispose();
   }
   return { alpha, beta, steps, restarts, hvps, stepMs, basis: options.keepBasis ? basis : undefined };
 }
