@@ -197,11 +197,11 @@ export const MODEL_CASES: CurvatureCase[] = [
     8,
   ),
   modelCase(
-    'Transformer 2 heads T=3, MSE',
+    'Transformer d=2, 2 heads, T=3, MSE',
     {
       kind: 'transformer',
       inputDim: 2,
-      modelDim: 4,
+      modelDim: 2,
       heads: 2,
       mlpHidden: 3,
       outputDim: 2,
