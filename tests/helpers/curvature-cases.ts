@@ -1,16 +1,14 @@
 /**
  * Models with a known float64 Hessian for the curvature tests. Each case builds, for R replicas, a
  * HessianOperator (parameters, loss closure, evaluation data) and one dense reference Hessian per
- * replica. A new model spec plugs in as one more `modelCase` in MODEL_CASES (its float64 reference
- * comes from tests/helpers/cpu-models.ts by central differences); a model without a CPU loss can use
- * `gpuReferenceCase`, whose reference is the dense Hessian from unit-vector HVPs (which checks the
- * algorithms, though not the HVP itself — tests/autodiff.test.ts does that).
+ * replica. A new model spec plugs in as one more `modelCase` in MODEL_CASES: its float64 reference
+ * comes from tests/helpers/cpu-models.ts by central differences, and every curvature test file runs
+ * over MODEL_CASES.
  */
-import { denseHessian } from '../../src/curvature/dense.ts';
 import { type EvaluationData, HessianOperator, type LossClosure } from '../../src/curvature/operator.ts';
 import { type LossKind, lossFunction } from '../../src/models/losses.ts';
 import { buildModel, type Model, type ModelSpec } from '../../src/models/model.ts';
-import type { Engine, Tensor } from '../../src/tensor/engine.ts';
+import type { Engine } from '../../src/tensor/engine.ts';
 import { centralHessian, cpuLoss } from './cpu-models.ts';
 import { f32Array, matrixWithSpectrum, seededRandom, toRows } from './curvature-reference.ts';
 
@@ -211,35 +209,6 @@ export const MODEL_CASES: CurvatureCase[] = [
     6,
   ),
 ];
-
-/**
- * A model without a CPU float64 loss (RNN, Transformer, …): the reference is the GPU dense Hessian
- * from n unit-vector HVPs. `make` returns the parameters, evaluation data and loss closure.
- */
-export function gpuReferenceCase(
-  name: string,
-  make: (
-    engine: Engine,
-    replicas: number,
-    seed: number,
-  ) => { params: Tensor[]; data: EvaluationData; loss: LossClosure },
-): CurvatureCase {
-  return {
-    name,
-    build(engine, replicas, seed) {
-      const { params, data, loss } = make(engine, replicas, seed);
-      const operator = HessianOperator.create(engine, { params, loss, evaluation: { data } });
-      return {
-        operator,
-        reference: () => denseHessian(operator),
-        dispose() {
-          operator.dispose();
-          for (const t of [...params, ...Object.values(data)]) t.dispose();
-        },
-      };
-    },
-  };
-}
 
 /** Spectra for the quadratic cases (n values each). */
 export const SPECTRA = {
