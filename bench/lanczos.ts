@@ -199,9 +199,6 @@ async function benchSetup(context: BenchContext, setup: LanczosSetup): Promise<L
     result.iterations = stepTimes.length;
     result.iterationMs = median(stepTimes);
     result.ratio = result.iterationMs / result.hvpMs;
-    // Not a throughput suite: report HVP throughput (Hessian-vector products per second) in the
-    // common field so a successful case is told apart from a failed one (null).
-    result.gflops = 1000 / result.hvpMs;
   } catch (error) {
     result.error = (error as Error).message;
   } finally {
