@@ -84,6 +84,8 @@ export const DENSE_MAX_PARAMETERS = 64;
 export const EXACT_TRACE_MAX_PARAMETERS = 256;
 const DEFAULT_PROBES = 16;
 const DEFAULT_LANCZOS_STEPS = 30;
+/** Loss above this (or NaN/Inf) marks a replica diverged (the trainer's default bound). */
+const DIVERGENCE_BOUND = 1e6;
 /** Seed offset of the evaluation set, so it never coincides with a training minibatch. */
 const EVALUATION_SEED_OFFSET = 0x5eed;
 
@@ -152,8 +154,18 @@ export async function runExperiment(
     const startStep = resume && groupIndex === resume.groupIndex ? resume.step : 0;
     const { resolved, model } = group;
     const name = resolved.group;
+    // Replicas whose loss blew up: their later measurements are NaN (see `quarantine`).
+    const diverged = new Set<number>();
     const add = (seed: number | 'theory', step: number, metric: string, value: number) => {
-      rows.push({ experiment: config.name, group: name, seed, step, metric, value });
+      const lost = typeof seed === 'number' && diverged.has(seed) && metric !== 'loss';
+      rows.push({
+        experiment: config.name,
+        group: name,
+        seed,
+        step,
+        metric,
+        value: lost ? Number.NaN : value,
+      });
     };
     const replicas = resolved.seeds;
     const source = buildData(engine, group, hooks, 'train');
@@ -188,7 +200,25 @@ export async function runExperiment(
       evaluation: { data: { x: evaluation.x, y: evaluation.y } },
     });
     const metrics = new Set(resolved.measure.metrics);
+    /**
+     * Curvature runs all replicas in lockstep; a diverged replica's non-finite weights would poison
+     * the shared eigen-solves, so its weights are zeroed (it is already reported and its rows are NaN).
+     */
+    const quarantine = async (loss: Float32Array) => {
+      const fresh: number[] = [];
+      loss.forEach((v, r) => {
+        if ((!Number.isFinite(v) || Math.abs(v) > DIVERGENCE_BOUND) && !diverged.has(r)) fresh.push(r);
+      });
+      if (fresh.length === 0) return;
+      for (const r of fresh) diverged.add(r);
+      for (const p of params) {
+        const values = (await p.read()) as Float32Array;
+        for (const r of diverged) values.fill(0, r * p.size, (r + 1) * p.size);
+        engine.write(p, values);
+      }
+    };
     const measure = async (step: number, loss: Float32Array) => {
+      await quarantine(loss);
       if (metrics.has('loss'))
         loss.forEach((v, r) => {
           add(r, step, 'loss', v);
