@@ -37,15 +37,15 @@ const preset: ExperimentConfigInput = {
   quick: {
     description:
       'Quick version: deep linear network (D = 3, V = I₂, anisotropic √Σ_ε = diag(3, 0.3), T* ≈ 31.6), SGD ' +
-      'with learning rate 0.05 and batch 10; one run switches to gradient descent on batches of 1000 at step ' +
+      'with learning rate 0.05 and batch 10; one run switches to gradient descent on batches of 500 at step ' +
       '1000. SGD keeps sharpening; after the switch the sharpness stays where it was.',
     data: { noiseStd: [3, 0.3] },
     train: { learningRate: 0.05, steps: 4000 },
-    measure: { every: 200 },
-    seeds: 3,
+    measure: { every: 250 },
+    seeds: 6,
     groups: [
       { name: 'sgd', overrides: {} },
-      { name: 'sgd-then-gd', overrides: { train: { switchToGdAt: 1000, gdBatchSize: 1000 } } },
+      { name: 'sgd-then-gd', overrides: { train: { switchToGdAt: 1000, gdBatchSize: 500 } } },
     ],
   },
 };

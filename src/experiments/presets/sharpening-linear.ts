@@ -45,8 +45,8 @@ const preset: ExperimentConfigInput = {
       '√Σ_ε = diag(3, 0.3) label noise (κ = 100; T* = 12 vs 31.6), learning rate 0.05. The anisotropic run ' +
       'sharpens, the isotropic one stays flat.',
     train: { learningRate: 0.05, steps: 4000 },
-    measure: { every: 200 },
-    seeds: 3,
+    measure: { every: 400 },
+    seeds: 6,
     groups: [
       { name: 'isotropic', value: 1, overrides: { data: { noiseStd: [3, 3] } } },
       { name: 'anisotropic', value: 100, overrides: { data: { noiseStd: [3, 0.3] } } },
