@@ -14,62 +14,11 @@
 // dynamically indexed array in registers, so the accumulators are 32 named vec4s and k is unrolled
 // by hand, by two (by four measured slower). Each step loads everything first, then multiplies.
 
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  aBatch: u32,
-  aRow: u32,
-  aCol: u32,
-  bBatch: u32,
-  bRow: u32,
-  bCol: u32,
-  biasBatch: u32,
-  hasBias: u32,
-  activation: u32, // 0 identity, 1 relu, 2 tanh
-  alpha: f32,
-  beta: f32,
-}
-
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
+//!include matmul_common.wgsl
 
 // Workgroup shape is tunable; a workgroup covers a (16·WG_Y) × (8·WG_X) tile of C.
 override WG_X: u32 = 8;
 override WG_Y: u32 = 4;
-
-fn activate(x: f32) -> f32 {
-  switch p.activation {
-    case 1u: { return max(x, 0.0); }
-    case 2u: { return tanh(x); }
-    default: { return x; }
-  }
-}
-
-fn finish(batch: u32, row: u32, col: u32, value: f32) {
-  if (row >= p.M || col >= p.N) {
-    return;
-  }
-  let index = (batch * p.M + row) * p.N + col;
-  var result = p.alpha * value;
-  if (p.beta != 0.0) {
-    result += p.beta * c[index];
-  }
-  if (p.hasBias != 0u) {
-    result += bias[batch * p.biasBatch + col];
-  }
-  c[index] = activate(result);
-}
-
-fn store4(batch: u32, row: u32, col0: u32, acc: vec4<f32>) {
-  finish(batch, row, col0, acc.x);
-  finish(batch, row, col0 + 1u, acc.y);
-  finish(batch, row, col0 + 2u, acc.z);
-  finish(batch, row, col0 + 3u, acc.w);
-}
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -11,7 +11,7 @@ const test = suite('kernel registry');
 test.after(destroyTestEngine);
 
 test('matmul.wgsl reflects to the bindings, order and uniform offsets written in the shader', () => {
-  const source = loadShaderSources()['matmul.wgsl'];
+  const source = expandIncludes('matmul.wgsl', loadShaderSources()).code;
   const shader = reflectShader('matmul.wgsl', source);
   const entry = shader.entries.get('main');
   assert.ok(entry);
