@@ -3,10 +3,8 @@
  * from (seed, replica, step), and full-batch gradient descent sees every row.
  */
 import { InputError } from '../errors.ts';
-import { gatherRows } from '../kernels/gather.ts';
-import { randomIntegers } from '../kernels/rng.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
-import { checkRows, type DataSource, type SampleRequest, STREAM_MINIBATCH } from './source.ts';
+import { checkRows, type DataSource, drawRows, type SampleRequest } from './source.ts';
 
 export class FixedDataset implements DataSource {
   readonly inputFeatures: number;
@@ -43,21 +41,7 @@ export class FixedDataset implements DataSource {
         `${request.rows} is larger than the training set (${this.size} rows)`,
       );
     }
-    const index = randomIntegers(
-      this.engine,
-      [request.rows],
-      this.size,
-      {
-        seed: request.seed,
-        stream: STREAM_MINIBATCH,
-        counter: request.step,
-        replicaOffset: request.replicaOffset,
-      },
-      { batch: request.replicas },
-    );
-    const x = gatherRows(this.engine, this.x, index);
-    const y = gatherRows(this.engine, this.y, index);
-    index.dispose();
+    const [x, y] = drawRows(this.engine, [this.x, this.y], this.size, request);
     return { x, y };
   }
 

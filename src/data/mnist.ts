@@ -5,18 +5,16 @@
  */
 import { Tape } from '../autodiff/tape.ts';
 import { InputError } from '../errors.ts';
-import { gatherRows } from '../kernels/gather.ts';
-import { randomIntegers } from '../kernels/rng.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 import type { Matrix } from '../theory/linalg.ts';
 import {
   checkRows,
   covarianceRoot,
   type DataSource,
+  drawRows,
   GaussianSource,
   type SampleRequest,
   STREAM_LABEL_NOISE,
-  STREAM_MINIBATCH,
 } from './source.ts';
 
 export const MNIST_PIXELS = 784;
@@ -64,22 +62,8 @@ export class NoisyMnist implements DataSource {
   /** Digits drawn with replacement; targets softmax(one-hot + ε). */
   sample(request: SampleRequest): { x: Tensor; y: Tensor } {
     checkRows(request.rows);
-    const index = randomIntegers(
-      this.engine,
-      [request.rows],
-      this.size,
-      {
-        seed: request.seed,
-        stream: STREAM_MINIBATCH,
-        counter: request.step,
-        replicaOffset: request.replicaOffset,
-      },
-      { batch: request.replicas },
-    );
-    const x = gatherRows(this.engine, this.images, index);
-    const noisy = gatherRows(this.engine, this.oneHot, index);
+    const [x, noisy] = drawRows(this.engine, [this.images, this.oneHot], this.size, request);
     this.noise.draw(request, noisy);
-    index.dispose();
     const tape = new Tape(this.engine);
     const y = tape.keep(tape.softmax(tape.constant(noisy)));
     tape.dispose();

@@ -1,6 +1,7 @@
 import { InputError } from '../errors.ts';
+import { gatherRows } from '../kernels/gather.ts';
 import { matmul } from '../kernels/matmul.ts';
-import { randomNormal } from '../kernels/rng.ts';
+import { randomIntegers, randomNormal } from '../kernels/rng.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 import { type Matrix, sqrtSym, toMl, toRows } from '../theory/linalg.ts';
 import { checkCovariance, parseMatrix } from '../theory/validate.ts';
@@ -85,4 +86,31 @@ export class GaussianSource {
   dispose(): void {
     this.root.dispose();
   }
+}
+
+/**
+ * Rows drawn with replacement from stored tables (all with `size` rows): one set of indices from
+ * (seed, minibatch stream, replica, step) gathers the same rows of every table.
+ */
+export function drawRows(
+  engine: Engine,
+  tables: readonly Tensor[],
+  size: number,
+  request: SampleRequest,
+): Tensor[] {
+  const index = randomIntegers(
+    engine,
+    [request.rows],
+    size,
+    {
+      seed: request.seed,
+      stream: STREAM_MINIBATCH,
+      counter: request.step,
+      replicaOffset: request.replicaOffset,
+    },
+    { batch: request.replicas },
+  );
+  const rows = tables.map((table) => gatherRows(engine, table, index));
+  index.dispose();
+  return rows;
 }
