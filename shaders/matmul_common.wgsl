@@ -17,6 +17,7 @@ struct Params {
   activation: u32, // 0 identity, 1 relu, 2 tanh
   alpha: f32,
   beta: f32,
+  batch: u32, // replicas of C (the flattened kernel's bound)
 }
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;

@@ -2,6 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadShaderSources } from '../runner/node/shaders.ts';
 import { InputError, KernelError } from '../src/errors.ts';
+import { expandIncludes } from '../src/kernels/include.ts';
 import {
   type Activation,
   MATMUL_VARIANTS,
@@ -197,10 +198,10 @@ for (const [v, variant] of (Object.keys(MATMUL_VARIANTS) as MatmulVariant[]).ent
     ));
 }
 
-test('every variant reflects to the same bindings, uniforms and overrides as matmul.wgsl', () => {
+test('every variant reflects to the same bindings and uniforms as matmul.wgsl (and the tiled ones to its overrides)', () => {
   const sources = loadShaderSources();
   const describe = (file: string) => {
-    const shader = reflectShader(file, sources[file]);
+    const shader = reflectShader(file, expandIncludes(file, sources).code);
     const entry = shader.entries.get('main');
     assert.ok(entry, `${file} has an entry 'main'`);
     return {
@@ -210,7 +211,14 @@ test('every variant reflects to the same bindings, uniforms and overrides as mat
     };
   };
   const base = describe('matmul.wgsl');
-  for (const { shader } of Object.values(MATMUL_VARIANTS)) assert.equal(describe(shader), base, shader);
+  assert.is(base.bindings.length, 5, 'the includes are expanded');
+  for (const { shader } of Object.values(MATMUL_VARIANTS)) {
+    const variant = describe(shader);
+    assert.equal(variant.bindings, base.bindings, shader);
+    assert.equal(variant.uniform, base.uniform, shader);
+    // The flattened kernel has a one-dimensional workgroup (WG) instead of WG_X × WG_Y.
+    assert.equal(variant.overrides, shader === 'matmul_flat.wgsl' ? ['WG'] : base.overrides, shader);
+  }
 });
 
 test('matmulVariant: 16×8 on SwiftShader unless M < 16, workgroups fitted to the result', async () => {

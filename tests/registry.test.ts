@@ -25,7 +25,7 @@ test('matmul.wgsl reflects to the bindings, order and uniform offsets written in
       ['p', 4, 'uniform', 'Params'],
     ],
   );
-  // Fourteen 4-byte scalars in declaration order, as WGSL lays them out.
+  // Fifteen 4-byte scalars in declaration order, as WGSL lays them out.
   const names = [
     'M',
     'N',
@@ -41,12 +41,13 @@ test('matmul.wgsl reflects to the bindings, order and uniform offsets written in
     'activation',
     'alpha',
     'beta',
+    'batch',
   ];
   assert.equal(
     entry.uniform?.members.map((m) => [m.name, m.offset]),
     names.map((n, i) => [n, 4 * i]),
   );
-  assert.equal(entry.uniform?.size, 56);
+  assert.equal(entry.uniform?.size, 60);
   assert.equal(shader.overrides.map((o) => o.name).sort(), ['WG_X', 'WG_Y']);
 });
 

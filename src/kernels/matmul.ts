@@ -26,6 +26,9 @@ export interface MatmulOptions {
  * The kernels, by the block of C one invocation computes. All have the same contract, bindings and
  * uniforms and accept every shape, transpose, batch broadcast, bias and activation.
  * - `tile4x4` (shaders/matmul.wgsl): 4×4 per invocation; the default on hardware adapters.
+ * - `flat4x4` (shaders/matmul_flat.wgsl): 4×4 per invocation with (replica, row block, column block)
+ *   flattened into one axis of 64-wide workgroups; for many small products (attention, per-sample
+ *   gradients), which the other kernels would give one mostly idle workgroup per replica.
  * - `tile16x8` (shaders/matmul_16x8.wgsl): 16×8 per invocation in straight-line code; the default on
  *   SwiftShader, where loads are emulated gathers and the big block does 128 multiply-adds per 24
  *   loads (about 2× the 4×4 kernel's GFLOP/s there, see bench/README.md).
@@ -33,11 +36,15 @@ export interface MatmulOptions {
 export const MATMUL_VARIANTS = {
   tile4x4: { shader: 'matmul.wgsl', rows: 4, cols: 4 },
   tile16x8: { shader: 'matmul_16x8.wgsl', rows: 16, cols: 8 },
+  flat4x4: { shader: 'matmul_flat.wgsl', rows: 4, cols: 4 },
 } as const;
 export type MatmulVariant = keyof typeof MATMUL_VARIANTS;
 
 /** Default workgroup of the 4×4 kernel on hardware adapters: 8×8 invocations, a 32×32 tile of C. */
 export const MATMUL_DEFAULT_WORKGROUP = [8, 8] as const;
+
+/** Invocations per workgroup of the flattened kernel. */
+const FLAT_WORKGROUP = 64;
 
 /** Smallest power of two ≥ n, clamped to [1, max]. */
 function fitPow2(n: number, max: number): number {
@@ -58,7 +65,13 @@ export function matmulVariant(
   M: number,
   N: number,
   variant?: MatmulVariant,
+  batch = 1,
 ): { variant: MatmulVariant; workgroup: readonly [number, number] } {
+  // Many replicas of a result of at most 16 blocks: one flat grid instead of a workgroup per replica.
+  const smallBatched = batch >= 4 && Math.ceil(M / 4) * Math.ceil(N / 4) <= 16;
+  if (variant === 'flat4x4' || (variant === undefined && smallBatched)) {
+    return { variant: 'flat4x4', workgroup: [FLAT_WORKGROUP, 1] };
+  }
   if (!isSwiftShader(engine.context)) {
     return { variant: variant ?? 'tile4x4', workgroup: MATMUL_DEFAULT_WORKGROUP };
   }
@@ -100,13 +113,15 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, options: MatmulOpti
       `unknown variant '${options.variant}' (known: ${Object.keys(MATMUL_VARIANTS).join(', ')})`,
     );
   }
-  const chosen = matmulVariant(engine, M, N, options.variant);
+  const chosen = matmulVariant(engine, M, N, options.variant, batch);
   const { shader, rows, cols } = MATMUL_VARIANTS[chosen.variant];
   const [wgX, wgY] = options.workgroup ?? chosen.workgroup;
+  const flat = chosen.variant === 'flat4x4';
+  const flatGroups = Math.ceil((batch * ceilDiv(M, 4) * ceilDiv(N, 4)) / wgX);
   engine.launch({
     kernel: 'matmul',
     shader,
-    constants: { WG_X: wgX, WG_Y: wgY },
+    constants: flat ? { WG: wgX } : { WG_X: wgX, WG_Y: wgY },
     buffers: {
       a: { tensor: a },
       b: { tensor: b },
@@ -128,8 +143,11 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, options: MatmulOpti
       activation: ACTIVATION_CODE[options.activation ?? 'none'],
       alpha: options.alpha ?? 1,
       beta,
+      batch,
     },
-    workgroups: [ceilDiv(N, cols * wgX), ceilDiv(M, rows * wgY), batch],
+    workgroups: flat
+      ? [Math.min(flatGroups, 65535), ceilDiv(flatGroups, 65535), 1]
+      : [ceilDiv(N, cols * wgX), ceilDiv(M, rows * wgY), batch],
   });
   return out;
 }
