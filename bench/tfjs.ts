@@ -6,19 +6,13 @@
  * engine: acquiring our adapter is what points VK_ICD_FILENAMES at SwiftShader when there is no
  * hardware GPU, and Dawn reads that variable when an instance is created.
  */
-import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { create, globals } from 'webgpu';
 import type { NodeDeviceOptions } from '../runner/node/device.ts';
 import type { AdapterDescription } from '../src/gpu/context.ts';
 
-export type Tf = typeof import('@tensorflow/tfjs-core');
+import { closeTfjsWebgpu, openTfjsWebgpu, type TfjsWebgpu } from './tfjs-session.ts';
 
-export interface TfjsWebgpu {
-  tf: Tf;
-  backend: WebGPUBackend;
-  /** Submits everything tfjs has encoded and waits until the GPU has finished it. */
-  sync(): Promise<void>;
-}
+export type { Tf, TfjsWebgpu } from './tfjs-session.ts';
 
 // Dropping a dawn.node GPU object can hang the process (see runner/node/device.ts): keep it.
 let gpu: GPU | undefined;
@@ -59,31 +53,12 @@ async function load(ours: AdapterDescription, options: NodeDeviceOptions): Promi
     configurable: true,
     writable: true,
   });
-  const tf = await import('@tensorflow/tfjs-core');
-  await import('@tensorflow/tfjs-backend-webgpu');
-  if (!(await tf.setBackend('webgpu'))) throw new Error('tfjs-webgpu: tf.setBackend("webgpu") failed');
-  await tf.ready();
-  const backend = tf.backend() as WebGPUBackend;
-  return {
-    tf,
-    backend,
-    async sync() {
-      backend.ensureCommandEncoderReady();
-      backend.endComputePassEncoder();
-      backend.submitQueue();
-      await backend.device.queue.onSubmittedWorkDone();
-    },
-  };
+  return openTfjsWebgpu();
 }
 
 /** Releases tfjs's buffers and device (the process can then exit). */
 export async function disposeTfjsWebgpu(): Promise<void> {
-  if (!loading) return;
-  const t = await loading.catch(() => undefined);
+  const session = loading;
   loading = undefined;
-  if (!t) return;
-  t.tf.disposeVariables();
-  const device = t.backend.device;
-  t.tf.removeBackend('webgpu');
-  device.destroy();
+  await closeTfjsWebgpu(session);
 }

@@ -3,8 +3,7 @@
  * bench/tfjs.ts. In Chromium, tfjs-backend-webgpu finds `navigator.gpu` itself and asks for the same
  * high-performance adapter as our engine; we check that it got the same one before comparing.
  */
-import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import type { TfjsWebgpu } from '../../bench/tfjs.ts';
+import { closeTfjsWebgpu, openTfjsWebgpu, type TfjsWebgpu } from '../../bench/tfjs-session.ts';
 import type { AdapterDescription } from '../../src/gpu/context.ts';
 
 let loading: Promise<TfjsWebgpu> | undefined;
@@ -16,11 +15,8 @@ export function loadPageTfjs(ours: AdapterDescription): Promise<TfjsWebgpu> {
 }
 
 async function load(ours: AdapterDescription): Promise<TfjsWebgpu> {
-  const tf = await import('@tensorflow/tfjs-core');
-  await import('@tensorflow/tfjs-backend-webgpu');
-  if (!(await tf.setBackend('webgpu'))) throw new Error('tfjs-webgpu: tf.setBackend("webgpu") failed');
-  await tf.ready();
-  const backend = tf.backend() as WebGPUBackend;
+  const session = await openTfjsWebgpu();
+  const { backend } = session;
   const theirs = backend.adapterInfo as unknown as { vendor?: string; architecture?: string };
   if (theirs.vendor !== ours.vendor || theirs.architecture !== ours.architecture) {
     throw new Error(
@@ -28,26 +24,12 @@ async function load(ours: AdapterDescription): Promise<TfjsWebgpu> {
         `${ours.vendor}/${ours.architecture}; refusing to compare`,
     );
   }
-  return {
-    tf,
-    backend,
-    async sync() {
-      backend.ensureCommandEncoderReady();
-      backend.endComputePassEncoder();
-      backend.submitQueue();
-      await backend.device.queue.onSubmittedWorkDone();
-    },
-  };
+  return session;
 }
 
 /** Releases tfjs's buffers and device. */
 export async function disposePageTfjs(): Promise<void> {
-  if (!loading) return;
-  const t = await loading.catch(() => undefined);
+  const session = loading;
   loading = undefined;
-  if (!t) return;
-  t.tf.disposeVariables();
-  const device = t.backend.device;
-  t.tf.removeBackend('webgpu');
-  device.destroy();
+  await closeTfjsWebgpu(session);
 }
