@@ -716,7 +716,104 @@ export function validateExperiment(config: ExperimentConfig): ValidatedGroup[] {
   return validateWith(config, plainPath);
 }
 
-function validateWith(config: ExperimentConfig, outer: Attribute): ValidatedGroup[] {
+/**
+ * The buffer limits of a device. Without an adapter at hand, `ANY_DEVICE_LIMITS`: kernels index f32
+ * elements with u32, so no device can hold a tensor of 2³² elements or more.
+ */
+export interface BufferLimits {
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
+}
+
+export const ANY_DEVICE_LIMITS: BufferLimits = {
+  maxStorageBufferBindingSize: 4 * (2 ** 32 - 1),
+  maxBufferSize: 4 * (2 ** 32 - 1),
+};
+
+/** One tensor a group's run allocates, sized from its config, and the field that sets its size. */
+export interface BufferNeed {
+  field: string;
+  /** How the size comes about, in words (e.g. `seeds 64 × evaluationSamples 10⁶ × 2 inputs`). */
+  what: string;
+  bytes: number;
+}
+
+/**
+ * The largest tensors a group's run allocates (lower bounds: parameters, evaluation set, minibatches,
+ * layer activations and attention scores, all replicas in one buffer). Pure CPU.
+ */
+export function bufferNeeds(group: ValidatedGroup): BufferNeed[] {
+  const { resolved, model } = group;
+  const replicas = resolved.seeds;
+  const widths = [model.inputFeatures, model.outputDim, ...model.parameters.map((p) => p.shape[0])];
+  const widest = Math.max(...widths);
+  const spec = resolved.model;
+  // Attention scores per row (heads × T × T) dominate a Transformer's activations.
+  const perRow =
+    spec.kind === 'transformer' ? Math.max(widest, spec.heads * spec.sequenceLength ** 2) : widest;
+  const needs: BufferNeed[] = [];
+  const largestParameter = Math.max(...model.parameters.map((p) => p.shape.reduce((a, b) => a * b, 1)));
+  needs.push({
+    field: 'model',
+    what: `seeds ${replicas} × ${largestParameter} weights of the largest layer`,
+    bytes: 4 * replicas * largestParameter,
+  });
+  const rows: [string, number | undefined][] = [
+    ['measure.evaluationSamples', resolved.measure.evaluationSamples],
+    ['train.batchSize', resolved.train.batchSize],
+    ['train.gdBatchSize', resolved.train.gdBatchSize],
+  ];
+  for (const [field, count] of rows) {
+    if (count === undefined) continue;
+    needs.push({
+      field,
+      what: `seeds ${replicas} × ${count} rows × ${perRow} values per row`,
+      bytes: 4 * replicas * count * perRow,
+    });
+  }
+  if (resolved.trainingSetSize !== undefined)
+    needs.push({
+      field: 'trainingSetSize',
+      what: `${resolved.trainingSetSize} rows × ${model.inputFeatures} features`,
+      bytes: 4 * resolved.trainingSetSize * model.inputFeatures,
+    });
+  return needs;
+}
+
+function gibibytes(bytes: number): string {
+  return `${Number((bytes / 2 ** 30).toPrecision(3))} GiB`;
+}
+
+function checkBuffers(group: ValidatedGroup, limits: BufferLimits): void {
+  const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  const which =
+    limits.maxStorageBufferBindingSize <= limits.maxBufferSize
+      ? 'maxStorageBufferBindingSize'
+      : 'maxBufferSize';
+  for (const need of bufferNeeds(group)) {
+    if (need.bytes <= limit) continue;
+    const device =
+      limits === ANY_DEVICE_LIMITS ? 'any WebGPU device (2³² f32 elements)' : `this device's ${which}`;
+    throw new InputError(
+      need.field,
+      `needs a ${gibibytes(need.bytes)} buffer (${need.what}), more than ${device} of ${gibibytes(limit)}; make it smaller or use fewer seeds`,
+    );
+  }
+}
+
+/**
+ * Checks every group's largest buffers against a device's limits (after the adapter is known, before
+ * any GPU work); errors name the field as written, like `validateExperiment`.
+ */
+export function checkDeviceLimits(config: ExperimentConfig, limits: BufferLimits): void {
+  validateWith(config, plainPath, limits);
+}
+
+function validateWith(
+  config: ExperimentConfig,
+  outer: Attribute,
+  limits: BufferLimits = ANY_DEVICE_LIMITS,
+): ValidatedGroup[] {
   return config.groups.map((group, index) => {
     const resolved = resolveGroup(config, index);
     const attribute = overrideAttribution(
@@ -726,7 +823,9 @@ function validateWith(config: ExperimentConfig, outer: Attribute): ValidatedGrou
       `in group '${group.name}'`,
     );
     try {
-      return validateGroup(resolved);
+      const validated = validateGroup(resolved);
+      checkBuffers(validated, limits);
+      return validated;
     } catch (error) {
       if (!(error instanceof InputError)) throw error;
       const message = error.message.startsWith(`${error.field}: `)

@@ -42,6 +42,54 @@ export interface ExperimentResults {
   divergences: Divergence[];
   /** Whether the config is a preset's quick form. */
   quick?: boolean;
+  /** Set when this is one shard of a sharded run (`run --shard i/n`); `merge` combines the shards. */
+  shard?: ShardSpec;
+}
+
+/** Shard `index` of `count` (0 ≤ index < count): a contiguous range of the run's replicas. */
+export interface ShardSpec {
+  index: number;
+  count: number;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Canonical row order
+
+/** Measured metrics in the order they appear in files; others (layerCondition.*, …) follow by name. */
+const METRIC_ORDER = ['loss', 'sharpness', 'lambdaMax', 'fluctuation'];
+
+function metricRank(metric: string): number {
+  const index = METRIC_ORDER.indexOf(metric);
+  if (index >= 0) return index;
+  return metric === 'relativeSharpness' ? METRIC_ORDER.length + 2 : METRIC_ORDER.length + 1;
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * The rows in the one order every writer uses (a single run and a merge of shards give equal files):
+ * by group in config order, then metric (loss, sharpness, lambdaMax, fluctuation, the rest by name,
+ * relativeSharpness last), step ascending, seed ascending with the 'theory' row after the replicas.
+ * Groups the config does not name (none in valid results) go last, by name. Returns a new array.
+ */
+export function canonicalRowOrder(
+  config: Pick<ExperimentConfig, 'groups'>,
+  rows: readonly ResultRow[],
+): ResultRow[] {
+  const groupRank = new Map(config.groups.map((g, i) => [g.name, i]));
+  const rank = (group: string) => groupRank.get(group) ?? config.groups.length;
+  const seedRank = (seed: number | 'theory') => (seed === 'theory' ? Number.POSITIVE_INFINITY : seed);
+  return [...rows].sort(
+    (a, b) =>
+      rank(a.group) - rank(b.group) ||
+      compareText(a.group, b.group) ||
+      metricRank(a.metric) - metricRank(b.metric) ||
+      compareText(a.metric, b.metric) ||
+      a.step - b.step ||
+      (seedRank(a.seed) === seedRank(b.seed) ? 0 : seedRank(a.seed) < seedRank(b.seed) ? -1 : 1),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -372,6 +420,10 @@ const resultsSchema = z.object({
     z.object({ group: z.string(), replica: z.number(), step: z.number(), loss: z.number().nullable() }),
   ),
   quick: z.boolean().optional(),
+  shard: z
+    .object({ index: z.number().int().min(0), count: z.number().int().min(1) })
+    .refine((s) => s.index < s.count, 'shard index must be below the shard count')
+    .optional(),
 });
 
 /** Parses a results.json object (the config is validated again; null values become NaN). */
