@@ -28,13 +28,15 @@ struct Params {
   seed: u32,
   replicaOffset: u32,
   learningRate: f32,
+  rootXStride: u32,   // d·d when each replica has its own Σ_x root, 0 when shared
+  rootEpsStride: u32, // m·m likewise for Σ_ε (groups with different noise trained as one batch)
   widthsLo: vec4<u32>, // h_0 = d, h_1, …, h_depth = m (up to 8 entries)
   widthsHi: vec4<u32>,
 }
 
 @group(0) @binding(0) var<storage, read_write> weights: array<f32>;
-@group(0) @binding(1) var<storage, read> rootX: array<f32>;    // d×d, S Sᵀ = Σ_x
-@group(0) @binding(2) var<storage, read> rootEps: array<f32>;  // m×m, S Sᵀ = Σ_ε
+@group(0) @binding(1) var<storage, read> rootX: array<f32>;    // d×d per replica (or shared), S Sᵀ = Σ_x
+@group(0) @binding(2) var<storage, read> rootEps: array<f32>;  // m×m per replica (or shared), S Sᵀ = Σ_ε
 @group(0) @binding(3) var<storage, read> teacher: array<f32>;  // V, m×d
 @group(0) @binding(4) var<storage, read_write> lastLoss: array<f32>; // minibatch loss of the last step, per replica
 @group(0) @binding(5) var<uniform> p: Params;
@@ -91,6 +93,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let m = width(depth);
   let total = layer_offset(depth);
   let streamReplica = replica + p.replicaOffset;
+  let rootXBase = replica * p.rootXStride;
+  let rootEpsBase = replica * p.rootEpsStride;
 
   // Load this replica's weights from the layer-major packing.
   var packedBase = 0u;
@@ -124,7 +128,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var j = 0u; j < d; j += 1u) {
         var x = 0.0;
         for (var k = 0u; k < d; k += 1u) {
-          x += rootX[j * d + k] * z[k];
+          x += rootX[rootXBase + j * d + k] * z[k];
         }
         act[j] = x;
       }
@@ -134,7 +138,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var j = 0u; j < m; j += 1u) {
         var y = 0.0;
         for (var k = 0u; k < m; k += 1u) {
-          y += rootEps[j * m + k] * z[k];
+          y += rootEps[rootEpsBase + j * m + k] * z[k];
         }
         for (var k = 0u; k < d; k += 1u) {
           y += teacher[j * d + k] * act[k];

@@ -105,29 +105,109 @@ test('a run resumed from a mid-run checkpoint produces exactly the rows of an un
   const full = await runExperiment(engine, config, {
     checkpoint: (c) => void checkpoints.push(structuredClone(c)),
   });
-  // Resume in the second group, after its third log point (a state a killed run would leave).
-  const middle = checkpoints.find((c) => c.groupIndex === 1 && c.step === 300);
+  // Both groups train as one batch; resume after its third log point (a state a killed run would leave).
+  const middle = checkpoints.find((c) => c.batchIndex === 0 && c.step === 300);
   assert.ok(
     middle,
-    `a checkpoint at group 1, step 300 (have ${checkpoints.map((c) => `${c.groupIndex}:${c.step}`)})`,
+    `a checkpoint at batch 0, step 300 (have ${checkpoints.map((c) => `${c.batchIndex}:${c.step}`)})`,
   );
   const resumed = await runExperiment(engine, config, { resume: middle });
   assert.is(resumed.rows.length, full.rows.length);
   const expected = new Map(full.rows.map((r) => [key(r), r.value]));
   for (const row of resumed.rows) assert.is(row.value, expected.get(key(row)), key(row));
-  // And from inside the first group.
-  const early = checkpoints.find((c) => c.groupIndex === 0 && c.step === 200);
+  // And from an earlier log point.
+  const early = checkpoints.find((c) => c.batchIndex === 0 && c.step === 200);
   const resumedEarly = await runExperiment(engine, config, { resume: early });
   for (const row of resumedEarly.rows) assert.is(row.value, expected.get(key(row)), key(row));
+});
+
+/**
+ * Measurements go through batched matmuls whose kernel (and so float summation order) depends on the
+ * batch size; a length-k f32 dot product is exact to about k·u relative, and a Hessian entry chains
+ * three such products over at most 64 samples: 3·64·2⁻²⁴ ≈ 1.1e-5. Training (the fused kernel, one
+ * invocation per replica) does not depend on the batch and must match exactly.
+ */
+const MEASUREMENT_TOLERANCE = 1e-4;
+
+function assertSameRows(got: ResultRow[], want: ResultRow[], what: string) {
+  const expected = new Map(want.map((r) => [key(r), r.value]));
+  assert.is(got.length, expected.size, `${what}: row count`);
+  for (const row of got) {
+    const value = expected.get(key(row));
+    assert.ok(value !== undefined, `${what}: unexpected row ${key(row)}`);
+    const exact = row.metric === 'loss' || row.metric.startsWith('layerCondition') || row.seed === 'theory';
+    if (exact) assert.is(row.value, value, `${what}: ${key(row)}`);
+    else
+      assert.ok(
+        Math.abs(row.value - value) <= MEASUREMENT_TOLERANCE * Math.abs(value),
+        `${what}: ${key(row)} ${row.value} vs ${value}`,
+      );
+  }
+}
+
+test('groups batched together train exactly as each group alone (replicas keep their streams)', async () => {
+  const engine = await testEngine();
+  const config = prepareExperiment(CONFIG);
+  const together = await runExperiment(engine, config);
+  for (const [index, group] of config.groups.entries()) {
+    // The group alone still needs the other's replica numbering: run the same config as a shard.
+    const alone = await runExperiment(engine, config, { shard: { index, count: 2 } });
+    const want = together.rows.filter((r) => r.group === group.name && r.metric !== 'relativeSharpness');
+    assert.ok(
+      alone.rows.every((r) => r.group === group.name),
+      'a shard holds only its group',
+    );
+    assertSameRows(alone.rows, want, group.name);
+  }
+});
+
+test('shards of uneven size cover every replica once and reproduce the single run', async () => {
+  const engine = await testEngine();
+  const config = prepareExperiment({ ...CONFIG, train: { ...CONFIG.train, steps: 200 } });
+  const single = await runExperiment(engine, config);
+  const merged: ResultRow[] = [];
+  for (let index = 0; index < 3; index++) {
+    const part = await runExperiment(engine, config, { shard: { index, count: 3 } });
+    for (const row of part.rows) {
+      // Theory rows come with every shard that touches the group.
+      if (row.seed === 'theory' && merged.some((r) => key(r) === key(row))) continue;
+      merged.push(row);
+    }
+  }
+  assertSameRows(
+    merged,
+    single.rows.filter((r) => r.metric !== 'relativeSharpness'),
+    'merged shards',
+  );
+});
+
+test('bad shard specs are input errors naming --shard', async () => {
+  const engine = await testEngine();
+  const config = prepareExperiment(CONFIG);
+  for (const shard of [
+    { index: 3, count: 2 },
+    { index: -1, count: 2 },
+    { index: 0, count: 0 },
+    { index: 0, count: 5 },
+    { index: 0.5, count: 2 },
+  ]) {
+    try {
+      await runExperiment(engine, config, { shard });
+      assert.unreachable(`shard ${JSON.stringify(shard)}`);
+    } catch (error) {
+      assert.match((error as Error).message, /^--shard: /, JSON.stringify(shard));
+    }
+  }
 });
 
 test('a checkpoint from another experiment is refused', async () => {
   const engine = await testEngine();
   const config = prepareExperiment(CONFIG);
   const foreign: Checkpoint = {
-    version: 1,
+    version: 2,
     experiment: 'other',
-    groupIndex: 0,
+    shard: null,
+    batchIndex: 0,
     step: 100,
     params: [],
     rows: [],

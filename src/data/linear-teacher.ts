@@ -13,6 +13,7 @@ import {
   type DataSource,
   GaussianSource,
   identity,
+  perReplica,
   type SampleRequest,
   STREAM_INPUTS,
   STREAM_LABEL_NOISE,
@@ -23,10 +24,10 @@ export { STREAM_INPUTS, STREAM_LABEL_NOISE };
 export interface LinearTeacherSpec {
   /** m×d teacher. */
   V: Matrix;
-  /** d×d, symmetric positive definite; identity when omitted. */
-  sigmaX?: Matrix;
-  /** m×m, symmetric positive definite. */
-  sigmaEps: Matrix;
+  /** d×d, symmetric positive definite; identity when omitted. One per replica, or one for all. */
+  sigmaX?: Matrix | readonly Matrix[];
+  /** m×m, symmetric positive definite. One per replica, or one for all. */
+  sigmaEps: Matrix | readonly Matrix[];
 }
 
 export class LinearTeacher implements DataSource {
@@ -48,8 +49,10 @@ export class LinearTeacher implements DataSource {
     const rootX =
       spec.sigmaX === undefined
         ? identity(this.inputFeatures)
-        : covarianceRoot(spec.sigmaX, this.inputFeatures, 'sigmaX', 'Σ_x');
-    const rootEps = covarianceRoot(spec.sigmaEps, this.outputDim, 'sigmaEps', 'Σ_ε');
+        : perReplica(spec.sigmaX).map((s) => covarianceRoot(s, this.inputFeatures, 'sigmaX', 'Σ_x'));
+    const rootEps = perReplica(spec.sigmaEps).map((s) =>
+      covarianceRoot(s, this.outputDim, 'sigmaEps', 'Σ_ε'),
+    );
     this.teacher = engine.tensor(V.flat(), [this.outputDim, this.inputFeatures], { label: 'teacher V' });
     this.inputs = new GaussianSource(engine, rootX, STREAM_INPUTS, '√Σx');
     this.noise = new GaussianSource(engine, rootEps, STREAM_LABEL_NOISE, '√Σε');

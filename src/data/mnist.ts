@@ -13,6 +13,7 @@ import {
   type DataSource,
   drawRows,
   GaussianSource,
+  perReplica,
   type SampleRequest,
   STREAM_LABEL_NOISE,
 } from './source.ts';
@@ -38,7 +39,8 @@ export class NoisyMnist implements DataSource {
   constructor(
     private readonly engine: Engine,
     digits: DigitSet,
-    sigmaEps: Matrix,
+    /** One per replica, or one for all. */
+    sigmaEps: Matrix | readonly Matrix[],
   ) {
     this.size = digits.labels.length;
     if (this.size === 0 || digits.images.length !== this.size * MNIST_PIXELS) {
@@ -53,7 +55,7 @@ export class NoisyMnist implements DataSource {
         throw new InputError('data.mnist', `label ${label} of digit ${i} is not 0–9`);
       oneHot[i * MNIST_CLASSES + label] = 1;
     });
-    const root = covarianceRoot(sigmaEps, MNIST_CLASSES, 'data.sigmaEps', 'Σ_ε');
+    const root = perReplica(sigmaEps).map((s) => covarianceRoot(s, MNIST_CLASSES, 'data.sigmaEps', 'Σ_ε'));
     this.images = engine.tensor(digits.images, [this.size, MNIST_PIXELS], { label: 'mnist images' });
     this.oneHot = engine.tensor(oneHot, [this.size, MNIST_CLASSES], { label: 'mnist one-hot' });
     this.noise = new GaussianSource(engine, root, STREAM_LABEL_NOISE, '√Σε');

@@ -38,6 +38,21 @@ export function identity(n: number): Matrix {
   return Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
 }
 
+/**
+ * One matrix, or one per replica collapsed to a single shared matrix when they are all equal (a
+ * batch-1 operand is broadcast by the matmul, the cheaper case).
+ */
+export function perReplica(value: Matrix | readonly Matrix[]): Matrix[] {
+  const list = isMatrixList(value) ? [...value] : [value as Matrix];
+  if (list.length === 0) throw new Error('no matrices');
+  const first = JSON.stringify(list[0]);
+  return list.every((m) => JSON.stringify(m) === first) ? [list[0]] : list;
+}
+
+function isMatrixList(value: Matrix | readonly Matrix[]): value is readonly Matrix[] {
+  return Array.isArray(value[0]?.[0]);
+}
+
 /** Validated symmetric square root S (S Sᵀ = Σ) of a covariance given as a matrix. */
 export function covarianceRoot(raw: unknown, n: number, field: string, what: string): Matrix {
   return toRows(sqrtSym(toMl(checkCovariance(parseMatrix(raw, field), n, field, what))));
@@ -45,25 +60,34 @@ export function covarianceRoot(raw: unknown, n: number, field: string, what: str
 
 /**
  * Coloured Gaussian noise z·Sᵀ with S Sᵀ = Σ, drawn from (seed, stream, replica, step): the label
- * noise ε ~ N(0, Σ_ε) and correlated inputs x ~ N(0, Σ_x) both use it.
+ * noise ε ~ N(0, Σ_ε) and correlated inputs x ~ N(0, Σ_x) both use it. Given one root per replica
+ * (groups with different noise trained as one batch), replica r is coloured by its own S_r.
  */
 export class GaussianSource {
   readonly dim: number;
-  /** S (dim × dim, row-major), with S Sᵀ = Σ. */
+  /** S (dim × dim, row-major), with S Sᵀ = Σ; batch 1 when shared, else one per replica. */
   readonly root: Tensor;
 
   constructor(
     private readonly engine: Engine,
-    root: Matrix,
+    root: Matrix | readonly Matrix[],
     private readonly stream: number,
     label: string,
   ) {
-    this.dim = root.length;
-    this.root = engine.tensor(root.flat(), [this.dim, this.dim], { label });
+    const roots = perReplica(root);
+    this.dim = roots[0].length;
+    this.root = engine.tensor(
+      roots.flatMap((r) => r.flat()),
+      [this.dim, this.dim],
+      { label, batch: roots.length },
+    );
   }
 
   /** Fresh samples [rows, dim] per replica; with `addTo`, accumulates into it instead. */
   draw(request: SampleRequest, addTo?: Tensor): Tensor {
+    if (this.root.batch !== 1 && this.root.batch !== request.replicas) {
+      throw new Error(`${this.root.batch} noise roots for ${request.replicas} replicas`);
+    }
     const z = randomNormal(
       this.engine,
       [request.rows, this.dim],

@@ -15,6 +15,7 @@ import {
   type DataSource,
   GaussianSource,
   identity,
+  perReplica,
   type SampleRequest,
   STREAM_INPUTS,
   STREAM_LABEL_NOISE,
@@ -27,8 +28,9 @@ export interface TeacherStudentSpec {
   /** Seed of the teacher's weights; one teacher is shared by every replica and seed. */
   teacherSeed: number;
   /** Covariance of each input feature vector (d×d; identity when omitted). Sequences: per step. */
-  sigmaX?: Matrix;
-  sigmaEps: Matrix;
+  sigmaX?: Matrix | readonly Matrix[];
+  /** One per replica, or one for all. */
+  sigmaEps: Matrix | readonly Matrix[];
 }
 
 export class TeacherStudent implements DataSource {
@@ -53,8 +55,10 @@ export class TeacherStudent implements DataSource {
     const rootX =
       spec.sigmaX === undefined
         ? identity(this.inputFeatures)
-        : covarianceRoot(spec.sigmaX, this.inputFeatures, 'data.sigmaX', 'Σ_x');
-    const rootEps = covarianceRoot(spec.sigmaEps, this.outputDim, 'data.sigmaEps', 'Σ_ε');
+        : perReplica(spec.sigmaX).map((s) => covarianceRoot(s, this.inputFeatures, 'data.sigmaX', 'Σ_x'));
+    const rootEps = perReplica(spec.sigmaEps).map((s) =>
+      covarianceRoot(s, this.outputDim, 'data.sigmaEps', 'Σ_ε'),
+    );
     const scheme =
       spec.teacherInit ?? (spec.teacher.kind === 'mlp' ? { kind: 'kaiming' } : { kind: 'xavier' });
     this.teacherParams = initParameters(engine, this.teacher, scheme, {

@@ -36,14 +36,22 @@ import { conditionNumber, theoryRows } from './theory-rows.ts';
 export type { ResultRow };
 
 export interface ExperimentProgress {
+  /** The replica batch being trained: its group name, or the first … last of the groups it holds. */
   group: string;
+  /** Index of the batch and the number of batches (groups that differ only in noise or init share one). */
   groupIndex: number;
   groups: number;
-  /** Steps done in this group and in the whole experiment. */
+  /** Steps done in this batch and in the whole experiment. */
   step: number;
   steps: number;
   done: number;
   total: number;
+}
+
+/** Shard `index` of `count`: a contiguous range of the experiment's replicas (see `shardRange`). */
+export interface ExperimentShard {
+  index: number;
+  count: number;
 }
 
 /**
@@ -51,14 +59,16 @@ export interface ExperimentProgress {
  * identical to an uninterrupted run (same minibatches, noise and probes at every later step).
  */
 export interface Checkpoint {
-  version: 1;
+  version: 2;
   experiment: string;
-  /** Group being trained, and the next step it will take. */
-  groupIndex: number;
+  /** The shard this run trains (null: all replicas). */
+  shard: ExperimentShard | null;
+  /** Replica batch being trained, and the next step it will take. */
+  batchIndex: number;
   step: number;
-  /** Its parameters, one array per parameter tensor (all replicas, replica-major). */
+  /** Its parameters, one array per parameter tensor (all replicas of the batch, replica-major). */
   params: number[][];
-  /** Rows and divergences of everything done so far (earlier groups included). */
+  /** Rows and divergences of everything done so far (earlier batches included). */
   rows: ResultRow[];
   divergences: ExperimentOutcome['divergences'];
 }
@@ -71,11 +81,124 @@ export interface ExperimentHooks {
   checkpoint?: (state: Checkpoint) => void | Promise<void>;
   /** Continue from this state instead of starting afresh. */
   resume?: Checkpoint;
+  /**
+   * Train only this shard's replicas: its rows, plus the theory rows of the groups it touches (the
+   * same in every shard), and no relativeSharpness rows (the reference may be in another shard;
+   * merging recomputes them with `relativeSharpnessRows`).
+   */
+  shard?: ExperimentShard;
 }
 
 export interface ExperimentOutcome {
   rows: ResultRow[];
+  /** `replica` is the seed within the group. */
   divergences: (DivergenceReport & { group: string })[];
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Replicas, batches and shards
+//
+// Replicas are numbered over the whole experiment, group-major: group g's seed s is replica
+// offset(g) + s. Every random stream of a replica (initialisation, minibatches, label noise,
+// evaluation set, curvature probes) is keyed by that number, so a replica trains the same whether it
+// runs alone, in a shard, or batched with other groups.
+
+/** A group's seeds [firstSeed, firstSeed + seeds) inside a batch. */
+export interface BatchMember {
+  group: ValidatedGroup;
+  groupIndex: number;
+  firstSeed: number;
+  seeds: number;
+}
+
+/** Consecutive groups that differ only in label noise, input covariance or initialisation: one job. */
+export interface ReplicaBatch {
+  members: BatchMember[];
+  /** Global number of the batch's first replica. */
+  offset: number;
+  replicas: number;
+}
+
+/** Global number of each group's seed 0 (and, last, the total replica count). */
+export function replicaOffsets(groups: readonly { resolved: { seeds: number } }[]): number[] {
+  const offsets = [0];
+  for (const g of groups) offsets.push(offsets[offsets.length - 1] + g.resolved.seeds);
+  return offsets;
+}
+
+/**
+ * The replicas [start, end) of shard `index` of `count`: contiguous ranges of near-equal size, so a
+ * shard trains as few batches as possible. Bad specs are input errors naming --shard.
+ */
+export function shardRange(
+  config: ExperimentConfig,
+  shard: ExperimentShard,
+): { start: number; end: number; total: number } {
+  const total = replicaOffsets(validateExperiment(config)).at(-1) ?? 0;
+  const { index, count } = shard;
+  if (!Number.isInteger(count) || count < 1)
+    throw new InputError('--shard', `the shard count must be a positive integer, got ${count}`);
+  if (!Number.isInteger(index) || index < 0 || index >= count)
+    throw new InputError('--shard', `the shard index must be an integer in 0…${count - 1}, got ${index}`);
+  if (count > total)
+    throw new InputError(
+      '--shard',
+      `${count} shards for ${total} replicas (groups × seeds): use at most ${total} shards`,
+    );
+  return {
+    start: Math.floor((index * total) / count),
+    end: Math.floor(((index + 1) * total) / count),
+    total,
+  };
+}
+
+/** What must be equal for groups to share a batch: everything but noise, Σ_x and initialisation. */
+function batchKey(group: ValidatedGroup): string {
+  const { resolved } = group;
+  const { noiseStd, noiseRotation, sigmaEps, sigmaX, ...data } = resolved.data as Record<string, unknown>;
+  return JSON.stringify({
+    model: resolved.model,
+    loss: resolved.loss,
+    data,
+    train: resolved.train,
+    measure: resolved.measure,
+    seed: resolved.seed,
+    // A fixed training set is drawn once for all replicas, so its noise must be the group's own.
+    fixed: resolved.trainingSetSize === undefined ? null : [resolved.trainingSetSize, resolved.index],
+  });
+}
+
+/** The batches that train replicas [start, end) (default all), in config order. */
+export function planBatches(
+  groups: readonly ValidatedGroup[],
+  range?: { start: number; end: number },
+): ReplicaBatch[] {
+  const offsets = replicaOffsets(groups);
+  const start = range?.start ?? 0;
+  const end = range?.end ?? offsets[groups.length];
+  const batches: ReplicaBatch[] = [];
+  let lastKey = '';
+  groups.forEach((group, groupIndex) => {
+    const first = Math.max(start, offsets[groupIndex]);
+    const last = Math.min(end, offsets[groupIndex + 1]);
+    if (first >= last) return;
+    const member = { group, groupIndex, firstSeed: first - offsets[groupIndex], seeds: last - first };
+    const key = batchKey(group);
+    const open = batches.at(-1);
+    if (open && key === lastKey) {
+      open.members.push(member);
+      open.replicas += member.seeds;
+    } else {
+      batches.push({ members: [member], offset: first, replicas: member.seeds });
+    }
+    lastKey = key;
+  });
+  return batches;
+}
+
+/** Per-replica list of a member property, repeated over each member's seeds. */
+function perSlot<T>(batch: ReplicaBatch, value: (member: BatchMember) => T): T[] {
+  return batch.members.flatMap((m) => Array.from({ length: m.seeds }, () => value(m)));
 }
 
 /** Up to this many parameters the dense Hessian gives trace and λ_max exactly (n HVPs, batched). */
@@ -91,20 +214,23 @@ const EVALUATION_SEED_OFFSET = 0x5eed;
 
 function buildSource(
   engine: Engine,
-  group: ValidatedGroup,
+  batch: ReplicaBatch,
   hooks: ExperimentHooks,
   split: 'train' | 'test',
 ): DataSource {
-  const { resolved, sigmaX, sigmaEps } = group;
+  const { resolved } = batch.members[0].group;
   const data = resolved.data;
+  const sigmaEps = perSlot(batch, (m) => m.group.sigmaEps);
+  const sigmaX = perSlot(batch, (m) => m.group.sigmaX ?? []);
+  const inputCovariance = sigmaX.some((s) => s.length === 0) ? undefined : sigmaX;
   switch (data.kind) {
     case 'linear-teacher':
-      return new LinearTeacher(engine, { V: data.V, sigmaX, sigmaEps });
+      return new LinearTeacher(engine, { V: data.V, sigmaX: inputCovariance, sigmaEps });
     case 'teacher-student':
       return new TeacherStudent(engine, {
         teacher: data.teacher,
         teacherSeed: data.teacherSeed,
-        sigmaX,
+        sigmaX: inputCovariance,
         sigmaEps,
       });
     case 'mnist': {
@@ -114,79 +240,130 @@ function buildSource(
   }
 }
 
-/** The group's data source; cross-entropy on regression data trains against softmax(noisy label). */
+/** The batch's data source; cross-entropy on regression data trains against softmax(noisy label). */
 function buildData(
   engine: Engine,
-  group: ValidatedGroup,
+  batch: ReplicaBatch,
   hooks: ExperimentHooks,
   split: 'train' | 'test',
 ): DataSource {
-  const source = buildSource(engine, group, hooks, split);
-  const regression = group.resolved.data.kind !== 'mnist';
-  return group.resolved.loss === 'cross-entropy' && regression ? new SoftmaxTargets(engine, source) : source;
+  const source = buildSource(engine, batch, hooks, split);
+  const { resolved } = batch.members[0].group;
+  const regression = resolved.data.kind !== 'mnist';
+  return resolved.loss === 'cross-entropy' && regression ? new SoftmaxTargets(engine, source) : source;
 }
 
-/** Runs every group of a validated config; `rows` are ready for results.csv. */
+/** Each member's initial weights (its own scheme, keyed by global replica) laid end to end. */
+function initBatch(engine: Engine, batch: ReplicaBatch): Tensor[] {
+  const { model } = batch.members[0].group;
+  let offset = batch.offset;
+  const parts = batch.members.map((m) => {
+    const params = initParameters(engine, model, m.group.resolved.init, {
+      replicas: m.seeds,
+      seed: m.group.resolved.seed,
+      replicaOffset: offset,
+    });
+    offset += m.seeds;
+    return params;
+  });
+  if (parts.length === 1) return parts[0];
+  const joined = model.parameters.map((spec, i) => {
+    const whole = engine.empty(spec.shape, { batch: batch.replicas, label: spec.name });
+    let byte = 0;
+    for (const part of parts) {
+      engine.scheduler
+        .copyEncoder()
+        .copyBufferToBuffer(part[i].buffer, 0, whole.buffer, byte, part[i].byteLength);
+      byte += part[i].byteLength;
+    }
+    return whole;
+  });
+  // Submit the copies before the parts' buffers go back to the pool (a queue write would overtake them).
+  engine.flush();
+  for (const part of parts) for (const t of part) t.dispose();
+  return joined;
+}
+
+function batchLabel(batch: ReplicaBatch): string {
+  const names = batch.members.map((m) => m.group.resolved.group);
+  return names.length === 1 ? names[0] : `${names[0]} … ${names[names.length - 1]}`;
+}
+
+/**
+ * Runs every group of a validated config (or one shard of its replicas); `rows` are ready for
+ * results.csv. Consecutive groups that differ only in noise or initialisation train as one batch.
+ */
 export async function runExperiment(
   engine: Engine,
   config: ExperimentConfig,
   hooks: ExperimentHooks = {},
 ): Promise<ExperimentOutcome> {
   const groups = validateExperiment(config);
+  const shard = hooks.shard ?? null;
+  const batches = planBatches(groups, shard ? shardRange(config, shard) : undefined);
   const resume = hooks.resume;
   if (
     resume &&
-    (resume.version !== 1 || resume.experiment !== config.name || resume.groupIndex >= groups.length)
+    (resume.version !== 2 ||
+      resume.experiment !== config.name ||
+      JSON.stringify(resume.shard ?? null) !== JSON.stringify(shard) ||
+      !(resume.batchIndex < batches.length))
   ) {
+    const where = resume.shard ? `, shard ${resume.shard.index}/${resume.shard.count}` : '';
     throw new InputError(
       '--resume',
-      `the checkpoint belongs to another run (experiment '${resume.experiment}', group ${resume.groupIndex})`,
+      `the checkpoint belongs to another run (experiment '${resume.experiment}'${where}, batch ${resume.batchIndex}, format ${resume.version}); start afresh without --resume`,
     );
   }
   const rows: ResultRow[] = resume ? [...resume.rows] : [];
   const divergences: ExperimentOutcome['divergences'] = resume ? [...resume.divergences] : [];
-  const total = groups.reduce((sum, g) => sum + g.resolved.train.steps, 0);
+  const stepsOf = (batch: ReplicaBatch) => batch.members[0].group.resolved.train.steps;
+  const total = batches.reduce((sum, b) => sum + stepsOf(b), 0);
   let done = resume
-    ? groups.slice(0, resume.groupIndex).reduce((sum, g) => sum + g.resolved.train.steps, 0) + resume.step
+    ? batches.slice(0, resume.batchIndex).reduce((sum, b) => sum + stepsOf(b), 0) + resume.step
     : 0;
-  for (const [groupIndex, group] of groups.entries()) {
-    if (resume && groupIndex < resume.groupIndex) continue;
-    const startStep = resume && groupIndex === resume.groupIndex ? resume.step : 0;
-    const { resolved, model } = group;
-    const name = resolved.group;
+  for (const [batchIndex, batch] of batches.entries()) {
+    if (resume && batchIndex < resume.batchIndex) continue;
+    const startStep = resume && batchIndex === resume.batchIndex ? resume.step : 0;
+    // Every member shares these (see batchKey); only noise, Σ_x and init differ.
+    const { resolved, model } = batch.members[0].group;
+    const replicas = batch.replicas;
+    // Replica r of the batch is seed `seeds[r]` of group `names[r]`.
+    const names = perSlot(batch, (m) => m.group.resolved.group);
+    const seeds = batch.members.flatMap((m) => Array.from({ length: m.seeds }, (_, s) => m.firstSeed + s));
     // Replicas whose loss blew up: their later measurements are NaN (see `quarantine`).
     const diverged = new Set<number>();
-    const add = (seed: number | 'theory', step: number, metric: string, value: number) => {
-      const lost = typeof seed === 'number' && diverged.has(seed) && metric !== 'loss';
+    const add = (r: number, step: number, metric: string, value: number) => {
+      const lost = diverged.has(r) && metric !== 'loss';
       rows.push({
         experiment: config.name,
-        group: name,
-        seed,
+        group: names[r],
+        seed: seeds[r],
         step,
         metric,
         value: lost ? Number.NaN : value,
       });
     };
-    const replicas = resolved.seeds;
-    const source = buildData(engine, group, hooks, 'train');
+    const source = buildData(engine, batch, hooks, 'train');
     const data = resolved.trainingSetSize
       ? FixedDataset.fromSource(engine, source, resolved.trainingSetSize, resolved.seed)
       : source;
     const evaluationSource =
-      resolved.data.kind === 'mnist' ? buildData(engine, group, hooks, 'test') : source;
+      resolved.data.kind === 'mnist' ? buildData(engine, batch, hooks, 'test') : source;
     const evaluation = evaluationSource.sample({
       seed: resolved.seed + EVALUATION_SEED_OFFSET,
       step: 0,
       rows: resolved.measure.evaluationSamples,
       replicas,
+      replicaOffset: batch.offset,
     });
-    const params = initParameters(engine, model, resolved.init, { replicas, seed: resolved.seed });
+    const params = initBatch(engine, batch);
     if (startStep > 0 && resume) {
       if (
         resume.params.length !== params.length ||
         resume.params.some((values, i) => values.length !== params[i].length)
       ) {
-        throw new InputError('--resume', 'the checkpoint parameters do not match the model of this group');
+        throw new InputError('--resume', 'the checkpoint parameters do not match the model of this batch');
       }
       resume.params.forEach((values, i) => {
         engine.write(params[i], values);
@@ -291,9 +468,9 @@ export async function runExperiment(
       done += step - lastStep;
       lastStep = step;
       hooks.onProgress?.({
-        group: name,
-        groupIndex,
-        groups: groups.length,
+        group: batchLabel(batch),
+        groupIndex: batchIndex,
+        groups: batches.length,
         step: step + 1,
         steps: resolved.train.steps,
         done,
@@ -302,9 +479,10 @@ export async function runExperiment(
       if (hooks.checkpoint && step + 1 < resolved.train.steps) {
         const values = await Promise.all(params.map((p) => p.read()));
         await hooks.checkpoint({
-          version: 1,
+          version: 2,
           experiment: config.name,
-          groupIndex,
+          shard,
+          batchIndex,
           step: step + 1,
           params: values.map((v) => Array.from(v)),
           rows: [...rows],
@@ -324,14 +502,19 @@ export async function runExperiment(
         steps: resolved.train.steps - startStep,
         startStep,
         seed: resolved.seed,
+        replicaOffset: batch.offset,
         switchToGdAt: resolved.train.switchToGdAt,
         gdBatchSize: resolved.train.gdBatchSize,
         logEvery: resolved.measure.every,
         onLog: measure,
       });
-      divergences.push(...reports.map((d) => ({ ...d, group: name })));
+      // The trainer numbers replicas globally; reports name the group and its seed.
+      for (const d of reports) {
+        const r = d.replica - batch.offset;
+        divergences.push({ ...d, replica: seeds[r], group: names[r] });
+      }
       // A flat dashed line across the run: the values SGD converges to.
-      rows.push(...theoryRows(group, [0, resolved.train.steps - 1]));
+      for (const m of batch.members) rows.push(...theoryRows(m.group, [0, resolved.train.steps - 1]));
     } finally {
       operator.dispose();
       for (const t of [...params, evaluation.x, evaluation.y] as Tensor[]) t.dispose();
@@ -340,7 +523,7 @@ export async function runExperiment(
       source.dispose();
     }
   }
-  rows.push(...relativeSharpnessRows(config, rows));
+  if (!shard) rows.push(...relativeSharpnessRows(config, rows));
   return { rows, divergences };
 }
 

@@ -92,6 +92,8 @@ export function fusedDeepLinearSgd(
         seed: run.seed,
         replicaOffset: run.replicaOffset ?? 0,
         learningRate: run.learningRate,
+        rootXStride: data.inputs.root.batch > 1 ? data.inputs.root.size : 0,
+        rootEpsStride: data.noise.root.batch > 1 ? data.noise.root.size : 0,
         widthsLo: padded.slice(0, 4),
         widthsHi: padded.slice(4, 8),
       },
@@ -100,6 +102,8 @@ export function fusedDeepLinearSgd(
     engine.flush();
   }
   copies(false);
+  // Submit the copy-back before `packed` returns to the pool: a queue write would overtake it.
+  engine.flush();
   packed.dispose();
   return loss;
 }
