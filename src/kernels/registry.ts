@@ -12,6 +12,9 @@ export interface CompiledPipeline {
   /** Stable small integer, used in bind-group cache keys. */
   id: number;
   kernel: string;
+  /** Shader file and `kernel[constants]`, for profiles and traces. */
+  shader: string;
+  label: string;
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
   entry: ReflectedEntry;
@@ -140,7 +143,15 @@ export class KernelRegistry {
           );
       }),
     );
-    const result: CompiledPipeline = { id: this.pipelines.size, kernel, pipeline, layout, entry };
+    const result: CompiledPipeline = {
+      id: this.pipelines.size,
+      kernel,
+      shader: file,
+      label,
+      pipeline,
+      layout,
+      entry,
+    };
     this.pipelines.set(key, result);
     return result;
   }

@@ -6,6 +6,7 @@ import { InputError, KernelError } from '../errors.ts';
 import type { GpuContext } from '../gpu/context.ts';
 import { packUniforms } from '../kernels/reflect.ts';
 import { KernelRegistry, type ShaderSources } from '../kernels/registry.ts';
+import { Profiler } from '../profile/profiler.ts';
 import { BufferPool } from './pool.ts';
 import { type BoundBuffer, Scheduler } from './scheduler.ts';
 
@@ -80,6 +81,8 @@ export interface EngineOptions {
 export class Engine {
   readonly pool: BufferPool;
   readonly scheduler: Scheduler;
+  /** Per-launch GPU timing (off until `profiler.start()`). */
+  readonly profiler: Profiler;
   private readonly stagingFree: GPUBuffer[] = [];
 
   private constructor(
@@ -87,7 +90,8 @@ export class Engine {
     readonly registry: KernelRegistry,
   ) {
     this.pool = new BufferPool(context.device);
-    this.scheduler = new Scheduler(context);
+    this.profiler = new Profiler(context.device);
+    this.scheduler = new Scheduler(context, this.profiler);
   }
 
   static async create(
@@ -285,6 +289,7 @@ export class Engine {
     this.pool.trim();
     for (const b of this.stagingFree) b.destroy();
     this.stagingFree.length = 0;
+    this.profiler.destroy();
     this.device.destroy();
   }
 }

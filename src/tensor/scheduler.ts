@@ -6,6 +6,7 @@
 import { KernelError } from '../errors.ts';
 import type { GpuContext } from '../gpu/context.ts';
 import type { CompiledPipeline } from '../kernels/registry.ts';
+import type { Profiler } from '../profile/profiler.ts';
 
 const ARENA_CHUNK_BYTES = 65536;
 
@@ -35,7 +36,11 @@ export class Scheduler {
   launches = 0;
   submits = 0;
 
-  constructor(private readonly context: GpuContext) {
+  constructor(
+    private readonly context: GpuContext,
+    /** When recording, each launch gets its own (timestamped) pass; see src/profile/profiler.ts. */
+    private readonly profiler?: Profiler,
+  ) {
     this.alignment = context.device.limits.minUniformBufferOffsetAlignment;
   }
 
@@ -123,12 +128,31 @@ export class Scheduler {
       });
       this.bindGroups.set(key, bindGroup);
     }
-    const pass = this.ensurePass();
-    pass.setPipeline(compiled.pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(workgroups[0], workgroups[1], workgroups[2]);
+    const clock = this.profiler?.recording;
+    if (clock) {
+      // Profiled: the launch alone in a pass, so the pass's timestamps bracket exactly this kernel.
+      const encoder = this.copyEncoder();
+      const timestampWrites = this.profiler?.beginLaunch(encoder, {
+        kernel: compiled.kernel,
+        pipeline: compiled.label,
+        shader: compiled.shader,
+        workgroups,
+      });
+      const pass = encoder.beginComputePass({ label: compiled.kernel, timestampWrites });
+      pass.setPipeline(compiled.pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(workgroups[0], workgroups[1], workgroups[2]);
+      pass.end();
+    } else {
+      const pass = this.ensurePass();
+      pass.setPipeline(compiled.pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(workgroups[0], workgroups[1], workgroups[2]);
+    }
     this.pendingKernels.push(compiled.kernel);
     this.launches++;
+    // The wall-clock fallback times submits, so each launch is submitted alone.
+    if (clock === 'wall-clock') this.flush();
   }
 
   /** Number of launches recorded but not yet submitted. */
@@ -149,7 +173,9 @@ export class Scheduler {
       chunk.used = 0;
     }
     this.chunkIndex = 0;
+    this.profiler?.beforeSubmit(this.encoder);
     this.device.queue.submit([this.encoder.finish()]);
+    this.profiler?.afterSubmit();
     this.encoder = undefined;
     this.context.kernelsInFlight = this.pendingKernels;
     this.pendingKernels = [];
