@@ -35,6 +35,10 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'rebuild the experiment reports and index from stored results',
     load: () => import('./commands/report.ts'),
   },
+  merge: {
+    summary: 'combine the shards of sharded runs (run --shard i/n) into the files of one run',
+    load: () => import('./commands/merge.ts'),
+  },
 };
 
 function overview(): string {

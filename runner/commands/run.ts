@@ -1,6 +1,7 @@
 // `sharpness-lab run NAME|FILE`: trains every group × seed of an experiment as batched replicas,
 // measures at log points, and writes results, plots and report.html into DIR/NAME/.
 import { InputError } from '../../src/errors.ts';
+import { checkDeviceLimits } from '../../src/experiments/config.ts';
 import { PRESET_NAMES } from '../../src/experiments/presets/index.ts';
 import { formatFlagHelp, parseArgs } from '../args.ts';
 import { isBrowserBackend, runEngineJob } from '../browser/commands.ts';
@@ -8,8 +9,10 @@ import { createNodeEngine } from '../node/engine.ts';
 import {
   checkOutputDir,
   type ExperimentExecutor,
+  GpuFailure,
   loadExperiment,
   nodeExecutor,
+  parseShard,
   runAndReport,
 } from '../node/experiment.ts';
 import { DEVICE_FLAGS, deviceOptions } from './device-flags.ts';
@@ -25,10 +28,15 @@ const FLAGS = [
     kind: 'boolean' as const,
     help: 'continue from DIR/NAME/checkpoint.json (identical results)',
   },
+  {
+    name: 'shard',
+    kind: 'string' as const,
+    help: "train shard i of n (0 ≤ i < n): a contiguous range of the group × seed replicas; files go to DIR/NAME/shard-i-of-n/ ('merge' combines them)",
+  },
   ...DEVICE_FLAGS,
 ];
 
-export const usage = `usage: sharpness-lab run NAME|FILE [--quick] [--out DIR] [--seeds N] [--seed S] [--resume]
+export const usage = `usage: sharpness-lab run NAME|FILE [--quick] [--out DIR] [--seeds N] [--seed S] [--resume] [--shard i/n]
 
 Runs an experiment: a preset (${PRESET_NAMES.join(', ')}) or a JSON config file
 (see 'sharpness-lab config NAME' for the format). Every group trains its seeds as one batch of
@@ -38,9 +46,15 @@ networks. Shows a progress bar with ETA, saves a checkpoint at every log point, 
 DIR/NAME/: config.json, results.csv (experiment,group,seed,step,metric,value), results.json, one SVG
 per figure panel and report.html; DIR/index.html links every experiment in DIR.
 
+With --shard i/n it trains only shard i's replicas (numbered group-major over all groups × seeds, cut
+into n contiguous near-equal ranges) and writes config.json, results.csv and results.json into
+DIR/NAME/shard-i-of-n/; 'sharpness-lab merge DIR' then writes the files a single run gives. Each
+shard can run on another machine (see README, "Running sweeps on a cluster").
+
 ${formatFlagHelp(FLAGS)}
 
-Exit codes: 0 success, 2 bad input (nothing is written), 1 runtime failure (the checkpoint stays).`;
+Exit codes: 0 success, 2 bad input (nothing is written), 1 runtime failure such as a lost GPU device
+or an out-of-memory error (the last checkpoint stays; add --resume to continue).`;
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, FLAGS);
@@ -57,11 +71,15 @@ export async function main(argv: string[]): Promise<number> {
     seeds: args.flags.seeds as number | undefined,
     seed: args.flags.seed as number | undefined,
   });
+  const shard = typeof args.flags.shard === 'string' ? parseShard(args.flags.shard, config) : undefined;
+  const resumeCommand = `sharpness-lab run ${argv.join(' ')}${args.flags.resume ? '' : ' --resume'}`;
   const report = async (execute: ExperimentExecutor) => {
     const { reportPath, results } = await runAndReport(execute, config, {
       out,
       quick,
       resume: args.flags.resume === true,
+      shard,
+      resumeCommand,
     });
     for (const d of results.divergences) {
       console.error(
@@ -69,10 +87,11 @@ export async function main(argv: string[]): Promise<number> {
       );
     }
     console.log(
-      `${config.name}: ${results.rows.length} rows in ${results.wallSeconds.toFixed(1)} s → ${reportPath}`,
+      `${config.name}${shard ? ` shard ${shard.index}/${shard.count}` : ''}: ${results.rows.length} rows in ${results.wallSeconds.toFixed(1)} s → ${reportPath}`,
     );
   };
   if (isBrowserBackend(args)) {
+    if (shard) throw new InputError('--shard', 'runs on the Node backend only (leave out --backend browser)');
     // The page runs the executor; progress and checkpoints stream back, files are written here.
     await report((hooks) =>
       runEngineJob(
@@ -91,7 +110,16 @@ export async function main(argv: string[]): Promise<number> {
   }
   const engine = await createNodeEngine(deviceOptions(args));
   try {
+    // Sizes beyond this device's buffer limits are bad input, caught before any GPU work.
+    checkDeviceLimits(config, {
+      maxStorageBufferBindingSize: engine.context.adapterInfo.limits.maxStorageBufferBindingSize,
+      maxBufferSize: engine.context.adapterInfo.limits.maxBufferSize,
+    });
     await report(nodeExecutor(engine, config));
+  } catch (error) {
+    if (!(error instanceof GpuFailure)) throw error;
+    console.error(`sharpness-lab: ${error.message}`);
+    return 1;
   } finally {
     engine.destroy();
   }

