@@ -15,6 +15,7 @@ import {
   parseShard,
   runAndReport,
 } from '../node/experiment.ts';
+import { PROFILE_FLAGS, profileRequest, startProfile } from '../node/profile.ts';
 import { DEVICE_FLAGS, deviceOptions } from './device-flags.ts';
 
 const FLAGS = [
@@ -34,6 +35,7 @@ const FLAGS = [
     help: "train shard i of n (0 ≤ i < n): a contiguous range of the group × seed replicas; files go to DIR/NAME/shard-i-of-n/ ('merge' combines them)",
   },
   ...DEVICE_FLAGS,
+  ...PROFILE_FLAGS,
 ];
 
 export const usage = `usage: sharpness-lab run NAME|FILE [--quick] [--out DIR] [--seeds N] [--seed S] [--resume] [--shard i/n]
@@ -58,6 +60,7 @@ or an out-of-memory error (the last checkpoint stays; add --resume to continue).
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, FLAGS);
+  const profile = profileRequest(args);
   const targets = [...args.positional, ...(args.flags.config ? [args.flags.config as string] : [])];
   if (targets.length === 0)
     throw new InputError('NAME', `missing: a preset (${PRESET_NAMES.join(', ')}) or a config file`);
@@ -115,7 +118,9 @@ export async function main(argv: string[]): Promise<number> {
       maxStorageBufferBindingSize: engine.context.adapterInfo.limits.maxStorageBufferBindingSize,
       maxBufferSize: engine.context.adapterInfo.limits.maxBufferSize,
     });
+    const finishProfile = startProfile(engine, profile);
     await report(nodeExecutor(engine, config));
+    await finishProfile();
   } catch (error) {
     if (!(error instanceof GpuFailure)) throw error;
     console.error(`sharpness-lab: ${error.message}`);
