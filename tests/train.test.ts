@@ -146,45 +146,82 @@ for (const path of ['general', 'fused'] as const) {
   });
 }
 
-test('the fused path equals the general path step for step (same streams, same update)', async () => {
-  const engine = await testEngine();
-  const data = new LinearTeacher(engine, { V, sigmaX: SIGMA_X, sigmaEps: SIGMA_EPS });
-  const finals: Float32Array[][] = [];
-  const losses: Float32Array[][] = [];
-  for (const path of ['general', 'fused'] as const) {
-    const weights = initialWeights(engine, 4, 0);
-    const logged: Float32Array[] = [];
-    // 300 steps crosses a dispatch boundary of the fused kernel (256 steps) and two log points.
-    await trainLinear(engine, weights, data, {
-      path,
-      steps: 300,
-      logEvery: 150,
-      onLog: (_s, l) => void logged.push(l),
-    });
-    finals.push((await Promise.all(weights.map((w) => w.read()))) as Float32Array[]);
-    losses.push(logged);
-    for (const w of weights) w.dispose();
-  }
-  // Only float summation order differs; over 300 contracting SGD steps the drift stays ~1e-5.
-  finals[0].forEach((w, layer) => {
-    w.forEach((value, i) => {
-      const other = finals[1][layer][i];
-      assert.ok(
-        Math.abs(value - other) <= 1e-4 * (1 + Math.abs(value)),
-        `W${layer + 1}[${i}]: general ${value}, fused ${other}`,
+/** Per-replica label noise: groups with different Σ_ε batched together (one root per replica). */
+const NOISE_PER_REPLICA = [0.5, 2, 0.1, 1].map((a) => [
+  [a, 0.1 * a],
+  [0.1 * a, 0.3],
+]);
+
+for (const { what, spec, sigmaEps } of [
+  {
+    what: 'narrow mat4 kernel (widths ≤ 4)',
+    spec: { kind: 'deep-linear', inputDim: 2, hidden: [3, 3], outputDim: 2 } as const,
+    sigmaEps: SIGMA_EPS,
+  },
+  {
+    what: 'narrow kernel, depth 8 with per-replica noise',
+    spec: { kind: 'deep-linear', inputDim: 2, hidden: [4, 2, 3, 2, 4, 2, 3], outputDim: 2 } as const,
+    sigmaEps: NOISE_PER_REPLICA,
+  },
+  {
+    what: 'generic kernel (widths up to 8) with per-replica noise',
+    spec: { kind: 'deep-linear', inputDim: 2, hidden: [6, 5], outputDim: 2 } as const,
+    sigmaEps: NOISE_PER_REPLICA,
+  },
+]) {
+  test(`the fused path equals the general path step for step: ${what}`, async () => {
+    const engine = await testEngine();
+    const model = buildModel(spec);
+    const data = new LinearTeacher(engine, { V, sigmaX: SIGMA_X, sigmaEps });
+    const finals: Float32Array[][] = [];
+    const losses: Float32Array[][] = [];
+    for (const path of ['general', 'fused'] as const) {
+      const weights = initParameters(
+        engine,
+        model,
+        { kind: 'normal', scale: 0.6 },
+        { replicas: 4, seed: 17 },
       );
+      const logged: Float32Array[] = [];
+      // 300 steps crosses a dispatch boundary of the fused kernel (256 steps) and two log points.
+      await train(engine, {
+        model,
+        params: weights,
+        data,
+        loss: 'mse',
+        learningRate: 0.02,
+        batchSize: 10,
+        seed: 9,
+        path,
+        steps: 300,
+        logEvery: 150,
+        onLog: (_s, l) => void logged.push(l),
+      });
+      finals.push((await Promise.all(weights.map((w) => w.read()))) as Float32Array[]);
+      losses.push(logged);
+      for (const w of weights) w.dispose();
+    }
+    // Only float summation order differs; over 300 contracting SGD steps the drift stays ~1e-5.
+    finals[0].forEach((w, layer) => {
+      w.forEach((value, i) => {
+        const other = finals[1][layer][i];
+        assert.ok(
+          Math.abs(value - other) <= 1e-4 * (1 + Math.abs(value)),
+          `W${layer + 1}[${i}]: general ${value}, fused ${other}`,
+        );
+      });
     });
-  });
-  losses[0].forEach((l, k) => {
-    l.forEach((value, r) => {
-      assert.ok(
-        Math.abs(value - losses[1][k][r]) <= 1e-4 * (1 + value),
-        `log ${k} replica ${r}: ${value} vs ${losses[1][k][r]}`,
-      );
+    losses[0].forEach((l, k) => {
+      l.forEach((value, r) => {
+        assert.ok(
+          Math.abs(value - losses[1][k][r]) <= 1e-4 * (1 + value),
+          `log ${k} replica ${r}: ${value} vs ${losses[1][k][r]}`,
+        );
+      });
     });
+    data.dispose();
   });
-  data.dispose();
-});
+}
 
 test('SGD drives the loss down to the label-noise floor ½·Tr Σ_ε', async () => {
   const engine = await testEngine();

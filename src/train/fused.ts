@@ -12,6 +12,9 @@ import type { Engine, Tensor } from '../tensor/engine.ts';
 
 export const FUSED_MAX_WIDTH = 8;
 export const FUSED_MAX_DEPTH = 6;
+/** Networks this narrow (every width ≤ 4) use the mat4x4 kernel, which also goes deeper. */
+export const NARROW_MAX_WIDTH = 4;
+export const NARROW_MAX_DEPTH = 10;
 /** Steps per dispatch: long enough to amortise a launch, short enough for GPU watchdogs. */
 export const FUSED_STEPS_PER_DISPATCH = 256;
 
@@ -19,8 +22,14 @@ export const FUSED_STEPS_PER_DISPATCH = 256;
 export function fusedWidths(model: Model, data: DataSource): number[] | undefined {
   if (model.spec.kind !== 'deep-linear' || !(data instanceof LinearTeacher)) return undefined;
   const widths = [model.spec.inputDim, ...model.spec.hidden, model.spec.outputDim];
-  if (widths.length - 1 > FUSED_MAX_DEPTH || widths.some((w) => w > FUSED_MAX_WIDTH)) return undefined;
+  const depth = widths.length - 1;
+  if (isNarrow(widths)) return widths;
+  if (depth > FUSED_MAX_DEPTH || widths.some((w) => w > FUSED_MAX_WIDTH)) return undefined;
   return widths;
+}
+
+function isNarrow(widths: readonly number[]): boolean {
+  return widths.length - 1 <= NARROW_MAX_DEPTH && widths.every((w) => w <= NARROW_MAX_WIDTH);
 }
 
 export interface FusedRun {
@@ -68,32 +77,63 @@ export function fusedDeepLinearSgd(
     }
   };
   copies(true);
-  const padded = [...widths, 0, 0, 0, 0, 0, 0, 0, 0].slice(0, 8);
+  const narrow = isNarrow(widths);
+  const padded = [...widths, ...new Array(12).fill(0)].slice(0, 12);
+  const rootStrides = {
+    rootXStride: data.inputs.root.batch > 1 ? data.inputs.root.size : 0,
+    rootEpsStride: data.noise.root.batch > 1 ? data.noise.root.size : 0,
+  };
   for (let done = 0; done < run.steps; done += FUSED_STEPS_PER_DISPATCH) {
     const step = run.startStep + done;
+    const steps = Math.min(FUSED_STEPS_PER_DISPATCH, run.steps - done);
+    const buffers = {
+      weights: { tensor: packed },
+      rootX: { tensor: data.inputs.root },
+      rootEps: { tensor: data.noise.root },
+      teacher: { tensor: data.teacher },
+      lastLoss: { tensor: loss },
+    };
+    const position = {
+      stepLo: step % 2 ** 32,
+      stepHi: Math.floor(step / 2 ** 32),
+      seed: run.seed,
+      replicaOffset: run.replicaOffset ?? 0,
+    };
+    if (narrow) {
+      engine.launch({
+        kernel: 'fused_deep_linear_narrow',
+        shader: 'fused_deep_linear_narrow.wgsl',
+        constants: { WG: workgroup, DEPTH: widths.length - 1, IN: widths[0], OUT: widths[widths.length - 1] },
+        buffers,
+        uniforms: {
+          replicas,
+          batchSize: run.batchSize,
+          steps,
+          ...position,
+          learningRate: run.learningRate,
+          ...rootStrides,
+          widths0: padded.slice(0, 4),
+          widths1: padded.slice(4, 8),
+          widths2: padded.slice(8, 12),
+        },
+        workgroups: [Math.ceil(replicas / workgroup)],
+      });
+      engine.flush();
+      continue;
+    }
     engine.launch({
       kernel: 'fused_deep_linear',
       shader: 'fused_deep_linear.wgsl',
       constants: { WG: workgroup },
-      buffers: {
-        weights: { tensor: packed },
-        rootX: { tensor: data.inputs.root },
-        rootEps: { tensor: data.noise.root },
-        teacher: { tensor: data.teacher },
-        lastLoss: { tensor: loss },
-      },
+      buffers,
       uniforms: {
         replicas,
         depth: widths.length - 1,
         batchSize: run.batchSize,
-        steps: Math.min(FUSED_STEPS_PER_DISPATCH, run.steps - done),
-        stepLo: step % 2 ** 32,
-        stepHi: Math.floor(step / 2 ** 32),
-        seed: run.seed,
-        replicaOffset: run.replicaOffset ?? 0,
+        steps,
+        ...position,
         learningRate: run.learningRate,
-        rootXStride: data.inputs.root.batch > 1 ? data.inputs.root.size : 0,
-        rootEpsStride: data.noise.root.batch > 1 ? data.noise.root.size : 0,
+        ...rootStrides,
         widthsLo: padded.slice(0, 4),
         widthsHi: padded.slice(4, 8),
       },

@@ -1,0 +1,265 @@
+// Many online-SGD steps of a narrow deep linear network (every width ≤ 4) per dispatch, one
+// invocation per replica: the specialisation of fused_deep_linear.wgsl that most experiments use.
+//
+// Each layer is a zero-padded mat4x4 and each activation a vec4, so a layer is one matrix–vector
+// product and a gradient one outer product, with no per-element index arithmetic. Padding stays
+// exactly zero: padded rows of W give zero outputs, zero inputs and zero residuals give zero
+// gradient there. On CPU adapters (SwiftShader) this removes the scalar gathers of the generic
+// kernel's private arrays; on GPUs it keeps a replica's whole state in registers.
+//
+// Random numbers, loss ½‖f − y‖² over the minibatch mean, and the update equal the general path's
+// (same Philox streams and Box–Muller pairing); only the order of floating-point additions differs.
+// Packing as in fused_deep_linear.wgsl: layer l occupies [replicas, h_{l+1} · h_l] (row-major),
+// after all replicas of the layers before it.
+
+//!include philox.wgsl
+
+const MAX_DEPTH = 10u;
+const STREAM_INPUTS = 1u;
+const STREAM_LABEL_NOISE = 2u;
+
+struct Params {
+  replicas: u32,
+  batchSize: u32,
+  steps: u32,
+  stepLo: u32,        // first step of this dispatch (low and high 32 bits)
+  stepHi: u32,
+  seed: u32,
+  replicaOffset: u32,
+  learningRate: f32,
+  rootXStride: u32,   // d·d when each replica has its own Σ_x root, 0 when shared
+  rootEpsStride: u32, // m·m likewise for Σ_ε
+  widths0: vec4<u32>, // h_0 = d, h_1, …, h_DEPTH = m (up to 11 entries)
+  widths1: vec4<u32>,
+  widths2: vec4<u32>,
+}
+
+@group(0) @binding(0) var<storage, read_write> weights: array<f32>;
+@group(0) @binding(1) var<storage, read> rootX: array<f32>;    // d×d per replica (or shared), S Sᵀ = Σ_x
+@group(0) @binding(2) var<storage, read> rootEps: array<f32>;  // m×m per replica (or shared), S Sᵀ = Σ_ε
+@group(0) @binding(3) var<storage, read> teacher: array<f32>;  // V, m×d
+@group(0) @binding(4) var<storage, read_write> lastLoss: array<f32>; // minibatch loss of the last step, per replica
+@group(0) @binding(5) var<uniform> p: Params;
+
+override WG: u32 = 64u;
+// Compile-time shape: the layer loops have constant trip counts.
+override DEPTH: u32 = 3u;
+override IN: u32 = 2u;   // d
+override OUT: u32 = 2u;  // m
+
+// Layers are named variables, not arrays: CPU adapters neither unroll loops nor keep dynamically
+// indexed private arrays in registers, and a layer loop over an array cost three times as much.
+// Layers at or beyond DEPTH are never touched (DEPTH is a pipeline constant, the branches uniform).
+var<private> W0: mat4x4<f32>;
+var<private> W1: mat4x4<f32>;
+var<private> W2: mat4x4<f32>;
+var<private> W3: mat4x4<f32>;
+var<private> W4: mat4x4<f32>;
+var<private> W5: mat4x4<f32>;
+var<private> W6: mat4x4<f32>;
+var<private> W7: mat4x4<f32>;
+var<private> W8: mat4x4<f32>;
+var<private> W9: mat4x4<f32>;
+
+// Weights of layer l, zero-padded, and back.
+fn get_layer(l: u32) -> mat4x4<f32> {
+  switch l {
+    case 0u: { return W0; }
+    case 1u: { return W1; }
+    case 2u: { return W2; }
+    case 3u: { return W3; }
+    case 4u: { return W4; }
+    case 5u: { return W5; }
+    case 6u: { return W6; }
+    case 7u: { return W7; }
+    case 8u: { return W8; }
+    default: { return W9; }
+  }
+}
+
+fn set_layer(l: u32, m: mat4x4<f32>) {
+  switch l {
+    case 0u: { W0 = m; }
+    case 1u: { W1 = m; }
+    case 2u: { W2 = m; }
+    case 3u: { W3 = m; }
+    case 4u: { W4 = m; }
+    case 5u: { W5 = m; }
+    case 6u: { W6 = m; }
+    case 7u: { W7 = m; }
+    case 8u: { W8 = m; }
+    default: { W9 = m; }
+  }
+}
+
+fn width(l: u32) -> u32 {
+  if (l < 4u) {
+    return p.widths0[l];
+  }
+  if (l < 8u) {
+    return p.widths1[l - 4u];
+  }
+  return p.widths2[l - 8u];
+}
+
+// Row-major rows×cols matrix at `base` of a storage array, as a zero-padded column-major mat4x4.
+fn load_rows(rows: u32, cols: u32, value: ptr<function, array<f32, 16>>) -> mat4x4<f32> {
+  var m = mat4x4<f32>();
+  for (var i = 0u; i < rows; i += 1u) {
+    for (var j = 0u; j < cols; j += 1u) {
+      m[j][i] = (*value)[i * cols + j];
+    }
+  }
+  return m;
+}
+
+// The general path draws an [rows, n] normal tensor per stream and step; element i is lane i % 4 of
+// Philox block i / 4. A sample's n ≤ 4 elements span at most two blocks: keep the last per stream.
+var<private> cachedInputBlock: u32;
+var<private> cachedInputNormals: vec4<f32>;
+var<private> cachedNoiseBlock: u32;
+var<private> cachedNoiseNormals: vec4<f32>;
+
+fn block_normals(stream: u32, step: vec2<u32>, replica: u32, blockIndex: u32) -> vec4<f32> {
+  if (stream == STREAM_INPUTS) {
+    if (cachedInputBlock != blockIndex) {
+      cachedInputBlock = blockIndex;
+      cachedInputNormals = box_muller(philox(vec4<u32>(blockIndex, replica, step.x, step.y), vec2<u32>(p.seed, stream)));
+    }
+    return cachedInputNormals;
+  }
+  if (cachedNoiseBlock != blockIndex) {
+    cachedNoiseBlock = blockIndex;
+    cachedNoiseNormals = box_muller(philox(vec4<u32>(blockIndex, replica, step.x, step.y), vec2<u32>(p.seed, stream)));
+  }
+  return cachedNoiseNormals;
+}
+
+// Elements first … first + count − 1 of the stream's normal tensor, zero-padded to a vec4.
+fn normals(stream: u32, step: vec2<u32>, replica: u32, first: u32, count: u32) -> vec4<f32> {
+  var out = vec4<f32>(0.0);
+  for (var j = 0u; j < count; j += 1u) {
+    let i = first + j;
+    out[j] = block_normals(stream, step, replica, i / 4u)[i % 4u];
+  }
+  return out;
+}
+
+fn outer(column: vec4<f32>, row: vec4<f32>) -> mat4x4<f32> {
+  return mat4x4<f32>(column * row.x, column * row.y, column * row.z, column * row.w);
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let replica = gid.x;
+  if (replica >= p.replicas) {
+    return;
+  }
+  let streamReplica = replica + p.replicaOffset;
+
+  // Data-generating matrices, padded: x = S_x z, y = V x + S_ε e.
+  var scratch: array<f32, 16>;
+  for (var k = 0u; k < IN * IN; k += 1u) {
+    scratch[k] = rootX[replica * p.rootXStride + k];
+  }
+  let sx = load_rows(IN, IN, &scratch);
+  for (var k = 0u; k < OUT * OUT; k += 1u) {
+    scratch[k] = rootEps[replica * p.rootEpsStride + k];
+  }
+  let se = load_rows(OUT, OUT, &scratch);
+  for (var k = 0u; k < OUT * IN; k += 1u) {
+    scratch[k] = teacher[k];
+  }
+  let v = load_rows(OUT, IN, &scratch);
+
+  // This replica's layers from the layer-major packing.
+  var packedBase = 0u;
+  for (var l = 0u; l < DEPTH; l += 1u) {
+    let rows = width(l + 1u);
+    let cols = width(l);
+    for (var k = 0u; k < rows * cols; k += 1u) {
+      scratch[k] = weights[packedBase + replica * rows * cols + k];
+    }
+    set_layer(l, load_rows(rows, cols, &scratch));
+    packedBase += p.replicas * rows * cols;
+  }
+
+  let scale = 1.0 / f32(p.batchSize);
+  var loss = 0.0;
+  for (var s = 0u; s < p.steps; s += 1u) {
+    // 64-bit step counter = start + s.
+    let lo = p.stepLo + s;
+    let step = vec2<u32>(lo, p.stepHi + select(0u, 1u, lo < p.stepLo));
+    // Gradients of this step, per layer.
+    var g0 = mat4x4<f32>(); var g1 = mat4x4<f32>(); var g2 = mat4x4<f32>(); var g3 = mat4x4<f32>(); var g4 = mat4x4<f32>();
+    var g5 = mat4x4<f32>(); var g6 = mat4x4<f32>(); var g7 = mat4x4<f32>(); var g8 = mat4x4<f32>(); var g9 = mat4x4<f32>();
+    // New step, new blocks (block indices restart at 0).
+    cachedInputBlock = 0xFFFFFFFFu;
+    cachedNoiseBlock = 0xFFFFFFFFu;
+    loss = 0.0;
+    for (var b = 0u; b < p.batchSize; b += 1u) {
+      let x = sx * normals(STREAM_INPUTS, step, streamReplica, b * IN, IN);
+      let y = v * x + se * normals(STREAM_LABEL_NOISE, step, streamReplica, b * OUT, OUT);
+      // Forward: h_{l+1} = W_l h_l; f = h_DEPTH.
+      let h0 = x;
+      let h1 = W0 * h0;
+      var f = h1;
+      var h2 = vec4<f32>();
+      if (DEPTH > 1u) { h2 = W1 * h1; f = h2; }
+      var h3 = vec4<f32>();
+      if (DEPTH > 2u) { h3 = W2 * h2; f = h3; }
+      var h4 = vec4<f32>();
+      if (DEPTH > 3u) { h4 = W3 * h3; f = h4; }
+      var h5 = vec4<f32>();
+      if (DEPTH > 4u) { h5 = W4 * h4; f = h5; }
+      var h6 = vec4<f32>();
+      if (DEPTH > 5u) { h6 = W5 * h5; f = h6; }
+      var h7 = vec4<f32>();
+      if (DEPTH > 6u) { h7 = W6 * h6; f = h7; }
+      var h8 = vec4<f32>();
+      if (DEPTH > 7u) { h8 = W7 * h7; f = h8; }
+      var h9 = vec4<f32>();
+      if (DEPTH > 8u) { h9 = W8 * h8; f = h9; }
+      var h10 = vec4<f32>();
+      if (DEPTH > 9u) { h10 = W9 * h9; f = h10; }
+      let r = f - y;
+      loss += 0.5 * dot(r, r);
+      // δ = ∂(½‖f − y‖² / B)/∂f; then ∇W_l += δ_{l+1} h_lᵀ and δ_l = W_lᵀ δ_{l+1}.
+      var delta = r * scale;
+      if (DEPTH > 9u) { g9 += outer(delta, h9); delta = delta * W9; }
+      if (DEPTH > 8u) { g8 += outer(delta, h8); delta = delta * W8; }
+      if (DEPTH > 7u) { g7 += outer(delta, h7); delta = delta * W7; }
+      if (DEPTH > 6u) { g6 += outer(delta, h6); delta = delta * W6; }
+      if (DEPTH > 5u) { g5 += outer(delta, h5); delta = delta * W5; }
+      if (DEPTH > 4u) { g4 += outer(delta, h4); delta = delta * W4; }
+      if (DEPTH > 3u) { g3 += outer(delta, h3); delta = delta * W3; }
+      if (DEPTH > 2u) { g2 += outer(delta, h2); delta = delta * W2; }
+      if (DEPTH > 1u) { g1 += outer(delta, h1); delta = delta * W1; }
+      g0 += outer(delta, h0);
+    }
+    W0 -= p.learningRate * g0;
+    if (DEPTH > 1u) { W1 -= p.learningRate * g1; }
+    if (DEPTH > 2u) { W2 -= p.learningRate * g2; }
+    if (DEPTH > 3u) { W3 -= p.learningRate * g3; }
+    if (DEPTH > 4u) { W4 -= p.learningRate * g4; }
+    if (DEPTH > 5u) { W5 -= p.learningRate * g5; }
+    if (DEPTH > 6u) { W6 -= p.learningRate * g6; }
+    if (DEPTH > 7u) { W7 -= p.learningRate * g7; }
+    if (DEPTH > 8u) { W8 -= p.learningRate * g8; }
+    if (DEPTH > 9u) { W9 -= p.learningRate * g9; }
+  }
+  lastLoss[replica] = loss * scale;
+
+  packedBase = 0u;
+  for (var l = 0u; l < DEPTH; l += 1u) {
+    let rows = width(l + 1u);
+    let cols = width(l);
+    let m = get_layer(l);
+    for (var i = 0u; i < rows; i += 1u) {
+      for (var j = 0u; j < cols; j += 1u) {
+        weights[packedBase + replica * rows * cols + i * cols + j] = m[j][i];
+      }
+    }
+    packedBase += p.replicas * rows * cols;
+  }
+}
