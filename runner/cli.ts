@@ -53,7 +53,11 @@ async function main(argv: string[]): Promise<number> {
     return name ? 0 : 2;
   }
   const command = commands[name];
-  if (!command) throw new InputError('command', `unknown command '${name}'\n\n${overview()}`);
+  if (!command)
+    throw new InputError(
+      'command',
+      `unknown command '${name}' (commands: ${Object.keys(commands).join(', ')}; see sharpness-lab --help)`,
+    );
   const module = await command.load();
   if (rest.includes('--help') || rest.includes('-h')) {
     console.log(module.usage);

@@ -17,12 +17,21 @@ export const DEVICE_FLAGS: FlagSpec[] = [
   },
 ];
 
+/** Backends Dawn accepts (checked before asking it for an adapter). */
+const DAWN_BACKENDS = ['vulkan', 'metal', 'd3d12', 'd3d11', 'opengl', 'opengles', 'null'];
+
 export function deviceOptions(args: ParsedArgs): NodeDeviceOptions {
   // Commands with a browser path branch before asking for Dawn options.
   if (args.flags.backend === 'browser')
     throw new InputError('--backend', "'browser' is not available for this command (info and bench take it)");
+  const backend = args.flags.backend as string | undefined;
+  if (backend !== undefined && !DAWN_BACKENDS.includes(backend))
+    throw new InputError(
+      '--backend',
+      `unknown backend '${backend}' (known: ${DAWN_BACKENDS.join(', ')}, browser)`,
+    );
   return {
-    backend: args.flags.backend as string | undefined,
+    backend,
     adapter: args.flags.adapter as string | undefined,
     requireHardware: args.flags['require-hardware'] === true,
   };

@@ -1,3 +1,4 @@
+import { InputError } from '../../src/errors.ts';
 import type { AdapterDescription } from '../../src/gpu/context.ts';
 import { formatFlagHelp, parseArgs } from '../args.ts';
 import { acquireDevice } from '../node/device.ts';
@@ -15,6 +16,8 @@ ${formatFlagHelp(FLAGS)}`;
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, FLAGS);
+  if (args.positional.length > 0)
+    throw new InputError(args.positional[0], 'unexpected argument (info takes only flags; see --help)');
   let info: AdapterDescription;
   if (args.flags.backend === 'browser') {
     info = await (await import('../browser/commands.ts')).browserInfo(args);

@@ -8,11 +8,13 @@ import { isBrowserBackend, runEngineJob } from '../browser/commands.ts';
 import { createNodeEngine } from '../node/engine.ts';
 import {
   checkOutputDir,
+  checkpointPath,
   type ExperimentExecutor,
   GpuFailure,
   loadExperiment,
   nodeExecutor,
   parseShard,
+  readCheckpoint,
   runAndReport,
 } from '../node/experiment.ts';
 import { PROFILE_FLAGS, profileRequest, startProfile } from '../node/profile.ts';
@@ -75,6 +77,8 @@ export async function main(argv: string[]): Promise<number> {
     seed: args.flags.seed as number | undefined,
   });
   const shard = typeof args.flags.shard === 'string' ? parseShard(args.flags.shard, config) : undefined;
+  // A missing or foreign checkpoint is bad input: found out before any GPU work.
+  if (args.flags.resume === true) readCheckpoint(checkpointPath(out, config.name, shard), config.name, shard);
   const resumeCommand = `sharpness-lab run ${argv.join(' ')}${args.flags.resume ? '' : ' --resume'}`;
   const report = async (execute: ExperimentExecutor) => {
     const { reportPath, results } = await runAndReport(execute, config, {

@@ -208,7 +208,7 @@ export function nodeExecutor(engine: Engine, config: ExperimentConfig): Experime
 }
 
 /** Reads and checks a checkpoint before any GPU work (the executor checks it against the plan). */
-function readCheckpoint(file: string, experiment: string, shard: ShardSpec | undefined): Checkpoint {
+export function readCheckpoint(file: string, experiment: string, shard: ShardSpec | undefined): Checkpoint {
   if (!existsSync(file))
     throw new InputError('--resume', `no checkpoint at ${file} (run without --resume to start afresh)`);
   let state: Checkpoint;
