@@ -35,6 +35,10 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'rebuild the experiment reports and index from stored results',
     load: () => import('./commands/report.ts'),
   },
+  tune: {
+    summary: 'autotune matmul kernels for this adapter and cache the winners',
+    load: () => import('./commands/tune.ts'),
+  },
   merge: {
     summary: 'combine the shards of sharded runs (run --shard i/n) into the files of one run',
     load: () => import('./commands/merge.ts'),

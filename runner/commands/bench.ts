@@ -4,6 +4,7 @@ import { InputError } from '../../src/errors.ts';
 import type { AdapterDescription } from '../../src/gpu/context.ts';
 import { formatFlagHelp, parseArgs } from '../args.ts';
 import { createNodeEngine } from '../node/engine.ts';
+import { PROFILE_FLAGS, profileRequest, startProfile } from '../node/profile.ts';
 import { DEVICE_FLAGS, deviceOptions } from './device-flags.ts';
 
 /** Benchmark suites by name; a new one (train, hvp, lanczos) is one more entry here. */
@@ -24,6 +25,14 @@ const SUITES: Record<string, { summary: string; load: () => Promise<BenchSuite> 
     summary: 'HVPs for λ_max to 1e-3; Lanczos iteration time vs one HVP, per model',
     load: async () => (await import('../../bench/lanczos.ts')).suite,
   },
+  profile: {
+    summary: "the profiler's summed kernel time vs wall time on a long GPU-bound training run",
+    load: async () => (await import('../../bench/profile.ts')).suite,
+  },
+  tune: {
+    summary: 'matmul GFLOP/s with the tuned configs (tuning cache, or a quick tune) vs the defaults',
+    load: async () => (await import('../../bench/tune.ts')).suite,
+  },
 };
 
 const FLAGS = [
@@ -34,6 +43,7 @@ const FLAGS = [
     kind: 'number' as const,
     help: 'seconds each measurement repeats for, at least (default 1)',
   },
+  ...PROFILE_FLAGS,
 ];
 
 export const usage = `usage: sharpness-lab bench [SUITE...] [--json] [--min-time S] [--backend NAME] [--adapter TEXT]
@@ -41,6 +51,8 @@ export const usage = `usage: sharpness-lab bench [SUITE...] [--json] [--min-time
 Runs benchmark suites against peer engines on the same adapter, in this process, and prints a
 table (or with --json one object {"adapter": {...}, "results": [...]}). Without a suite name, every
 suite runs. Progress goes to stderr; a whole run takes a minute or more on a CPU adapter.
+--profile times every launch of our engine and prints the per-kernel table on stderr at the end (a
+pass per launch: the figures of a profiled run are a little slower than an unprofiled one).
 
 suites:
 ${Object.entries(SUITES)
@@ -51,6 +63,7 @@ ${formatFlagHelp(FLAGS)}`;
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, FLAGS);
+  const profile = profileRequest(args);
   const names = args.positional.length > 0 ? [...new Set(args.positional)] : Object.keys(SUITES);
   for (const name of names) {
     if (!Object.hasOwn(SUITES, name)) {
@@ -75,6 +88,7 @@ export async function main(argv: string[]): Promise<number> {
     log(
       `bench: adapter ${adapter.description || adapter.device} (${adapter.vendor}/${adapter.architecture})`,
     );
+    const finishProfile = startProfile(engine, profile);
     try {
       for (const name of names) {
         const suite = await SUITES[name].load();
@@ -87,6 +101,7 @@ export async function main(argv: string[]): Promise<number> {
         };
         results.push({ suite, results: await suite.run(context) });
       }
+      await finishProfile();
     } finally {
       await disposeTfjsWebgpu();
       engine.destroy();

@@ -85,6 +85,28 @@ export function matmulVariant(
 }
 
 /**
+ * The kernel and workgroup a product of `batch` M×K by K×N uses: what the options force; else the
+ * engine's tuning cache for the nearest tuned shape class (`sharpness-lab tune`); else the defaults
+ * of `matmulVariant`.
+ */
+export function matmulConfig(
+  engine: Engine,
+  batch: number,
+  M: number,
+  K: number,
+  N: number,
+  options: Pick<MatmulOptions, 'variant' | 'workgroup'> = {},
+): { variant: MatmulVariant; workgroup: readonly [number, number]; source: 'options' | 'tuned' | 'default' } {
+  if (options.variant === undefined && options.workgroup === undefined) {
+    const tuned = engine.tuning?.lookup(batch, M, K, N);
+    if (tuned) return { ...tuned.tuned, source: 'tuned' };
+  }
+  const chosen = matmulVariant(engine, M, N, options.variant, batch);
+  if (options.workgroup) return { variant: chosen.variant, workgroup: options.workgroup, source: 'options' };
+  return { ...chosen, source: options.variant === undefined ? 'default' : 'options' };
+}
+
+/**
  * C[b] = act(alpha·op(A[b])·op(B[b]) + beta·C[b] + bias[b]) for every replica b, where
  * op(X) = Xᵀ when the transpose flag is set; a batch-1 operand is shared by all replicas.
  * A is [M, K] ([K, M] transposed), B is [K, N] ([N, K] transposed), C is [M, N].
@@ -113,9 +135,9 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, options: MatmulOpti
       `unknown variant '${options.variant}' (known: ${Object.keys(MATMUL_VARIANTS).join(', ')})`,
     );
   }
-  const chosen = matmulVariant(engine, M, N, options.variant, batch);
+  const chosen = matmulConfig(engine, batch, M, K, N, options);
   const { shader, rows, cols } = MATMUL_VARIANTS[chosen.variant];
-  const [wgX, wgY] = options.workgroup ?? chosen.workgroup;
+  const [wgX, wgY] = chosen.workgroup;
   const flat = chosen.variant === 'flat4x4';
   const flatGroups = Math.ceil((batch * ceilDiv(M, 4) * ceilDiv(N, 4)) / wgX);
   engine.launch({

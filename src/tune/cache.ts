@@ -1,0 +1,246 @@
+/**
+ * The tuning cache as data: winners of `sharpness-lab tune` per adapter, validated before use. The
+ * host reads and writes the file (runner/node/tune-cache.ts); this module never touches storage.
+ *
+ * File format (version 1):
+ *   { "version": 1, "adapters": { "<adapter key>": { "adapter": {vendor, architecture, device,
+ *     description, backend}, "tunedAt": ISO time, "matmul": [ { "shapeClass", "shape": [batch, M, K, N],
+ *     "default": {variant, workgroup}, "tuned": {variant, workgroup}, "defaultGflops", "tunedGflops",
+ *     "clock" } ] } } }
+ */
+import type { AdapterDescription } from '../gpu/context.ts';
+import { MATMUL_VARIANTS, type MatmulVariant } from '../kernels/matmul.ts';
+
+export const TUNE_CACHE_VERSION = 1;
+
+export interface MatmulConfig {
+  variant: MatmulVariant;
+  /** [x (columns), y (rows)] invocations; the flattened kernel uses [WG, 1]. */
+  workgroup: readonly [number, number];
+}
+
+export type MatmulShape = readonly [batch: number, M: number, K: number, N: number];
+
+export interface TunedMatmul {
+  shapeClass: string;
+  shape: MatmulShape;
+  default: MatmulConfig;
+  tuned: MatmulConfig;
+  defaultGflops: number;
+  tunedGflops: number;
+  /** How candidates were timed: 'gpu-timestamp' or 'wall-clock'. */
+  clock: string;
+}
+
+export interface AdapterIdentity {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  backend: string;
+}
+
+export interface AdapterTuning {
+  adapter: AdapterIdentity;
+  tunedAt: string;
+  matmul: TunedMatmul[];
+}
+
+export interface TuneCacheFile {
+  version: typeof TUNE_CACHE_VERSION;
+  adapters: Record<string, AdapterTuning>;
+}
+
+export function adapterIdentity(info: AdapterDescription): AdapterIdentity {
+  const { vendor, architecture, device, description, backend } = info;
+  return { vendor, architecture, device, description, backend };
+}
+
+/** Winners are per adapter and driver: the key is every identifying field the host reports. */
+export function adapterKey(info: AdapterIdentity): string {
+  return [info.vendor, info.architecture, info.device, info.description, info.backend].join(' | ');
+}
+
+/** Workgroup limits a cached config must respect on this device. */
+export interface WorkgroupLimits {
+  maxComputeInvocationsPerWorkgroup: number;
+  maxComputeWorkgroupSizeX: number;
+  maxComputeWorkgroupSizeY: number;
+}
+
+class CacheFormatError extends Error {}
+
+function fail(path: string, message: string): never {
+  throw new CacheFormatError(`${path}: ${message}`);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function positiveInteger(value: unknown, path: string): number {
+  if (!Number.isInteger(value) || (value as number) < 1)
+    fail(path, `expected a positive integer, got ${JSON.stringify(value)}`);
+  return value as number;
+}
+
+/** A config that names a known kernel and fits this device's workgroup limits. */
+export function checkMatmulConfig(value: unknown, path: string, limits: WorkgroupLimits): MatmulConfig {
+  if (!isRecord(value)) fail(path, 'expected {variant, workgroup}');
+  const variant = value.variant;
+  if (typeof variant !== 'string' || !Object.hasOwn(MATMUL_VARIANTS, variant))
+    fail(`${path}.variant`, `unknown matmul variant ${JSON.stringify(variant)}`);
+  const wg = value.workgroup;
+  if (!Array.isArray(wg) || wg.length !== 2) fail(`${path}.workgroup`, 'expected [x, y]');
+  const x = positiveInteger(wg[0], `${path}.workgroup[0]`);
+  const y = positiveInteger(wg[1], `${path}.workgroup[1]`);
+  if (variant === 'flat4x4' && y !== 1) fail(`${path}.workgroup`, 'the flattened kernel takes [WG, 1]');
+  if (
+    x > limits.maxComputeWorkgroupSizeX ||
+    y > limits.maxComputeWorkgroupSizeY ||
+    x * y > limits.maxComputeInvocationsPerWorkgroup
+  )
+    fail(`${path}.workgroup`, `[${x}, ${y}] exceeds this device's workgroup limits`);
+  return { variant: variant as MatmulVariant, workgroup: [x, y] };
+}
+
+function checkEntry(value: unknown, path: string, limits: WorkgroupLimits): TunedMatmul {
+  if (!isRecord(value)) fail(path, 'expected an object');
+  if (typeof value.shapeClass !== 'string' || value.shapeClass === '')
+    fail(`${path}.shapeClass`, 'expected a name');
+  const shape = value.shape;
+  if (!Array.isArray(shape) || shape.length !== 4) fail(`${path}.shape`, 'expected [batch, M, K, N]');
+  const dims = shape.map((d, i) => positiveInteger(d, `${path}.shape[${i}]`));
+  for (const key of ['defaultGflops', 'tunedGflops'] as const) {
+    const v = value[key];
+    if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v))
+      fail(`${path}.${key}`, 'expected a number ≥ 0');
+  }
+  return {
+    shapeClass: value.shapeClass,
+    shape: [dims[0], dims[1], dims[2], dims[3]],
+    default: checkMatmulConfig(value.default, `${path}.default`, limits),
+    tuned: checkMatmulConfig(value.tuned, `${path}.tuned`, limits),
+    defaultGflops: value.defaultGflops as number,
+    tunedGflops: value.tunedGflops as number,
+    clock: typeof value.clock === 'string' ? value.clock : 'unknown',
+  };
+}
+
+function checkAdapterTuning(value: unknown, path: string, limits: WorkgroupLimits): AdapterTuning {
+  if (!isRecord(value)) fail(path, 'expected an object');
+  const adapter = value.adapter;
+  if (!isRecord(adapter)) fail(`${path}.adapter`, 'expected the adapter identity');
+  for (const key of ['vendor', 'architecture', 'device', 'description', 'backend'])
+    if (typeof adapter[key] !== 'string') fail(`${path}.adapter.${key}`, 'expected a string');
+  if (!Array.isArray(value.matmul)) fail(`${path}.matmul`, 'expected an array');
+  return {
+    adapter: adapter as unknown as AdapterIdentity,
+    tunedAt: typeof value.tunedAt === 'string' ? value.tunedAt : '',
+    matmul: value.matmul.map((e, i) => checkEntry(e, `${path}.matmul[${i}]`, limits)),
+  };
+}
+
+/** The file's structure, checked throughout (entries of every adapter; limits only matter for ours). */
+function checkFile(data: unknown): TuneCacheFile {
+  if (!isRecord(data)) fail('(root)', 'expected a JSON object');
+  if (data.version !== TUNE_CACHE_VERSION)
+    fail('version', `expected ${TUNE_CACHE_VERSION}, got ${JSON.stringify(data.version)}`);
+  if (!isRecord(data.adapters)) fail('adapters', 'expected an object keyed by adapter');
+  const loose: WorkgroupLimits = {
+    maxComputeInvocationsPerWorkgroup: Number.POSITIVE_INFINITY,
+    maxComputeWorkgroupSizeX: Number.POSITIVE_INFINITY,
+    maxComputeWorkgroupSizeY: Number.POSITIVE_INFINITY,
+  };
+  const adapters: Record<string, AdapterTuning> = {};
+  for (const [key, value] of Object.entries(data.adapters)) {
+    const checked = checkAdapterTuning(value, `adapters[${JSON.stringify(key)}]`, loose);
+    if (adapterKey(checked.adapter) !== key)
+      fail(`adapters[${JSON.stringify(key)}]`, 'key does not match its adapter');
+    adapters[key] = checked;
+  }
+  return { version: TUNE_CACHE_VERSION, adapters };
+}
+
+/** Lookup of tuned matmul configs by shape, as the engine uses it. */
+export class MatmulTuning {
+  constructor(readonly entries: readonly TunedMatmul[]) {}
+
+  /**
+   * The tuned config of the nearest shape class whose batch, M, K and N are each within a factor 2
+   * of this product's (nearest in summed |log2 ratio|); undefined (use the defaults) otherwise, so a
+   * winner is never stretched to shapes far from the one it was measured on.
+   */
+  lookup(batch: number, M: number, K: number, N: number): TunedMatmul | undefined {
+    let best: TunedMatmul | undefined;
+    let bestDistance = Number.POSITIVE_INFINITY;
+    const dims = [batch, M, K, N];
+    for (const entry of this.entries) {
+      let distance = 0;
+      let near = true;
+      for (let i = 0; i < 4; i++) {
+        const d = Math.abs(Math.log2(dims[i] / entry.shape[i]));
+        if (d > 1) near = false;
+        distance += d;
+      }
+      if (near && distance < bestDistance) {
+        best = entry;
+        bestDistance = distance;
+      }
+    }
+    return best;
+  }
+}
+
+export type LoadedTuning =
+  | { tuning: MatmulTuning; warning?: undefined; entries: number }
+  | { tuning?: undefined; warning: string };
+
+/**
+ * Validates cache contents for this adapter: a corrupt file, an unknown version or no entry for this
+ * adapter gives a warning (one line) and no tuning; never throws.
+ */
+export function loadTuning(data: unknown, info: AdapterDescription, limits: WorkgroupLimits): LoadedTuning {
+  try {
+    const file = checkFile(data);
+    const key = adapterKey(adapterIdentity(info));
+    const mine = file.adapters[key];
+    if (!mine) {
+      const known = Object.keys(file.adapters);
+      return {
+        warning: `it has no entry for this adapter (${key})${known.length ? `, only for ${known.join('; ')}` : ''}`,
+      };
+    }
+    const entries = mine.matmul.map((e, i) => checkEntry(e, `matmul[${i}]`, limits));
+    return { tuning: new MatmulTuning(entries), entries: entries.length };
+  } catch (error) {
+    if (error instanceof CacheFormatError)
+      return { warning: `it is not a valid tuning cache (${error.message})` };
+    return { warning: `it could not be read (${(error as Error).message})` };
+  }
+}
+
+/**
+ * The file to write after tuning: the existing contents (when valid) with this adapter's entry
+ * replaced by `matmul` merged over its old shape classes.
+ */
+export function mergeTuneCache(
+  existing: unknown,
+  info: AdapterDescription,
+  matmul: readonly TunedMatmul[],
+  now: Date,
+): TuneCacheFile {
+  let file: TuneCacheFile;
+  try {
+    file = checkFile(existing);
+  } catch {
+    file = { version: TUNE_CACHE_VERSION, adapters: {} };
+  }
+  const identity = adapterIdentity(info);
+  const key = adapterKey(identity);
+  const kept = (file.adapters[key]?.matmul ?? []).filter(
+    (old) => !matmul.some((m) => m.shapeClass === old.shapeClass),
+  );
+  file.adapters[key] = { adapter: identity, tunedAt: now.toISOString(), matmul: [...kept, ...matmul] };
+  return file;
+}
