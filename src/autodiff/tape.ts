@@ -325,6 +325,20 @@ export class Tape {
         'grad',
         `output must be one value per replica, got [${output.shape}]; pass a seed`,
       );
+    let start = seed;
+    if (!start) {
+      const ones = this.own(this.engine.empty(output.shape, { batch: output.batch }));
+      fill(this.engine, ones, 1);
+      start = this.constant(ones);
+    }
+    return this.backward([[output, start]], wrt);
+  }
+
+  /**
+   * Reverse pass from several outputs at once, each with its cotangent: the gradients of
+   * Σ_k ⟨outputs_k, seeds_k⟩ with respect to `wrt` (zeros where `wrt` is not reached).
+   */
+  backward(seeds: readonly (readonly [Var, Var])[], wrt: readonly Var[]): Var[] {
     const order: Var[] = [];
     const seen = new Set<Var>();
     const visit = (v: Var) => {
@@ -333,11 +347,12 @@ export class Tape {
       for (const p of v.parents) visit(p);
       order.push(v);
     };
-    visit(output);
     const grads = new Map<Var, Var>();
-    const ones = this.own(this.engine.empty(output.shape, { batch: output.batch }));
-    fill(this.engine, ones, 1);
-    grads.set(output, seed ?? this.constant(ones));
+    for (const [output, seed] of seeds) {
+      visit(output);
+      const existing = grads.get(output);
+      grads.set(output, existing ? this.add(existing, seed) : seed);
+    }
     for (let i = order.length - 1; i >= 0; i--) {
       const v = order[i];
       const g = grads.get(v);
@@ -353,18 +368,41 @@ export class Tape {
     return wrt.map((w) => grads.get(w) ?? this.zerosLike(w));
   }
 
-  /** Hessian-vector products H·v per replica: the gradient of ⟨∇L, v⟩ (v constant). */
+  /**
+   * Hessian-vector products H·v per replica: the gradient of ⟨∇L, v⟩ (v constant), taken as one
+   * reverse pass through the gradient graph seeded with v (no inner-product launches).
+   */
   hvp(loss: Var, params: readonly Var[], vectors: readonly Tensor[]): Var[] {
+    return this.hvpAt(this.grad(loss, params), params, vectors);
+  }
+
+  /**
+   * H·v from gradients already on this tape (`grad(loss, params)`), so one forward and first
+   * backward serve many vectors; wrap each call in `mark()`/`release()` to free its tensors.
+   */
+  hvpAt(gradients: readonly Var[], params: readonly Var[], vectors: readonly Tensor[]): Var[] {
     if (vectors.length !== params.length)
       throw new InputError('hvp', `${vectors.length} vectors for ${params.length} parameters`);
-    const gradients = this.grad(loss, params);
-    let inner: Var | undefined;
+    if (gradients.length !== params.length)
+      throw new InputError('hvp', `${gradients.length} gradients for ${params.length} parameters`);
+    const seeds: [Var, Var][] = [];
     gradients.forEach((g, i) => {
-      const term = this.dot(g, this.constant(vectors[i]));
-      inner = inner ? this.add(inner, term) : term;
+      const v = vectors[i];
+      if (v.size !== g.value.size || (v.batch !== g.batch && g.batch !== 1))
+        throw new InputError(`hvp.vectors[${i}]`, `expected batch ${g.batch} of [${g.shape}], got ${v}`);
+      // A gradient that does not depend on the parameters contributes nothing (H = 0 there).
+      if (g.requiresGrad) seeds.push([g, this.constant(this.engine.view(v, g.shape, v.batch))]);
     });
-    // A loss linear in the parameters has a gradient that does not depend on them: H = 0.
-    if (!inner?.requiresGrad) return params.map((p) => this.zerosLike(p));
-    return this.grad(inner, params);
+    return this.backward(seeds, params);
+  }
+
+  /** Position in the tape's owned tensors, for `release`. */
+  mark(): number {
+    return this.owned.length;
+  }
+
+  /** Frees the tensors created since `mark` (results read or copied out first). */
+  release(mark: number): void {
+    for (const t of this.owned.splice(mark)) t.dispose();
   }
 }

@@ -42,7 +42,8 @@ export async function withFittingCopies<T>(
   for (;;) {
     const batched = operator.withCopies(copies);
     try {
-      return await body(batched, copies);
+      // One taped forward pass and gradient serve every H·v of the body.
+      return await batched.atPoint(() => body(batched, copies));
     } catch (error) {
       if (copies === 1 || !isBatchLimitError(error)) throw error;
       copies = Math.ceil(copies / 2);

@@ -37,16 +37,14 @@ export async function denseHessian(
       for (let start = 0; start < n; start += copies) {
         const e = unitVectors(engine, n, batched.batch, copies, start);
         const he = batched.applyFlat(e);
-        for (let j = 0; j < copies && start + j < n; j++) {
-          stridedCopy(engine, he, dense, {
-            length: n,
-            batch: R,
-            xBatch: copies * n,
-            xOffset: j * n,
-            outBatch: n * n,
-            outOffset: (start + j) * n,
-          });
-        }
+        // Replica r's copies hold columns start … start + copies − 1 back to back: one copy moves them all.
+        stridedCopy(engine, he, dense, {
+          length: Math.min(copies, n - start) * n,
+          batch: R,
+          xBatch: copies * n,
+          outBatch: n * n,
+          outOffset: start * n,
+        });
         e.dispose();
         he.dispose();
       }

@@ -23,6 +23,8 @@ export interface DensityOptions {
   /** Points of the grid, which spans the nodes ± 5σ (default 512). */
   gridPoints?: number;
   seed?: number;
+  /** Global index of the operator's first replica (a shard of a larger run): keys the start vectors. */
+  replicaOffset?: number;
 }
 
 export interface DensityResult {
@@ -73,6 +75,7 @@ export async function spectralDensity(
         maxSteps: steps,
         seed: options.seed ?? 0,
         stream: STREAM_SLQ,
+        replicaOffset: options.replicaOffset,
         start: 'rademacher',
         // Later batches of runs draw other start vectors: the counter offsets by the first run.
         counter: first * steps,

@@ -10,11 +10,9 @@
  */
 import { Tape } from '../autodiff/tape.ts';
 import { InputError } from '../errors.ts';
-import { accumulate } from '../kernels/elementwise.ts';
-import { dot } from '../kernels/reduce.ts';
 import type { Tensor } from '../tensor/engine.ts';
 import type { HessianOperator } from './operator.ts';
-import { repeatReplicas, stridedCopy } from './vector-kernels.ts';
+import { groupSum, repeatReplicas, replicaDots, stridedCopy } from './vector-kernels.ts';
 
 export interface FluctuationOptions {
   /** Samples per batched backward pass (default: up to 2^22 parameter copies, at most 65535/R). */
@@ -91,11 +89,8 @@ function sampleRows(data: Tensor, start: number, count: number, replicas: number
   return out;
 }
 
-/** Per-sample gradient fluctuation of an operator's loss, parameters and evaluation set (no copies). */
-export async function gradientFluctuation(
-  operator: HessianOperator,
-  options: FluctuationOptions = {},
-): Promise<FluctuationResult> {
+/** Checks an operator for per-sample work and returns its sample count n. */
+function fluctuationSamples(operator: HessianOperator): number {
   if (operator.copies !== 1)
     throw new InputError('gradientFluctuation', 'expects an operator without copies');
   const n = operator.samples;
@@ -105,8 +100,12 @@ export async function gradientFluctuation(
     if (t.shape[0] !== n)
       throw new InputError(`evaluation.data.${name}`, `has ${t.shape[0]} rows; the other data have ${n}`);
   }
+  return n;
+}
+
+/** Samples per batched backward pass: up to 2^22 parameter copies, at most 65535/R. */
+function samplesPerLaunch(operator: HessianOperator, n: number, options: FluctuationOptions): number {
   const R = operator.replicas;
-  const engine = operator.engine;
   const maxPerLaunch = Math.max(
     1,
     Math.min(n, Math.floor(2 ** 22 / (R * operator.size)), Math.floor(65535 / R)),
@@ -114,8 +113,28 @@ export async function gradientFluctuation(
   const perLaunch = options.samplesPerLaunch ?? maxPerLaunch;
   if (!Number.isInteger(perLaunch) || perLaunch < 1)
     throw new InputError('samplesPerLaunch', `must be a positive integer, got ${perLaunch}`);
-  const values = engine.empty([n], { batch: R });
-  const meanGradient = engine.empty([1], { batch: R });
+  return perLaunch;
+}
+
+/**
+ * Encodes the per-sample squared gradient norms ‖∇ℓ_i‖² of every replica r into
+ * out[r·outBatch + offset + i] (i < n) and ‖ḡ‖² into out[r·outBatch + offset + n], reading nothing
+ * back. ḡ is the mean of the per-sample gradients (the gradient of the mean loss), summed as the
+ * chunks go, so no separate pass over the evaluation set is needed. Returns the backward passes made.
+ */
+export function encodeFluctuation(
+  operator: HessianOperator,
+  out: Tensor,
+  placement: { outBatch: number; offset: number },
+  options: FluctuationOptions = {},
+): number {
+  const n = fluctuationSamples(operator);
+  const perLaunch = samplesPerLaunch(operator, n, options);
+  const R = operator.replicas;
+  const engine = operator.engine;
+  const { outBatch, offset } = placement;
+  // Σ_i ∇ℓ_i per parameter tensor and replica, accumulated over chunks.
+  const sums = operator.params.map((p) => engine.empty(p.shape, { batch: R }));
   let launches = 0;
   try {
     for (let start = 0; start < n; start += perLaunch) {
@@ -124,7 +143,6 @@ export async function gradientFluctuation(
       const data: Record<string, Tensor> = {};
       for (const [name, t] of Object.entries(operator.data)) data[name] = sampleRows(t, start, count, R, n);
       const tape = new Tape(engine);
-      const squares = engine.empty([1], { batch: R * count });
       try {
         const vars = params.map((p) => tape.param(p));
         const constants = Object.fromEntries(Object.entries(data).map(([k, t]) => [k, tape.constant(t)]));
@@ -133,60 +151,83 @@ export async function gradientFluctuation(
           throw new InputError('loss', `the closure must return one value per replica, got ${loss.value}`);
         const grads = tape.grad(loss, vars);
         grads.forEach((g, i) => {
-          const d = dot(engine, g.value, g.value, i === 0 ? { out: squares } : {});
-          if (i > 0) {
-            accumulate(engine, squares, d, 1, 1);
-            d.dispose();
-          }
+          // Replica-sample b = r·count + j writes sample start + j of replica r.
+          const length = operator.layout.sizes[i];
+          replicaDots(engine, g.value, g.value, out, {
+            length,
+            batch: R * count,
+            outGroup: count,
+            outBatch,
+            outOffset: offset + start,
+            beta: i === 0 ? 0 : 1,
+          });
+          groupSum(engine, g.value, sums[i], {
+            length,
+            groups: count,
+            replicas: R,
+            beta: start === 0 ? 0 : 1,
+          });
         });
         launches++;
-        stridedCopy(engine, squares, values, {
-          length: count,
-          batch: R,
-          xBatch: count,
-          outBatch: n,
-          outOffset: start,
-        });
       } finally {
         tape.dispose();
-        squares.dispose();
         for (const t of [...params, ...Object.values(data)]) t.dispose();
       }
     }
-    // ḡ: the gradient of the mean loss over all samples.
-    const tape = new Tape(engine);
-    try {
-      const { params, loss } = operator.build(tape);
-      const grads = tape.grad(loss, params);
-      grads.forEach((g, i) => {
-        const d = dot(engine, g.value, g.value, i === 0 ? { out: meanGradient } : {});
-        if (i > 0) {
-          accumulate(engine, meanGradient, d, 1, 1);
-          d.dispose();
-        }
+    // ‖ḡ‖² = ‖Σ_i ∇ℓ_i‖² / n².
+    sums.forEach((sum, i) => {
+      replicaDots(engine, sum, sum, out, {
+        length: operator.layout.sizes[i],
+        batch: R,
+        outBatch,
+        outOffset: offset + n,
+        alpha: 1 / (n * n),
+        beta: i === 0 ? 0 : 1,
       });
-    } finally {
-      tape.dispose();
-    }
-    const all = await values.read();
-    const g2 = await meanGradient.read();
-    const perReplica = Array.from({ length: R }, (_, r) => Array.from(all.subarray(r * n, (r + 1) * n)));
-    const fluctuation = perReplica.map((v) => v.reduce((a, b) => a + b, 0) / n);
-    const standardError = perReplica.map((v, r) => {
-      if (n < 2) return Number.POSITIVE_INFINITY;
-      const variance = v.reduce((a, x) => a + (x - fluctuation[r]) ** 2, 0) / (n - 1);
-      return Math.sqrt(variance / n);
     });
+  } finally {
+    for (const t of sums) t.dispose();
+  }
+  return launches;
+}
+
+/** Sample mean of per-sample values and its standard error (∞ for one sample). */
+export function fluctuationStatistics(values: readonly number[]): {
+  fluctuation: number;
+  standardError: number;
+} {
+  const n = values.length;
+  const fluctuation = values.reduce((a, b) => a + b, 0) / n;
+  if (n < 2) return { fluctuation, standardError: Number.POSITIVE_INFINITY };
+  const variance = values.reduce((a, x) => a + (x - fluctuation) ** 2, 0) / (n - 1);
+  return { fluctuation, standardError: Math.sqrt(variance / n) };
+}
+
+/** Per-sample gradient fluctuation of an operator's loss, parameters and evaluation set (no copies); one readback. */
+export async function gradientFluctuation(
+  operator: HessianOperator,
+  options: FluctuationOptions = {},
+): Promise<FluctuationResult> {
+  const n = fluctuationSamples(operator);
+  const R = operator.replicas;
+  // Per replica: the n per-sample squares, then ‖ḡ‖².
+  const results = operator.engine.empty([n + 1], { batch: R });
+  try {
+    const launches = encodeFluctuation(operator, results, { outBatch: n + 1, offset: 0 }, options);
+    const all = await results.read();
+    const perReplica = Array.from({ length: R }, (_, r) =>
+      Array.from(all.subarray(r * (n + 1), r * (n + 1) + n)),
+    );
+    const stats = perReplica.map(fluctuationStatistics);
     return {
-      fluctuation,
-      standardError,
-      meanGradientSquared: Array.from(g2),
+      fluctuation: stats.map((s) => s.fluctuation),
+      standardError: stats.map((s) => s.standardError),
+      meanGradientSquared: Array.from({ length: R }, (_, r) => all[r * (n + 1) + n]),
       samples: n,
       values: perReplica,
       launches,
     };
   } finally {
-    values.dispose();
-    meanGradient.dispose();
+    results.dispose();
   }
 }

@@ -40,15 +40,22 @@ export interface RecurrenceOptions {
   /** β_j ≤ breakdownTolerance · max(|α|, β) seen: invariant subspace, restart with a random vector. */
   breakdownTolerance: number;
   keepBasis: boolean;
+  /** Global index of the operator's first replica (a shard of a larger run): keys the random streams. */
+  replicaOffset?: number;
   /** After each step, per still-active replica: true once it needs no more steps. */
   done: (replica: number, alpha: readonly number[], beta: readonly number[]) => boolean;
 }
 
 /** Runs the Lanczos recurrence on every replica in lockstep until each is done or maxSteps. */
-export async function lanczosRecurrence(
+export function lanczosRecurrence(
   operator: HessianOperator,
   options: RecurrenceOptions,
 ): Promise<LanczosRecurrence> {
+  // Every step applies H at the same parameters: tape the forward pass and gradient once.
+  return operator.atPoint(() => recurrence(operator, options));
+}
+
+async function recurrence(operator: HessianOperator, options: RecurrenceOptions): Promise<LanczosRecurrence> {
   const { engine, batch, size: n } = operator;
   const capacity = Math.min(options.maxSteps, n);
   const basis = new KrylovBasis(engine, n, capacity, batch);
@@ -58,6 +65,7 @@ export async function lanczosRecurrence(
     seed: options.seed,
     stream: options.stream,
     counter,
+    replicaOffset: options.replicaOffset,
   });
   basis.normalizeInto(start, 0);
   start.dispose();
@@ -112,6 +120,7 @@ export async function lanczosRecurrence(
           seed: options.seed,
           stream: options.stream,
           counter: counter + j + 1,
+          replicaOffset: options.replicaOffset,
         });
         basis.orthogonalise(fresh, j + 1);
         basis.normalizeInto(fresh, j + 1, maskTensor);
@@ -150,6 +159,8 @@ export interface EigenOptions {
   ritzVectors?: boolean;
   /** Relative β below which the Krylov space is invariant and a random restart follows (default 1e-5). */
   breakdownTolerance?: number;
+  /** Global index of the operator's first replica (a shard of a larger run): keys the start vectors. */
+  replicaOffset?: number;
 }
 
 export interface EigenResult {
@@ -200,6 +211,7 @@ export async function topEigenvalues(
     maxSteps,
     seed: options.seed ?? 0,
     stream: STREAM_LANCZOS,
+    replicaOffset: options.replicaOffset,
     start: 'normal',
     breakdownTolerance: options.breakdownTolerance ?? 1e-5,
     keepBasis: options.ritzVectors ?? false,
@@ -272,6 +284,8 @@ export interface PowerOptions {
   /** Read λ and the residual back every this many iterations (default 1). */
   checkEvery?: number;
   seed?: number;
+  /** Global index of the operator's first replica (a shard of a larger run): keys the start vectors. */
+  replicaOffset?: number;
 }
 
 export interface PowerResult {
@@ -303,6 +317,16 @@ export async function powerIteration(
     throw new InputError('maxIterations', `must be a positive integer, got ${maxIterations}`);
   if (!Number.isInteger(checkEvery) || checkEvery < 1)
     throw new InputError('checkEvery', `must be a positive integer, got ${checkEvery}`);
+  // Every iteration applies H at the same parameters: tape the forward pass and gradient once.
+  const seed = options.seed ?? 0;
+  const replicaOffset = options.replicaOffset ?? 0;
+  return operator.atPoint(() =>
+    power(operator, { tolerance, maxIterations, checkEvery, seed, replicaOffset }),
+  );
+}
+
+async function power(operator: HessianOperator, options: Required<PowerOptions>): Promise<PowerResult> {
+  const { tolerance, maxIterations, checkEvery } = options;
   const { engine, batch, size: n } = operator;
   const v = engine.empty([n], { batch });
   const hv = engine.empty([n], { batch });
@@ -319,6 +343,7 @@ export async function powerIteration(
       seed: options.seed ?? 0,
       stream: STREAM_POWER,
       counter: 0,
+      replicaOffset: options.replicaOffset,
     });
     powerStep(engine, v, start, stats); // v ← start / ‖start‖
     start.dispose();

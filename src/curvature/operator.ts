@@ -84,6 +84,8 @@ export class HessianOperator {
   /** Hessian-vector products launched by this operator (each covers every replica and copy). */
   hvps = 0;
   readonly layout: ParameterLayout;
+  /** The taped forward pass and gradient reused by every H·v inside `atPoint`. */
+  private point: { tape: Tape; params: Var[]; gradients: Var[] } | undefined;
 
   private constructor(
     readonly engine: Engine,
@@ -206,16 +208,59 @@ export class HessianOperator {
     });
   }
 
-  /** H·v per replica for v given as parameter-shaped tensors; returns new tensors (caller disposes). */
-  apply(v: readonly Tensor[]): Tensor[] {
-    this.checkVectors(v);
+  /**
+   * Runs `body` with the forward pass and the gradient at the current parameters taped once: every
+   * H·v inside it runs only the second reverse pass (the directional part). Parameters and data must
+   * not change inside `body`; nested calls share the outer point.
+   */
+  async atPoint<T>(body: () => Promise<T>): Promise<T> {
+    if (this.point) return body();
     const tape = new Tape(this.engine);
     try {
       const { params, loss } = this.build(tape);
-      const hv = tape.hvp(loss, params, v);
+      this.point = { tape, params, gradients: tape.grad(loss, params) };
+      return await body();
+    } finally {
+      this.point = undefined;
+      tape.dispose();
+    }
+  }
+
+  /** The gradient per replica at the current point (batch B), when inside `atPoint`. */
+  get pointGradients(): readonly Tensor[] | undefined {
+    return this.point?.gradients.map((g) => g.value);
+  }
+
+  /** Computes H·v on the tape of the current point (or a fresh one) and hands it to `use` before its tensors are freed. */
+  private withHvp(v: readonly Tensor[], use: (hv: readonly Var[]) => void): void {
+    const point = this.point;
+    if (point) {
+      const mark = point.tape.mark();
+      try {
+        use(point.tape.hvpAt(point.gradients, point.params, v));
+        this.hvps++;
+      } finally {
+        point.tape.release(mark);
+      }
+      return;
+    }
+    const tape = new Tape(this.engine);
+    try {
+      const { params, loss } = this.build(tape);
+      use(tape.hvp(loss, params, v));
       this.hvps++;
+    } finally {
+      tape.dispose();
+    }
+  }
+
+  /** H·v per replica for v given as parameter-shaped tensors; returns new tensors (caller disposes). */
+  apply(v: readonly Tensor[]): Tensor[] {
+    this.checkVectors(v);
+    let result: Tensor[] = [];
+    this.withHvp(v, (hv) => {
       // Copy out of the tape (its tensors return to the pool on dispose).
-      return hv.map((h, i) => {
+      result = hv.map((h, i) => {
         const out = this.engine.empty(this.layout.shapes[i], { batch: this.batch });
         stridedCopy(this.engine, h.value, out, {
           length: out.size,
@@ -224,9 +269,8 @@ export class HessianOperator {
         });
         return out;
       });
-    } finally {
-      tape.dispose();
-    }
+    });
+    return result;
   }
 
   /** H·v per replica for flat vectors v ([n], batch B) into `out` (a new tensor when omitted). */
@@ -235,17 +279,14 @@ export class HessianOperator {
     const target = out ?? this.engine.empty([this.size], { batch: this.batch });
     if (out) this.checkFlat(out, 'hessian.applyFlat.out');
     const parts = this.unpack(v);
-    const tape = new Tape(this.engine);
     try {
-      const { params, loss } = this.build(tape);
-      const hv = tape.hvp(loss, params, parts);
-      this.hvps++;
-      this.pack(
-        hv.map((h) => h.value),
-        target,
-      );
+      this.withHvp(parts, (hv) => {
+        this.pack(
+          hv.map((h) => h.value),
+          target,
+        );
+      });
     } finally {
-      tape.dispose();
       for (const p of parts) p.dispose();
     }
     return target;

@@ -11,12 +11,13 @@ export const STREAM_SLQ = 19;
 
 /**
  * Random start or probe vectors, flat [n] of batch R·copies: copy j of replica r is drawn from
- * (seed, stream, replica r, counter), so a replica's vectors do not depend on how many replicas run.
+ * (seed, stream, replica r + replicaOffset, counter), so a replica's vectors do not depend on how many
+ * replicas run, nor on which shard runs it (`replicaOffset`: global index of the operator's replica 0).
  */
 export function randomVectors(
   operator: HessianOperator,
   kind: 'normal' | 'rademacher',
-  position: { seed: number; stream: number; counter: number },
+  position: { seed: number; stream: number; counter: number; replicaOffset?: number },
 ): Tensor {
   const { engine, copies, replicas, size } = operator;
   const out = engine.empty([size], { batch: replicas * copies });

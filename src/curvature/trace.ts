@@ -4,11 +4,10 @@
  * the exact trace and diagonal from HVPs with basis vectors (n HVPs; for small models).
  */
 import { InputError } from '../errors.ts';
-import { dot } from '../kernels/reduce.ts';
 import { withFittingCopies } from './copies.ts';
 import type { HessianOperator } from './operator.ts';
 import { randomVectors, STREAM_HUTCHINSON } from './probes.ts';
-import { stridedCopy, unitVectors } from './vector-kernels.ts';
+import { replicaDots, unitVectors } from './vector-kernels.ts';
 
 export interface TraceOptions {
   /** Probe budget per replica (default 100 without a target). */
@@ -24,6 +23,8 @@ export interface TraceOptions {
    */
   probesPerLaunch?: number;
   seed?: number;
+  /** Global index of the operator's first replica (a shard of a larger run): keys the probe streams. */
+  replicaOffset?: number;
 }
 
 export interface TraceResult {
@@ -89,18 +90,19 @@ export async function hessianTrace(
           seed: options.seed ?? 0,
           stream: STREAM_HUTCHINSON,
           counter: round,
+          replicaOffset: options.replicaOffset,
         });
         const hz = batched.applyFlat(z);
         hvps++;
-        const zHz = dot(engine, z, hz); // [1] per replica-probe: batch R·perLaunch = R × [perLaunch]
-        stridedCopy(engine, zHz, values, {
-          length: perLaunch,
-          batch: R,
-          xBatch: perLaunch,
+        // z_pᵀ H z_p of replica-probe b = r·perLaunch + j lands at values[r, round·perLaunch + j].
+        replicaDots(engine, z, hz, values, {
+          length: batched.size,
+          batch: R * perLaunch,
+          outGroup: perLaunch,
           outBatch: capacity,
           outOffset: round * perLaunch,
         });
-        for (const t of [z, hz, zHz]) t.dispose();
+        for (const t of [z, hz]) t.dispose();
         const used = (round + 1) * perLaunch;
         const last = round === rounds - 1 || used >= budget;
         if (target === undefined && !last) continue;
@@ -148,25 +150,28 @@ export async function exactTrace(
   const R = operator.replicas;
   const engine = operator.engine;
   return withFittingCopies(operator, wanted, async (batched, perLaunch) => {
-    const diagonal = engine.empty([n], { batch: R });
+    // Room for whole launches: the unit vectors past n are zero and their entries are dropped.
+    const capacity = Math.ceil(n / perLaunch) * perLaunch;
+    const diagonal = engine.empty([capacity], { batch: R });
     let hvps = 0;
     try {
       for (let start = 0; start < n; start += perLaunch) {
         const e = unitVectors(engine, n, batched.batch, perLaunch, start);
         const he = batched.applyFlat(e);
         hvps++;
-        const d = dot(engine, e, he);
-        stridedCopy(engine, d, diagonal, {
-          length: Math.min(perLaunch, n - start),
-          batch: R,
-          xBatch: perLaunch,
-          outBatch: n,
+        replicaDots(engine, e, he, diagonal, {
+          length: n,
+          batch: R * perLaunch,
+          outGroup: perLaunch,
+          outBatch: capacity,
           outOffset: start,
         });
-        for (const t of [e, he, d]) t.dispose();
+        for (const t of [e, he]) t.dispose();
       }
       const all = await diagonal.read();
-      const diagonals = Array.from({ length: R }, (_, r) => Array.from(all.subarray(r * n, (r + 1) * n)));
+      const diagonals = Array.from({ length: R }, (_, r) =>
+        Array.from(all.subarray(r * capacity, r * capacity + n)),
+      );
       return { trace: diagonals.map((d) => d.reduce((a, b) => a + b, 0)), diagonal: diagonals, hvps };
     } finally {
       diagonal.dispose();

@@ -1,0 +1,81 @@
+// Short per-replica sums of the curvature toolkit, one invocation per output and no barriers: on
+// many replicas of small vectors (probe copies, per-sample gradients) a workgroup tree per replica
+// costs far more than the sum itself.
+//
+// `dots`:      out[o(b)] = beta·out[o(b)] + alpha·Σ_{i<len} x[b·xBatch + i]·y[b·yBatch + i], where
+//              o(b) = (b / outGroup)·outBatch + b % outGroup + outOffset (outGroup consecutive outputs per row)
+// `group_sum`: out[r·outBatch + i] = beta·out[…] + alpha·Σ_{j<groups} x[(r·groups + j)·len + i]
+//              (sums the `groups` consecutive replicas of each group: per-sample gradients → their sum)
+
+struct DotParams {
+  len: u32,
+  batch: u32,
+  rowStride: u32,  // invocations per dispatch row
+  xBatch: u32,
+  yBatch: u32,
+  outGroup: u32,
+  outBatch: u32,
+  outOffset: u32,
+  alpha: f32,
+  beta: f32,       // 0 overwrites (out is not read), 1 accumulates
+}
+
+struct GroupParams {
+  len: u32,
+  groups: u32,
+  total: u32,      // outputs: replicas · len
+  rowStride: u32,
+  outBatch: u32,
+  alpha: f32,
+  beta: f32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> y: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<uniform> dp: DotParams;
+@group(0) @binding(4) var<uniform> gp: GroupParams;
+
+override WG: u32 = 64u;
+
+@compute @workgroup_size(WG, 1, 1)
+fn dots(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let b = gid.y * dp.rowStride + gid.x;
+  if (b >= dp.batch) {
+    return;
+  }
+  var acc = 0.0;
+  let xs = b * dp.xBatch;
+  let ys = b * dp.yBatch;
+  for (var i = 0u; i < dp.len; i += 1u) {
+    acc += x[xs + i] * y[ys + i];
+  }
+  let at = (b / dp.outGroup) * dp.outBatch + b % dp.outGroup + dp.outOffset;
+  var value = dp.alpha * acc;
+  if (dp.beta != 0.0) {
+    value += dp.beta * out[at];
+  }
+  out[at] = value;
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn group_sum(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let index = gid.y * gp.rowStride + gid.x;
+  if (index >= gp.total) {
+    return;
+  }
+  let r = index / gp.len;
+  let i = index % gp.len;
+  var acc = 0.0;
+  var at = r * gp.groups * gp.len + i;
+  for (var j = 0u; j < gp.groups; j += 1u) {
+    acc += x[at];
+    at += gp.len;
+  }
+  let o = r * gp.outBatch + i;
+  var value = gp.alpha * acc;
+  if (gp.beta != 0.0) {
+    value += gp.beta * out[o];
+  }
+  out[o] = value;
+}
