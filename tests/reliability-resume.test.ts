@@ -1,0 +1,128 @@
+// A run killed with SIGKILL right after its first checkpoint leaves only complete files, and
+// `run … --resume` then writes exactly the files of an uninterrupted run (counter-based RNG).
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+
+const test = suite('reliability: SIGKILL and resume');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+const NAME = 'resume-after-kill';
+const STEPS = 4000;
+const EVERY = 100;
+const CONFIG = {
+  name: NAME,
+  description: 'killed mid-run and resumed',
+  model: { kind: 'deep-linear', inputDim: 2, hidden: [2], outputDim: 2 },
+  loss: 'mse',
+  data: {
+    kind: 'linear-teacher',
+    V: [
+      [1, 0],
+      [0, 1],
+    ],
+    noiseStd: [1, 0.3],
+  },
+  init: { kind: 'normal', scale: 0.5 },
+  train: { learningRate: 0.05, batchSize: 10, steps: STEPS },
+  measure: {
+    every: EVERY,
+    evaluationSamples: 32,
+    metrics: ['loss', 'sharpness', 'lambdaMax', 'fluctuation'],
+  },
+  seeds: 2,
+  seed: 11,
+  groups: [
+    { name: 'anisotropic', reference: 'isotropic' },
+    { name: 'isotropic', overrides: { data: { noiseStd: [1, 1] } } },
+  ],
+  panels: [{ name: 'sharpness', kind: 'timeseries', metrics: ['sharpness'], title: 'T' }],
+};
+
+function start(
+  args: string[],
+  cwd: string,
+): { child: ChildProcess; done: Promise<{ code: number | null; signal: string | null; stderr: string }> } {
+  const child = spawn(process.execPath, [join(root, 'runner', 'bin.mjs'), ...args], {
+    cwd,
+    env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
+  });
+  let stderr = '';
+  child.stdout?.resume();
+  child.stderr?.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const done = new Promise<{ code: number | null; signal: string | null; stderr: string }>(
+    (resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code, signal) => resolve({ code, signal, stderr }));
+    },
+  );
+  return { child, done };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+test('SIGKILL after the first checkpoint, then --resume, gives the files of an uninterrupted run', async () => {
+  const work = mkdtempSync(join(tmpdir(), 'sharpness-lab-resume-'));
+  try {
+    writeFileSync(join(work, 'c.json'), JSON.stringify(CONFIG));
+    const experiment = join(work, 'killed', NAME);
+    const checkpoint = join(experiment, 'checkpoint.json');
+    const killed = start(['run', 'c.json', '--out', 'killed'], work);
+    let exited = false;
+    void killed.done.then(() => {
+      exited = true;
+    });
+    // Poll for the first checkpoint (written by rename, so it is complete once it exists).
+    const deadline = Date.now() + 120_000;
+    while (!existsSync(checkpoint) && !exited && Date.now() < deadline) await sleep(5);
+    assert.ok(existsSync(checkpoint), 'no checkpoint appeared');
+    killed.child.kill('SIGKILL');
+    const outcome = await killed.done;
+    assert.is(outcome.signal, 'SIGKILL', 'the run ended before it could be killed');
+
+    // Only complete files: the checkpoint parses and names a log point; no results were written yet;
+    // anything else is a temporary (NAME.tmp-PID-N) that a rename never published.
+    const files = readdirSync(experiment);
+    const published = files.filter((f) => !/\.tmp-\d+-\d+$/.test(f));
+    assert.ok(
+      published.every((f) => f === 'checkpoint.json'),
+      `unexpected files after the kill: ${files.join(', ')}`,
+    );
+    const state = JSON.parse(readFileSync(checkpoint, 'utf8'));
+    assert.is(state.experiment, NAME);
+    assert.ok(
+      state.step % EVERY === 0 && state.step > 0 && state.step < STEPS,
+      `checkpoint at step ${state.step}`,
+    );
+
+    const resumed = await start(['run', 'c.json', '--out', 'killed', '--resume'], work).done;
+    assert.is(resumed.code, 0, resumed.stderr);
+    assert.not.ok(existsSync(checkpoint), 'the checkpoint is removed once the run completes');
+    assert.ok(
+      readdirSync(experiment).every((f) => !/\.tmp-/.test(f)),
+      'temporaries left by the kill are cleaned up',
+    );
+
+    const whole = await start(['run', 'c.json', '--out', 'whole'], work).done;
+    assert.is(whole.code, 0, whole.stderr);
+    const read = (dir: string, file: string) => readFileSync(join(work, dir, NAME, file), 'utf8');
+    const csv = read('killed', 'results.csv');
+    // 2 groups × 2 seeds × 40 log points × 4 metrics, plus theory and relativeSharpness rows.
+    assert.ok(csv.split('\r\n').length > 2 * 2 * (STEPS / EVERY) * 4, 'results.csv holds every log point');
+    assert.is(csv, read('whole', 'results.csv'), 'results.csv equals the uninterrupted run');
+    assert.is(read('killed', 'config.json'), read('whole', 'config.json'));
+    const rows = (dir: string) => JSON.parse(read(dir, 'results.json')).rows;
+    assert.equal(rows('killed'), rows('whole'), 'results.json rows equal the uninterrupted run');
+    assert.is(read('killed', 'sharpness.svg'), read('whole', 'sharpness.svg'));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test.run();
