@@ -16,6 +16,7 @@ import { initParameters } from '../src/models/init.ts';
 import { type LossKind, lossFunction } from '../src/models/losses.ts';
 import { buildModel, type Model } from '../src/models/model.ts';
 import type { Engine } from '../src/tensor/engine.ts';
+import { markdownTable } from './format.ts';
 import type { BenchContext, BenchResult, BenchSuite } from './suite.ts';
 import { median } from './timing.ts';
 
@@ -231,15 +232,16 @@ function formatTable(results: readonly BenchResult[]): string {
     ['iter ms', 9, (r) => r.iterationMs.toFixed(2)],
     ['iter/HVP', 10, (r) => r.ratio.toFixed(2)],
   ];
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(columns[i][1]) : c.padStart(columns[i][1]))).join('');
-  const header = line(columns.map((c) => c[0]));
   return [
     `Lanczos: HVPs for λ_max to relative ${LAMBDA_ACCURACY} (Lanczos, its residual stop, power iteration) and one iteration vs one HVP`,
-    header,
-    '-'.repeat(header.length),
-    ...rows.map((r) =>
-      r.error ? `${r.model.padEnd(32)}failed: ${r.error}` : line(columns.map((c) => c[2](r))),
+    '',
+    markdownTable(
+      columns.map((c) => c[0]),
+      rows.map((r) =>
+        r.error
+          ? [r.model, `failed: ${r.error}`, ...columns.slice(2).map(() => '')]
+          : columns.map((c) => c[2](r)),
+      ),
     ),
   ].join('\n');
 }

@@ -5,6 +5,7 @@
  */
 import { matmul } from '../src/kernels/matmul.ts';
 import type { Tensor } from '../src/tensor/engine.ts';
+import { markdownTable } from './format.ts';
 import type { BenchContext, BenchResult, BenchSuite } from './suite.ts';
 import { measure, measureInterleaved, randomFloats } from './timing.ts';
 
@@ -285,13 +286,10 @@ function formatMatmulTable(results: readonly BenchResult[]): string {
       ratio(ours, byEngine.get('cpu')),
     ];
   });
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const format = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [
     'matmul: GFLOP/s (2·b·m·k·n / median seconds per repetition; higher is better)',
-    format(header),
-    ...lines.map(format),
+    '',
+    markdownTable(header, lines),
   ].join('\n');
 }
 

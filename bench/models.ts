@@ -19,6 +19,9 @@ export interface BenchSetup {
 
 const diag = (values: number[]) => values.map((v, i) => values.map((_, j) => (i === j ? v : 0)));
 
+/** The deep linear preset's teacher: V = I₂, √Σ_ε = diag(10, 0.1) (anisotropic, as sharpening-linear). */
+export const LINEAR_TEACHER = { V: diag([1, 1]), noiseStd: [10, 0.1] };
+
 const sequenceTeacher = (student: ModelSpec, teacher: ModelSpec) => ({ student, teacher });
 
 export function benchSetups(): BenchSetup[] {
@@ -53,7 +56,11 @@ export function benchSetups(): BenchSetup[] {
       model: buildModel({ kind: 'deep-linear', inputDim: 2, hidden: [2, 2], outputDim: 2 }),
       loss: 'mse',
       batchSize: 10,
-      data: (engine) => new LinearTeacher(engine, { V: diag([1, 1]), sigmaEps: diag([100, 0.01]) }),
+      data: (engine) =>
+        new LinearTeacher(engine, {
+          V: LINEAR_TEACHER.V,
+          sigmaEps: diag(LINEAR_TEACHER.noiseStd.map((s) => s * s)),
+        }),
     },
     {
       name: 'teacher-student MLP 2-4-2',

@@ -6,6 +6,7 @@
  * engine: acquiring our adapter is what points VK_ICD_FILENAMES at SwiftShader when there is no
  * hardware GPU, and Dawn reads that variable when an instance is created.
  */
+import { fileURLToPath } from 'node:url';
 import { create, globals } from 'webgpu';
 import type { NodeDeviceOptions } from '../runner/node/device.ts';
 import type { AdapterDescription } from '../src/gpu/context.ts';
@@ -61,4 +62,32 @@ export async function disposeTfjsWebgpu(): Promise<void> {
   const session = loading;
   loading = undefined;
   await closeTfjsWebgpu(session);
+}
+
+let gradients: Promise<void> | undefined;
+
+/**
+ * Registers tfjs-core's gradients (tf.grad, optimizers need them). They register only from
+ * `dist/register_all_gradients`, an ES module tree of directory imports that Node cannot load, so
+ * esbuild bundles it once, in memory; tfjs keeps its gradient registry on `globalThis`, so they land
+ * in the tfjs-core already loaded. (The page's bundler resolves the tree directly.)
+ */
+export function loadTfjsGradients(): Promise<void> {
+  gradients ??= (async () => {
+    const { build } = await import('esbuild');
+    const bundle = await build({
+      stdin: {
+        contents: "import '@tensorflow/tfjs-core/dist/register_all_gradients';",
+        resolveDir: fileURLToPath(new URL('..', import.meta.url)),
+      },
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      write: false,
+      logLevel: 'silent',
+    });
+    const code = Buffer.from(bundle.outputFiles[0].text).toString('base64');
+    await import(`data:text/javascript;base64,${code}`);
+  })();
+  return gradients;
 }

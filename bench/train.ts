@@ -1,98 +1,378 @@
 /**
- * SGD steps per second of the general training path (tape forward/backward, in-place update, one
- * submit per step) for the paper's set-ups, with 1 and 64 replicas for the deep linear preset.
+ * SGD steps per second for the paper's set-ups. The deep linear preset (D = 3, d = 2, batch 10) runs
+ * on three engines side by side at 1 and 64 replicas — our fused path (many steps per dispatch), our
+ * general path (tape forward/backward, one submit per step) and a straightforward tfjs-webgpu loop
+ * (bench/tfjs-train.ts) on the same adapter — timed interleaved; the other models run the general
+ * path (1 and 8 replicas). Before timing, the tfjs loop and ours train from the same weights and
+ * their population loss must fall toward the noise floor, so the peer is an honest SGD.
  */
+
 import { initParameters } from '../src/models/init.ts';
+import type { Tensor } from '../src/tensor/engine.ts';
 import { train } from '../src/train/trainer.ts';
-import { benchSetups } from './models.ts';
+import { markdownTable } from './format.ts';
+import { type BenchSetup, benchSetups, LINEAR_TEACHER } from './models.ts';
 import type { BenchContext, BenchResult, BenchSuite } from './suite.ts';
-import { measure } from './timing.ts';
+import { loadTfjsGradients } from './tfjs.ts';
+import { deepLinearPopulationLoss, type TfjsDeepLinearSgd, tfjsDeepLinearSgd } from './tfjs-train.ts';
+import { measureInterleaved } from './timing.ts';
+
+export type TrainEngine = 'sharpness-lab' | 'tfjs-webgpu';
+export type TrainPath = 'fused' | 'general' | 'tfjs';
 
 export interface TrainResult extends BenchResult {
+  engine: TrainEngine;
   model: string;
-  /** 'fused' (many steps per dispatch) or 'general' (autodiff tape, one submit per step). */
-  path: 'fused' | 'general';
+  /** 'fused' (many steps per dispatch), 'general' (autodiff tape, one submit per step), 'tfjs'. */
+  path: TrainPath;
   replicas: number;
   batchSize: number;
-  stepsPerSecond: number;
+  /** null when the engine could not run (then `error` says why). */
+  stepsPerSecond: number | null;
 }
 
-async function run(context: BenchContext): Promise<TrainResult[]> {
+/** Did a loop learn: population loss before and after `steps` SGD steps from the same weights. */
+export interface LearningCheck extends BenchResult {
+  kind: 'learning-check';
+  model: string;
+  path: TrainPath;
+  replicas: number;
+  steps: number;
+  learningRate: number;
+  /** Mean over replicas of the population loss ½‖P − V‖²_F + ½ Tr Σ_ε. */
+  lossBefore: number;
+  lossAfter: number;
+  /** ½ Tr Σ_ε, the loss at P = V. */
+  noiseFloor: number;
+  learned: boolean;
+}
+
+/** Learning check: steps and rate at which the excess loss of every engine falls well below its start. */
+const CHECK_STEPS = 100;
+const CHECK_LEARNING_RATE = 0.05;
+/** Few replicas: the tfjs loop takes ~50 ms per step on SwiftShader. */
+const CHECK_REPLICAS = 4;
+/** The excess loss (above the floor) must fall to this fraction of its start. */
+const CHECK_FRACTION = 0.5;
+
+interface Runner {
+  path: TrainPath;
+  engine: TrainEngine;
+  /** Steps one repetition takes (a fused repetition covers whole dispatches). */
+  steps: number;
+  rep(): Promise<void>;
+  dispose(): void;
+}
+
+const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+
+function widthsOf(setup: BenchSetup): number[] {
+  const spec = setup.model.spec;
+  if (spec.kind !== 'deep-linear') throw new Error(`${setup.name} is not a deep linear model`);
+  return [spec.inputDim, ...spec.hidden, spec.outputDim];
+}
+
+function initialWeights(context: BenchContext, setup: BenchSetup, replicas: number): Tensor[] {
+  return initParameters(context.engine, setup.model, { kind: 'xavier' }, { replicas, seed: 1 });
+}
+
+/** Our loop on one path, `steps` per repetition, continuing the step counter across repetitions. */
+function oursRunner(
+  context: BenchContext,
+  setup: BenchSetup,
+  params: Tensor[],
+  path: 'fused' | 'general',
+  options: { steps: number; learningRate: number },
+): Runner {
   const { engine } = context;
-  const results: TrainResult[] = [];
-  for (const setup of benchSetups()) {
-    const linear = setup.name.startsWith('deep linear');
-    for (const [replicas, path] of (linear
-      ? [
-          [1, 'general'],
-          [1, 'fused'],
-          [64, 'general'],
-          [64, 'fused'],
-        ]
-      : [
-          [1, 'general'],
-          [8, 'general'],
-        ]) as [number, 'fused' | 'general'][]) {
-      context.log(`train: ${setup.name}, ${replicas} replica(s), ${path} path`);
-      const data = setup.data(engine);
-      const params = initParameters(
-        engine,
-        setup.model,
-        { kind: setup.model.spec.kind === 'mlp' ? 'kaiming' : 'xavier' },
-        { replicas, seed: 1 },
-      );
-      // Enough steps per repetition that a fused dispatch (256 steps) is measured whole.
-      const steps = path === 'fused' ? 1024 : 10;
-      let step = 0;
-      const timing = await measure(
-        async () => {
-          await train(engine, {
-            model: setup.model,
-            params,
-            data,
-            loss: setup.loss,
-            learningRate: 1e-3,
-            batchSize: setup.batchSize,
-            steps,
-            seed: 1,
-            startStep: step,
-            path,
-          });
-          step += steps;
-          await engine.sync();
-        },
-        { minSeconds: context.minSeconds, minReps: 2 },
-      );
-      results.push({
-        engine: 'sharpness-lab',
-        shape: [replicas, setup.batchSize],
-        gflops: null,
-        model: setup.name,
-        path,
-        replicas,
+  const data = setup.data(engine);
+  let step = 0;
+  return {
+    path,
+    engine: 'sharpness-lab',
+    steps: options.steps,
+    async rep() {
+      await train(engine, {
+        model: setup.model,
+        params,
+        data,
+        loss: setup.loss,
+        learningRate: options.learningRate,
         batchSize: setup.batchSize,
-        stepsPerSecond: steps / timing.median,
+        steps: options.steps,
+        seed: 1,
+        startStep: step,
+        path,
       });
+      step += options.steps;
+      await engine.sync();
+    },
+    dispose() {
       for (const p of params) p.dispose();
       data.dispose();
+    },
+  };
+}
+
+async function tfjsRunner(
+  context: BenchContext,
+  setup: BenchSetup,
+  replicas: number,
+  initial: Float32Array[],
+  options: { steps: number; learningRate: number },
+): Promise<Runner & { loop: TfjsDeepLinearSgd }> {
+  const t = await context.tfjs();
+  await loadTfjsGradients();
+  const loop = tfjsDeepLinearSgd(t.tf, {
+    widths: widthsOf(setup),
+    replicas,
+    batchSize: setup.batchSize,
+    learningRate: options.learningRate,
+    V: LINEAR_TEACHER.V,
+    noiseStd: LINEAR_TEACHER.noiseStd,
+    initial,
+    seed: 1,
+  });
+  return {
+    path: 'tfjs',
+    engine: 'tfjs-webgpu',
+    steps: options.steps,
+    loop,
+    async rep() {
+      for (let s = 0; s < options.steps; s++) loop.step();
+      await t.sync();
+    },
+    dispose: () => loop.dispose(),
+  };
+}
+
+const readAll = (tensors: readonly Tensor[]) =>
+  Promise.all(tensors.map((t) => t.read() as Promise<Float32Array>));
+
+/** The same initial weights as `initialWeights`, read back (for the tfjs loop and the CPU). */
+async function initialArrays(
+  context: BenchContext,
+  setup: BenchSetup,
+  replicas: number,
+): Promise<Float32Array[]> {
+  const tensors = initialWeights(context, setup, replicas);
+  try {
+    return await readAll(tensors);
+  } finally {
+    for (const t of tensors) t.dispose();
+  }
+}
+
+/** Trains each engine CHECK_STEPS steps from the same weights; records population loss before/after. */
+async function learningChecks(context: BenchContext, setup: BenchSetup): Promise<LearningCheck[]> {
+  const replicas = CHECK_REPLICAS;
+  const widths = widthsOf(setup);
+  const { V, noiseStd } = LINEAR_TEACHER;
+  const noiseFloor = 0.5 * noiseStd.reduce((s, v) => s + v * v, 0);
+  const population = (w: Float32Array[]) => mean(deepLinearPopulationLoss(w, widths, V, noiseStd, replicas));
+  const checks: LearningCheck[] = [];
+  const record = (path: TrainPath, engine: TrainEngine, before: number, after: number, error?: string) => {
+    const learned = after - noiseFloor <= CHECK_FRACTION * (before - noiseFloor);
+    checks.push({
+      kind: 'learning-check',
+      engine,
+      shape: [replicas, setup.batchSize],
+      gflops: null,
+      model: setup.name,
+      path,
+      replicas,
+      steps: CHECK_STEPS,
+      learningRate: CHECK_LEARNING_RATE,
+      lossBefore: before,
+      lossAfter: after,
+      noiseFloor,
+      learned,
+      ...(error
+        ? { error }
+        : !learned
+          ? { error: 'the population loss did not fall toward the noise floor' }
+          : {}),
+    });
+    context.log(
+      `train: learning check ${path}: population loss ${before.toPrecision(5)} → ${after.toPrecision(5)} after ${CHECK_STEPS} steps (floor ${noiseFloor.toPrecision(5)})`,
+    );
+  };
+  const options = { steps: CHECK_STEPS, learningRate: CHECK_LEARNING_RATE };
+  const start = await initialArrays(context, setup, replicas);
+  const before = population(start);
+  for (const path of ['fused', 'general'] as const) {
+    const params = initialWeights(context, setup, replicas);
+    const runner = oursRunner(context, setup, params, path, options);
+    try {
+      await runner.rep();
+      record(path, 'sharpness-lab', before, population(await readAll(params)));
+    } finally {
+      runner.dispose();
+    }
+  }
+  try {
+    const runner = await tfjsRunner(context, setup, replicas, start, options);
+    try {
+      await runner.rep();
+      record('tfjs', 'tfjs-webgpu', before, population(await runner.loop.weights()));
+    } finally {
+      runner.dispose();
+    }
+  } catch (error) {
+    record('tfjs', 'tfjs-webgpu', before, Number.NaN, (error as Error).message.split('\n')[0]);
+  }
+  return checks;
+}
+
+/** The deep linear preset on fused, general and tfjs at `replicas`, timed interleaved. */
+async function deepLinearRow(
+  context: BenchContext,
+  setup: BenchSetup,
+  replicas: number,
+): Promise<TrainResult[]> {
+  const learningRate = 1e-3;
+  const runners: Runner[] = [
+    // Enough steps per repetition that a fused dispatch (256 steps) is measured whole.
+    oursRunner(context, setup, initialWeights(context, setup, replicas), 'fused', {
+      steps: 1024,
+      learningRate,
+    }),
+    oursRunner(context, setup, initialWeights(context, setup, replicas), 'general', {
+      steps: 10,
+      learningRate,
+    }),
+  ];
+  const results: TrainResult[] = [];
+  const result = (
+    r: Runner | { path: TrainPath; engine: TrainEngine },
+    stepsPerSecond: number | null,
+    error?: string,
+  ) =>
+    results.push({
+      engine: r.engine,
+      shape: [replicas, setup.batchSize],
+      gflops: null,
+      model: setup.name,
+      path: r.path,
+      replicas,
+      batchSize: setup.batchSize,
+      stepsPerSecond,
+      ...(error ? { error } : {}),
+    });
+  try {
+    try {
+      const initial = await initialArrays(context, setup, replicas);
+      runners.push(await tfjsRunner(context, setup, replicas, initial, { steps: 10, learningRate }));
+    } catch (error) {
+      result({ path: 'tfjs', engine: 'tfjs-webgpu' }, null, (error as Error).message.split('\n')[0]);
+    }
+    context.log(
+      `train: ${setup.name}, ${replicas} replica(s): warm-up, then ${runners.map((r) => r.path).join(', ')} interleaved`,
+    );
+    for (const r of [...runners]) {
+      try {
+        await r.rep();
+      } catch (error) {
+        // An engine that cannot run the loop is reported, the others still timed.
+        result(r, null, (error as Error).message.split('\n')[0]);
+        runners.splice(runners.indexOf(r), 1);
+        r.dispose();
+      }
+    }
+    const timings = await measureInterleaved(
+      runners.map((r) => r.rep),
+      { minSeconds: context.minSeconds, minReps: 2 },
+    );
+    runners.forEach((r, i) => {
+      result(r, r.steps / timings[i].median);
+      context.log(
+        `train: ${setup.name}, ${replicas} replica(s), ${r.path}: ${(r.steps / timings[i].median).toFixed(1)} steps/s`,
+      );
+    });
+  } finally {
+    for (const r of runners) r.dispose();
+  }
+  return results.sort((a, b) => ORDER.indexOf(a.path) - ORDER.indexOf(b.path));
+}
+
+const ORDER: TrainPath[] = ['fused', 'general', 'tfjs'];
+
+/** Another preset model on our general path. */
+async function generalRow(context: BenchContext, setup: BenchSetup, replicas: number): Promise<TrainResult> {
+  context.log(`train: ${setup.name}, ${replicas} replica(s), general path`);
+  const kind = setup.model.spec.kind === 'mlp' ? 'kaiming' : 'xavier';
+  const params = initParameters(context.engine, setup.model, { kind }, { replicas, seed: 1 });
+  const runner = oursRunner(context, setup, params, 'general', { steps: 10, learningRate: 1e-3 });
+  try {
+    await runner.rep();
+    const [timing] = await measureInterleaved([runner.rep], { minSeconds: context.minSeconds, minReps: 2 });
+    return {
+      engine: 'sharpness-lab',
+      shape: [replicas, setup.batchSize],
+      gflops: null,
+      model: setup.name,
+      path: 'general',
+      replicas,
+      batchSize: setup.batchSize,
+      stepsPerSecond: runner.steps / timing.median,
+    };
+  } finally {
+    runner.dispose();
+  }
+}
+
+async function run(context: BenchContext): Promise<BenchResult[]> {
+  const results: BenchResult[] = [];
+  for (const setup of benchSetups()) {
+    if (setup.model.spec.kind === 'deep-linear') {
+      results.push(...(await learningChecks(context, setup)));
+      for (const replicas of [1, 64]) results.push(...(await deepLinearRow(context, setup, replicas)));
+    } else {
+      for (const replicas of [1, 8]) results.push(await generalRow(context, setup, replicas));
     }
   }
   return results;
 }
 
-function formatTable(results: readonly BenchResult[]): string {
-  const rows = results as TrainResult[];
-  const header = `${'model'.padEnd(34)}${'path'.padStart(8)}${'replicas'.padStart(9)}${'batch'.padStart(7)}${'steps/s'.padStart(10)}${'replica-steps/s'.padStart(17)}`;
-  const lines = rows.map(
-    (r) =>
-      `${r.model.padEnd(34)}${r.path.padStart(8)}${String(r.replicas).padStart(9)}${String(r.batchSize).padStart(7)}${r.stepsPerSecond.toFixed(1).padStart(10)}${(r.stepsPerSecond * r.replicas).toFixed(0).padStart(17)}`,
-  );
-  return [
-    'SGD training: steps/s (general: one submit per step; fused: many steps per dispatch)',
-    header,
-    '-'.repeat(header.length),
-    ...lines,
-  ].join('\n');
+function ratio(x: number | null | undefined, y: number | null | undefined): string {
+  return x && y ? `${(x / y).toFixed(1)}×` : '—';
+}
+
+function formatTable(all: readonly BenchResult[]): string {
+  const rows = all.filter((r): r is TrainResult => (r as LearningCheck).kind !== 'learning-check');
+  const checks = all.filter((r): r is LearningCheck => (r as LearningCheck).kind === 'learning-check');
+  const lines: string[] = [
+    'SGD training: steps/s (fused: many steps per dispatch; general: tape, one submit per step; tfjs: tfjs-webgpu loop)',
+  ];
+  const groups = new Map<string, TrainResult[]>();
+  for (const r of rows) {
+    const key = `${r.model}\u0000${r.replicas}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const header = ['model', 'replicas', 'batch', 'fused', 'general', 'tfjs', 'fused/general', 'fused/tfjs'];
+  const table = [...groups.values()].map((g) => {
+    const by = (p: TrainPath) => g.find((r) => r.path === p);
+    const cell = (p: TrainPath) => {
+      const r = by(p);
+      return r === undefined ? '' : r.stepsPerSecond === null ? 'failed' : r.stepsPerSecond.toFixed(1);
+    };
+    return [
+      g[0].model,
+      String(g[0].replicas),
+      String(g[0].batchSize),
+      cell('fused'),
+      cell('general'),
+      cell('tfjs'),
+      by('fused') ? ratio(by('fused')?.stepsPerSecond, by('general')?.stepsPerSecond) : '',
+      by('tfjs') ? ratio(by('fused')?.stepsPerSecond, by('tfjs')?.stepsPerSecond) : '',
+    ];
+  });
+  lines.push('', markdownTable(header, table), '');
+  for (const c of checks)
+    lines.push(
+      `- learning check (${c.path}, ${c.replicas} replicas, ${c.steps} steps at η = ${c.learningRate}): population loss ${c.lossBefore.toPrecision(5)} → ${c.lossAfter.toPrecision(5)}, floor ${c.noiseFloor.toPrecision(5)}: ${c.learned ? 'learns' : `FAILED${c.error ? ` (${c.error})` : ''}`}`,
+    );
+  return lines.join('\n');
 }
 
 export const suite: BenchSuite = { run, formatTable };

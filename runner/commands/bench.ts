@@ -1,3 +1,4 @@
+import { benchMetadata, formatMetadata, takeJsonFile } from '../../bench/meta.ts';
 import type { BenchResult, BenchSuite } from '../../bench/suite.ts';
 import { disposeTfjsWebgpu, loadTfjsWebgpu } from '../../bench/tfjs.ts';
 import { InputError } from '../../src/errors.ts';
@@ -8,22 +9,27 @@ import { PROFILE_FLAGS, profileRequest, startProfile } from '../node/profile.ts'
 import { DEVICE_FLAGS, deviceOptions } from './device-flags.ts';
 
 /** Benchmark suites by name; a new one (train, hvp, lanczos) is one more entry here. */
-const SUITES: Record<string, { summary: string; load: () => Promise<BenchSuite> }> = {
+const SUITES: Record<string, { summary: string; load: () => Promise<BenchSuite>; slow?: boolean }> = {
   matmul: {
     summary: 'GFLOP/s of batched matmul: sharpness-lab vs tfjs-webgpu vs a CPU loop',
     load: async () => (await import('../../bench/matmul.ts')).suite,
   },
   train: {
-    summary: 'SGD steps/s per preset model and replica count (general and fused paths)',
+    summary: 'SGD steps/s per preset model and replica count (fused, general, tfjs-webgpu loop)',
     load: async () => (await import('../../bench/train.ts')).suite,
   },
   hvp: {
-    summary: 'time(HVP) / time(gradient) per model (double backward)',
+    summary: 'HVP vs gradient per model; HVP beside jax-js (wasm here, webgpu in Chromium)',
     load: async () => (await import('../../bench/hvp.ts')).suite,
   },
   lanczos: {
     summary: 'HVPs for λ_max to 1e-3; Lanczos iteration time vs one HVP, per model',
     load: async () => (await import('../../bench/lanczos.ts')).suite,
+  },
+  'init-scale': {
+    summary: 'wall time of the full init-scale preset (slow: minutes; --skip-slow leaves it out)',
+    load: async () => (await import('../../bench/init-scale.ts')).suite,
+    slow: true,
   },
   profile: {
     summary: "the profiler's summed kernel time vs wall time on a long GPU-bound training run",
@@ -37,7 +43,16 @@ const SUITES: Record<string, { summary: string; load: () => Promise<BenchSuite> 
 
 const FLAGS = [
   ...DEVICE_FLAGS,
-  { name: 'json', kind: 'boolean' as const, help: 'print one JSON object (progress stays on stderr)' },
+  {
+    name: 'json',
+    kind: 'boolean' as const,
+    help: 'print one JSON object (progress stays on stderr); --json FILE writes it to FILE and prints the tables',
+  },
+  {
+    name: 'skip-slow',
+    kind: 'boolean' as const,
+    help: 'without suite names: leave out the slow suites (init-scale)',
+  },
   {
     name: 'min-time',
     kind: 'number' as const,
@@ -46,7 +61,7 @@ const FLAGS = [
   ...PROFILE_FLAGS,
 ];
 
-export const usage = `usage: sharpness-lab bench [SUITE...] [--json] [--min-time S] [--backend NAME] [--adapter TEXT]
+export const usage = `usage: sharpness-lab bench [SUITE...] [--json [FILE]] [--skip-slow] [--min-time S] [--backend NAME] [--adapter TEXT]
 
 Runs benchmark suites against peer engines on the same adapter, in this process, and prints a
 table (or with --json one object {"adapter": {...}, "results": [...]}). Without a suite name, every
@@ -62,9 +77,13 @@ ${Object.entries(SUITES)
 ${formatFlagHelp(FLAGS)}`;
 
 export async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, FLAGS);
+  const json = takeJsonFile(argv, Object.keys(SUITES));
+  const args = parseArgs(json.argv, FLAGS);
   const profile = profileRequest(args);
-  const names = args.positional.length > 0 ? [...new Set(args.positional)] : Object.keys(SUITES);
+  const names =
+    args.positional.length > 0
+      ? [...new Set(args.positional)]
+      : Object.keys(SUITES).filter((name) => !(args.flags['skip-slow'] && SUITES[name].slow));
   for (const name of names) {
     if (!Object.hasOwn(SUITES, name)) {
       throw new InputError('suite', `unknown suite '${name}' (known: ${Object.keys(SUITES).join(', ')})`);
@@ -75,12 +94,13 @@ export async function main(argv: string[]): Promise<number> {
 
   const log = (line: string) => process.stderr.write(`${line}\n`);
   let adapter: AdapterDescription;
-  const results: { suite: BenchSuite; results: BenchResult[] }[] = [];
+  const results: { name: string; suite: BenchSuite; results: BenchResult[] }[] = [];
   if (args.flags.backend === 'browser') {
     // The same suites in a Chromium page (tfjs-webgpu as the peer there); printed exactly as below.
     const run = await (await import('../browser/commands.ts')).browserBench(args, names, minSeconds, log);
     adapter = run.adapter;
-    for (const r of run.suites) results.push({ suite: await SUITES[r.name].load(), results: r.results });
+    for (const r of run.suites)
+      results.push({ name: r.name, suite: await SUITES[r.name].load(), results: r.results });
   } else {
     const device = deviceOptions(args);
     const engine = await createNodeEngine(device);
@@ -99,7 +119,7 @@ export async function main(argv: string[]): Promise<number> {
           log,
           tfjs: () => loadTfjsWebgpu(adapter, device),
         };
-        results.push({ suite, results: await suite.run(context) });
+        results.push({ name, suite, results: await suite.run(context) });
       }
       await finishProfile();
     } finally {
@@ -108,12 +128,15 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
 
-  if (args.flags.json) {
-    console.log(JSON.stringify({ adapter, results: results.flatMap((r) => r.results) }));
-  } else {
-    console.log(
-      `adapter: ${adapter.description || adapter.device} (${adapter.vendor}/${adapter.architecture})`,
-    );
+  const meta = benchMetadata(adapter, args.flags.backend === 'browser' ? 'browser' : 'node');
+  const report = JSON.stringify({
+    ...meta,
+    results: results.flatMap((r) => r.results.map((result) => ({ suite: r.name, ...result }))),
+  });
+  if (json.file) await (await import('node:fs/promises')).writeFile(json.file, `${report}\n`);
+  if (args.flags.json && !json.file) console.log(report);
+  else {
+    console.log(formatMetadata(meta));
     for (const r of results) console.log(`\n${r.suite.formatTable(r.results)}`);
   }
   const failed = results.flatMap((r) => r.results).filter((r) => r.error !== undefined);
