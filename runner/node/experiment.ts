@@ -293,12 +293,13 @@ export async function runAndReport(
       },
     });
   } catch (error) {
-    bar?.finish();
+    // Leave the bar where it stopped (not at 100 %), on a line of its own.
+    if (bar && process.stderr.isTTY) process.stderr.write('\n');
     if (error instanceof GpuFailure) {
       const kept = existsSync(checkpointFile)
         ? `the checkpoint ${checkpointFile}${saved ? ` (batch ${saved.batch + 1}, step ${saved.step})` : ''} is kept; continue on a working device with: ${options.resumeCommand ?? 'the same command'}${options.resumeCommand?.includes('--resume') ? '' : ' --resume'}`
         : 'no checkpoint was saved yet; run it again';
-      throw new GpuFailure(`${error.message}; the run stopped. ${kept}`);
+      throw new GpuFailure(`${error.message.replace(/\s+/g, ' ').trim()}; the run stopped; ${kept}`);
     }
     throw error;
   }
