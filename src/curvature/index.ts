@@ -3,8 +3,10 @@ export { COPY_BUDGET_FLOATS, copiesWithinBudget, withFittingCopies } from './cop
 export { DENSE_HESSIAN_MAX_PARAMETERS, denseHessian, denseHessianEigenvalues } from './dense.ts';
 export { type DensityOptions, type DensityResult, spectralDensity } from './density.ts';
 export {
+  encodeFluctuation,
   type FluctuationOptions,
   type FluctuationResult,
+  fluctuationStatistics,
   gradientFluctuation,
   minibatchGradientSquared,
 } from './fluctuation.ts';
@@ -20,6 +22,13 @@ export {
   topEigenvalues,
   type Which,
 } from './lanczos.ts';
+export {
+  type CurvatureMeasurement,
+  type CurvatureRequest,
+  MEASURE_DENSE_MAX_PARAMETERS,
+  MEASURE_EXACT_TRACE_MAX_PARAMETERS,
+  measureCurvature,
+} from './measure.ts';
 export {
   type EvaluationData,
   type EvaluationSet,

@@ -1,0 +1,162 @@
+/**
+ * One measurement round of an experiment's log point for every replica: sharpness Tr H, λ_max and the
+ * gradient fluctuation S, picking the cheapest exact method by model size — the dense Hessian (n HVPs
+ * in one batched launch, float64 eigenvalues) for small models, the exact diagonal for medium ones and
+ * Hutchinson's estimate beyond; Lanczos for λ_max when there is no dense Hessian. For dense models
+ * everything, fluctuation included, is encoded into one result tensor and read back once.
+ */
+import { InputError } from '../errors.ts';
+import { withFittingCopies } from './copies.ts';
+import { encodeFluctuation, fluctuationStatistics, gradientFluctuation } from './fluctuation.ts';
+import { topEigenvalues } from './lanczos.ts';
+import type { HessianOperator } from './operator.ts';
+import { exactTrace, hessianTrace } from './trace.ts';
+import { symmetricEigenvalues } from './tridiagonal.ts';
+import { stridedCopy, unitVectors } from './vector-kernels.ts';
+
+/** Up to this many parameters the dense Hessian gives trace and λ_max exactly. */
+export const MEASURE_DENSE_MAX_PARAMETERS = 64;
+/** Up to this many parameters the trace is exact (n unit-vector HVPs); beyond, Hutchinson's estimate. */
+export const MEASURE_EXACT_TRACE_MAX_PARAMETERS = 256;
+
+export interface CurvatureRequest {
+  /** Tr H (the sharpness). */
+  trace?: boolean;
+  /** The largest eigenvalue of H. */
+  lambdaMax?: boolean;
+  /** S = mean over the evaluation samples of ‖∇ℓ_i‖². */
+  fluctuation?: boolean;
+  /** n ≤ this: dense Hessian (default 64). */
+  denseMaxParameters?: number;
+  /** n ≤ this (and above the dense limit): exact trace from unit vectors (default 256). */
+  exactTraceMaxParameters?: number;
+  /** Hutchinson probes per replica beyond the exact limit (default 16). */
+  probes?: number;
+  /** Lanczos steps for λ_max without a dense Hessian (default 30, capped at n). */
+  lanczosSteps?: number;
+  /** Seed of the Hutchinson probes and the Lanczos start vector (e.g. the step). */
+  seed?: number;
+  /** Global index of the operator's first replica (a shard of a larger run): keys the probe streams. */
+  replicaOffset?: number;
+}
+
+export interface CurvatureMeasurement {
+  /** Per replica, each present when requested. */
+  trace?: number[];
+  lambdaMax?: number[];
+  fluctuation?: number[];
+  /** How each quantity was obtained. */
+  methods: { trace?: 'dense' | 'exact' | 'hutchinson'; lambdaMax?: 'dense' | 'lanczos' };
+  /** Per replica: the dense Hessian's eigenvalues (ascending), when it was used. */
+  eigenvalues?: number[][];
+}
+
+function positiveInteger(field: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1)
+    throw new InputError(field, `must be a positive integer, got ${value}`);
+  return value;
+}
+
+/** Measures the requested quantities for every replica of an operator without copies. */
+export async function measureCurvature(
+  operator: HessianOperator,
+  request: CurvatureRequest,
+): Promise<CurvatureMeasurement> {
+  if (operator.copies !== 1) throw new InputError('measureCurvature', 'expects an operator without copies');
+  const n = operator.size;
+  const denseMax = positiveInteger(
+    'denseMaxParameters',
+    request.denseMaxParameters ?? MEASURE_DENSE_MAX_PARAMETERS,
+  );
+  const exactMax = positiveInteger(
+    'exactTraceMaxParameters',
+    request.exactTraceMaxParameters ?? MEASURE_EXACT_TRACE_MAX_PARAMETERS,
+  );
+  const probes = positiveInteger('probes', request.probes ?? 16);
+  const lanczosSteps = positiveInteger('lanczosSteps', request.lanczosSteps ?? 30);
+  const seed = request.seed ?? 0;
+  const replicaOffset = request.replicaOffset ?? 0;
+  const curvature = Boolean(request.trace || request.lambdaMax);
+  if (curvature && n <= denseMax) return denseRound(operator, request);
+  const result: CurvatureMeasurement = { methods: {} };
+  if (request.trace) {
+    if (n <= exactMax) {
+      result.trace = (await exactTrace(operator)).trace;
+      result.methods.trace = 'exact';
+    } else {
+      result.trace = (await hessianTrace(operator, { probes, seed, replicaOffset })).estimate;
+      result.methods.trace = 'hutchinson';
+    }
+  }
+  if (request.lambdaMax) {
+    const steps = Math.min(n, lanczosSteps);
+    const eigen = await topEigenvalues(operator, 1, { maxSteps: steps, seed, replicaOffset });
+    result.lambdaMax = eigen.values.map((v) => v[0]);
+    result.methods.lambdaMax = 'lanczos';
+  }
+  if (request.fluctuation) result.fluctuation = (await gradientFluctuation(operator)).fluctuation;
+  return result;
+}
+
+/**
+ * Small models: the n HVP columns of the dense Hessian (n copies per replica in one batched pass when
+ * they fit) and the per-sample squared gradients go into one tensor, read back once.
+ */
+async function denseRound(
+  operator: HessianOperator,
+  request: CurvatureRequest,
+): Promise<CurvatureMeasurement> {
+  const engine = operator.engine;
+  const n = operator.size;
+  const R = operator.replicas;
+  const samples = request.fluctuation ? (operator.samples ?? 0) : 0;
+  // Per replica: H (n·n, row i = (H e_i)ᵀ), then ‖∇ℓ_i‖² for every sample and ‖ḡ‖².
+  const width = n * n + (request.fluctuation ? samples + 1 : 0);
+  const results = engine.empty([width], { batch: R });
+  try {
+    const all = await withFittingCopies(operator, n, async (batched, copies) => {
+      for (let start = 0; start < n; start += copies) {
+        const e = unitVectors(engine, n, batched.batch, copies, start);
+        const he = batched.applyFlat(e);
+        // Replica r's copies hold columns start … start + copies − 1 back to back.
+        stridedCopy(engine, he, results, {
+          length: Math.min(copies, n - start) * n,
+          batch: R,
+          xBatch: copies * n,
+          outBatch: width,
+          outOffset: start * n,
+        });
+        e.dispose();
+        he.dispose();
+      }
+      if (request.fluctuation) encodeFluctuation(operator, results, { outBatch: width, offset: n * n });
+      return results.read();
+    });
+    const result: CurvatureMeasurement = { methods: {} };
+    const eigenvalues = Array.from({ length: R }, (_, r) =>
+      symmetricEigenvalues(
+        Array.from({ length: n }, (_, i) => all.subarray(r * width + i * n, r * width + (i + 1) * n)),
+      ),
+    );
+    result.eigenvalues = eigenvalues;
+    if (request.trace) {
+      result.trace = eigenvalues.map((values) => values.reduce((a, b) => a + b, 0));
+      result.methods.trace = 'dense';
+    }
+    if (request.lambdaMax) {
+      result.lambdaMax = eigenvalues.map((values) => values[values.length - 1]);
+      result.methods.lambdaMax = 'dense';
+    }
+    if (request.fluctuation) {
+      result.fluctuation = Array.from(
+        { length: R },
+        (_, r) =>
+          fluctuationStatistics(Array.from(all.subarray(r * width + n * n, r * width + n * n + samples)))
+            .fluctuation,
+      );
+    }
+    return result;
+  } finally {
+    results.dispose();
+  }
+}

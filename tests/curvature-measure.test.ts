@@ -1,0 +1,230 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spectralDensity } from '../src/curvature/density.ts';
+import { gradientFluctuation } from '../src/curvature/fluctuation.ts';
+import { powerIteration, topEigenvalues } from '../src/curvature/lanczos.ts';
+import { measureCurvature } from '../src/curvature/measure.ts';
+import { HessianOperator } from '../src/curvature/operator.ts';
+import { hessianTrace } from '../src/curvature/trace.ts';
+import type { Tensor } from '../src/tensor/engine.ts';
+import { centralGradient } from './helpers/cpu-models.ts';
+import { type CurvatureInstance, MODEL_CASES } from './helpers/curvature-cases.ts';
+import { eigenvalues, F32_EPS, spectralNorm } from './helpers/curvature-reference.ts';
+import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
+
+const test = suite(
+  'curvature: one measurement round (measureCurvature) and probe streams of shards (replicaOffset)',
+);
+test.after(destroyTestEngine);
+
+const R = 2;
+
+/** Each Hv entry is a length-n f32 dot product: error ≤ n·u·‖H‖ per entry (γ_n bound, ‖v‖∞ = 1). */
+function entryTolerance(H: number[][]): number {
+  return 4 * H.length * F32_EPS * spectralNorm(eigenvalues(H)) + 1e-6;
+}
+
+/** Float64 per-sample gradients of every replica by central differences. */
+function sampleGradients(instance: CurvatureInstance): number[][][] {
+  const cpu = instance.cpu!;
+  return Array.from({ length: R }, (_, r) => {
+    const theta = cpu.theta(r);
+    return Array.from({ length: cpu.samples }, (_, s) =>
+      Array.from(centralGradient((t) => cpu.sampleLoss(r, s, t), theta)),
+    );
+  });
+}
+
+const squaredNorm = (g: readonly number[]) => g.reduce((a, v) => a + v * v, 0);
+
+/** f32 gradients to a few hundred ulps of their largest entry (as in the autodiff tests). */
+function gradientError(g: readonly number[]): number {
+  return 512 * F32_EPS * Math.max(...g.map(Math.abs)) * Math.sqrt(g.length) + 1e-9;
+}
+
+for (const c of MODEL_CASES) {
+  test(`${c.name}: the dense round's trace, λ_max and fluctuation match float64 Hessians and gradients`, async () => {
+    const engine = await testEngine();
+    const instance = c.build(engine, R, 41);
+    try {
+      const n = instance.operator.size;
+      const request = { trace: true, lambdaMax: true, fluctuation: true };
+      await measureCurvature(instance.operator, request); // first use creates cached index and bias tensors
+      const submits = engine.scheduler.submits;
+      const got = await measureCurvature(instance.operator, request);
+      // Hessian columns and per-sample gradients go back in one readback (one submit).
+      assert.is(engine.scheduler.submits - submits, 1, 'one submit for the whole round');
+      assert.equal(got.methods, { trace: 'dense', lambdaMax: 'dense' });
+      const reference = await instance.reference();
+      const gradients = sampleGradients(instance);
+      reference.forEach((H, r) => {
+        const tol = entryTolerance(H);
+        const trace = H.reduce((s, row, i) => s + row[i], 0);
+        const top = Math.max(...eigenvalues(H));
+        assert.ok(
+          Math.abs(got.trace![r] - trace) <= n * tol,
+          `replica ${r}: trace ${got.trace![r]} vs ${trace}`,
+        );
+        // Weyl: |λ(H + E) − λ(H)| ≤ ‖E‖₂ ≤ n·max|E_ij|.
+        assert.ok(
+          Math.abs(got.lambdaMax![r] - top) <= n * tol,
+          `replica ${r}: λ_max ${got.lambdaMax![r]} vs ${top}`,
+        );
+        const norms = gradients[r].map(squaredNorm);
+        const S = norms.reduce((a, b) => a + b, 0) / norms.length;
+        const bound =
+          gradients[r].reduce((a, g) => a + 2 * Math.sqrt(squaredNorm(g)) * gradientError(g), 0) /
+          norms.length;
+        assert.ok(
+          Math.abs(got.fluctuation![r] - S) <= bound,
+          `replica ${r}: S ${got.fluctuation![r]} vs ${S}`,
+        );
+      });
+    } finally {
+      instance.dispose();
+    }
+  });
+}
+
+test('‖ḡ‖² summed from the per-sample gradients equals the float64 gradient of the mean loss', async () => {
+  const engine = await testEngine();
+  for (const c of MODEL_CASES.slice(0, 2)) {
+    const instance = c.build(engine, R, 43);
+    try {
+      const result = await gradientFluctuation(instance.operator, { samplesPerLaunch: 5 });
+      sampleGradients(instance).forEach((gs, r) => {
+        const mean = gs[0].map((_, k) => gs.reduce((a, g) => a + g[k], 0) / gs.length);
+        const want = squaredNorm(mean);
+        const delta = Math.max(...gs.map(gradientError));
+        const bound = (2 * Math.sqrt(want) + delta) * delta;
+        assert.ok(
+          Math.abs(result.meanGradientSquared[r] - want) <= bound,
+          `${c.name} replica ${r}: ‖ḡ‖² ${result.meanGradientSquared[r]} vs ${want}`,
+        );
+      });
+    } finally {
+      instance.dispose();
+    }
+  }
+});
+
+test('without a dense Hessian: exact diagonal trace, Lanczos λ_max, Hutchinson within its standard error', async () => {
+  const engine = await testEngine();
+  const instance = MODEL_CASES[1].build(engine, R, 47);
+  try {
+    const n = instance.operator.size;
+    const reference = await instance.reference();
+    const exact = await measureCurvature(instance.operator, {
+      trace: true,
+      lambdaMax: true,
+      denseMaxParameters: 1,
+      lanczosSteps: n,
+      seed: 2,
+    });
+    assert.equal(exact.methods, { trace: 'exact', lambdaMax: 'lanczos' });
+    const probes = 256;
+    const hutchinson = await measureCurvature(instance.operator, {
+      trace: true,
+      denseMaxParameters: 1,
+      exactTraceMaxParameters: 1,
+      probes,
+      seed: 3,
+    });
+    assert.equal(hutchinson.methods, { trace: 'hutchinson' });
+    reference.forEach((H, r) => {
+      const tol = entryTolerance(H);
+      const trace = H.reduce((s, row, i) => s + row[i], 0);
+      const spectrum = eigenvalues(H);
+      assert.ok(Math.abs(exact.trace![r] - trace) <= n * tol, `replica ${r}: exact trace`);
+      // A full Krylov space (n steps) gives the eigenvalues; Lanczos' own tolerance is 1e-4 relative.
+      const top = Math.max(...spectrum);
+      assert.ok(
+        Math.abs(exact.lambdaMax![r] - top) <= n * tol + 1e-4 * spectralNorm(spectrum),
+        `replica ${r}: λ_max ${exact.lambdaMax![r]} vs ${top}`,
+      );
+      // Rademacher probes: Var zᵀHz = 2 Σ_{i≠j} H_ij².
+      let offDiagonal = 0;
+      H.forEach((row, i) => {
+        row.forEach((v, j) => {
+          if (i !== j) offDiagonal += v * v;
+        });
+      });
+      const standardError = Math.sqrt((2 * offDiagonal) / probes);
+      assert.ok(
+        Math.abs(hutchinson.trace![r] - trace) <= 5 * standardError + n * tol,
+        `replica ${r}: Hutchinson ${hutchinson.trace![r]} vs ${trace} (SE ${standardError})`,
+      );
+    });
+  } finally {
+    instance.dispose();
+  }
+});
+
+/** An operator over replicas [first, first + count) of another (parameters and data copied). */
+async function slice(operator: HessianOperator, first: number, count: number): Promise<HessianOperator> {
+  const engine = operator.engine;
+  const part = async (t: Tensor) => {
+    const all = await t.read();
+    return engine.tensor(all.subarray(first * t.size, (first + count) * t.size), t.shape, { batch: count });
+  };
+  const params = await Promise.all(operator.params.map(part));
+  const data: Record<string, Tensor> = {};
+  for (const [name, t] of Object.entries(operator.data)) data[name] = await part(t);
+  return HessianOperator.create(engine, { params, loss: operator.loss, evaluation: { data } });
+}
+
+test('a shard with replicaOffset k draws the probes of replicas k, k + 1 of the whole run', async () => {
+  const engine = await testEngine();
+  const whole = MODEL_CASES[0].build(engine, 4, 53);
+  const k = 1;
+  const shard = await slice(whole.operator, k, 2);
+  try {
+    const close = (a: number, b: number, what: string) =>
+      assert.ok(Math.abs(a - b) <= 1e-5 * Math.max(1, Math.abs(b)), `${what}: shard ${a}, whole ${b}`);
+    const runs = [
+      async (op: HessianOperator, replicaOffset?: number) =>
+        (await hessianTrace(op, { probes: 6, probesPerLaunch: 3, seed: 4, replicaOffset })).samples,
+      async (op: HessianOperator, replicaOffset?: number) =>
+        (await topEigenvalues(op, 2, { maxSteps: 8, seed: 5, replicaOffset })).history,
+      async (op: HessianOperator, replicaOffset?: number) =>
+        (await powerIteration(op, { maxIterations: 5, seed: 6, replicaOffset })).history,
+      async (op: HessianOperator, replicaOffset?: number) =>
+        (await spectralDensity(op, { runs: 2, steps: 6, seed: 7, replicaOffset })).nodes,
+      async (op: HessianOperator, replicaOffset?: number) =>
+        (
+          await measureCurvature(op, {
+            trace: true,
+            lambdaMax: true,
+            denseMaxParameters: 1,
+            exactTraceMaxParameters: 1,
+            probes: 4,
+            lanczosSteps: 6,
+            seed: 8,
+            replicaOffset,
+          })
+        ).trace!.map((t) => [t]),
+    ];
+    for (const [index, run] of runs.entries()) {
+      const all = await run(whole.operator);
+      const mine = await run(shard, k);
+      const unkeyed = await run(shard);
+      for (let r = 0; r < 2; r++) {
+        assert.is(mine[r].length, all[k + r].length, `run ${index} replica ${r}: lengths`);
+        mine[r].forEach((v, i) => {
+          close(v, all[k + r][i], `run ${index} replica ${r} value ${i}`);
+        });
+      }
+      // Control: without the offset replica 0 of the shard draws replica 0's probes, not replica k's.
+      const differs = unkeyed[0].some(
+        (v, i) => Math.abs(v - all[k][i]) > 1e-3 * Math.max(1, Math.abs(all[k][i])),
+      );
+      assert.ok(differs, `run ${index}: the offset changes the probes`);
+    }
+  } finally {
+    shard.dispose();
+    for (const t of [...shard.params, ...Object.values(shard.data)]) t.dispose();
+    whole.dispose();
+  }
+});
+
+test.run();
