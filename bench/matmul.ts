@@ -3,6 +3,7 @@
  * backend, and a plain TypeScript loop on the CPU. GFLOP/s = 2·batch·M·K·N / seconds, where seconds
  * is the median wall-clock time of one repetition from its launch until the GPU has finished.
  */
+import { InputError } from '../src/errors.ts';
 import { matmul } from '../src/kernels/matmul.ts';
 import type { Tensor } from '../src/tensor/engine.ts';
 import { markdownTable } from './format.ts';
@@ -22,6 +23,25 @@ export const MATMUL_SHAPES: readonly MatmulShape[] = [
   [1, 64, 256, 4096], // short-wide
   [64, 32, 32, 32], // many small replicas
 ];
+
+/**
+ * The shapes to run: SHARPNESS_LAB_BENCH_MATMUL_SHAPES (e.g. `64x32x32x32,1x512x512x512`, each
+ * batch×m×k×n) replaces the default list — a quick run, or one shape of interest.
+ */
+export function matmulShapes(
+  spec = globalThis.process?.env?.SHARPNESS_LAB_BENCH_MATMUL_SHAPES,
+): readonly MatmulShape[] {
+  if (!spec) return MATMUL_SHAPES;
+  return spec.split(',').map((item) => {
+    const dims = item.trim().split('x').map(Number);
+    if (dims.length !== 4 || !dims.every((d) => Number.isInteger(d) && d > 0))
+      throw new InputError(
+        'SHARPNESS_LAB_BENCH_MATMUL_SHAPES',
+        `'${item}' is not batch×m×k×n (e.g. 64x32x32x32)`,
+      );
+    return dims as unknown as MatmulShape;
+  });
+}
 
 export interface MatmulResult extends BenchResult {
   engine: MatmulEngine;
@@ -186,7 +206,7 @@ async function runMatmul(context: BenchContext): Promise<MatmulResult[]> {
   const log = (line: string) => context.log(`matmul ${line}`);
   const peers = [sharpnessLabPeer(context), tfjsPeer(context)];
   const cpu = cpuPeer();
-  for (const [index, shape] of MATMUL_SHAPES.entries()) {
+  for (const [index, shape] of matmulShapes().entries()) {
     const [batch, m, k, n] = shape;
     const label = formatShape(shape);
     const a = randomFloats(batch * m * k, 2 * index + 1);
