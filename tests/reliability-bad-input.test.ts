@@ -127,8 +127,7 @@ test('every bad input exits 2 with one line naming the field, before GPU work, w
       if (c.text !== undefined && !message.includes(c.text)) problems.push(`message lacks '${c.text}'`);
       // The field plus a reason: more than a bare field name.
       if (message.length < `sharpness-lab: ${c.field}`.length + 12) problems.push('message gives no reason');
-      if (/SwiftShader|GPU adapter/i.test(result.stderr))
-        problems.push('reached the GPU adapter');
+      if (/SwiftShader|GPU adapter/i.test(result.stderr)) problems.push('reached the GPU adapter');
       if (result.stdout !== '') problems.push(`printed on stdout: ${result.stdout.slice(0, 80)}`);
       const after = listFiles(cwd);
       const afterSizes = after.map((p) => (p.endsWith('/') ? 0 : statSync(join(cwd, p)).size));
@@ -189,6 +188,37 @@ test("sizes beyond a device's buffer limit are bad input naming the field that s
     assert.unreachable('2 GiB passed a 1 GiB limit');
   } catch (error) {
     assert.is((error as InputError).field, 'groups[1].overrides.measure.evaluationSamples');
+  }
+});
+
+test("run: a config beyond this adapter's buffer limit exits 2 after finding the adapter, before any GPU work", async () => {
+  const work = mkdtempSync(join(tmpdir(), 'sharpness-lab-limit-'));
+  try {
+    const info = await cli(['info', '--json'], work);
+    assert.is(info.code, 0, info.stderr);
+    const limits = JSON.parse(info.stdout).limits;
+    const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+    // The base config's two groups differ only in noise: they train as one batch of 6 replicas whose
+    // evaluation set takes 6 × rows × 2 features × 4 bytes.
+    const rows = Math.ceil((1.5 * limit) / 48);
+    if (48 * rows >= 4 * (2 ** 32 - 1)) {
+      console.log(`  (skipped: this adapter's limit ${limit} is within 2/3 of the u32-index bound)`);
+      return;
+    }
+    const base = JSON.parse(readFileSync(join(fixtures, 'base-config.json'), 'utf8'));
+    writeFileSync(
+      join(work, 'c.json'),
+      JSON.stringify(merge(base, { measure: { evaluationSamples: rows } })),
+    );
+    const result = await cli(['run', 'c.json', '--out', 'out'], work);
+    assert.is(result.code, 2, result.stderr);
+    const lines = result.stderr.split('\n').filter((line) => line.trim() !== '' && !/SwiftShader/.test(line));
+    assert.is(lines.length, 1, result.stderr);
+    assert.match(lines[0], /^sharpness-lab: measure\.evaluationSamples: needs a .* buffer \(6 replicas × /);
+    assert.match(lines[0], /this device's max/);
+    assert.equal(readdirSync(work), ['c.json']);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
   }
 });
 

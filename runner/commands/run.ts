@@ -7,6 +7,7 @@ import { formatFlagHelp, parseArgs } from '../args.ts';
 import { isBrowserBackend, runEngineJob } from '../browser/commands.ts';
 import { createNodeEngine } from '../node/engine.ts';
 import {
+  batchReplicas,
   checkOutputDir,
   checkpointPath,
   type ExperimentExecutor,
@@ -118,10 +119,14 @@ export async function main(argv: string[]): Promise<number> {
   const engine = await createNodeEngine(deviceOptions(args));
   try {
     // Sizes beyond this device's buffer limits are bad input, caught before any GPU work.
-    checkDeviceLimits(config, {
-      maxStorageBufferBindingSize: engine.context.adapterInfo.limits.maxStorageBufferBindingSize,
-      maxBufferSize: engine.context.adapterInfo.limits.maxBufferSize,
-    });
+    checkDeviceLimits(
+      config,
+      {
+        maxStorageBufferBindingSize: engine.context.adapterInfo.limits.maxStorageBufferBindingSize,
+        maxBufferSize: engine.context.adapterInfo.limits.maxBufferSize,
+      },
+      batchReplicas(config, shard),
+    );
     const finishProfile = startProfile(engine, profile);
     await report(nodeExecutor(engine, config));
     await finishProfile();

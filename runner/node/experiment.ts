@@ -5,11 +5,16 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../../src/errors.ts';
-import { type ExperimentConfig, prepareExperiment } from '../../src/experiments/config.ts';
+import {
+  type ExperimentConfig,
+  prepareExperiment,
+  validateExperiment,
+} from '../../src/experiments/config.ts';
 import {
   type Checkpoint,
   type ExperimentHooks,
   type ExperimentOutcome,
+  planBatches,
   runExperiment,
   shardRange,
 } from '../../src/experiments/executor.ts';
@@ -109,6 +114,15 @@ export function parseShard(spec: string, config: ExperimentConfig): ShardSpec {
   if (shard.count < 1) throw new InputError('--shard', `the shard count n must be at least 1, got '${spec}'`);
   shardRange(config, shard);
   return shard;
+}
+
+/** Replicas that share each group's buffers: its batch's size (0 for a group the shard skips). */
+export function batchReplicas(config: ExperimentConfig, shard?: ShardSpec): number[] {
+  const groups = validateExperiment(config);
+  const replicas = groups.map(() => 0);
+  for (const batch of planBatches(groups, shard ? shardRange(config, shard) : undefined))
+    for (const member of batch.members) replicas[member.groupIndex] = batch.replicas;
+  return replicas;
 }
 
 function describe(a: AdapterDescription): string {

@@ -742,9 +742,8 @@ export interface BufferNeed {
  * The largest tensors a group's run allocates (lower bounds: parameters, evaluation set, minibatches,
  * layer activations and attention scores, all replicas in one buffer). Pure CPU.
  */
-export function bufferNeeds(group: ValidatedGroup): BufferNeed[] {
+export function bufferNeeds(group: ValidatedGroup, replicas = group.resolved.seeds): BufferNeed[] {
   const { resolved, model } = group;
-  const replicas = resolved.seeds;
   const widths = [model.inputFeatures, model.outputDim, ...model.parameters.map((p) => p.shape[0])];
   const widest = Math.max(...widths);
   const spec = resolved.model;
@@ -755,7 +754,7 @@ export function bufferNeeds(group: ValidatedGroup): BufferNeed[] {
   const largestParameter = Math.max(...model.parameters.map((p) => p.shape.reduce((a, b) => a * b, 1)));
   needs.push({
     field: 'model',
-    what: `seeds ${replicas} × ${largestParameter} weights of the largest layer`,
+    what: `${replicas} replicas × ${largestParameter} weights of the largest layer`,
     bytes: 4 * replicas * largestParameter,
   });
   const rows: [string, number | undefined][] = [
@@ -767,7 +766,7 @@ export function bufferNeeds(group: ValidatedGroup): BufferNeed[] {
     if (count === undefined) continue;
     needs.push({
       field,
-      what: `seeds ${replicas} × ${count} rows × ${perRow} values per row`,
+      what: `${replicas} replicas × ${count} rows × ${perRow} values per row`,
       bytes: 4 * replicas * count * perRow,
     });
   }
@@ -784,35 +783,37 @@ function gibibytes(bytes: number): string {
   return `${Number((bytes / 2 ** 30).toPrecision(3))} GiB`;
 }
 
-function checkBuffers(group: ValidatedGroup, limits: BufferLimits): void {
+function checkBuffers(group: ValidatedGroup, limits: BufferLimits, replicas?: number): void {
   const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
   const which =
     limits.maxStorageBufferBindingSize <= limits.maxBufferSize
       ? 'maxStorageBufferBindingSize'
       : 'maxBufferSize';
-  for (const need of bufferNeeds(group)) {
+  for (const need of bufferNeeds(group, replicas)) {
     if (need.bytes <= limit) continue;
     const device =
       limits === ANY_DEVICE_LIMITS ? 'any WebGPU device (2³² f32 elements)' : `this device's ${which}`;
     throw new InputError(
       need.field,
-      `needs a ${gibibytes(need.bytes)} buffer (${need.what}), more than ${device} of ${gibibytes(limit)}; make it smaller or use fewer seeds`,
+      `needs a ${gibibytes(need.bytes)} buffer (${need.what}), more than ${device} of ${gibibytes(limit)}; make it smaller, or use fewer seeds or more shards (--shard)`,
     );
   }
 }
 
 /**
  * Checks every group's largest buffers against a device's limits (after the adapter is known, before
- * any GPU work); errors name the field as written, like `validateExperiment`.
+ * any GPU work); errors name the field as written, like `validateExperiment`. `replicas[g]`: how many
+ * replicas share group g's buffers (groups may train batched together, a shard trains fewer).
  */
-export function checkDeviceLimits(config: ExperimentConfig, limits: BufferLimits): void {
-  validateWith(config, plainPath, limits);
+export function checkDeviceLimits(config: ExperimentConfig, limits: BufferLimits, replicas?: number[]): void {
+  validateWith(config, plainPath, limits, replicas);
 }
 
 function validateWith(
   config: ExperimentConfig,
   outer: Attribute,
   limits: BufferLimits = ANY_DEVICE_LIMITS,
+  replicas?: number[],
 ): ValidatedGroup[] {
   return config.groups.map((group, index) => {
     const resolved = resolveGroup(config, index);
@@ -824,7 +825,7 @@ function validateWith(
     );
     try {
       const validated = validateGroup(resolved);
-      checkBuffers(validated, limits);
+      if (replicas?.[index] !== 0) checkBuffers(validated, limits, replicas?.[index]);
       return validated;
     } catch (error) {
       if (!(error instanceof InputError)) throw error;
