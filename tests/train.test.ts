@@ -4,7 +4,7 @@ import { FixedDataset } from '../src/data/fixed.ts';
 import { LinearTeacher } from '../src/data/linear-teacher.ts';
 import { InputError } from '../src/errors.ts';
 import { initParameters } from '../src/models/init.ts';
-import { buildModel } from '../src/models/model.ts';
+import { buildModel, type ModelSpec } from '../src/models/model.ts';
 import type { Engine, Tensor } from '../src/tensor/engine.ts';
 import { type TrainOptions, train } from '../src/train/trainer.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
@@ -155,17 +155,17 @@ const NOISE_PER_REPLICA = [0.5, 2, 0.1, 1].map((a) => [
 for (const { what, spec, sigmaEps } of [
   {
     what: 'narrow mat4 kernel (widths ≤ 4)',
-    spec: { kind: 'deep-linear', inputDim: 2, hidden: [3, 3], outputDim: 2 } as const,
+    spec: { kind: 'deep-linear', inputDim: 2, hidden: [3, 3], outputDim: 2 } as ModelSpec,
     sigmaEps: SIGMA_EPS,
   },
   {
     what: 'narrow kernel, depth 8 with per-replica noise',
-    spec: { kind: 'deep-linear', inputDim: 2, hidden: [4, 2, 3, 2, 4, 2, 3], outputDim: 2 } as const,
+    spec: { kind: 'deep-linear', inputDim: 2, hidden: [4, 2, 3, 2, 4, 2, 3], outputDim: 2 } as ModelSpec,
     sigmaEps: NOISE_PER_REPLICA,
   },
   {
     what: 'generic kernel (widths up to 8) with per-replica noise',
-    spec: { kind: 'deep-linear', inputDim: 2, hidden: [6, 5], outputDim: 2 } as const,
+    spec: { kind: 'deep-linear', inputDim: 2, hidden: [6, 5], outputDim: 2 } as ModelSpec,
     sigmaEps: NOISE_PER_REPLICA,
   },
 ]) {
