@@ -7,6 +7,7 @@
  * backward pass with ones gives each replica the gradient of its own loss.
  */
 import { InputError } from '../errors.ts';
+import { grid1d } from '../kernels/dispatch.ts';
 import { binary, broadcastTo, fill, unary } from '../kernels/elementwise.ts';
 import { type Activation, matmul } from '../kernels/matmul.ts';
 import { dot, reduce } from '../kernels/reduce.ts';
@@ -127,11 +128,12 @@ export class Tape {
     return this.add(x, y, 1, -1);
   }
 
-  mul(x: Var, y: Var): Var {
-    const value = binary(this.engine, 'mul', x.value, y.value);
+  /** alpha·x∘y with broadcasting (the scale rides along in the same launch). */
+  mul(x: Var, y: Var, alpha = 1): Var {
+    const value = binary(this.engine, 'mul', x.value, y.value, { alpha });
     return this.node(value, [x, y], (g) => [
-      x.requiresGrad ? this.sumTo(this.mul(g, y), x) : undefined,
-      y.requiresGrad ? this.sumTo(this.mul(g, x), y) : undefined,
+      x.requiresGrad ? this.sumTo(this.mul(g, y, alpha), x) : undefined,
+      y.requiresGrad ? this.sumTo(this.mul(g, x, alpha), y) : undefined,
     ]);
   }
 
@@ -147,21 +149,37 @@ export class Tape {
 
   square(x: Var): Var {
     const value = unary(this.engine, 'square', x.value);
-    return this.node(value, [x], (g) => [this.scale(this.mul(g, x), 2)]);
+    return this.node(value, [x], (g) => [this.mul(g, x, 2)]);
   }
 
   relu(x: Var): Var {
     const value = unary(this.engine, 'relu', x.value);
-    // The mask is locally constant: its own derivative is zero almost everywhere.
-    return this.node(value, [x], (g) => [
-      this.mul(g, this.constant(this.own(unary(this.engine, 'step', x.value)))),
-    ]);
+    return this.node(value, [x], (g) => [this.reluMask(g, x)]);
+  }
+
+  /**
+   * g where x > 0, else 0: relu's VJP in one launch. The mask is locally constant, so its own VJP is
+   * the same mask on the incoming gradient and nothing flows to x (zero almost everywhere).
+   */
+  private reluMask(g: Var, x: Var): Var {
+    const value = binary(this.engine, 'reluBackward', g.value, x.value);
+    return this.node(value, [g], (h) => [this.sumTo(this.reluMask(h, x), g)]);
   }
 
   tanh(x: Var): Var {
     const value = unary(this.engine, 'tanh', x.value);
-    const out = this.node(value, [x], (g) => [this.mul(g, this.affine(this.square(out), -1, 1))]);
+    const out = this.node(value, [x], (g) => [this.tanhScale(g, out)]);
     return out;
+  }
+
+  /** g·(1 − y²) for y = tanh(x): tanh's VJP in one launch; differentiable in g and y. */
+  private tanhScale(g: Var, y: Var): Var {
+    const value = binary(this.engine, 'tanhBackward', g.value, y.value);
+    return this.node(value, [g, y], (h) => [
+      g.requiresGrad ? this.sumTo(this.tanhScale(h, y), g) : undefined,
+      // ∂/∂y of g(1 − y²) is −2gy.
+      y.requiresGrad ? this.sumTo(this.mul(this.mul(h, g), y, -2), y) : undefined,
+    ]);
   }
 
   exp(x: Var): Var {
@@ -186,11 +204,51 @@ export class Tape {
     return out;
   }
 
-  /** Softmax over the last axis. The max shift is a constant (softmax is shift invariant). */
+  /** Softmax over the last axis, one launch per pass (shaders/autodiff.wgsl). */
   softmax(x: Var): Var {
-    const shifted = this.sub(x, this.rowMax(x));
-    const e = this.exp(shifted);
-    return this.div(e, this.keepLastAxis(this.sum(e, -1), x));
+    const value = this.rowKernel('softmax', x.value);
+    const out = this.node(value, [x], (g) => [this.softmaxVjp(g, out)]);
+    return out;
+  }
+
+  /**
+   * s ∘ (g − ⟨g, s⟩) per row: the VJP of softmax with output s, in one launch. Its own VJP: the
+   * Jacobian diag(s) − s sᵀ is symmetric, so g gets softmaxVjp(h, s); s gets
+   * h ∘ (g − ⟨g, s⟩) − g ⟨h, s⟩ (taped ops).
+   */
+  private softmaxVjp(g: Var, s: Var): Var {
+    if (g.value.length !== s.value.length || !sameShape(g.shape, s.shape))
+      throw new InputError('softmax', `gradient ${g.value} does not match the output ${s.value}`);
+    const value = this.rowKernel('softmax_backward', g.value, s.value);
+    return this.node(value, [g, s], (h) => {
+      const rowDot = (a: Var, b: Var) => this.keepLastAxis(this.sum(this.mul(a, b), -1), s);
+      return [
+        g.requiresGrad ? this.softmaxVjp(h, s) : undefined,
+        s.requiresGrad
+          ? this.sub(this.mul(h, this.sub(g, rowDot(g, s))), this.mul(g, rowDot(h, s)))
+          : undefined,
+      ];
+    });
+  }
+
+  /** A fused row kernel of shaders/autodiff.wgsl over the last axis of x (and s). */
+  private rowKernel(entry: 'softmax' | 'softmax_backward', x: Tensor, s?: Tensor): Tensor {
+    const len = x.shape[x.shape.length - 1];
+    const rows = x.length / len;
+    const out = this.engine.empty(x.shape, { batch: x.batch });
+    const { workgroups, rowStride } = grid1d(rows, 64, this.engine.limits.maxComputeWorkgroupsPerDimension);
+    this.engine.launch({
+      kernel: `autodiff.${entry}`,
+      shader: 'autodiff.wgsl',
+      entry,
+      constants: { WG: 64 },
+      buffers: s
+        ? { x: { tensor: x }, s: { tensor: s }, out: { tensor: out } }
+        : { x: { tensor: x }, out: { tensor: out } },
+      uniforms: { len, rows, rowStride },
+      workgroups,
+    });
+    return out;
   }
 
   /** log Σ exp over the last axis, as [rows, 1]; stable via the (constant) row max. */
