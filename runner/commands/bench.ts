@@ -64,14 +64,15 @@ const FLAGS = [
 export const usage = `usage: sharpness-lab bench [SUITE...] [--json [FILE]] [--skip-slow] [--min-time S] [--backend NAME] [--adapter TEXT]
 
 Runs benchmark suites against peer engines on the same adapter, in this process, and prints a
-table (or with --json one object {"adapter": {...}, "results": [...]}). Without a suite name, every
-suite runs. Progress goes to stderr; a whole run takes a minute or more on a CPU adapter.
+markdown table (or with --json one object {"adapter": {...}, "host", "date", "commit", "cores",
+"results": [...]}; with --json FILE both). Without a suite name, every suite runs. Progress goes
+to stderr; a whole run takes many minutes on a CPU adapter (--skip-slow: without init-scale).
 --profile times every launch of our engine and prints the per-kernel table on stderr at the end (a
 pass per launch: the figures of a profiled run are a little slower than an unprofiled one).
 
 suites:
 ${Object.entries(SUITES)
-  .map(([name, s]) => `  ${name.padEnd(10)}${s.summary}`)
+  .map(([name, s]) => `  ${name.padEnd(12)}${s.summary}`)
   .join('\n')}
 
 ${formatFlagHelp(FLAGS)}`;
