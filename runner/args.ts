@@ -1,3 +1,5 @@
+import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { InputError } from '../src/errors.ts';
 
 export interface FlagSpec {
@@ -52,4 +54,19 @@ export function formatFlagHelp(specs: FlagSpec[]): string {
   return specs
     .map((s) => `  --${s.name}${s.kind === 'boolean' ? '' : ` <${s.kind}>`}`.padEnd(28) + s.help)
     .join('\n');
+}
+
+/**
+ * Refuses an output file path that cannot be written: a folder, or one below a file. Checked before
+ * any GPU work so a long job never fails at its last write.
+ */
+export function checkOutputFile(path: string, field: string): void {
+  if (existsSync(path)) {
+    if (statSync(path).isDirectory()) throw new InputError(field, `${path} is a folder; give a file path`);
+    return;
+  }
+  let parent = dirname(resolve(path));
+  while (!existsSync(parent)) parent = dirname(parent);
+  if (!statSync(parent).isDirectory())
+    throw new InputError(field, `cannot create ${path}: ${parent} is a file, not a folder`);
 }

@@ -98,7 +98,7 @@ function cli(args: string[], cwd: string): Promise<Result> {
 test('the corpus has at least 30 cases and covers every command', () => {
   assert.ok(cases.length >= 30, `${cases.length} cases`);
   const commands = new Set(cases.map((c) => c.args[0]));
-  for (const command of ['run', 'theory', 'config', 'report', 'bench', 'info', 'merge'])
+  for (const command of ['run', 'theory', 'config', 'report', 'bench', 'info', 'merge', 'tune', 'start'])
     assert.ok(commands.has(command), `no case for '${command}'`);
   assert.is(new Set(cases.map((c) => c.name)).size, cases.length, 'case names are unique');
 });

@@ -3,7 +3,7 @@ import type { BenchResult, BenchSuite } from '../../bench/suite.ts';
 import { disposeTfjsWebgpu, loadTfjsWebgpu } from '../../bench/tfjs.ts';
 import { InputError } from '../../src/errors.ts';
 import type { AdapterDescription } from '../../src/gpu/context.ts';
-import { formatFlagHelp, parseArgs } from '../args.ts';
+import { checkOutputFile, formatFlagHelp, parseArgs } from '../args.ts';
 import { createNodeEngine } from '../node/engine.ts';
 import { PROFILE_FLAGS, profileRequest, startProfile } from '../node/profile.ts';
 import { DEVICE_FLAGS, deviceOptions } from './device-flags.ts';
@@ -81,6 +81,8 @@ export async function main(argv: string[]): Promise<number> {
   const json = takeJsonFile(argv, Object.keys(SUITES));
   const args = parseArgs(json.argv, FLAGS);
   const profile = profileRequest(args);
+  if (typeof args.flags['profile-trace'] === 'string')
+    checkOutputFile(args.flags['profile-trace'], '--profile-trace');
   const names =
     args.positional.length > 0
       ? [...new Set(args.positional)]

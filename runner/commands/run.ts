@@ -3,7 +3,7 @@
 import { InputError } from '../../src/errors.ts';
 import { checkDeviceLimits } from '../../src/experiments/config.ts';
 import { PRESET_NAMES } from '../../src/experiments/presets/index.ts';
-import { formatFlagHelp, parseArgs } from '../args.ts';
+import { checkOutputFile, formatFlagHelp, parseArgs } from '../args.ts';
 import { isBrowserBackend, runEngineJob } from '../browser/commands.ts';
 import { createNodeEngine } from '../node/engine.ts';
 import {
@@ -64,6 +64,8 @@ or an out-of-memory error (the last checkpoint stays; add --resume to continue).
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, FLAGS);
   const profile = profileRequest(args);
+  if (typeof args.flags['profile-trace'] === 'string')
+    checkOutputFile(args.flags['profile-trace'], '--profile-trace');
   const targets = [...args.positional, ...(args.flags.config ? [args.flags.config as string] : [])];
   if (targets.length === 0)
     throw new InputError('NAME', `missing: a preset (${PRESET_NAMES.join(', ')}) or a config file`);

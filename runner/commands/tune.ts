@@ -9,7 +9,7 @@ import {
   tuneMatmul,
   verifiedWinners,
 } from '../../src/tune/tuner.ts';
-import { formatFlagHelp, parseArgs } from '../args.ts';
+import { checkOutputFile, formatFlagHelp, parseArgs } from '../args.ts';
 import { createNodeEngine } from '../node/engine.ts';
 import { writeFileAtomic } from '../node/profile.ts';
 import { ProgressBar } from '../node/progress.ts';
@@ -117,6 +117,7 @@ export async function main(argv: string[]): Promise<number> {
   const cachePath = (args.flags.cache as string | undefined) ?? defaultTuneCachePath();
   if (cachePath === 'off' && !args.flags['dry-run'])
     throw new InputError('--cache', "the cache is 'off'; give a file, or --dry-run");
+  if (cachePath !== 'off' && !args.flags['dry-run']) checkOutputFile(cachePath, '--cache');
 
   // Tune from the built-in defaults: an existing cache must not steer the comparison.
   const engine = await createNodeEngine({ ...deviceOptions(args), tuneCache: 'off' });
