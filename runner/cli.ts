@@ -78,6 +78,10 @@ main(process.argv.slice(2)).then(
     if (error instanceof InputError) {
       console.error(`sharpness-lab: ${error.message}`);
       process.exitCode = 2;
+    } else if (error instanceof Error && error.name === 'GpuFailure') {
+      // A lost device or GPU error: the message says what happened and how to resume; no stack.
+      console.error(`sharpness-lab: ${error.message}`);
+      process.exitCode = 1;
     } else {
       console.error(
         `sharpness-lab: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
