@@ -12,7 +12,10 @@ export interface BenchMetadata {
   host: 'node' | 'browser';
   /** ISO 8601 time the run finished. */
   date: string;
-  /** `git rev-parse HEAD`, with '+dirty' when the working tree has uncommitted changes; null outside git. */
+  /**
+   * `git rev-parse HEAD` when the run started, with '+dirty' when tracked files had uncommitted
+   * changes; null outside git.
+   */
   commit: string | null;
   /** Logical CPU cores of the machine and its CPU model (SwiftShader runs on them). */
   cores: number;
@@ -32,13 +35,16 @@ function gitCommit(): string | null {
   }
 }
 
+// Read when the bench command loads: other work may commit while a long run is going.
+const commitAtStart = gitCommit();
+
 export function benchMetadata(adapter: AdapterDescription, host: 'node' | 'browser'): BenchMetadata {
   const cpuList = cpus();
   return {
     adapter,
     host,
     date: new Date().toISOString(),
-    commit: gitCommit(),
+    commit: commitAtStart,
     cores: cpuList.length,
     cpu: cpuList[0]?.model ?? 'unknown',
     node: process.version,
