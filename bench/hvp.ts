@@ -1,6 +1,8 @@
 /**
  * Hessian-vector products per model on one fixed batch. Ours: time(forward + HVP by double backward)
- * / time(forward + backward) — reverse-over-reverse costs a small constant number of gradients.
+ * / time(forward + backward) — reverse-over-reverse costs a small constant number of gradients — and
+ * the amortised H·v at a taped point (forward and gradient reused: the curvature operator's Lanczos and
+ * probe loops) over the same gradient.
  * Peers: @jax-js/jax's jitted jvp(grad) on the same parameters, data and vector (bench/hvp-peers.ts),
  * checked equal to ours first, then timed interleaved with ours — its wasm backend here in Node,
  * its webgpu backend in Chromium on the same adapter (the browser runner, beside our page engine).
@@ -22,6 +24,9 @@ export interface HvpResult extends BenchResult {
   gradientMs: number;
   hvpMs: number;
   ratio: number;
+  /** H·v at a taped point (forward and gradient reused, as HessianOperator.atPoint runs Lanczos and probes). */
+  atPointMs: number;
+  atPointRatio: number;
   /** Each peer run: ours and jax-js timed interleaved on one host (null: no number, see errors). */
   oursNodeMs: number | null;
   jaxWasmMs: number | null;
@@ -79,6 +84,25 @@ async function run(context: BenchContext): Promise<HvpResult[]> {
     });
     const gradient = await measure(once(false), { minSeconds: context.minSeconds, minReps: 5 });
     const hvp = await measure(once(true), { minSeconds: context.minSeconds, minReps: 5 });
+    // The amortised cost: one forward pass and gradient taped, then only the second reverse pass per vector.
+    const point = new Tape(engine);
+    const pointVars = params.map((p) => point.param(p));
+    const pointLoss = lossOf(
+      point,
+      setup.model.forward(point, pointVars, point.constant(batch.x)),
+      point.constant(batch.y),
+    );
+    const pointGradients = point.grad(pointLoss, pointVars);
+    const atPoint = await measure(
+      async () => {
+        const mark = point.mark();
+        point.hvpAt(pointGradients, pointVars, vectors);
+        await engine.sync();
+        point.release(mark);
+      },
+      { minSeconds: context.minSeconds, minReps: 5 },
+    );
+    point.dispose();
     results.push({
       engine: 'sharpness-lab',
       shape: [replicas, setup.batchSize],
@@ -88,6 +112,8 @@ async function run(context: BenchContext): Promise<HvpResult[]> {
       gradientMs: gradient.median * 1000,
       hvpMs: hvp.median * 1000,
       ratio: hvp.median / gradient.median,
+      atPointMs: atPoint.median * 1000,
+      atPointRatio: atPoint.median / gradient.median,
       oursNodeMs: null,
       jaxWasmMs: null,
       oursBrowserMs: null,
@@ -143,7 +169,7 @@ const times = (a: number | null, b: number | null) => (a && b ? `${(a / b).toFix
 function formatTable(results: readonly BenchResult[]): string {
   const rows = results as HvpResult[];
   const ours = markdownTable(
-    ['model', 'params', 'batch', 'gradient ms', 'HVP ms', 'HVP/grad'],
+    ['model', 'params', 'batch', 'gradient ms', 'HVP ms', 'HVP/grad', 'HVP at point ms', 'at point/grad'],
     rows.map((r) => [
       r.model,
       String(r.parameters),
@@ -151,6 +177,8 @@ function formatTable(results: readonly BenchResult[]): string {
       r.gradientMs.toFixed(2),
       r.hvpMs.toFixed(2),
       r.ratio.toFixed(2),
+      r.atPointMs.toFixed(2),
+      r.atPointRatio.toFixed(2),
     ]),
   );
   const peers = markdownTable(
