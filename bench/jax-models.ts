@@ -82,7 +82,6 @@ export function jaxForward(spec: ModelSpec, params: A[], xs: A[]): A {
 function transformerForward(spec: Extract<ModelSpec, { kind: 'transformer' }>, params: A[], xs: A[]): A {
   const { modelDim: D, heads: H, sequenceLength: T } = spec;
   const dh = D / H;
-  const rows = xs[0].shape[0];
   const [Win, bin, pos] = params;
   // Tokens [rows, T, inputDim] → embedding [rows, T, D] + positions.
   const tokens = np.stack(xs, 1);
@@ -102,9 +101,8 @@ function transformerForward(spec: Extract<ModelSpec, { kind: 'transformer' }>, p
   const [W1, b1, W2, b2, Wout, bout] = params.slice(base, base + 6);
   e = e.add(attention as A);
   const h2 = e.ref.add(dense(nn.relu(dense(e, W1, b1)), W2, b2));
-  const pooled = h2.sum(1).mul(1 / T);
-  if (pooled.shape[0] !== rows) throw new Error('jax-js transformer: pooled rows differ');
-  return dense(pooled, Wout, bout);
+  // Read out the mean token of each sequence.
+  return dense(h2.sum(1).mul(1 / T), Wout, bout);
 }
 
 /** The loss of src/models/losses.ts: MSE ½‖f − y‖² per row or soft cross-entropy, mean over rows. */
