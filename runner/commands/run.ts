@@ -82,7 +82,10 @@ export async function main(argv: string[]): Promise<number> {
   const shard = typeof args.flags.shard === 'string' ? parseShard(args.flags.shard, config) : undefined;
   // A missing or foreign checkpoint is bad input: found out before any GPU work.
   if (args.flags.resume === true) readCheckpoint(checkpointPath(out, config.name, shard), config.name, shard);
-  const resumeCommand = `sharpness-lab run ${argv.join(' ')}${args.flags.resume ? '' : ' --resume'}`;
+  // Shell-quoted where needed, so the line can be pasted back.
+  const shellWord = (word: string) =>
+    /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+  const resumeCommand = `sharpness-lab run ${argv.map(shellWord).join(' ')}${args.flags.resume ? '' : ' --resume'}`;
   const report = async (execute: ExperimentExecutor) => {
     const { reportPath, results } = await runAndReport(execute, config, {
       out,

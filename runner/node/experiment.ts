@@ -310,8 +310,12 @@ export async function runAndReport(
     // Leave the bar where it stopped (not at 100 %), on a line of its own.
     if (bar && process.stderr.isTTY) process.stderr.write('\n');
     if (error instanceof GpuFailure) {
+      // Callers without a command line of their own (start) run presets: name the run that resumes it.
+      const resumeCommand =
+        options.resumeCommand ??
+        `sharpness-lab run ${config.name}${options.quick ? ' --quick' : ''} --out ${options.out}${shard ? ` --shard ${shard.index}/${shard.count}` : ''} --resume`;
       const kept = existsSync(checkpointFile)
-        ? `the checkpoint ${checkpointFile}${saved ? ` (batch ${saved.batch + 1}, step ${saved.step})` : ''} is kept; continue on a working device with: ${options.resumeCommand ?? 'the same command'}${options.resumeCommand?.includes('--resume') ? '' : ' --resume'}`
+        ? `the checkpoint ${checkpointFile}${saved ? ` (batch ${saved.batch + 1}, step ${saved.step})` : ''} is kept; continue on a working device with: ${resumeCommand}`
         : 'no checkpoint was saved yet; run it again';
       throw new GpuFailure(`${error.message.replace(/\s+/g, ' ').trim()}; the run stopped; ${kept}`);
     }
