@@ -5,6 +5,7 @@ import { gradientFluctuation } from '../src/curvature/fluctuation.ts';
 import { powerIteration, topEigenvalues } from '../src/curvature/lanczos.ts';
 import { measureCurvature } from '../src/curvature/measure.ts';
 import { HessianOperator } from '../src/curvature/operator.ts';
+import { randomVectors } from '../src/curvature/probes.ts';
 import { hessianTrace } from '../src/curvature/trace.ts';
 import type { Tensor } from '../src/tensor/engine.ts';
 import { centralGradient } from './helpers/cpu-models.ts';
@@ -156,6 +157,48 @@ test('without a dense Hessian: exact diagonal trace, Lanczos λ_max, Hutchinson 
       );
     });
   } finally {
+    instance.dispose();
+  }
+});
+
+test('H·v at a taped point (forward and gradient reused) equals a fresh H·v and frees its tensors', async () => {
+  const engine = await testEngine();
+  const instance = MODEL_CASES[MODEL_CASES.length - 1].build(engine, R, 59);
+  const { operator } = instance;
+  const vectors = [1, 2, 3].map((counter) =>
+    randomVectors(operator, 'normal', { seed: 9, stream: 99, counter }),
+  );
+  try {
+    const fresh: Float32Array[] = [];
+    for (const v of vectors) {
+      const hv = operator.applyFlat(v);
+      fresh.push((await hv.read()) as Float32Array);
+      hv.dispose();
+    }
+    const hvps = operator.hvps;
+    await operator.atPoint(async () => {
+      const live = engine.pool.stats().liveBytes;
+      for (const [i, v] of vectors.entries()) {
+        const hv = operator.applyFlat(v);
+        const got = await hv.read();
+        hv.dispose();
+        assert.is(
+          engine.pool.stats().liveBytes,
+          live,
+          `vector ${i}: the second reverse pass freed its tensors`,
+        );
+        const scale = Math.max(...Array.from(fresh[i], Math.abs));
+        got.forEach((value, k) => {
+          assert.ok(
+            Math.abs(value - fresh[i][k]) <= 1e-6 * scale,
+            `vector ${i} entry ${k}: ${value} vs ${fresh[i][k]}`,
+          );
+        });
+      }
+    });
+    assert.is(operator.hvps - hvps, vectors.length);
+  } finally {
+    for (const v of vectors) v.dispose();
     instance.dispose();
   }
 });
