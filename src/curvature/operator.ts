@@ -15,7 +15,8 @@ import { repeatReplicas, stridedCopy } from './vector-kernels.ts';
 
 /**
  * Evaluation data: named tensors whose per-replica shape starts with the sample (row) axis; batch 1
- * (one set shared by all replicas) or R (a set per replica).
+ * (one set shared by all replicas) or R (a set per replica). Fixed for the operator's life (its
+ * repeats for probe copies are cached); parameters may change between calls.
  */
 export type EvaluationData = Readonly<Record<string, Tensor>>;
 
@@ -80,10 +81,15 @@ function checkData(data: EvaluationData, replicas: number): void {
   }
 }
 
+/** Repeated evaluation data up to this many floats (4 MiB) is kept across `withCopies` calls. */
+const CACHED_REPEAT_FLOATS = 2 ** 20;
+
 export class HessianOperator {
   /** Hessian-vector products launched by this operator (each covers every replica and copy). */
   hvps = 0;
   readonly layout: ParameterLayout;
+  /** Evaluation data repeated for a number of copies, kept while small (see `repeatedData`). */
+  private readonly repeats = new Map<number, EvaluationData>();
   /** The taped forward pass and gradient reused by every H·v inside `atPoint`. */
   private point: { tape: Tape; params: Var[]; gradients: Var[] } | undefined;
 
@@ -171,15 +177,40 @@ export class HessianOperator {
       owned.push(t);
       return t;
     });
+    return new HessianOperator(
+      this.engine,
+      params,
+      this.loss,
+      this.repeatedData(copies, owned),
+      this.replicas,
+      copies,
+      owned,
+    );
+  }
+
+  /**
+   * Per-replica evaluation data repeated `copies` times. Small repeats are kept for the next call with
+   * the same count (the evaluation set is fixed: every log point of a run measures on it); larger ones
+   * go to `owned`, freed with the copies operator.
+   */
+  private repeatedData(copies: number, owned: Tensor[]): EvaluationData {
+    const cached = this.repeats.get(copies);
+    if (cached) return cached;
     const data: Record<string, Tensor> = {};
+    const made: Tensor[] = [];
     for (const [name, t] of Object.entries(this.data)) {
       if (t.batch === 1) data[name] = t;
       else {
         data[name] = repeatReplicas(this.engine, t, copies);
-        owned.push(data[name]);
+        made.push(data[name]);
       }
     }
-    return new HessianOperator(this.engine, params, this.loss, data, this.replicas, copies, owned);
+    const floats = made.reduce((sum, t) => sum + t.length, 0);
+    if (floats > 0 && floats <= CACHED_REPEAT_FLOATS) {
+      this.repeats.set(copies, data);
+      this.owned.push(...made);
+    } else owned.push(...made);
+    return data;
   }
 
   /** Runs the closure on a fresh tape: the loss per replica (batch B). Caller disposes the tape. */
@@ -341,5 +372,6 @@ export class HessianOperator {
   dispose(): void {
     for (const t of this.owned) t.dispose();
     this.owned.length = 0;
+    this.repeats.clear();
   }
 }
