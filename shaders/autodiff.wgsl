@@ -56,3 +56,41 @@ fn softmax_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
     out[first + i] = s[first + i] * (x[first + i] - inner);
   }
 }
+
+// `sum_n`: out = a0 + a1 + … + a_{count−1} elementwise (gradient contributions of one node, all the
+// same shape and batch), one launch instead of count − 1 pairwise adds. Unused inputs are bound to a0.
+struct SumParams {
+  total: u32,
+  rowStride: u32,
+  count: u32,
+}
+
+@group(0) @binding(4) var<storage, read> a0: array<f32>;
+@group(0) @binding(5) var<storage, read> a1: array<f32>;
+@group(0) @binding(6) var<storage, read> a2: array<f32>;
+@group(0) @binding(7) var<storage, read> a3: array<f32>;
+@group(0) @binding(8) var<storage, read> a4: array<f32>;
+@group(0) @binding(9) var<storage, read> a5: array<f32>;
+@group(0) @binding(10) var<uniform> sp: SumParams;
+
+@compute @workgroup_size(WG, 1, 1)
+fn sum_n(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.y * sp.rowStride + gid.x;
+  if (i >= sp.total) {
+    return;
+  }
+  var acc = a0[i] + a1[i];
+  if (sp.count > 2u) {
+    acc += a2[i];
+  }
+  if (sp.count > 3u) {
+    acc += a3[i];
+  }
+  if (sp.count > 4u) {
+    acc += a4[i];
+  }
+  if (sp.count > 5u) {
+    acc += a5[i];
+  }
+  out[i] = acc;
+}

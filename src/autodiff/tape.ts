@@ -405,25 +405,67 @@ export class Tape {
       for (const p of v.parents) visit(p);
       order.push(v);
     };
-    const grads = new Map<Var, Var>();
+    // Contributions per node, summed once when the node is reached (reverse topological order: all
+    // of them have arrived by then).
+    const contributions = new Map<Var, Var[]>();
+    const contribute = (v: Var, g: Var) => {
+      const list = contributions.get(v);
+      if (list) list.push(g);
+      else contributions.set(v, [g]);
+    };
     for (const [output, seed] of seeds) {
       visit(output);
-      const existing = grads.get(output);
-      grads.set(output, existing ? this.add(existing, seed) : seed);
+      contribute(output, seed);
     }
     for (let i = order.length - 1; i >= 0; i--) {
       const v = order[i];
-      const g = grads.get(v);
-      if (!g || !v.backward) continue;
-      const parentGrads = v.backward(g);
+      const list = contributions.get(v);
+      if (!list || !v.backward) continue;
+      const parentGrads = v.backward(this.addAll(list));
       v.parents.forEach((p, k) => {
         const pg = parentGrads[k];
-        if (!pg || !p.requiresGrad) return;
-        const existing = grads.get(p);
-        grads.set(p, existing ? this.add(existing, pg) : pg);
+        if (pg && p.requiresGrad) contribute(p, pg);
       });
     }
-    return wrt.map((w) => grads.get(w) ?? this.zerosLike(w));
+    return wrt.map((w) => {
+      const list = contributions.get(w);
+      return list ? this.addAll(list) : this.zerosLike(w);
+    });
+  }
+
+  /** Σ of gradient contributions: up to six of the same shape and batch in one launch, else pairwise. */
+  private addAll(terms: readonly Var[]): Var {
+    if (terms.length === 1) return terms[0];
+    const first = terms[0];
+    const uniform = terms.every(
+      (t) =>
+        t.batch === first.batch && sameShape(t.shape, first.shape) && t.value.length === first.value.length,
+    );
+    if (!uniform || terms.length === 2) return terms.slice(1).reduce((acc, t) => this.add(acc, t), first);
+    let acc = this.sumOf(terms.slice(0, 6));
+    for (let start = 6; start < terms.length; start += 5)
+      acc = this.sumOf([acc, ...terms.slice(start, start + 5)]);
+    return acc;
+  }
+
+  /** One launch of shaders/autodiff.wgsl `sum_n` over 2…6 same-shaped terms; each term's VJP is the incoming gradient. */
+  private sumOf(terms: readonly Var[]): Var {
+    const first = terms[0];
+    const out = this.engine.empty(first.shape, { batch: first.batch });
+    const total = out.length;
+    const { workgroups, rowStride } = grid1d(total, 256, this.engine.limits.maxComputeWorkgroupsPerDimension);
+    const buffers: Record<string, { tensor: Tensor }> = { out: { tensor: out } };
+    for (let k = 0; k < 6; k++) buffers[`a${k}`] = { tensor: (terms[k] ?? first).value };
+    this.engine.launch({
+      kernel: 'autodiff.sum',
+      shader: 'autodiff.wgsl',
+      entry: 'sum_n',
+      constants: { WG: 256 },
+      buffers,
+      uniforms: { total, rowStride, count: terms.length },
+      workgroups,
+    });
+    return this.node(out, [...terms], (h) => terms.map(() => h));
   }
 
   /**
