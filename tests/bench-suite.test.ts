@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HVP_PEER_TOLERANCE, type HvpPeerCase, hvpPeersJob } from '../bench/hvp-peers.ts';
-import { MATMUL_ENGINES } from '../bench/matmul.ts';
+import { MATMUL_ENGINES, matmulShapes } from '../bench/matmul.ts';
+import { takeJsonFile } from '../bench/meta.ts';
 import { disposeTfjsWebgpu, loadTfjsGradients, loadTfjsWebgpu } from '../bench/tfjs.ts';
 import { tfjsDeepLinearSgd } from '../bench/tfjs-train.ts';
 import type { LossKind } from '../src/models/losses.ts';
@@ -275,6 +276,27 @@ test('bench matmul --json FILE: adapter, host, date, commit, cores and every eng
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('--json FILE: the argument after --json is the file unless it is a flag or a suite name', () => {
+  const suites = ['matmul', 'train'];
+  assert.equal(takeJsonFile(['matmul', '--json', 'out.json'], suites), {
+    argv: ['matmul', '--json'],
+    file: 'out.json',
+  });
+  assert.equal(takeJsonFile(['--json', 'matmul'], suites), { argv: ['--json', 'matmul'] });
+  assert.equal(takeJsonFile(['--json', '--min-time', '1'], suites), { argv: ['--json', '--min-time', '1'] });
+  assert.equal(takeJsonFile(['--json'], suites), { argv: ['--json'] });
+  assert.equal(takeJsonFile(['train'], suites), { argv: ['train'] });
+});
+
+test('SHARPNESS_LAB_BENCH_MATMUL_SHAPES: batch×m×k×n lists, anything else an input error', () => {
+  assert.equal(matmulShapes('64x32x32x32, 1x8x4x2'), [
+    [64, 32, 32, 32],
+    [1, 8, 4, 2],
+  ]);
+  assert.throws(() => matmulShapes('64x32x32'), /batch×m×k×n/);
+  assert.throws(() => matmulShapes('1x0x2x2'), /batch×m×k×n/);
 });
 
 test.after(async () => {
