@@ -26,6 +26,10 @@ struct Params {
 
 override OP: u32 = 0u;
 override WG: u32 = 256u;
+// An operand laid out exactly like the output (same shape and replica batch) is read at the
+// output's own index: no integer division or modulo, which CPU adapters pay dearly for per element.
+override X_DIRECT: bool = false;
+override Y_DIRECT: bool = false;
 
 // Unary ops (entry `unary`).
 const AFFINE = 0u;       // alpha·x + beta
@@ -56,11 +60,21 @@ fn element_index(gid: vec3<u32>) -> u32 {
   return gid.y * p.rowStride + gid.x;
 }
 
-fn x_at(b: u32, i: u32) -> f32 {
+fn x_at(index: u32) -> f32 {
+  if (X_DIRECT) {
+    return x[index];
+  }
+  let b = index / p.n;
+  let i = index - b * p.n;
   return x[b * p.xBatch + (i / p.xDiv) % p.xMod];
 }
 
-fn y_at(b: u32, i: u32) -> f32 {
+fn y_at(index: u32) -> f32 {
+  if (Y_DIRECT) {
+    return y[index];
+  }
+  let b = index / p.n;
+  let i = index - b * p.n;
   return y[b * p.yBatch + (i / p.yDiv) % p.yMod];
 }
 
@@ -101,9 +115,7 @@ fn unary(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (index >= p.total) {
     return;
   }
-  let b = index / p.n;
-  let i = index - b * p.n;
-  out[index] = unary_op(x_at(b, i));
+  out[index] = unary_op(x_at(index));
 }
 
 @compute @workgroup_size(WG, 1, 1)
@@ -112,9 +124,7 @@ fn binary(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (index >= p.total) {
     return;
   }
-  let b = index / p.n;
-  let i = index - b * p.n;
-  out[index] = binary_op(x_at(b, i), y_at(b, i));
+  out[index] = binary_op(x_at(index), y_at(index));
 }
 
 // In place: out = alpha · out + beta · y (SGD updates, gradient accumulation, Lanczos axpy).
@@ -124,9 +134,7 @@ fn accumulate(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (index >= p.total) {
     return;
   }
-  let b = index / p.n;
-  let i = index - b * p.n;
-  out[index] = p.alpha * out[index] + p.beta * y_at(b, i);
+  out[index] = p.alpha * out[index] + p.beta * y_at(index);
 }
 
 // In place: out = value (beta) everywhere.

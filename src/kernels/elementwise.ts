@@ -125,7 +125,12 @@ function launchElementwise(
     kernel: entry === 'unary' || entry === 'binary' ? `${entry}.${opName(entry, op)}` : entry,
     shader: 'elementwise.wgsl',
     entry,
-    constants: { OP: op, WG: WORKGROUP },
+    constants: {
+      OP: op,
+      WG: WORKGROUP,
+      X_DIRECT: x !== undefined && x.batch === batch && xi.div === 1 && xi.mod === n ? 1 : 0,
+      Y_DIRECT: y !== undefined && y.batch === batch && yi.div === 1 && yi.mod === n ? 1 : 0,
+    },
     buffers,
     uniforms: {
       n,
