@@ -1,6 +1,11 @@
 /** Public API of the curvature toolkit: Hessian operator, traces, eigenvalues, spectral density, fluctuation. */
 export { COPY_BUDGET_FLOATS, copiesWithinBudget, withFittingCopies } from './copies.ts';
-export { DENSE_HESSIAN_MAX_PARAMETERS, denseHessian, denseHessianEigenvalues } from './dense.ts';
+export {
+  DENSE_HESSIAN_MAX_PARAMETERS,
+  denseColumnsPerLaunch,
+  denseHessian,
+  denseHessianEigenvalues,
+} from './dense.ts';
 export { type DensityOptions, type DensityResult, spectralDensity } from './density.ts';
 export {
   encodeFluctuation,

@@ -7,6 +7,7 @@
  */
 import { InputError } from '../errors.ts';
 import { withFittingCopies } from './copies.ts';
+import { denseColumnsPerLaunch } from './dense.ts';
 import { encodeFluctuation, fluctuationStatistics, gradientFluctuation } from './fluctuation.ts';
 import { topEigenvalues } from './lanczos.ts';
 import type { HessianOperator } from './operator.ts';
@@ -99,8 +100,8 @@ export async function measureCurvature(
 }
 
 /**
- * Small models: the n HVP columns of the dense Hessian (n copies per replica in one batched pass when
- * they fit) and the per-sample squared gradients go into one tensor, read back once.
+ * Small models: the n HVP columns of the dense Hessian (a third of them per batched pass, all at one
+ * taped point) and the per-sample squared gradients go into one tensor, read back once.
  */
 async function denseRound(
   operator: HessianOperator,
@@ -114,7 +115,7 @@ async function denseRound(
   const width = n * n + (request.fluctuation ? samples + 1 : 0);
   const results = engine.empty([width], { batch: R });
   try {
-    const all = await withFittingCopies(operator, n, async (batched, copies) => {
+    const all = await withFittingCopies(operator, denseColumnsPerLaunch(n), async (batched, copies) => {
       for (let start = 0; start < n; start += copies) {
         const e = unitVectors(engine, n, batched.batch, copies, start);
         const he = batched.applyFlat(e);
