@@ -4,15 +4,7 @@
  * measured on a fixed evaluation set, and linear-teacher deep linear groups get the theory values.
  * Output is tidy rows (experiment, group, seed, step, metric, value; seed = 'theory' for theory).
  */
-import {
-  denseHessianEigenvalues,
-  exactTrace,
-  gradientFluctuation,
-  HessianOperator,
-  hessianTrace,
-  type LossClosure,
-  topEigenvalues,
-} from '../curvature/index.ts';
+import { HessianOperator, type LossClosure, measureCurvature } from '../curvature/index.ts';
 import { FixedDataset } from '../data/fixed.ts';
 import { LinearTeacher } from '../data/linear-teacher.ts';
 import { type DigitSet, NoisyMnist } from '../data/mnist.ts';
@@ -400,48 +392,26 @@ export async function runExperiment(
         loss.forEach((v, r) => {
           add(r, step, 'loss', v);
         });
-      const curvature = metrics.has('sharpness') || metrics.has('lambdaMax');
-      if (curvature && operator.size <= DENSE_MAX_PARAMETERS) {
-        // Small models: the whole Hessian from one round of batched HVPs gives the exact trace and
-        // λ_max (float64 eigenvalues) at once.
-        const eigenvalues = await denseHessianEigenvalues(operator);
-        eigenvalues.forEach((values, r) => {
-          if (metrics.has('sharpness'))
-            add(
-              r,
-              step,
-              'sharpness',
-              values.reduce((a, b) => a + b, 0),
-            );
-          if (metrics.has('lambdaMax')) add(r, step, 'lambdaMax', values[values.length - 1]);
-        });
-      } else {
-        if (metrics.has('sharpness')) {
-          if (operator.size <= EXACT_TRACE_MAX_PARAMETERS) {
-            (await exactTrace(operator)).trace.forEach((v, r) => {
-              add(r, step, 'sharpness', v);
-            });
-          } else {
-            const result = await hessianTrace(operator, {
-              probes: resolved.measure.hutchinsonProbes ?? DEFAULT_PROBES,
-              seed: step,
-            });
-            result.estimate.forEach((v, r) => {
-              add(r, step, 'sharpness', v);
-            });
-          }
-        }
-        if (metrics.has('lambdaMax')) {
-          const steps = Math.min(operator.size, resolved.measure.lanczosIterations ?? DEFAULT_LANCZOS_STEPS);
-          const result = await topEigenvalues(operator, 1, { maxSteps: steps, seed: step });
-          result.values.forEach((v, r) => {
-            add(r, step, 'lambdaMax', v[0]);
-          });
-        }
-      }
-      if (metrics.has('fluctuation')) {
-        (await gradientFluctuation(operator)).fluctuation.forEach((v, r) => {
-          add(r, step, 'fluctuation', v);
+      // One round for the log point: dense Hessian (exact trace and λ_max) for small models, exact or
+      // Hutchinson trace and Lanczos beyond; probe streams keyed by the global replica number.
+      const measured = await measureCurvature(operator, {
+        trace: metrics.has('sharpness'),
+        lambdaMax: metrics.has('lambdaMax'),
+        fluctuation: metrics.has('fluctuation'),
+        denseMaxParameters: DENSE_MAX_PARAMETERS,
+        exactTraceMaxParameters: EXACT_TRACE_MAX_PARAMETERS,
+        probes: resolved.measure.hutchinsonProbes ?? DEFAULT_PROBES,
+        lanczosSteps: Math.min(operator.size, resolved.measure.lanczosIterations ?? DEFAULT_LANCZOS_STEPS),
+        seed: step,
+        replicaOffset: batch.offset,
+      });
+      for (const [metric, values] of [
+        ['sharpness', measured.trace],
+        ['lambdaMax', measured.lambdaMax],
+        ['fluctuation', measured.fluctuation],
+      ] as const) {
+        values?.forEach((v, r) => {
+          add(r, step, metric, v);
         });
       }
       if (metrics.has('layerCondition')) {
