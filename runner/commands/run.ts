@@ -44,8 +44,9 @@ const FLAGS = [
 export const usage = `usage: sharpness-lab run NAME|FILE [--quick] [--out DIR] [--seeds N] [--seed S] [--resume] [--shard i/n]
 
 Runs an experiment: a preset (${PRESET_NAMES.join(', ')}) or a JSON config file
-(see 'sharpness-lab config NAME' for the format). Every group trains its seeds as one batch of
-replicas on the GPU; at each log point it measures the loss, the sharpness Tr H, λ_max, the gradient
+(see 'sharpness-lab config NAME' for the format). All seeds of consecutive groups that differ only
+in label noise, input covariance or initialisation train as one batch of replicas on the GPU (deep
+linear networks in a fused many-steps-per-dispatch kernel); at each log point it measures the loss, the sharpness Tr H, λ_max, the gradient
 fluctuation S (and layer condition numbers when asked), with the closed-form values for deep linear
 networks. Shows a progress bar with ETA, saves a checkpoint at every log point, and writes into
 DIR/NAME/: config.json, results.csv (experiment,group,seed,step,metric,value), results.json, one SVG

@@ -1,5 +1,6 @@
 /**
- * Runs an experiment: every group trains its seeds as one batch of replicas; at each log point the
+ * Runs an experiment: the seeds of consecutive groups that differ only in noise, Σ_x or init train
+ * as one batch of replicas (see `planBatches`); at each log point the
  * loss, sharpness (Hessian trace), λ_max, gradient fluctuation and layer condition numbers are
  * measured on a fixed evaluation set, and linear-teacher deep linear groups get the theory values.
  * Output is tidy rows (experiment, group, seed, step, metric, value; seed = 'theory' for theory).
