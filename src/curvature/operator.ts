@@ -257,11 +257,6 @@ export class HessianOperator {
     }
   }
 
-  /** The gradient per replica at the current point (batch B), when inside `atPoint`. */
-  get pointGradients(): readonly Tensor[] | undefined {
-    return this.point?.gradients.map((g) => g.value);
-  }
-
   /** Computes H·v on the tape of the current point (or a fresh one) and hands it to `use` before its tensors are freed. */
   private withHvp(v: readonly Tensor[], use: (hv: readonly Var[]) => void): void {
     const point = this.point;
