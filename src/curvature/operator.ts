@@ -2,7 +2,9 @@
  * The Hessian of a loss over an evaluation set, as an operator on parameter vectors, for every replica
  * at once. A parameter vector is either the list of parameter tensors (each batch B) or one flat
  * vector [n] of batch B (parameters in order, each row-major); `pack`/`unpack` convert with one copy
- * launch per parameter. H·v is the double-backward `Tape.hvp` of the loss built by the caller's closure.
+ * launch per parameter. H·v is the double-backward `Tape.hvp` of the loss built by the caller's closure;
+ * inside `atPoint` (Lanczos, power iteration, probe loops) the forward pass and gradient are taped once
+ * and each H·v runs only the second reverse pass.
  *
  * Replicas and copies: the operator's parameters have R replicas; `withCopies(c)` gives an operator
  * of batch B = R·c whose replica r·c + j is a copy of replica r (same parameters, same data), so c
