@@ -5,6 +5,7 @@
  * measured on a fixed evaluation set, and linear-teacher deep linear groups get the theory values.
  * Output is tidy rows (experiment, group, seed, step, metric, value; seed = 'theory' for theory).
  */
+import { deepLinearCurvature } from '../curvature/deep-linear-exact.ts';
 import { HessianOperator, type LossClosure, measureCurvature } from '../curvature/index.ts';
 import { FixedDataset } from '../data/fixed.ts';
 import { LinearTeacher } from '../data/linear-teacher.ts';
@@ -370,6 +371,13 @@ export async function runExperiment(
       evaluation: { data: { x: evaluation.x, y: evaluation.y } },
     });
     const metrics = new Set(resolved.measure.metrics);
+    const modelSpec = resolved.model;
+    const closedForm:
+      | { widths: number[]; values?: { x: ArrayLike<number>; y: ArrayLike<number> } }
+      | undefined =
+      modelSpec.kind === 'deep-linear' && resolved.loss === 'mse'
+        ? { widths: [modelSpec.inputDim, ...modelSpec.hidden, modelSpec.outputDim] }
+        : undefined;
     /**
      * Curvature runs all replicas in lockstep; a diverged replica's non-finite weights would poison
      * the shared eigen-solves, so its weights are zeroed (it is already reported and its rows are NaN).
@@ -393,27 +401,47 @@ export async function runExperiment(
         loss.forEach((v, r) => {
           add(r, step, 'loss', v);
         });
-      // One round for the log point: dense Hessian (exact trace and λ_max) for small models, exact or
-      // Hutchinson trace and Lanczos beyond; probe streams keyed by the global replica number.
-      const measured = await measureCurvature(operator, {
-        trace: metrics.has('sharpness'),
-        lambdaMax: metrics.has('lambdaMax'),
-        fluctuation: metrics.has('fluctuation'),
-        denseMaxParameters: DENSE_MAX_PARAMETERS,
-        exactTraceMaxParameters: EXACT_TRACE_MAX_PARAMETERS,
-        probes: resolved.measure.hutchinsonProbes ?? DEFAULT_PROBES,
-        lanczosSteps: Math.min(operator.size, resolved.measure.lanczosIterations ?? DEFAULT_LANCZOS_STEPS),
-        seed: step,
-        replicaOffset: batch.offset,
-      });
-      for (const [metric, values] of [
-        ['sharpness', measured.trace],
-        ['lambdaMax', measured.lambdaMax],
-        ['fluctuation', measured.fluctuation],
-      ] as const) {
-        values?.forEach((v, r) => {
-          add(r, step, metric, v);
+      const curvature = metrics.has('sharpness') || metrics.has('lambdaMax') || metrics.has('fluctuation');
+      if (curvature && closedForm) {
+        // Deep linear + MSE: the exact float64 Hessian from the evaluation set's moments (n small
+        // matrix chains per replica on the CPU) is both cheaper and more accurate than n f32 HVPs.
+        closedForm.values ??= { x: await evaluation.x.read(), y: await evaluation.y.read() };
+        const weights = await Promise.all(params.map((p) => p.read()));
+        const exact = deepLinearCurvature({
+          widths: closedForm.widths,
+          weights,
+          ...closedForm.values,
+          samples: resolved.measure.evaluationSamples,
+          replicas,
         });
+        for (let r = 0; r < replicas; r++) {
+          if (metrics.has('sharpness')) add(r, step, 'sharpness', exact.trace[r]);
+          if (metrics.has('lambdaMax')) add(r, step, 'lambdaMax', exact.eigenvalues[r].at(-1) ?? Number.NaN);
+          if (metrics.has('fluctuation')) add(r, step, 'fluctuation', exact.fluctuation[r]);
+        }
+      } else if (curvature) {
+        // One round for the log point: dense Hessian (exact trace and λ_max) for small models, exact
+        // or Hutchinson trace and Lanczos beyond; probe streams keyed by the global replica number.
+        const measured = await measureCurvature(operator, {
+          trace: metrics.has('sharpness'),
+          lambdaMax: metrics.has('lambdaMax'),
+          fluctuation: metrics.has('fluctuation'),
+          denseMaxParameters: DENSE_MAX_PARAMETERS,
+          exactTraceMaxParameters: EXACT_TRACE_MAX_PARAMETERS,
+          probes: resolved.measure.hutchinsonProbes ?? DEFAULT_PROBES,
+          lanczosSteps: Math.min(operator.size, resolved.measure.lanczosIterations ?? DEFAULT_LANCZOS_STEPS),
+          seed: step,
+          replicaOffset: batch.offset,
+        });
+        for (const [metric, values] of [
+          ['sharpness', measured.trace],
+          ['lambdaMax', measured.lambdaMax],
+          ['fluctuation', measured.fluctuation],
+        ] as const) {
+          values?.forEach((v, r) => {
+            add(r, step, metric, v);
+          });
+        }
       }
       if (metrics.has('layerCondition')) {
         for (const [i, spec] of model.parameters.entries()) {
