@@ -4,7 +4,7 @@
  * timed interleaved on the wall clock like `bench matmul` (launch until the GPU is done), and once
  * more under the profiler, whose per-launch GPU time shows where the difference comes from.
  */
-import { matmul } from '../src/kernels/matmul.ts';
+import { MATMUL_DEFAULT_WORKGROUP, matmul } from '../src/kernels/matmul.ts';
 import type { Engine, Tensor } from '../src/tensor/engine.ts';
 import type { MatmulConfig } from '../src/tune/cache.ts';
 import { configLabel, SHAPE_CLASSES, tuneMatmul } from '../src/tune/tuner.ts';
@@ -20,6 +20,12 @@ export interface TuneBenchResult extends BenchResult {
   /** GFLOP/s of the tuned config (also in `gflops`). */
   tunedGflops?: number;
   speedup?: number;
+  /**
+   * The engine's defaults on SwiftShader are themselves hand-tuned (16×8 kernel); the portable default
+   * every other adapter starts from (tile4x4, 8×8 workgroups) is the untuned baseline.
+   */
+  portableGflops?: number;
+  speedupOverPortable?: number;
   /** Mean GPU time per launch from the profiler (timestamps, else wall clock per submit). */
   defaultKernelUs?: number;
   tunedKernelUs?: number;
@@ -77,9 +83,11 @@ async function runTune(context: BenchContext): Promise<TuneBenchResult[]> {
       await engine.sync();
     };
     context.log(`tune ${shapeClass.name}: ${base.defaultConfig} vs ${base.tunedConfig}`);
+    const portable: MatmulConfig = { variant: 'tile4x4', workgroup: [...MATMUL_DEFAULT_WORKGROUP] };
     await rep(configs.default)();
     await rep(configs.tuned)();
-    const [d, t] = await measureInterleaved([rep(configs.default), rep(configs.tuned)], {
+    await rep(portable)();
+    const [d, t, u] = await measureInterleaved([rep(configs.default), rep(configs.tuned), rep(portable)], {
       minSeconds: context.minSeconds,
       minReps: 3,
     });
@@ -95,6 +103,8 @@ async function runTune(context: BenchContext): Promise<TuneBenchResult[]> {
       defaultGflops: flops / d.median / 1e9,
       tunedGflops: flops / t.median / 1e9,
       speedup: d.median / t.median,
+      portableGflops: flops / u.median / 1e9,
+      speedupOverPortable: u.median / t.median,
       defaultKernelUs,
       tunedKernelUs,
       profileClock: engine.profiler.clock,
@@ -114,6 +124,8 @@ function formatTuneBench(results: readonly BenchResult[]): string {
     'GFLOP/s',
     'kernel µs',
     'speedup',
+    'portable tile4x4 8×8 GFLOP/s',
+    'tuned/portable',
     'from',
   ];
   const rows = (results as TuneBenchResult[]).map((r) => [
@@ -126,11 +138,13 @@ function formatTuneBench(results: readonly BenchResult[]): string {
     r.tunedGflops?.toFixed(3) ?? '--',
     r.tunedKernelUs?.toFixed(0) ?? '--',
     r.speedup ? `${r.speedup.toFixed(2)}×` : '--',
+    r.portableGflops?.toFixed(3) ?? '--',
+    r.speedupOverPortable ? `${r.speedupOverPortable.toFixed(2)}×` : '--',
     r.source,
   ]);
   const all = [header, ...rows];
   const widths = header.map((_, i) => Math.max(...all.map((r) => r[i].length)));
-  const right = [false, false, false, true, true, false, true, true, true, false];
+  const right = [false, false, false, true, true, false, true, true, true, true, true, false];
   const clock = (results as TuneBenchResult[])[0]?.profileClock ?? 'gpu-timestamp';
   return [
     `tune: matmul with tuned vs default configs (wall-clock GFLOP/s, interleaved medians; kernel µs per launch from the profiler, ${clock})`,
