@@ -6,42 +6,12 @@
 // for `steps` steps in a row. The random numbers, losses and update equal the general path's
 // (same Philox streams and Box–Muller pairing, loss ½‖f − y‖² averaged over the minibatch);
 // only the order of floating-point additions differs.
-//
-// Parameters are packed layer-major: layer l occupies [replicas, h_{l+1} · h_l] starting at
-// replicas · (Σ_{j<l} h_{j+1} · h_j), i.e. the engine's layer tensors laid end to end.
 
-//!include philox.wgsl
+//!include fused_deep_linear_common.wgsl
 
 const MAX_WIDTH = 8u;
 const MAX_DEPTH = 6u;
 const MAX_WEIGHTS = 384u; // MAX_DEPTH · MAX_WIDTH²
-const STREAM_INPUTS = 1u;
-const STREAM_LABEL_NOISE = 2u;
-
-struct Params {
-  replicas: u32,
-  depth: u32,
-  batchSize: u32,
-  steps: u32,
-  stepLo: u32,        // first step of this dispatch (low and high 32 bits)
-  stepHi: u32,
-  seed: u32,
-  replicaOffset: u32,
-  learningRate: f32,
-  rootXStride: u32,   // d·d when each replica has its own Σ_x root, 0 when shared
-  rootEpsStride: u32, // m·m likewise for Σ_ε (groups with different noise trained as one batch)
-  widthsLo: vec4<u32>, // h_0 = d, h_1, …, h_depth = m (up to 8 entries)
-  widthsHi: vec4<u32>,
-}
-
-@group(0) @binding(0) var<storage, read_write> weights: array<f32>;
-@group(0) @binding(1) var<storage, read> rootX: array<f32>;    // d×d per replica (or shared), S Sᵀ = Σ_x
-@group(0) @binding(2) var<storage, read> rootEps: array<f32>;  // m×m per replica (or shared), S Sᵀ = Σ_ε
-@group(0) @binding(3) var<storage, read> teacher: array<f32>;  // V, m×d
-@group(0) @binding(4) var<storage, read_write> lastLoss: array<f32>; // minibatch loss of the last step, per replica
-@group(0) @binding(5) var<uniform> p: Params;
-
-override WG: u32 = 64u;
 
 var<private> w: array<f32, MAX_WEIGHTS>;
 var<private> grad: array<f32, MAX_WEIGHTS>;
@@ -51,13 +21,6 @@ var<private> delta: array<f32, MAX_WIDTH>;
 var<private> nextDelta: array<f32, MAX_WIDTH>;
 var<private> z: array<f32, MAX_WIDTH>;
 var<private> label: array<f32, MAX_WIDTH>;
-
-fn width(l: u32) -> u32 {
-  if (l < 4u) {
-    return p.widthsLo[l];
-  }
-  return p.widthsHi[l - 4u];
-}
 
 // Offset of layer l's weights inside one replica's private copy.
 fn layer_offset(l: u32) -> u32 {

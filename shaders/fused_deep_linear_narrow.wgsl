@@ -9,46 +9,17 @@
 //
 // Random numbers, loss ½‖f − y‖² over the minibatch mean, and the update equal the general path's
 // (same Philox streams and Box–Muller pairing); only the order of floating-point additions differs.
-// Packing as in fused_deep_linear.wgsl: layer l occupies [replicas, h_{l+1} · h_l] (row-major),
-// after all replicas of the layers before it.
+// Packing: see fused_deep_linear_common.wgsl.
 
-//!include philox.wgsl
+//!include fused_deep_linear_common.wgsl
 
-const MAX_DEPTH = 10u;
-const STREAM_INPUTS = 1u;
-const STREAM_LABEL_NOISE = 2u;
-
-struct Params {
-  replicas: u32,
-  batchSize: u32,
-  steps: u32,
-  stepLo: u32,        // first step of this dispatch (low and high 32 bits)
-  stepHi: u32,
-  seed: u32,
-  replicaOffset: u32,
-  learningRate: f32,
-  rootXStride: u32,   // d·d when each replica has its own Σ_x root, 0 when shared
-  rootEpsStride: u32, // m·m likewise for Σ_ε
-  widths0: vec4<u32>, // h_0 = d, h_1, …, h_DEPTH = m (up to 11 entries)
-  widths1: vec4<u32>,
-  widths2: vec4<u32>,
-}
-
-@group(0) @binding(0) var<storage, read_write> weights: array<f32>;
-@group(0) @binding(1) var<storage, read> rootX: array<f32>;    // d×d per replica (or shared), S Sᵀ = Σ_x
-@group(0) @binding(2) var<storage, read> rootEps: array<f32>;  // m×m per replica (or shared), S Sᵀ = Σ_ε
-@group(0) @binding(3) var<storage, read> teacher: array<f32>;  // V, m×d
-@group(0) @binding(4) var<storage, read_write> lastLoss: array<f32>; // minibatch loss of the last step, per replica
-@group(0) @binding(5) var<uniform> p: Params;
-
-override WG: u32 = 64u;
 // Compile-time shape: the layer loops have constant trip counts.
 override DEPTH: u32 = 3u;
 override IN: u32 = 2u;   // d
 override OUT: u32 = 2u;  // m
 
 // Layers are named variables, not arrays: CPU adapters neither unroll loops nor keep dynamically
-// indexed private arrays in registers, and a layer loop over an array cost three times as much.
+// indexed private arrays in registers; a layer loop over arrays ran at half this speed on SwiftShader.
 // Layers at or beyond DEPTH are never touched (DEPTH is a pipeline constant, the branches uniform).
 var<private> W0: mat4x4<f32>;
 var<private> W1: mat4x4<f32>;
@@ -90,16 +61,6 @@ fn set_layer(l: u32, m: mat4x4<f32>) {
     case 8u: { W8 = m; }
     default: { W9 = m; }
   }
-}
-
-fn width(l: u32) -> u32 {
-  if (l < 4u) {
-    return p.widths0[l];
-  }
-  if (l < 8u) {
-    return p.widths1[l - 4u];
-  }
-  return p.widths2[l - 8u];
 }
 
 // Row-major rows×cols matrix at `base` of a storage array, as a zero-padded column-major mat4x4.

@@ -83,59 +83,38 @@ export function fusedDeepLinearSgd(
     rootXStride: data.inputs.root.batch > 1 ? data.inputs.root.size : 0,
     rootEpsStride: data.noise.root.batch > 1 ? data.noise.root.size : 0,
   };
+  const depth = widths.length - 1;
+  const buffers = {
+    weights: { tensor: packed },
+    rootX: { tensor: data.inputs.root },
+    rootEps: { tensor: data.noise.root },
+    teacher: { tensor: data.teacher },
+    lastLoss: { tensor: loss },
+  };
   for (let done = 0; done < run.steps; done += FUSED_STEPS_PER_DISPATCH) {
     const step = run.startStep + done;
-    const steps = Math.min(FUSED_STEPS_PER_DISPATCH, run.steps - done);
-    const buffers = {
-      weights: { tensor: packed },
-      rootX: { tensor: data.inputs.root },
-      rootEps: { tensor: data.noise.root },
-      teacher: { tensor: data.teacher },
-      lastLoss: { tensor: loss },
-    };
-    const position = {
-      stepLo: step % 2 ** 32,
-      stepHi: Math.floor(step / 2 ** 32),
-      seed: run.seed,
-      replicaOffset: run.replicaOffset ?? 0,
-    };
-    if (narrow) {
-      engine.launch({
-        kernel: 'fused_deep_linear_narrow',
-        shader: 'fused_deep_linear_narrow.wgsl',
-        constants: { WG: workgroup, DEPTH: widths.length - 1, IN: widths[0], OUT: widths[widths.length - 1] },
-        buffers,
-        uniforms: {
-          replicas,
-          batchSize: run.batchSize,
-          steps,
-          ...position,
-          learningRate: run.learningRate,
-          ...rootStrides,
-          widths0: padded.slice(0, 4),
-          widths1: padded.slice(4, 8),
-          widths2: padded.slice(8, 12),
-        },
-        workgroups: [Math.ceil(replicas / workgroup)],
-      });
-      engine.flush();
-      continue;
-    }
     engine.launch({
-      kernel: 'fused_deep_linear',
-      shader: 'fused_deep_linear.wgsl',
-      constants: { WG: workgroup },
+      kernel: narrow ? 'fused_deep_linear_narrow' : 'fused_deep_linear',
+      shader: narrow ? 'fused_deep_linear_narrow.wgsl' : 'fused_deep_linear.wgsl',
+      // The narrow kernel compiles per shape (constant trip counts); the generic one reads widths.
+      constants: narrow
+        ? { WG: workgroup, DEPTH: depth, IN: widths[0], OUT: widths[depth] }
+        : { WG: workgroup },
       buffers,
       uniforms: {
         replicas,
-        depth: widths.length - 1,
+        depth,
         batchSize: run.batchSize,
-        steps,
-        ...position,
+        steps: Math.min(FUSED_STEPS_PER_DISPATCH, run.steps - done),
+        stepLo: step % 2 ** 32,
+        stepHi: Math.floor(step / 2 ** 32),
+        seed: run.seed,
+        replicaOffset: run.replicaOffset ?? 0,
         learningRate: run.learningRate,
         ...rootStrides,
-        widthsLo: padded.slice(0, 4),
-        widthsHi: padded.slice(4, 8),
+        widths0: padded.slice(0, 4),
+        widths1: padded.slice(4, 8),
+        widths2: padded.slice(8, 12),
       },
       workgroups: [Math.ceil(replicas / workgroup)],
     });
