@@ -7,7 +7,7 @@
 // (same Philox streams and Box–Muller pairing, loss ½‖f − y‖² averaged over the minibatch);
 // only the order of floating-point additions differs.
 
-//!include fused_deep_linear_common.wgsl
+//!include fused_common.wgsl
 
 const MAX_WIDTH = 8u;
 const MAX_DEPTH = 6u;
@@ -29,20 +29,6 @@ fn layer_offset(l: u32) -> u32 {
     offset += width(j + 1u) * width(j);
   }
   return offset;
-}
-
-// The general path draws an [rows, n] normal tensor per stream and step; element i is lane i % 4 of
-// Philox block i / 4. One block feeds four consecutive elements, so keep the last one per stream.
-var<private> cachedBlock: array<u32, 3>;
-var<private> cachedNormals: array<vec4<f32>, 3>;
-
-fn normal_at(stream: u32, step: vec2<u32>, replica: u32, i: u32) -> f32 {
-  let blockIndex = i / 4u;
-  if (cachedBlock[stream] != blockIndex) {
-    cachedBlock[stream] = blockIndex;
-    cachedNormals[stream] = box_muller(philox(vec4<u32>(blockIndex, replica, step.x, step.y), vec2<u32>(p.seed, stream)));
-  }
-  return cachedNormals[stream][i % 4u];
 }
 
 @compute @workgroup_size(WG, 1, 1)
@@ -80,13 +66,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       grad[k] = 0.0;
     }
     // New step, new blocks (block indices restart at 0).
-    cachedBlock[STREAM_INPUTS] = 0xFFFFFFFFu;
-    cachedBlock[STREAM_LABEL_NOISE] = 0xFFFFFFFFu;
+    cachedInputBlock = 0xFFFFFFFFu;
+    cachedNoiseBlock = 0xFFFFFFFFu;
     loss = 0.0;
     for (var b = 0u; b < p.batchSize; b += 1u) {
       // x = S_x z, y = V x + S_ε e, exactly as LinearTeacher.sample draws row b.
       for (var j = 0u; j < d; j += 1u) {
-        z[j] = normal_at(STREAM_INPUTS, step, streamReplica, b * d + j);
+        z[j] = element_normal(STREAM_INPUTS, step, streamReplica, b * d + j);
       }
       for (var j = 0u; j < d; j += 1u) {
         var x = 0.0;
@@ -96,7 +82,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         act[j] = x;
       }
       for (var j = 0u; j < m; j += 1u) {
-        z[j] = normal_at(STREAM_LABEL_NOISE, step, streamReplica, b * m + j);
+        z[j] = element_normal(STREAM_LABEL_NOISE, step, streamReplica, b * m + j);
       }
       for (var j = 0u; j < m; j += 1u) {
         var y = 0.0;

@@ -9,9 +9,9 @@
 //
 // Random numbers, loss ½‖f − y‖² over the minibatch mean, and the update equal the general path's
 // (same Philox streams and Box–Muller pairing); only the order of floating-point additions differs.
-// Packing: see fused_deep_linear_common.wgsl.
+// Packing: see fused_common.wgsl.
 
-//!include fused_deep_linear_common.wgsl
+//!include fused_common.wgsl
 
 // Compile-time shape: the layer loops have constant trip counts.
 override DEPTH: u32 = 3u;
@@ -61,53 +61,6 @@ fn set_layer(l: u32, m: mat4x4<f32>) {
     case 8u: { W8 = m; }
     default: { W9 = m; }
   }
-}
-
-// Row-major rows×cols matrix at `base` of a storage array, as a zero-padded column-major mat4x4.
-fn load_rows(rows: u32, cols: u32, value: ptr<function, array<f32, 16>>) -> mat4x4<f32> {
-  var m = mat4x4<f32>();
-  for (var i = 0u; i < rows; i += 1u) {
-    for (var j = 0u; j < cols; j += 1u) {
-      m[j][i] = (*value)[i * cols + j];
-    }
-  }
-  return m;
-}
-
-// The general path draws an [rows, n] normal tensor per stream and step; element i is lane i % 4 of
-// Philox block i / 4. A sample's n ≤ 4 elements span at most two blocks: keep the last per stream.
-var<private> cachedInputBlock: u32;
-var<private> cachedInputNormals: vec4<f32>;
-var<private> cachedNoiseBlock: u32;
-var<private> cachedNoiseNormals: vec4<f32>;
-
-fn block_normals(stream: u32, step: vec2<u32>, replica: u32, blockIndex: u32) -> vec4<f32> {
-  if (stream == STREAM_INPUTS) {
-    if (cachedInputBlock != blockIndex) {
-      cachedInputBlock = blockIndex;
-      cachedInputNormals = box_muller(philox(vec4<u32>(blockIndex, replica, step.x, step.y), vec2<u32>(p.seed, stream)));
-    }
-    return cachedInputNormals;
-  }
-  if (cachedNoiseBlock != blockIndex) {
-    cachedNoiseBlock = blockIndex;
-    cachedNoiseNormals = box_muller(philox(vec4<u32>(blockIndex, replica, step.x, step.y), vec2<u32>(p.seed, stream)));
-  }
-  return cachedNoiseNormals;
-}
-
-// Elements first … first + count − 1 of the stream's normal tensor, zero-padded to a vec4.
-fn normals(stream: u32, step: vec2<u32>, replica: u32, first: u32, count: u32) -> vec4<f32> {
-  var out = vec4<f32>(0.0);
-  for (var j = 0u; j < count; j += 1u) {
-    let i = first + j;
-    out[j] = block_normals(stream, step, replica, i / 4u)[i % 4u];
-  }
-  return out;
-}
-
-fn outer(column: vec4<f32>, row: vec4<f32>) -> mat4x4<f32> {
-  return mat4x4<f32>(column * row.x, column * row.y, column * row.z, column * row.w);
 }
 
 @compute @workgroup_size(WG, 1, 1)

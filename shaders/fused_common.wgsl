@@ -1,0 +1,100 @@
+// Uniforms, bindings, widths and helpers shared by the fused many-steps-per-dispatch SGD kernels:
+// fused_deep_linear.wgsl (generic), fused_deep_linear_narrow.wgsl and fused_mlp_narrow.wgsl
+// (every width ≤ 4, layers as zero-padded mat4x4).
+//
+// Parameters are packed layer-major: layer l occupies [replicas, h_{l+1} · h_l] (row-major) starting
+// at replicas · (Σ_{j<l} h_{j+1} · h_j), i.e. the engine's layer tensors laid end to end.
+
+//!include philox.wgsl
+
+const STREAM_INPUTS = 1u;
+const STREAM_LABEL_NOISE = 2u;
+
+struct Params {
+  replicas: u32,
+  depth: u32,
+  batchSize: u32,
+  steps: u32,
+  stepLo: u32,        // first step of this dispatch (low and high 32 bits)
+  stepHi: u32,
+  seed: u32,
+  replicaOffset: u32,
+  learningRate: f32,
+  rootXStride: u32,   // d·d when each replica has its own Σ_x root, 0 when shared
+  rootEpsStride: u32, // m·m likewise for Σ_ε (groups with different noise trained as one batch)
+  widths0: vec4<u32>, // h_0 = d, h_1, …, h_depth = m (up to 12 entries)
+  widths1: vec4<u32>,
+  widths2: vec4<u32>,
+}
+
+@group(0) @binding(0) var<storage, read_write> weights: array<f32>;
+@group(0) @binding(1) var<storage, read> rootX: array<f32>;    // d×d per replica (or shared), S Sᵀ = Σ_x
+@group(0) @binding(2) var<storage, read> rootEps: array<f32>;  // m×m per replica (or shared), S Sᵀ = Σ_ε
+@group(0) @binding(3) var<storage, read> teacher: array<f32>;  // V, m×d
+@group(0) @binding(4) var<storage, read_write> lastLoss: array<f32>; // minibatch loss of the last step, per replica
+@group(0) @binding(5) var<uniform> p: Params;
+
+override WG: u32 = 64u;
+
+fn width(l: u32) -> u32 {
+  if (l < 4u) {
+    return p.widths0[l];
+  }
+  if (l < 8u) {
+    return p.widths1[l - 4u];
+  }
+  return p.widths2[l - 8u];
+}
+
+// Row-major rows×cols matrix at `base` of a storage array, as a zero-padded column-major mat4x4.
+fn load_rows(rows: u32, cols: u32, value: ptr<function, array<f32, 16>>) -> mat4x4<f32> {
+  var m = mat4x4<f32>();
+  for (var i = 0u; i < rows; i += 1u) {
+    for (var j = 0u; j < cols; j += 1u) {
+      m[j][i] = (*value)[i * cols + j];
+    }
+  }
+  return m;
+}
+
+// The general path draws an [rows, n] normal tensor per stream and step; element i is lane i % 4 of
+// Philox block i / 4. Samples are read in order, so keeping the last block per stream computes each
+// block once (reset both caches at every step: block indices restart at 0).
+var<private> cachedInputBlock: u32;
+var<private> cachedInputNormals: vec4<f32>;
+var<private> cachedNoiseBlock: u32;
+var<private> cachedNoiseNormals: vec4<f32>;
+
+fn block_normals(stream: u32, step: vec2<u32>, replica: u32, blockIndex: u32) -> vec4<f32> {
+  if (stream == STREAM_INPUTS) {
+    if (cachedInputBlock != blockIndex) {
+      cachedInputBlock = blockIndex;
+      cachedInputNormals = box_muller(philox(vec4<u32>(blockIndex, replica, step.x, step.y), vec2<u32>(p.seed, stream)));
+    }
+    return cachedInputNormals;
+  }
+  if (cachedNoiseBlock != blockIndex) {
+    cachedNoiseBlock = blockIndex;
+    cachedNoiseNormals = box_muller(philox(vec4<u32>(blockIndex, replica, step.x, step.y), vec2<u32>(p.seed, stream)));
+  }
+  return cachedNoiseNormals;
+}
+
+// Element i of the stream's normal tensor.
+fn element_normal(stream: u32, step: vec2<u32>, replica: u32, i: u32) -> f32 {
+  return block_normals(stream, step, replica, i / 4u)[i % 4u];
+}
+
+// Elements first … first + count − 1 of the stream's normal tensor, zero-padded to a vec4.
+fn normals(stream: u32, step: vec2<u32>, replica: u32, first: u32, count: u32) -> vec4<f32> {
+  var out = vec4<f32>(0.0);
+  for (var j = 0u; j < count; j += 1u) {
+    let i = first + j;
+    out[j] = element_normal(stream, step, replica, i);
+  }
+  return out;
+}
+
+fn outer(column: vec4<f32>, row: vec4<f32>) -> mat4x4<f32> {
+  return mat4x4<f32>(column * row.x, column * row.y, column * row.z, column * row.w);
+}
