@@ -4,11 +4,9 @@
 // our H·v on small instances of every model family; `bench matmul --json FILE` on one small shape
 // writes the adapter, host, date, commit, cores and a finite positive figure for every engine.
 // No speed is asserted.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HVP_PEER_TOLERANCE, type HvpPeerCase, hvpPeersJob } from '../bench/hvp-peers.ts';
@@ -18,11 +16,10 @@ import { disposeTfjsWebgpu, loadTfjsGradients, loadTfjsWebgpu } from '../bench/t
 import { tfjsDeepLinearSgd } from '../bench/tfjs-train.ts';
 import type { LossKind } from '../src/models/losses.ts';
 import { buildModel, type ModelSpec } from '../src/models/model.ts';
+import { runCli } from './helpers/cli.ts';
 import { centralGradient, centralHessian, cpuLoss } from './helpers/cpu-models.ts';
 import { F32_EPS, seededRandom } from './helpers/curvature-reference.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 const randomF32 = (random: () => number, n: number, scale: number) =>
   Float32Array.from({ length: n }, () => (2 * random() - 1) * scale);
@@ -222,27 +219,7 @@ test('jax-js H·v (wasm, jvp of grad) equals float64 H·v and ours, every model 
   }
 });
 
-function cli(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, 'runner/bin.mjs'), 'bench', ...args], {
-      cwd: root,
-      env: { ...process.env, ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[], env: Record<string, string>) => runCli(['bench', ...args], { env });
 
 test('bench matmul --json FILE: adapter, host, date, commit, cores and every engine, finite and positive', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sharpness-lab-bench-'));

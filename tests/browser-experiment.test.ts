@@ -5,24 +5,14 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fromCsv } from '../src/experiments/results.ts';
+import { deepLinearConfig } from './helpers/configs.ts';
 
 const test = suite('run --backend browser: same experiment, same results as the node backend');
 
-const CONFIG = {
+const CONFIG = deepLinearConfig({
   name: 'parity',
   description: 'the same seeded experiment on both hosts',
-  model: { kind: 'deep-linear', inputDim: 2, hidden: [2], outputDim: 2 },
-  loss: 'mse',
-  data: {
-    kind: 'linear-teacher',
-    V: [
-      [1, 0],
-      [0, 1],
-    ],
-    noiseStd: [1, 0.3],
-  },
-  init: { kind: 'normal', scale: 0.5 },
-  train: { learningRate: 0.05, batchSize: 10, steps: 300 },
+  steps: 300,
   measure: { every: 100, evaluationSamples: 64, metrics: ['loss', 'sharpness', 'lambdaMax', 'fluctuation'] },
   seeds: 2,
   seed: 3,
@@ -30,7 +20,7 @@ const CONFIG = {
   panels: [
     { name: 'curvature', kind: 'timeseries', metrics: ['sharpness', 'fluctuation'], title: 'T and S' },
   ],
-};
+});
 
 const dir = mkdtempSync(join(tmpdir(), 'sharpness-lab-parity-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -3,26 +3,16 @@ import * as assert from 'uvu/assert';
 import { prepareExperiment } from '../src/experiments/config.ts';
 import { type Checkpoint, type ResultRow, runExperiment } from '../src/experiments/executor.ts';
 import { deepLinearTheory } from '../src/theory/index.ts';
+import { deepLinearConfig } from './helpers/configs.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
 
 const test = suite('experiment executor');
 test.after(destroyTestEngine);
 
-const CONFIG = {
+const CONFIG = deepLinearConfig({
   name: 'executor-test',
   description: 'two noise geometries on a depth-2 linear network',
-  model: { kind: 'deep-linear', inputDim: 2, hidden: [2], outputDim: 2 },
-  loss: 'mse',
-  data: {
-    kind: 'linear-teacher',
-    V: [
-      [1, 0],
-      [0, 1],
-    ],
-    noiseStd: [1, 0.3],
-  },
-  init: { kind: 'normal', scale: 0.5 },
-  train: { learningRate: 0.05, batchSize: 10, steps: 600 },
+  steps: 600,
   measure: {
     every: 100,
     evaluationSamples: 64,
@@ -35,7 +25,7 @@ const CONFIG = {
     { name: 'isotropic', overrides: { data: { noiseStd: [1, 1] } } },
   ],
   panels: [],
-};
+});
 
 const key = (r: ResultRow) => `${r.group}|${r.seed}|${r.step}|${r.metric}`;
 

@@ -2,11 +2,9 @@
 // theory layer, final-vs-group panels have error bars; vega renders SVGs carrying the panel and axis
 // titles; the report writer produces every file (atomically) and the index links them; the `config`
 // and `report` commands; the progress bar on a TTY and in plain logs.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ProgressBar } from '../runner/node/progress.ts';
@@ -26,8 +24,8 @@ import {
 import { MEASURED_LABEL, metricLabel, panelSpec, THEORY_LABEL } from '../src/experiments/plots.ts';
 import { presetConfig } from '../src/experiments/presets/index.ts';
 import { CSV_HEADER, type ExperimentResults, type ResultRow } from '../src/experiments/results.ts';
+import { runCli } from './helpers/cli.ts';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = mkdtempSync(join(tmpdir(), 'sharpness-lab-report-'));
 
 type Layer = {
@@ -225,33 +223,11 @@ test('report: every file written in DIR/NAME, nothing temporary left, HTML escap
   assert.is(readFileSync(join(out, 'report.html'), 'utf8'), html);
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, 'runner/bin.mjs'), ...args], { cwd: root });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 test('config command prints a preset; an unknown name lists the presets (exit 2)', async () => {
-  const full = await cli(['config', 'depth']);
+  const full = await runCli(['config', 'depth']);
   assert.is(full.code, 0, full.stderr);
   assert.equal(JSON.parse(full.stdout), parseExperimentConfig(presetConfig('depth')));
-  const unknown = await cli(['config', 'fig9']);
+  const unknown = await runCli(['config', 'fig9']);
   assert.is(unknown.code, 2);
   assert.is(unknown.stdout, '');
   assert.match(unknown.stderr, /unknown preset 'fig9'.*init-scale.*depth/);
@@ -262,12 +238,12 @@ test('report command re-renders every experiment and the index; a missing folder
   rmSync(index);
   rmSync(join(dir, 'sharpening-linear', 'sharpening.svg'));
   writeFileSync(join(dir, 'not-an-experiment.txt'), 'x');
-  const run = await cli(['report', '--out', dir]);
+  const run = await runCli(['report', '--out', dir]);
   assert.is(run.code, 0, run.stderr);
   assert.ok(existsSync(index));
   assert.ok(existsSync(join(dir, 'sharpening-linear', 'sharpening.svg')));
   assert.match(run.stdout, /index of 2 experiments/);
-  const missing = await cli(['report', '--out', join(dir, 'nope')]);
+  const missing = await runCli(['report', '--out', join(dir, 'nope')]);
   assert.is(missing.code, 2);
   assert.match(missing.stderr, /--out: .* is not a folder/);
 });

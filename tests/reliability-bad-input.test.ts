@@ -1,6 +1,5 @@
 // The bad-input corpus (tests/fixtures/bad/cases.json) through the real CLI: every case exits with
 // code 2 and one stderr line naming the field, before any GPU work (no adapter notice), writing nothing.
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,6 +13,7 @@ import {
   prepareExperiment,
   validateExperiment,
 } from '../src/experiments/config.ts';
+import { runCli } from './helpers/cli.ts';
 
 const test = suite('reliability: bad input');
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -63,37 +63,8 @@ function listFiles(dir: string, prefix = ''): string[] {
   });
 }
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  seconds: number;
-}
-
-function cli(args: string[], cwd: string): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn(process.execPath, [join(root, 'runner', 'bin.mjs'), ...args], {
-      cwd,
-      env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    // Bad input is rejected in well under a second of work; a hang means it got past validation.
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, seconds: (Date.now() - started) / 1000 });
-    });
-  });
-}
+// Bad input is rejected in well under a second of work; a hang means it got past validation.
+const cli = (args: string[], cwd: string) => runCli(args, { cwd, timeoutMs: 60_000 });
 
 test('the corpus has at least 30 cases and covers every command', () => {
   assert.ok(cases.length >= 30, `${cases.length} cases`);

@@ -2,67 +2,31 @@
 // SHARPNESS_LAB_FAULT hook), or an uncaptured GPU error at that point, ends `run` with exit code 1, a
 // message saying what happened and how to resume, and the checkpoint on disk; `--resume` on a new
 // device then gives exactly the files of an uninterrupted run.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { runCli } from './helpers/cli.ts';
+import { deepLinearConfig } from './helpers/configs.ts';
 
 const test = suite('reliability: device loss');
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 const NAME = 'device-loss';
 const EVERY = 50;
-const CONFIG = {
+const CONFIG = deepLinearConfig({
   name: NAME,
   description: 'the device fails after the first checkpoint',
-  model: { kind: 'deep-linear', inputDim: 2, hidden: [2], outputDim: 2 },
-  loss: 'mse',
-  data: {
-    kind: 'linear-teacher',
-    V: [
-      [1, 0],
-      [0, 1],
-    ],
-    noiseStd: [1, 0.3],
-  },
-  init: { kind: 'normal', scale: 0.5 },
-  train: { learningRate: 0.05, batchSize: 10, steps: 400 },
+  steps: 400,
   measure: { every: EVERY, evaluationSamples: 32, metrics: ['loss', 'sharpness', 'fluctuation'] },
   seeds: 2,
   seed: 7,
   groups: [{ name: 'only' }],
   panels: [],
-};
+});
 
-function cli(
-  args: string[],
-  cwd: string,
-  env: Record<string, string> = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, 'runner', 'bin.mjs'), ...args], {
-      cwd,
-      env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const cli = (args: string[], cwd: string, env: Record<string, string> = {}) =>
+  runCli(args, { cwd, env, timeoutMs: 300_000 });
 
 const FAULTS: [string, RegExp][] = [
   ['device-lost-after-checkpoint', /GPU device lost/],

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { deepLinearConfig } from './helpers/configs.ts';
 
 const test = suite('reliability: SIGKILL and resume');
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -14,21 +15,10 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const NAME = 'resume-after-kill';
 const STEPS = 4000;
 const EVERY = 100;
-const CONFIG = {
+const CONFIG = deepLinearConfig({
   name: NAME,
   description: 'killed mid-run and resumed',
-  model: { kind: 'deep-linear', inputDim: 2, hidden: [2], outputDim: 2 },
-  loss: 'mse',
-  data: {
-    kind: 'linear-teacher',
-    V: [
-      [1, 0],
-      [0, 1],
-    ],
-    noiseStd: [1, 0.3],
-  },
-  init: { kind: 'normal', scale: 0.5 },
-  train: { learningRate: 0.05, batchSize: 10, steps: STEPS },
+  steps: STEPS,
   measure: {
     every: EVERY,
     evaluationSamples: 32,
@@ -41,7 +31,7 @@ const CONFIG = {
     { name: 'isotropic', overrides: { data: { noiseStd: [1, 1] } } },
   ],
   panels: [{ name: 'sharpness', kind: 'timeseries', metrics: ['sharpness'], title: 'T' }],
-};
+});
 
 function start(
   args: string[],

@@ -1,36 +1,24 @@
 // `run --shard 0/3, 1/3, 2/3` then `merge` through the real CLI equals one unsharded run: the same
 // files, the same rows in the same order, training rows bit for bit, measurements to f32 rounding.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fromCsv, type ResultRow } from '../src/experiments/results.ts';
+import { runCli } from './helpers/cli.ts';
+import { deepLinearConfig } from './helpers/configs.ts';
 
 const test = suite('reliability: shards merged equal one run');
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 const NAME = 'sharded';
 const EVALUATION_SAMPLES = 48;
 // Three groups × two seeds = six replicas, two per shard: shard 0 trains 'anisotropic', shard 1
 // 'intermediate', shard 2 'isotropic' — the reference of both others, so merge must divide across shards.
-const CONFIG = {
+const CONFIG = deepLinearConfig({
   name: NAME,
   description: 'three noise geometries in three shards',
-  model: { kind: 'deep-linear', inputDim: 2, hidden: [2], outputDim: 2 },
-  loss: 'mse',
-  data: {
-    kind: 'linear-teacher',
-    V: [
-      [1, 0],
-      [0, 1],
-    ],
-    noiseStd: [1, 0.3],
-  },
-  init: { kind: 'normal', scale: 0.5 },
-  train: { learningRate: 0.05, batchSize: 10, steps: 300 },
+  steps: 300,
   measure: {
     every: 60,
     evaluationSamples: EVALUATION_SAMPLES,
@@ -47,26 +35,9 @@ const CONFIG = {
     { name: 'sharpness', kind: 'timeseries', metrics: ['sharpness', 'lambdaMax'], title: 'T' },
     { name: 'relative', kind: 'final-vs-group', metrics: ['sharpness'], relative: true, title: 'T / T(iso)' },
   ],
-};
+});
 
-function cli(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, 'runner', 'bin.mjs'), ...args], {
-      cwd,
-      env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[], cwd: string) => runCli(args, { cwd });
 
 /**
  * Curvature and fluctuation are f32 sums over the evaluation rows of depth-2 products, evaluated by

@@ -1,16 +1,14 @@
 // `sharpness-lab theory` end to end: spawns the real CLI (runner/bin.mjs) on temporary config files
 // and checks exit codes, that stdout is one JSON object equal to the library's answer, and that bad
 // input exits with code 2, names the field on stderr and prints nothing on stdout.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { deepLinearTheory, initSharpness } from '../src/theory/index.ts';
+import { runCli } from './helpers/cli.ts';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = mkdtempSync(join(tmpdir(), 'sharpness-lab-theory-'));
 let fileCount = 0;
 
@@ -20,27 +18,7 @@ function configFile(content: unknown): string {
   return path;
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, 'runner/bin.mjs'), 'theory', ...args], { cwd: root });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[]) => runCli(['theory', ...args]);
 
 const paperD3 = {
   depth: 3,
