@@ -37,9 +37,10 @@ export class TeacherStudent implements DataSource {
   readonly inputFeatures: number;
   readonly outputDim: number;
   readonly teacher: Model;
-  private readonly teacherParams: Tensor[];
-  private readonly inputs: GaussianSource;
-  private readonly noise: GaussianSource;
+  /** The teacher's weights (batch 1, shared by every replica). */
+  readonly teacherParams: Tensor[];
+  readonly inputs: GaussianSource;
+  readonly noise: GaussianSource;
 
   constructor(
     private readonly engine: Engine,

@@ -1,10 +1,14 @@
 /**
- * The fused small-model path: online SGD of a deep linear network on a linear teacher, many steps
- * per dispatch, one invocation per replica (shaders/fused_deep_linear.wgsl). Same random streams,
- * loss and update as the general path; results agree up to float summation order.
+ * The fused small-model path: online SGD with many steps per dispatch, one invocation per replica,
+ * fresh data from the counter RNG inside the kernel. Deep linear networks on a linear teacher
+ * (shaders/fused_deep_linear_narrow.wgsl for widths ≤ 4, depth ≤ 10; fused_deep_linear.wgsl up to
+ * width 8, depth 6) and one-hidden-layer MLPs (widths ≤ 4) on an MLP teacher
+ * (fused_mlp_narrow.wgsl). Same random streams, loss and update as the general path; results agree
+ * up to float summation order.
  */
 import { LinearTeacher } from '../data/linear-teacher.ts';
 import type { DataSource } from '../data/source.ts';
+import { TeacherStudent } from '../data/teacher-student.ts';
 import { InputError } from '../errors.ts';
 import { isSwiftShader } from '../gpu/context.ts';
 import type { Model } from '../models/model.ts';
@@ -12,24 +16,60 @@ import type { Engine, Tensor } from '../tensor/engine.ts';
 
 export const FUSED_MAX_WIDTH = 8;
 export const FUSED_MAX_DEPTH = 6;
-/** Networks this narrow (every width ≤ 4) use the mat4x4 kernel, which also goes deeper. */
+/** Networks this narrow (every width ≤ 4) use the mat4x4 kernels; deep linear ones may go deeper. */
 export const NARROW_MAX_WIDTH = 4;
 export const NARROW_MAX_DEPTH = 10;
 /** Steps per dispatch: long enough to amortise a launch, short enough for GPU watchdogs. */
 export const FUSED_STEPS_PER_DISPATCH = 256;
 
-/** Widths h_0 = d, …, h_D = m when the fused kernel can train this model on this data, else undefined. */
-export function fusedWidths(model: Model, data: DataSource): number[] | undefined {
-  if (model.spec.kind !== 'deep-linear' || !(data instanceof LinearTeacher)) return undefined;
-  const widths = [model.spec.inputDim, ...model.spec.hidden, model.spec.outputDim];
-  const depth = widths.length - 1;
-  if (isNarrow(widths)) return widths;
-  if (depth > FUSED_MAX_DEPTH || widths.some((w) => w > FUSED_MAX_WIDTH)) return undefined;
-  return widths;
-}
+export const FUSED_REQUIREMENTS =
+  `a deep linear model (widths ≤ ${NARROW_MAX_WIDTH} and depth ≤ ${NARROW_MAX_DEPTH}, or widths ≤ ${FUSED_MAX_WIDTH} and depth ≤ ${FUSED_MAX_DEPTH}) ` +
+  `on linear-teacher data, or a one-hidden-layer MLP (widths ≤ ${NARROW_MAX_WIDTH}) on MLP teacher–student data, with MSE loss`;
+
+type FusedPlan =
+  | { kind: 'deep-linear'; widths: number[]; narrow: boolean; data: LinearTeacher }
+  | {
+      kind: 'mlp';
+      widths: number[];
+      teacherHidden: number;
+      studentTanh: boolean;
+      teacherTanh: boolean;
+      data: TeacherStudent;
+    };
 
 function isNarrow(widths: readonly number[]): boolean {
   return widths.length - 1 <= NARROW_MAX_DEPTH && widths.every((w) => w <= NARROW_MAX_WIDTH);
+}
+
+/** How the fused path would train this model on this data, or undefined when it cannot. */
+function fusedPlan(model: Model, data: DataSource): FusedPlan | undefined {
+  const spec = model.spec;
+  if (spec.kind === 'deep-linear' && data instanceof LinearTeacher) {
+    const widths = [spec.inputDim, ...spec.hidden, spec.outputDim];
+    if (isNarrow(widths)) return { kind: 'deep-linear', widths, narrow: true, data };
+    if (widths.length - 1 > FUSED_MAX_DEPTH || widths.some((w) => w > FUSED_MAX_WIDTH)) return undefined;
+    return { kind: 'deep-linear', widths, narrow: false, data };
+  }
+  if (spec.kind === 'mlp' && data instanceof TeacherStudent) {
+    const teacher = data.teacher.spec;
+    const widths = [spec.inputDim, ...spec.hidden, spec.outputDim];
+    if (spec.hidden.length !== 1 || !widths.every((w) => w <= NARROW_MAX_WIDTH)) return undefined;
+    if (teacher.kind !== 'mlp' || teacher.hidden.length !== 1) return undefined;
+    return {
+      kind: 'mlp',
+      widths,
+      teacherHidden: teacher.hidden[0],
+      studentTanh: spec.activation === 'tanh',
+      teacherTanh: teacher.activation === 'tanh',
+      data,
+    };
+  }
+  return undefined;
+}
+
+/** Whether the fused path can train this model on this data (MSE loss is the caller's check). */
+export function canFuse(model: Model, data: DataSource): boolean {
+  return fusedPlan(model, data) !== undefined;
 }
 
 export interface FusedRun {
@@ -41,65 +81,77 @@ export interface FusedRun {
   replicaOffset?: number;
 }
 
+/** Copies tensors end to end into a fresh buffer (and back): the kernels' packing of parameters. */
+function packed(engine: Engine, tensors: readonly Tensor[], label: string) {
+  const total = tensors.reduce((sum, t) => sum + t.length, 0);
+  const buffer = engine.empty([total], { label });
+  const copy = (toPacked: boolean) => {
+    let offset = 0;
+    for (const t of tensors) {
+      const encoder = engine.scheduler.copyEncoder();
+      if (toPacked) encoder.copyBufferToBuffer(t.buffer, 0, buffer.buffer, offset, t.byteLength);
+      else encoder.copyBufferToBuffer(buffer.buffer, offset, t.buffer, 0, t.byteLength);
+      offset += t.byteLength;
+    }
+  };
+  copy(true);
+  return { tensor: buffer, copyBack: () => copy(false) };
+}
+
 /**
- * Runs `steps` SGD steps on `params` (the model's layer tensors, batch R, updated in place) and
- * returns each replica's minibatch loss at the last step ([1] per replica).
+ * Runs `steps` SGD steps on `params` (the model's tensors, batch R, updated in place) and returns
+ * each replica's minibatch loss at the last step ([1] per replica).
  */
-export function fusedDeepLinearSgd(
+export function fusedSgd(
   engine: Engine,
   model: Model,
   data: DataSource,
   params: readonly Tensor[],
   run: FusedRun,
 ): Tensor {
-  const widths = fusedWidths(model, data);
-  if (!widths || !(data instanceof LinearTeacher)) {
-    throw new InputError(
-      'train.fused',
-      `needs a deep linear model (depth ≤ ${FUSED_MAX_DEPTH}, widths ≤ ${FUSED_MAX_WIDTH}) on linear-teacher data`,
-    );
-  }
+  const plan = fusedPlan(model, data);
+  if (!plan) throw new InputError('train.path', `'fused' needs ${FUSED_REQUIREMENTS}`);
   const replicas = params[0].batch;
   // One invocation per replica runs a long serial loop: on CPU adapters small workgroups spread
   // replicas over cores (SwiftShader runs a workgroup on one thread); GPUs want full warps.
   const workgroup = isSwiftShader(engine.context) ? 4 : 64;
-  const total = params.reduce((sum, p) => sum + p.length, 0);
-  const packed = engine.empty([total], { label: 'fused weights' });
+  const weights = packed(engine, params, 'fused weights');
+  const teacher = plan.kind === 'mlp' ? packed(engine, plan.data.teacherParams, 'fused teacher') : undefined;
   const loss = engine.empty([1], { batch: replicas, label: 'fused loss' });
-  // Layer tensors laid end to end are exactly the kernel's layer-major packing.
-  const copies = (toPacked: boolean) => {
-    let offset = 0;
-    for (const p of params) {
-      const encoder = engine.scheduler.copyEncoder();
-      if (toPacked) encoder.copyBufferToBuffer(p.buffer, 0, packed.buffer, offset, p.byteLength);
-      else encoder.copyBufferToBuffer(packed.buffer, offset, p.buffer, 0, p.byteLength);
-      offset += p.byteLength;
-    }
-  };
-  copies(true);
-  const narrow = isNarrow(widths);
-  const padded = [...widths, ...new Array(12).fill(0)].slice(0, 12);
-  const rootStrides = {
-    rootXStride: data.inputs.root.batch > 1 ? data.inputs.root.size : 0,
-    rootEpsStride: data.noise.root.batch > 1 ? data.noise.root.size : 0,
-  };
+  const { widths } = plan;
   const depth = widths.length - 1;
+  const padded = [...widths, ...new Array(12).fill(0)].slice(0, 12);
+  if (plan.kind === 'mlp') padded.splice(0, 4, widths[0], widths[1], widths[2], plan.teacherHidden);
+  const { inputs, noise } = plan.data;
+  const kernel =
+    plan.kind === 'mlp' ? 'fused_mlp_narrow' : plan.narrow ? 'fused_deep_linear_narrow' : 'fused_deep_linear';
+  // Narrow kernels compile per shape (constant trip counts); the generic one reads the widths.
+  const constants: Record<string, number> =
+    plan.kind === 'mlp'
+      ? {
+          WG: workgroup,
+          IN: widths[0],
+          HIDDEN: widths[1],
+          OUT: widths[2],
+          STUDENT_TANH: plan.studentTanh ? 1 : 0,
+          TEACHER_TANH: plan.teacherTanh ? 1 : 0,
+        }
+      : plan.narrow
+        ? { WG: workgroup, DEPTH: depth, IN: widths[0], OUT: widths[depth] }
+        : { WG: workgroup };
   const buffers = {
-    weights: { tensor: packed },
-    rootX: { tensor: data.inputs.root },
-    rootEps: { tensor: data.noise.root },
-    teacher: { tensor: data.teacher },
+    weights: { tensor: weights.tensor },
+    rootX: { tensor: inputs.root },
+    rootEps: { tensor: noise.root },
+    teacher: { tensor: teacher ? teacher.tensor : (plan.data as LinearTeacher).teacher },
     lastLoss: { tensor: loss },
   };
   for (let done = 0; done < run.steps; done += FUSED_STEPS_PER_DISPATCH) {
     const step = run.startStep + done;
     engine.launch({
-      kernel: narrow ? 'fused_deep_linear_narrow' : 'fused_deep_linear',
-      shader: narrow ? 'fused_deep_linear_narrow.wgsl' : 'fused_deep_linear.wgsl',
-      // The narrow kernel compiles per shape (constant trip counts); the generic one reads widths.
-      constants: narrow
-        ? { WG: workgroup, DEPTH: depth, IN: widths[0], OUT: widths[depth] }
-        : { WG: workgroup },
+      kernel,
+      shader: `${kernel}.wgsl`,
+      constants,
       buffers,
       uniforms: {
         replicas,
@@ -111,7 +163,8 @@ export function fusedDeepLinearSgd(
         seed: run.seed,
         replicaOffset: run.replicaOffset ?? 0,
         learningRate: run.learningRate,
-        ...rootStrides,
+        rootXStride: inputs.root.batch > 1 ? inputs.root.size : 0,
+        rootEpsStride: noise.root.batch > 1 ? noise.root.size : 0,
         widths0: padded.slice(0, 4),
         widths1: padded.slice(4, 8),
         widths2: padded.slice(8, 12),
@@ -120,9 +173,10 @@ export function fusedDeepLinearSgd(
     });
     engine.flush();
   }
-  copies(false);
-  // Submit the copy-back before `packed` returns to the pool: a queue write would overtake it.
+  weights.copyBack();
+  // Submit the copy-back before the packed buffers return to the pool: a queue write would overtake it.
   engine.flush();
-  packed.dispose();
+  weights.tensor.dispose();
+  teacher?.tensor.dispose();
   return loss;
 }

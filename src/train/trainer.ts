@@ -11,7 +11,7 @@ import { accumulate } from '../kernels/elementwise.ts';
 import { type LossKind, lossFunction } from '../models/losses.ts';
 import type { Model } from '../models/model.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
-import { fusedDeepLinearSgd, fusedWidths } from './fused.ts';
+import { canFuse, FUSED_REQUIREMENTS, fusedSgd } from './fused.ts';
 
 export interface TrainOptions {
   model: Model;
@@ -95,12 +95,9 @@ export function checkTrainOptions(options: TrainOptions): number {
 export async function train(engine: Engine, options: TrainOptions): Promise<DivergenceReport[]> {
   const replicas = checkTrainOptions(options);
   const path = options.path ?? 'auto';
-  const fusable = options.loss === 'mse' && fusedWidths(options.model, options.data) !== undefined;
+  const fusable = options.loss === 'mse' && canFuse(options.model, options.data);
   if (path === 'fused' && !fusable) {
-    throw new InputError(
-      'train.path',
-      "'fused' needs a deep linear model (widths ≤ 8, depth ≤ 6), MSE loss and linear-teacher data",
-    );
+    throw new InputError('train.path', `'fused' needs ${FUSED_REQUIREMENTS}`);
   }
   const useFused = path === 'fused' || (path === 'auto' && fusable);
   const start = options.startStep ?? 0;
@@ -126,7 +123,7 @@ export async function train(engine: Engine, options: TrainOptions): Promise<Dive
     while (last < end - 1 && !isLogPoint(last) && last + 1 !== options.switchToGdAt) last++;
     const gd = options.switchToGdAt !== undefined && step >= options.switchToGdAt;
     if (useFused) {
-      const loss = fusedDeepLinearSgd(engine, options.model, options.data, options.params, {
+      const loss = fusedSgd(engine, options.model, options.data, options.params, {
         learningRate: options.learningRate,
         batchSize: gd ? (options.gdBatchSize ?? 1000) : options.batchSize,
         steps: last - step + 1,
