@@ -27,7 +27,7 @@ const SUITES: Record<string, { summary: string; load: () => Promise<BenchSuite>;
     load: async () => (await import('../../bench/lanczos.ts')).suite,
   },
   'init-scale': {
-    summary: 'wall time of the full init-scale preset (slow: minutes; --skip-slow leaves it out)',
+    summary: 'wall time of the full init-scale preset (the slowest suite; --skip-slow leaves it out)',
     load: async () => (await import('../../bench/init-scale.ts')).suite,
     slow: true,
   },
