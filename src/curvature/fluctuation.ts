@@ -119,8 +119,10 @@ function samplesPerLaunch(operator: HessianOperator, n: number, options: Fluctua
 /**
  * Encodes the per-sample squared gradient norms ‖∇ℓ_i‖² of every replica r into
  * out[r·outBatch + offset + i] (i < n) and ‖ḡ‖² into out[r·outBatch + offset + n], reading nothing
- * back. ḡ is the mean of the per-sample gradients (the gradient of the mean loss), summed as the
- * chunks go, so no separate pass over the evaluation set is needed. Returns the backward passes made.
+ * back. ḡ (the gradient of the mean loss) is the sum of the per-sample gradients over n when they
+ * come in one launch (small models: no second pass over the evaluation set), else one gradient pass of
+ * the mean loss (summing large per-sample gradients chunk by chunk would cost more). Returns the
+ * per-sample backward passes made.
  */
 export function encodeFluctuation(
   operator: HessianOperator,
@@ -133,8 +135,8 @@ export function encodeFluctuation(
   const R = operator.replicas;
   const engine = operator.engine;
   const { outBatch, offset } = placement;
-  // Σ_i ∇ℓ_i per parameter tensor and replica, accumulated over chunks.
-  const sums = operator.params.map((p) => engine.empty(p.shape, { batch: R }));
+  // Σ_i ∇ℓ_i per parameter tensor and replica, when all samples go in one launch.
+  const sums = perLaunch >= n ? operator.params.map((p) => engine.empty(p.shape, { batch: R })) : [];
   let launches = 0;
   try {
     for (let start = 0; start < n; start += perLaunch) {
@@ -161,12 +163,7 @@ export function encodeFluctuation(
             outOffset: offset + start,
             beta: i === 0 ? 0 : 1,
           });
-          groupSum(engine, g.value, sums[i], {
-            length,
-            groups: count,
-            replicas: R,
-            beta: start === 0 ? 0 : 1,
-          });
+          if (sums.length > 0) groupSum(engine, g.value, sums[i], { length, groups: count, replicas: R });
         });
         launches++;
       } finally {
@@ -174,17 +171,32 @@ export function encodeFluctuation(
         for (const t of [...params, ...Object.values(data)]) t.dispose();
       }
     }
-    // ‖ḡ‖² = ‖Σ_i ∇ℓ_i‖² / n².
-    sums.forEach((sum, i) => {
-      replicaDots(engine, sum, sum, out, {
-        length: operator.layout.sizes[i],
-        batch: R,
-        outBatch,
-        outOffset: offset + n,
-        alpha: 1 / (n * n),
-        beta: i === 0 ? 0 : 1,
+    // ‖ḡ‖² = ‖Σ_i ∇ℓ_i‖² / n², or from the gradient of the mean loss.
+    const squareInto = (gradients: readonly Tensor[], alpha: number) => {
+      gradients.forEach((g, i) => {
+        replicaDots(engine, g, g, out, {
+          length: operator.layout.sizes[i],
+          batch: R,
+          outBatch,
+          outOffset: offset + n,
+          alpha,
+          beta: i === 0 ? 0 : 1,
+        });
       });
-    });
+    };
+    if (sums.length > 0) squareInto(sums, 1 / (n * n));
+    else {
+      const tape = new Tape(engine);
+      try {
+        const { params, loss } = operator.build(tape);
+        squareInto(
+          tape.grad(loss, params).map((g) => g.value),
+          1,
+        );
+      } finally {
+        tape.dispose();
+      }
+    }
   } finally {
     for (const t of sums) t.dispose();
   }
