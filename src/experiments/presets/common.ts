@@ -24,3 +24,13 @@ export function stdForKappa(m: number, big: number, kappa: number): number[] {
 
 /** Measurements of a deep linear run: all four (the theory has T*, S*, λ_max*), on 200 fresh samples. */
 export const LINEAR_METRICS = ['loss', 'sharpness', 'lambdaMax', 'fluctuation'] as const;
+
+/**
+ * √Σ_ε = diag(big, big/√κ, …, big/√κ) of length m: one large noise direction. With cross-entropy
+ * only the sum-zero part of the noise reaches the loss (softmax is shift-invariant); for m = 3 its
+ * covariance has eigenvalues (2·big² + small²)/3 and small², so it stays anisotropic, growing with κ
+ * (alternating entries would cap that ratio at 3, and m = 2 leaves one isotropic direction).
+ */
+export function oneLargeStdForKappa(m: number, big: number, kappa: number): number[] {
+  return Array.from({ length: m }, (_, i) => (i === 0 ? big : big / Math.sqrt(kappa)));
+}
