@@ -67,9 +67,9 @@ const preset: ExperimentConfigInput = {
   ],
   // λ_max* at D = 6 is 50.7, so η = 0.02 is stable; D ≤ 6 reaches most of T* in 5000 steps (CPU simulation).
   quick: {
-    train: { learningRate: 0.02, steps: 5000 },
-    measure: { every: 250 },
-    seeds: 3,
+    train: { learningRate: 0.02, steps: 20_000 },
+    measure: { every: 1000 },
+    seeds: 4,
     groups: groups(QUICK_DEPTHS),
   },
 };
