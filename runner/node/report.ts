@@ -261,6 +261,8 @@ function reportHtml(
 ): string {
   const { config } = results;
   const steps = [...new Set(config.groups.map((g) => resolveGroup(config, g.name).train.steps))];
+  // Groups may override seeds (and steps): list each distinct value.
+  const seedCounts = [...new Set(config.groups.map((g) => resolveGroup(config, g.name).seeds))];
   const meta = [
     ['adapter', results.adapter],
     ['started', formatDate(results.startedAt)],
@@ -274,7 +276,7 @@ function reportHtml(
             .map((g) => g.name)
             .join(', ')}, …; all in the table below)`,
     ],
-    ['seeds per group', String(config.seeds)],
+    ['seeds per group', seedCounts.join(', ')],
     ['training steps', steps.join(', ')],
     ['form', results.quick ? 'quick (the preset’s --quick override applied)' : 'full'],
   ]
