@@ -153,6 +153,53 @@ const NOISE_PER_REPLICA = [0.5, 2, 0.1, 1].map((a) => [
   [0.1 * a, 0.3],
 ]);
 
+/**
+ * Trains the same initial weights on the general and the fused path (300 steps: across a dispatch
+ * boundary of the fused kernel and two log points) and checks they agree. Only the float summation
+ * order differs, so over 300 contracting SGD steps the drift stays ~1e-5.
+ */
+async function assertFusedEqualsGeneral(
+  engine: Engine,
+  options: Pick<TrainOptions, 'model' | 'data' | 'learningRate' | 'batchSize' | 'seed'>,
+  initial: () => Tensor[],
+) {
+  const finals: Float32Array[][] = [];
+  const losses: Float32Array[][] = [];
+  for (const path of ['general', 'fused'] as const) {
+    const weights = initial();
+    const logged: Float32Array[] = [];
+    await train(engine, {
+      ...options,
+      params: weights,
+      loss: 'mse',
+      path,
+      steps: 300,
+      logEvery: 150,
+      onLog: (_s, l) => void logged.push(l),
+    });
+    finals.push((await Promise.all(weights.map((w) => w.read()))) as Float32Array[]);
+    losses.push(logged);
+    for (const w of weights) w.dispose();
+  }
+  finals[0].forEach((w, tensor) => {
+    w.forEach((value, i) => {
+      const other = finals[1][tensor][i];
+      assert.ok(
+        Math.abs(value - other) <= 1e-4 * (1 + Math.abs(value)),
+        `${options.model.parameters[tensor].name}[${i}]: general ${value}, fused ${other}`,
+      );
+    });
+  });
+  losses[0].forEach((l, k) => {
+    l.forEach((value, r) => {
+      assert.ok(
+        Math.abs(value - losses[1][k][r]) <= 1e-4 * (1 + value),
+        `log ${k} replica ${r}: ${value} vs ${losses[1][k][r]}`,
+      );
+    });
+  });
+}
+
 for (const { what, spec, sigmaEps } of [
   {
     what: 'narrow mat4 kernel (widths ≤ 4)',
@@ -174,52 +221,9 @@ for (const { what, spec, sigmaEps } of [
     const engine = await testEngine();
     const model = buildModel(spec);
     const data = new LinearTeacher(engine, { V, sigmaX: SIGMA_X, sigmaEps });
-    const finals: Float32Array[][] = [];
-    const losses: Float32Array[][] = [];
-    for (const path of ['general', 'fused'] as const) {
-      const weights = initParameters(
-        engine,
-        model,
-        { kind: 'normal', scale: 0.6 },
-        { replicas: 4, seed: 17 },
-      );
-      const logged: Float32Array[] = [];
-      // 300 steps crosses a dispatch boundary of the fused kernel (256 steps) and two log points.
-      await train(engine, {
-        model,
-        params: weights,
-        data,
-        loss: 'mse',
-        learningRate: 0.02,
-        batchSize: 10,
-        seed: 9,
-        path,
-        steps: 300,
-        logEvery: 150,
-        onLog: (_s, l) => void logged.push(l),
-      });
-      finals.push((await Promise.all(weights.map((w) => w.read()))) as Float32Array[]);
-      losses.push(logged);
-      for (const w of weights) w.dispose();
-    }
-    // Only float summation order differs; over 300 contracting SGD steps the drift stays ~1e-5.
-    finals[0].forEach((w, layer) => {
-      w.forEach((value, i) => {
-        const other = finals[1][layer][i];
-        assert.ok(
-          Math.abs(value - other) <= 1e-4 * (1 + Math.abs(value)),
-          `W${layer + 1}[${i}]: general ${value}, fused ${other}`,
-        );
-      });
-    });
-    losses[0].forEach((l, k) => {
-      l.forEach((value, r) => {
-        assert.ok(
-          Math.abs(value - losses[1][k][r]) <= 1e-4 * (1 + value),
-          `log ${k} replica ${r}: ${value} vs ${losses[1][k][r]}`,
-        );
-      });
-    });
+    await assertFusedEqualsGeneral(engine, { model, data, learningRate: 0.02, batchSize: 10, seed: 9 }, () =>
+      initParameters(engine, model, { kind: 'normal', scale: 0.6 }, { replicas: 4, seed: 17 }),
+    );
     data.dispose();
   });
 }
@@ -238,44 +242,9 @@ for (const activation of ['relu', 'tanh'] as const) {
         [0, 0.05, 0.2],
       ]),
     });
-    const finals: Float32Array[][] = [];
-    const losses: Float32Array[][] = [];
-    for (const path of ['general', 'fused'] as const) {
-      const weights = initParameters(engine, model, { kind: 'kaiming' }, { replicas: 3, seed: 23 });
-      const logged: Float32Array[] = [];
-      // 300 steps cross a dispatch boundary (256 steps) and two log points.
-      await train(engine, {
-        model,
-        params: weights,
-        data,
-        loss: 'mse',
-        learningRate: 0.05,
-        batchSize: 12,
-        seed: 5,
-        path,
-        steps: 300,
-        logEvery: 150,
-        onLog: (_s, l) => void logged.push(l),
-      });
-      finals.push((await Promise.all(weights.map((w) => w.read()))) as Float32Array[]);
-      losses.push(logged);
-      for (const w of weights) w.dispose();
-    }
-    // Same streams and update, float summation order aside: drift ~1e-5 over 300 contracting steps.
-    finals[0].forEach((w, tensor) => {
-      w.forEach((value, i) => {
-        const other = finals[1][tensor][i];
-        assert.ok(
-          Math.abs(value - other) <= 1e-4 * (1 + Math.abs(value)),
-          `${model.parameters[tensor].name}[${i}]: general ${value}, fused ${other}`,
-        );
-      });
-    });
-    losses[0].forEach((l, k) => {
-      l.forEach((value, r) => {
-        assert.ok(Math.abs(value - losses[1][k][r]) <= 1e-4 * (1 + value), `log ${k} replica ${r}`);
-      });
-    });
+    await assertFusedEqualsGeneral(engine, { model, data, learningRate: 0.05, batchSize: 12, seed: 5 }, () =>
+      initParameters(engine, model, { kind: 'kaiming' }, { replicas: 3, seed: 23 }),
+    );
     data.dispose();
   });
 }
