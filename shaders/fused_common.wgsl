@@ -35,6 +35,9 @@ struct Params {
 @group(0) @binding(5) var<uniform> p: Params;
 
 override WG: u32 = 64u;
+// Input and output widths d and m of the narrow kernels (compile-time; the generic one reads widths).
+override IN: u32 = 2u;
+override OUT: u32 = 2u;
 
 fn width(l: u32) -> u32 {
   if (l < 4u) {
@@ -97,4 +100,21 @@ fn normals(stream: u32, step: vec2<u32>, replica: u32, first: u32, count: u32) -
 
 fn outer(column: vec4<f32>, row: vec4<f32>) -> mat4x4<f32> {
   return mat4x4<f32>(column * row.x, column * row.y, column * row.z, column * row.w);
+}
+
+// This replica's data-generating roots, zero-padded: x = S_x z and ε = S_ε e (narrow kernels).
+fn root_x(replica: u32) -> mat4x4<f32> {
+  var scratch: array<f32, 16>;
+  for (var k = 0u; k < IN * IN; k += 1u) {
+    scratch[k] = rootX[replica * p.rootXStride + k];
+  }
+  return load_rows(IN, IN, &scratch);
+}
+
+fn root_eps(replica: u32) -> mat4x4<f32> {
+  var scratch: array<f32, 16>;
+  for (var k = 0u; k < OUT * OUT; k += 1u) {
+    scratch[k] = rootEps[replica * p.rootEpsStride + k];
+  }
+  return load_rows(OUT, OUT, &scratch);
 }

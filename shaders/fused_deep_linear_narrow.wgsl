@@ -13,10 +13,8 @@
 
 //!include fused_common.wgsl
 
-// Compile-time shape: the layer loops have constant trip counts.
+// Compile-time shape (with IN and OUT): the layer loops have constant trip counts.
 override DEPTH: u32 = 3u;
-override IN: u32 = 2u;   // d
-override OUT: u32 = 2u;  // m
 
 // Layers are named variables, not arrays: CPU adapters neither unroll loops nor keep dynamically
 // indexed private arrays in registers; a layer loop over arrays ran at half this speed on SwiftShader.
@@ -73,14 +71,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
   // Data-generating matrices, padded: x = S_x z, y = V x + S_ε e.
   var scratch: array<f32, 16>;
-  for (var k = 0u; k < IN * IN; k += 1u) {
-    scratch[k] = rootX[replica * p.rootXStride + k];
-  }
-  let sx = load_rows(IN, IN, &scratch);
-  for (var k = 0u; k < OUT * OUT; k += 1u) {
-    scratch[k] = rootEps[replica * p.rootEpsStride + k];
-  }
-  let se = load_rows(OUT, OUT, &scratch);
+  let sx = root_x(replica);
+  let se = root_eps(replica);
   for (var k = 0u; k < OUT * IN; k += 1u) {
     scratch[k] = teacher[k];
   }

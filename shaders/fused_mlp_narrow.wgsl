@@ -14,9 +14,7 @@
 
 //!include fused_common.wgsl
 
-override IN: u32 = 2u;     // d
-override HIDDEN: u32 = 4u; // h
-override OUT: u32 = 2u;    // m
+override HIDDEN: u32 = 4u; // h (d = IN and m = OUT come from fused_common.wgsl)
 // Activations: false for ReLU, true for tanh.
 override STUDENT_TANH: bool = false;
 override TEACHER_TANH: bool = false;
@@ -105,15 +103,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let streamReplica = replica + p.replicaOffset;
   let R = p.replicas;
 
-  var scratch: array<f32, 16>;
-  for (var k = 0u; k < IN * IN; k += 1u) {
-    scratch[k] = rootX[replica * p.rootXStride + k];
-  }
-  let sx = load_rows(IN, IN, &scratch);
-  for (var k = 0u; k < OUT * OUT; k += 1u) {
-    scratch[k] = rootEps[replica * p.rootEpsStride + k];
-  }
-  let se = load_rows(OUT, OUT, &scratch);
+  let sx = root_x(replica);
+  let se = root_eps(replica);
 
   // Offsets of this replica's tensors in the packing.
   let w1At = replica * HIDDEN * IN;
