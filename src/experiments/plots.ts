@@ -72,11 +72,20 @@ export function panelMetrics(panel: PanelSpec, rows: readonly ResultRow[]): stri
 const uniqueMetricFilter = (metrics: string[]) => (row: ResultRow) => metrics.includes(row.metric);
 
 function seedsNote(rows: readonly ResultRow[]): string {
-  const seeds = new Set<string>();
-  for (const row of rows) if (row.seed !== 'theory') seeds.add(`${row.group}\u0000${row.seed}`);
-  const groups = new Set(rows.filter((r) => r.seed !== 'theory').map((r) => r.group));
-  const perGroup = groups.size > 0 ? Math.round(seeds.size / groups.size) : 0;
-  return perGroup === 1 ? '1 seed per group' : `${perGroup} seeds per group`;
+  // Seeds of each group (groups may override their seed count): one number, or the range.
+  const seeds = new Map<string, Set<number>>();
+  for (const row of rows) {
+    if (row.seed === 'theory') continue;
+    const set = seeds.get(row.group) ?? new Set<number>();
+    set.add(row.seed);
+    seeds.set(row.group, set);
+  }
+  const counts = [...seeds.values()].map((set) => set.size);
+  if (counts.length === 0) return '0 seeds per group';
+  const low = Math.min(...counts);
+  const high = Math.max(...counts);
+  if (low === high) return low === 1 ? '1 seed per group' : `${low} seeds per group`;
+  return `${low}–${high} seeds per group`;
 }
 
 interface PlotOptions {
