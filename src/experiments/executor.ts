@@ -190,6 +190,11 @@ export function planBatches(
   return batches;
 }
 
+/** Parameters per replica. */
+function operatorSize(model: ValidatedGroup['model']): number {
+  return model.parameters.reduce((sum, p) => sum + p.shape.reduce((a, b) => a * b, 1), 0);
+}
+
 /** Per-replica list of a member property, repeated over each member's seeds. */
 function perSlot<T>(batch: ReplicaBatch, value: (member: BatchMember) => T): T[] {
   return batch.members.flatMap((m) => Array.from({ length: m.seeds }, () => value(m)));
@@ -375,7 +380,11 @@ export async function runExperiment(
     const closedForm:
       | { widths: number[]; values?: { x: ArrayLike<number>; y: ArrayLike<number> } }
       | undefined =
-      modelSpec.kind === 'deep-linear' && resolved.loss === 'mse'
+      // Up to the dense limit: beyond it the n × n float64 eigen-solve per replica costs more than
+      // the GPU's trace and Lanczos.
+      modelSpec.kind === 'deep-linear' &&
+      resolved.loss === 'mse' &&
+      operatorSize(model) <= DENSE_MAX_PARAMETERS
         ? { widths: [modelSpec.inputDim, ...modelSpec.hidden, modelSpec.outputDim] }
         : undefined;
     /**
