@@ -79,15 +79,4 @@ export function median(values: readonly number[]): number {
 }
 
 /** Deterministic uniform [-1, 1) values (mulberry32), so every run benchmarks the same inputs. */
-export function randomFloats(length: number, seed: number): Float32Array {
-  let state = seed >>> 0;
-  const out = new Float32Array(length);
-  for (let i = 0; i < length; i++) {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
-  return out;
-}
+export { deterministicFloats as randomFloats } from '../src/tune/tuner.ts';

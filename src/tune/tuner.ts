@@ -123,8 +123,8 @@ export interface TuneOutcome extends TunedMatmul {
   skipped: number;
 }
 
-/** Deterministic inputs in [-1, 1), rounded to f32. */
-function inputs(length: number, seed: number): Float32Array {
+/** Deterministic uniform [-1, 1) values rounded to f32 (mulberry32): every run tunes and benchmarks the same inputs. */
+export function deterministicFloats(length: number, seed: number): Float32Array {
   let state = seed >>> 0;
   const out = new Float32Array(length);
   for (let i = 0; i < length; i++) {
@@ -227,8 +227,8 @@ export async function tuneMatmul(engine: Engine, options: TuneOptions): Promise<
     const shape = shapeClass.shape;
     const [batch, M, K, N] = shape;
     const flops = 2 * batch * M * K * N;
-    const aData = inputs(batch * M * K, 2 * index + 1);
-    const bData = inputs(batch * K * N, 2 * index + 2);
+    const aData = deterministicFloats(batch * M * K, 2 * index + 1);
+    const bData = deterministicFloats(batch * K * N, 2 * index + 2);
     const { c, magnitude } = referenceMatmul(shape, aData, bData);
     const a = engine.tensor(aData, [M, K], { batch, label: 'tune A' });
     const b = engine.tensor(bData, [K, N], { batch, label: 'tune B' });
