@@ -190,11 +190,6 @@ export function planBatches(
   return batches;
 }
 
-/** Parameters per replica. */
-function operatorSize(model: ValidatedGroup['model']): number {
-  return model.parameters.reduce((sum, p) => sum + p.shape.reduce((a, b) => a * b, 1), 0);
-}
-
 /** Per-replica list of a member property, repeated over each member's seeds. */
 function perSlot<T>(batch: ReplicaBatch, value: (member: BatchMember) => T): T[] {
   return batch.members.flatMap((m) => Array.from({ length: m.seeds }, () => value(m)));
@@ -382,9 +377,7 @@ export async function runExperiment(
       | undefined =
       // Up to the dense limit: beyond it the n × n float64 eigen-solve per replica costs more than
       // the GPU's trace and Lanczos.
-      modelSpec.kind === 'deep-linear' &&
-      resolved.loss === 'mse' &&
-      operatorSize(model) <= DENSE_MAX_PARAMETERS
+      modelSpec.kind === 'deep-linear' && resolved.loss === 'mse' && operator.size <= DENSE_MAX_PARAMETERS
         ? { widths: [modelSpec.inputDim, ...modelSpec.hidden, modelSpec.outputDim] }
         : undefined;
     /**
@@ -406,6 +399,13 @@ export async function runExperiment(
     };
     const measure = async (step: number, loss: Float32Array) => {
       await quarantine(loss);
+      // The closed form, layer condition numbers and the checkpoint all need this log point's
+      // weights: read them back once.
+      let read: Promise<(Float32Array | Uint32Array)[]> | undefined;
+      const weights = () => {
+        read ??= Promise.all(params.map((p) => p.read()));
+        return read;
+      };
       if (metrics.has('loss'))
         loss.forEach((v, r) => {
           add(r, step, 'loss', v);
@@ -415,10 +415,9 @@ export async function runExperiment(
         // Deep linear + MSE: the exact float64 Hessian from the evaluation set's moments (n small
         // matrix chains per replica on the CPU) is both cheaper and more accurate than n f32 HVPs.
         closedForm.values ??= { x: await evaluation.x.read(), y: await evaluation.y.read() };
-        const weights = await Promise.all(params.map((p) => p.read()));
         const exact = deepLinearCurvature({
           widths: closedForm.widths,
-          weights,
+          weights: await weights(),
           ...closedForm.values,
           samples: resolved.measure.evaluationSamples,
           replicas,
@@ -455,7 +454,7 @@ export async function runExperiment(
       if (metrics.has('layerCondition')) {
         for (const [i, spec] of model.parameters.entries()) {
           if (spec.role !== 'weight') continue;
-          const values = await params[i].read();
+          const values = (await weights())[i];
           const size = spec.shape[0] * spec.shape[1];
           for (let r = 0; r < replicas; r++) {
             add(
@@ -485,7 +484,7 @@ export async function runExperiment(
         total,
       });
       if (hooks.checkpoint && step + 1 < resolved.train.steps) {
-        const values = await Promise.all(params.map((p) => p.read()));
+        const values = await weights();
         await hooks.checkpoint({
           version: 2,
           experiment: config.name,
