@@ -17,27 +17,26 @@ test.after(destroyTestEngine);
 const R = 2;
 const N = 9;
 
-const CASES: ModelSpec[] = [
+type DeepLinearSpec = Extract<ModelSpec, { kind: 'deep-linear' }>;
+
+const CASES: DeepLinearSpec[] = [
   { kind: 'deep-linear', inputDim: 3, hidden: [], outputDim: 2 },
   { kind: 'deep-linear', inputDim: 2, hidden: [3, 2], outputDim: 2 },
   { kind: 'deep-linear', inputDim: 3, hidden: [2, 4, 1], outputDim: 2 },
 ];
 
-function instance(spec: ModelSpec, seed: number) {
+function instance(spec: DeepLinearSpec, seed: number) {
   const random = seededRandom(seed);
   const model = buildModel(spec);
-  const widths = [
-    spec.kind === 'deep-linear' ? spec.inputDim : 0,
-    ...(spec as { hidden: number[] }).hidden,
-    model.outputDim,
-  ];
+  const widths = [spec.inputDim, ...spec.hidden, spec.outputDim];
   // Weights away from any minimum (the residual term of the Hessian matters) and non-trivial data.
   const weights = model.parameters.map((p) =>
     Float32Array.from({ length: R * p.shape[0] * p.shape[1] }, () => random() * 1.6 - 0.8),
   );
   const x = Float32Array.from({ length: R * N * widths[0] }, () => random() * 2 - 1);
   const y = Float32Array.from({ length: R * N * model.outputDim }, () => random() * 2 - 1);
-  return { model, widths, weights, x, y };
+  const evaluation = { widths, weights, x, y, samples: N, replicas: R };
+  return { model, widths, weights, x, y, evaluation };
 }
 
 /** Replica r's parameters as one float64 vector (layers in order, row-major) and its samples. */
@@ -60,18 +59,11 @@ function replica(c: ReturnType<typeof instance>, r: number) {
 }
 
 for (const [index, spec] of CASES.entries()) {
-  const label = `${(spec as { inputDim: number }).inputDim}-[${(spec as { hidden: number[] }).hidden}]-${(spec as { outputDim: number }).outputDim}`;
+  const label = `${spec.inputDim}-[${spec.hidden}]-${spec.outputDim}`;
 
   test(`${label}: trace, eigenvalues and fluctuation equal float64 central differences`, () => {
     const c = instance(spec, 11 + index);
-    const got = deepLinearCurvature({
-      widths: c.widths,
-      weights: c.weights,
-      x: c.x,
-      y: c.y,
-      samples: N,
-      replicas: R,
-    });
+    const got = deepLinearCurvature(c.evaluation);
     for (let r = 0; r < R; r++) {
       const { theta, xs, ys } = replica(c, r);
       const H = centralHessian((t) => cpuLoss(spec, 'mse', t, xs, ys), theta).map((row) => Array.from(row));
@@ -116,14 +108,7 @@ for (const [index, spec] of CASES.entries()) {
       evaluation: { data: { x, y } },
     });
     const gpu = await measureCurvature(operator, { trace: true, lambdaMax: true, fluctuation: true });
-    const exact = deepLinearCurvature({
-      widths: c.widths,
-      weights: c.weights,
-      x: c.x,
-      y: c.y,
-      samples: N,
-      replicas: R,
-    });
+    const exact = deepLinearCurvature(c.evaluation);
     for (let r = 0; r < R; r++) {
       const norm = Math.max(...exact.eigenvalues[r].map(Math.abs));
       const n = exact.eigenvalues[r].length;
