@@ -3,6 +3,8 @@
 //
 // `softmax`:          out = exp(x − max x) / Σ exp(x − max x) per row
 // `softmax_backward`: out = s ∘ (g − ⟨g, s⟩) per row, the VJP of softmax with output s
+// `softmax_backward_output`: out = h ∘ (g − ⟨g, s⟩) − g ⟨h, s⟩ per row, the VJP of
+//                     softmax_backward(g, s) with respect to s (Hessian-vector products)
 
 struct RowParams {
   len: u32,
@@ -54,6 +56,27 @@ fn softmax_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   for (var i = 0u; i < rp.len; i += 1u) {
     out[first + i] = s[first + i] * (x[first + i] - inner);
+  }
+}
+
+@group(0) @binding(11) var<storage, read> h: array<f32>;
+
+// x holds g, s the softmax output, h the gradient arriving at softmax_backward's output.
+@compute @workgroup_size(WG, 1, 1)
+fn softmax_backward_output(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let row = gid.y * rp.rowStride + gid.x;
+  if (row >= rp.rows) {
+    return;
+  }
+  let first = row * rp.len;
+  var gs = 0.0;
+  var hs = 0.0;
+  for (var i = 0u; i < rp.len; i += 1u) {
+    gs += x[first + i] * s[first + i];
+    hs += h[first + i] * s[first + i];
+  }
+  for (var i = 0u; i < rp.len; i += 1u) {
+    out[first + i] = h[first + i] * (x[first + i] - gs) - x[first + i] * hs;
   }
 }
 

@@ -90,6 +90,14 @@ fn element_normal(stream: u32, step: vec2<u32>, replica: u32, i: u32) -> f32 {
 
 // Elements first … first + count − 1 of the stream's normal tensor, zero-padded to a vec4.
 fn normals(stream: u32, step: vec2<u32>, replica: u32, first: u32, count: u32) -> vec4<f32> {
+  // Widths 2 and 4 (the common ones) read aligned lanes of one block: no per-element loop.
+  if (count == 4u && (first & 3u) == 0u) {
+    return block_normals(stream, step, replica, first / 4u);
+  }
+  if (count == 2u && (first & 1u) == 0u) {
+    let blk = block_normals(stream, step, replica, first / 4u);
+    return select(vec4<f32>(blk.xy, 0.0, 0.0), vec4<f32>(blk.zw, 0.0, 0.0), (first & 2u) != 0u);
+  }
   var out = vec4<f32>(0.0);
   for (var j = 0u; j < count; j += 1u) {
     let i = first + j;

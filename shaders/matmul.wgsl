@@ -1,6 +1,6 @@
 // Batched matrix multiply, register-blocked: every invocation owns a 4×4 block of C.
 //
-//   C[b] = act(alpha · op(A[b]) · op(B[b]) + beta · C[b] + bias[b])
+//   C[b] = act(alpha · op(A[b]) · op(B[b]) + beta · C[b] + bias[b])   (bias: per column, or a whole [M, N] addend)
 //
 // Operands are read through element strides, so transposes and batch broadcasting (stride 0)
 // cost nothing extra: A(b, i, k) = A[b·aBatch + i·aRow + k·aCol], B(b, k, j) = B[b·bBatch + k·bRow + j·bCol].

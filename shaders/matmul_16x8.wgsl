@@ -1,6 +1,6 @@
 // Batched matrix multiply for CPU adapters (SwiftShader): every invocation owns a 16×8 block of C.
 //
-//   C[b] = act(alpha · op(A[b]) · op(B[b]) + beta · C[b] + bias[b])
+//   C[b] = act(alpha · op(A[b]) · op(B[b]) + beta · C[b] + bias[b])   (bias: per column, or a whole [M, N] addend)
 //
 // Same contract, bindings, uniforms and overrides as matmul.wgsl (the 4×4 kernel, see there for the
 // stride scheme); src/kernels/matmul.ts picks between them (matmulVariant).

@@ -13,6 +13,7 @@ struct Params {
   bRow: u32,
   bCol: u32,
   biasBatch: u32,
+  biasRow: u32,    // 0: bias is per column ([N]); N: it is a whole addend D ([M, N]), C = A·B + D
   hasBias: u32,
   activation: u32, // 0 identity, 1 relu, 2 tanh
   alpha: f32,
@@ -44,7 +45,7 @@ fn finish(batch: u32, row: u32, col: u32, value: f32) {
     result += p.beta * c[index];
   }
   if (p.hasBias != 0u) {
-    result += bias[batch * p.biasBatch + col];
+    result += bias[batch * p.biasBatch + row * p.biasRow + col];
   }
   c[index] = activate(result);
 }

@@ -258,4 +258,67 @@ test('softmax rows sum to one and cross-entropy of a target with itself is its e
   z.value.dispose();
 });
 
+test('deferred launches: hvp never launches the inner parameter gradients; a deferred value is computed when read, and not after release', async () => {
+  const engine = await testEngine();
+  const spec = SPECS['Transformer, 2 heads, T=3'];
+  const inst = instance(spec, 'mse', 41);
+  const { model } = inst;
+  const paramTensors = model.parameters.map((p, i) => engine.tensor(inst.params[i], p.shape, { batch: R }));
+  const vectors = model.parameters.map((p, i) =>
+    engine.tensor(randomArray(seededRandom(90 + i), R * size(p.shape)), p.shape, { batch: R }),
+  );
+  const xT = engine.tensor(inst.x, [ROWS, model.inputFeatures], { batch: R });
+  const yT = engine.tensor(inst.y, [ROWS, model.outputDim], { batch: R });
+  const record = (tape: Tape) => {
+    const params = paramTensors.map((t) => tape.param(t));
+    const loss = lossFunction('mse')(tape, model.forward(tape, params, tape.constant(xT)), tape.constant(yT));
+    return { params, loss };
+  };
+  const launches = (work: () => void) => {
+    const before = engine.scheduler.launches;
+    work();
+    return engine.scheduler.launches - before;
+  };
+
+  // Eager: gradient, then H·v through it.
+  const eager = new Tape(engine);
+  const e = record(eager);
+  let eagerGrads: Var[] = [];
+  let eagerHv: Var[] = [];
+  const eagerLaunches = launches(() => {
+    eagerGrads = eager.grad(e.loss, e.params);
+    eagerHv = eager.hvpAt(eagerGrads, e.params, vectors);
+  });
+  // hvp: the same products with the first pass deferred.
+  const lazy = new Tape(engine);
+  const l = record(lazy);
+  let lazyHv: Var[] = [];
+  const lazyLaunches = launches(() => {
+    lazyHv = lazy.hvp(l.loss, l.params, vectors);
+  });
+  assert.ok(lazyLaunches < eagerLaunches, `hvp made ${lazyLaunches} launches, grad + hvpAt ${eagerLaunches}`);
+  for (let i = 0; i < eagerHv.length; i++) {
+    const [a, b] = [await eagerHv[i].value.read(), await lazyHv[i].value.read()];
+    // Same kernels on the same inputs, only launched in another order: identical floats.
+    assert.equal(Array.from(b), Array.from(a), `H·v of parameter ${i}`);
+  }
+
+  // A deferred gradient: pending until read, then equal to the eager one.
+  const mark = lazy.mark();
+  const deferredGrads = lazy.deferred(() => lazy.grad(l.loss, l.params));
+  assert.ok(
+    deferredGrads.some((g) => g.pending),
+    'some gradient is still pending',
+  );
+  const first = deferredGrads[0];
+  assert.equal(Array.from(await first.value.read()), Array.from(await eagerGrads[0].value.read()));
+  const stillPending = deferredGrads.find((g) => g.pending);
+  lazy.release(mark);
+  assert.ok(stillPending, 'a gradient nobody read is still pending');
+  assert.throws(() => stillPending.value, /released by its tape before it was computed/);
+  eager.dispose();
+  lazy.dispose();
+  for (const t of [...paramTensors, ...vectors, xT, yT]) t.dispose();
+});
+
 test.run();

@@ -30,6 +30,8 @@ interface Case {
   alpha?: number;
   beta?: number;
   bias?: 'shared' | 'per-replica';
+  /** A whole [M, N] addend instead of a bias. */
+  addend?: 'shared' | 'per-replica';
   activation?: Activation;
   /** Kernel variant to force; undefined runs the one matmul picks for this adapter. */
   variant?: MatmulVariant;
@@ -42,6 +44,7 @@ function reference(
   b: Float32Array,
   c0: Float32Array | undefined,
   bias: Float32Array | undefined,
+  addend: Float32Array | undefined,
 ) {
   const batch = Math.max(c.batchA, c.batchB);
   const out = new Float64Array(batch * c.M * c.N);
@@ -71,6 +74,11 @@ function reference(
           value += bv;
           abs += Math.abs(bv);
         }
+        if (addend) {
+          const dv = addend[(c.addend === 'per-replica' ? r * c.M * c.N : 0) + i * c.N + j];
+          value += dv;
+          abs += Math.abs(dv);
+        }
         if (c.activation === 'relu') value = Math.max(0, value);
         if (c.activation === 'tanh') value = Math.tanh(value);
         out[o] = value;
@@ -90,10 +98,13 @@ async function check(c: Case, seed: number): Promise<void> {
   const c0 = c.beta ? Float32Array.from(randomArray(random, batch * c.M * c.N)) : undefined;
   const biasBatch = c.bias === 'per-replica' ? batch : 1;
   const bias = c.bias ? Float32Array.from(randomArray(random, biasBatch * c.N)) : undefined;
+  const addendBatch = c.addend === 'per-replica' ? batch : 1;
+  const addend = c.addend ? Float32Array.from(randomArray(random, addendBatch * c.M * c.N)) : undefined;
   const ta = engine.tensor(a, c.transposeA ? [c.K, c.M] : [c.M, c.K], { batch: c.batchA });
   const tb = engine.tensor(b, c.transposeB ? [c.N, c.K] : [c.K, c.N], { batch: c.batchB });
   const tout = c0 ? engine.tensor(c0, [c.M, c.N], { batch }) : undefined;
   const tbias = bias ? engine.tensor(bias, [c.N], { batch: biasBatch }) : undefined;
+  const taddend = addend ? engine.tensor(addend, [c.M, c.N], { batch: addendBatch }) : undefined;
   const result = matmul(engine, ta, tb, {
     transposeA: c.transposeA,
     transposeB: c.transposeB,
@@ -101,15 +112,16 @@ async function check(c: Case, seed: number): Promise<void> {
     beta: c.beta,
     out: tout,
     bias: tbias,
+    addend: taddend,
     activation: c.activation,
     variant: c.variant,
   });
   const got = await result.read();
-  const { out, magnitude } = reference(c, a, b, c0, bias);
+  const { out, magnitude } = reference(c, a, b, c0, bias, addend);
   // tanh and relu are 1-Lipschitz; tanh adds a few ulp of its own.
   const extra = c.activation === 'tanh' ? 8 * F32_EPS : 0;
   assertClose(got, out, (i) => dotTolerance(c.K, magnitude[i]) + extra, `matmul ${JSON.stringify(c)}`);
-  for (const t of [ta, tb, tout, tbias, result]) t?.dispose();
+  for (const t of [ta, tb, tout, tbias, taddend, result]) t?.dispose();
 }
 
 // Every variant runs every case: each size appears in every role (a cyclic design over M, K, N), for
@@ -195,6 +207,37 @@ for (const [v, variant] of (Object.keys(MATMUL_VARIANTS) as MatmulVariant[]).ent
         variant,
       },
       905 + offset,
+    ));
+  test(`${variant}: fused per-replica [M, N] addend (gradient contributions summed in the product)`, () =>
+    check(
+      {
+        batchA: 7,
+        batchB: 7,
+        M: 17,
+        K: 33,
+        N: 5,
+        transposeA: true,
+        transposeB: false,
+        addend: 'per-replica',
+        variant,
+      },
+      906 + offset,
+    ));
+  test(`${variant}: fused shared addend with relu, B shared`, () =>
+    check(
+      {
+        batchA: 7,
+        batchB: 1,
+        M: 64,
+        K: 3,
+        N: 17,
+        transposeA: false,
+        transposeB: true,
+        addend: 'shared',
+        activation: 'relu',
+        variant,
+      },
+      907 + offset,
     ));
 }
 

@@ -12,30 +12,79 @@ import { binary, broadcastTo, fill, unary } from '../kernels/elementwise.ts';
 import { type Activation, matmul } from '../kernels/matmul.ts';
 import { dot, reduce } from '../kernels/reduce.ts';
 import { product, sameShape } from '../kernels/shapes.ts';
-import type { Engine, Tensor } from '../tensor/engine.ts';
+import { type Engine, Tensor } from '../tensor/engine.ts';
+
+/** A value computed when first read (see `Tape.hvp`): its shape is known, its launch not yet made. */
+export interface Deferred {
+  shape: readonly number[];
+  batch: number;
+  compute: () => Tensor;
+  /** Set when the value is op(a)·op(b): a sum it enters can be made in the product's launch. */
+  product?: Product;
+}
+
+export interface Product {
+  a: Var;
+  b: Var;
+  transposeA: boolean;
+  transposeB: boolean;
+}
 
 export class Var {
+  #tensor: Tensor | undefined;
+  #compute: (() => Tensor) | undefined;
+  readonly shape: readonly number[];
+  readonly batch: number;
+  /** What a deferred matmul multiplies (undefined otherwise). */
+  readonly product: Product | undefined;
+
   constructor(
-    readonly value: Tensor,
+    value: Tensor | Deferred,
     /** Inputs this value was computed from (empty for leaves). */
     readonly parents: readonly Var[],
     /** Maps the gradient of this value to the gradients of its parents (undefined: no gradient). */
     readonly backward: ((grad: Var) => (Var | undefined)[]) | undefined,
     readonly requiresGrad: boolean,
-  ) {}
-
-  get shape(): readonly number[] {
-    return this.value.shape;
+  ) {
+    if (value instanceof Tensor) this.#tensor = value;
+    else {
+      this.#compute = value.compute;
+      this.product = value.product;
+    }
+    this.shape = value.shape;
+    this.batch = value.batch;
   }
 
-  get batch(): number {
-    return this.value.batch;
+  /** The tensor, launching the kernels that make it (and its inputs) first if it was deferred. */
+  get value(): Tensor {
+    if (this.#tensor) return this.#tensor;
+    const compute = this.#compute;
+    if (!compute) throw new InputError('autodiff', 'value was released by its tape before it was computed');
+    this.#compute = undefined;
+    this.#tensor = compute();
+    return this.#tensor;
+  }
+
+  /** Deferred and not yet computed. */
+  get pending(): boolean {
+    return this.#compute !== undefined;
+  }
+
+  /** Frees the tensor if it was computed; a pending value can no longer be computed. */
+  release(): void {
+    this.#compute = undefined;
+    this.#tensor?.dispose();
   }
 }
 
 export class Tape {
-  /** Tensors created by this tape, freed by dispose(). */
-  private readonly owned: Tensor[] = [];
+  /** Tensors created by this tape (and deferred values, whose tensors come later), freed by dispose(). */
+  private readonly owned: (Tensor | Var)[] = [];
+  /**
+   * While set (inside `deferred`), the ops that make gradients record their launch instead of making
+   * it. `hvp` defers its first backward pass, whose parameter gradients only seed the second pass.
+   */
+  private deferring = false;
 
   constructor(readonly engine: Engine) {}
 
@@ -59,6 +108,23 @@ export class Tape {
     return new Var(this.own(value), parents, requiresGrad ? backward : undefined, requiresGrad);
   }
 
+  /** A node whose launch waits, while deferring, until its value is read; otherwise made now. */
+  private deferrable(
+    result: () => { shape: readonly number[]; batch: number },
+    compute: () => Tensor,
+    parents: Var[],
+    backward: (grad: Var) => (Var | undefined)[],
+    product?: Product,
+  ): Var {
+    if (!this.deferring) return this.node(compute(), parents, backward);
+    const requiresGrad = parents.some((p) => p.requiresGrad);
+    const deferred = { ...result(), compute, product };
+    const v = new Var(deferred, parents, requiresGrad ? backward : undefined, requiresGrad);
+    // Owned from creation, so release(mark) frees it with the tensors made around it.
+    this.owned.push(v);
+    return v;
+  }
+
   /** Hands a tensor made outside the tape to it, to be freed by dispose(). */
   adopt(t: Tensor): Tensor {
     return this.own(t);
@@ -66,17 +132,23 @@ export class Tape {
 
   /** Takes a result out of the tape's ownership so dispose() leaves it alive (the caller frees it). */
   keep(v: Var): Tensor {
-    const index = this.owned.indexOf(v.value);
+    const value = v.value;
+    const index = this.owned.findIndex((entry) => entry === v || entry === value);
     if (index < 0)
       throw new InputError('keep', 'value is not owned by this tape (a view or a leaf); copy it instead');
     this.owned.splice(index, 1);
-    return v.value;
+    return value;
   }
 
   /** Frees every tensor this tape created (results read back first). */
   dispose(): void {
-    for (const t of this.owned) t.dispose();
+    for (const entry of this.owned) Tape.free(entry);
     this.owned.length = 0;
+  }
+
+  private static free(entry: Tensor | Var): void {
+    if (entry instanceof Var) entry.release();
+    else entry.dispose();
   }
 
   // ---- ops -------------------------------------------------------------------------------------
@@ -85,8 +157,23 @@ export class Tape {
   matmul(a: Var, b: Var, options: { transposeA?: boolean; transposeB?: boolean } = {}): Var {
     const tA = options.transposeA ?? false;
     const tB = options.transposeB ?? false;
-    const value = matmul(this.engine, a.value, b.value, { transposeA: tA, transposeB: tB });
-    return this.node(value, [a, b], (g) => [
+    const compute = () => matmul(this.engine, a.value, b.value, { transposeA: tA, transposeB: tB });
+    const result = () => {
+      const [M, K] = tA ? [a.shape[1], a.shape[0]] : [a.shape[0], a.shape[1]];
+      const [KB, N] = tB ? [b.shape[1], b.shape[0]] : [b.shape[0], b.shape[1]];
+      if (a.shape.length !== 2 || b.shape.length !== 2 || K !== KB)
+        throw new InputError(
+          'matmul',
+          `cannot multiply [${a.shape}]${tA ? 'ᵀ' : ''} by [${b.shape}]${tB ? 'ᵀ' : ''}`,
+        );
+      if (a.batch !== b.batch && a.batch !== 1 && b.batch !== 1)
+        throw new InputError(
+          'matmul',
+          `replica batches ${a.batch} and ${b.batch} do not broadcast (equal, or 1)`,
+        );
+      return { shape: [M, N], batch: Math.max(a.batch, b.batch) };
+    };
+    const backward = (g: Var) => [
       a.requiresGrad
         ? this.reduceToBatch(
             tA
@@ -103,7 +190,8 @@ export class Tape {
             b,
           )
         : undefined,
-    ]);
+    ];
+    return this.deferrable(result, compute, [a, b], backward, { a, b, transposeA: tA, transposeB: tB });
   }
 
   /** Fused x·Wᵀ + bias with an activation, differentiated as its parts (a dense layer). */
@@ -117,11 +205,15 @@ export class Tape {
 
   /** alpha·x + beta·y with numpy broadcasting (bias rows, scalars). */
   add(x: Var, y: Var, alpha = 1, beta = 1): Var {
-    const value = binary(this.engine, 'add', x.value, y.value, { alpha, beta });
-    return this.node(value, [x, y], (g) => [
+    const compute = () => binary(this.engine, 'add', x.value, y.value, { alpha, beta });
+    const backward = (g: Var) => [
       x.requiresGrad ? this.sumTo(alpha === 1 ? g : this.scale(g, alpha), x) : undefined,
       y.requiresGrad ? this.sumTo(beta === 1 ? g : this.scale(g, beta), y) : undefined,
-    ]);
+    ];
+    // Only same-shaped sums wait (gradient contributions); broadcasting ones are made now.
+    if (x.batch === y.batch && sameShape(x.shape, y.shape))
+      return this.deferrable(() => ({ shape: x.shape, batch: x.batch }), compute, [x, y], backward);
+    return this.node(compute(), [x, y], backward);
   }
 
   sub(x: Var, y: Var): Var {
@@ -220,31 +312,52 @@ export class Tape {
     if (g.value.length !== s.value.length || !sameShape(g.shape, s.shape))
       throw new InputError('softmax', `gradient ${g.value} does not match the output ${s.value}`);
     const value = this.rowKernel('softmax_backward', g.value, s.value);
-    return this.node(value, [g, s], (h) => {
+    return this.node(value, [g, s], (h) => [
+      g.requiresGrad ? this.softmaxVjp(h, s) : undefined,
+      s.requiresGrad ? this.softmaxVjpOutputTerm(h, g, s) : undefined,
+    ]);
+  }
+
+  /**
+   * h ∘ (g − ⟨g, s⟩) − g ⟨h, s⟩ per row: the VJP of softmaxVjp(g, s) with respect to s, which every
+   * Hessian-vector product through a softmax needs, in one launch (it was seven). Its own VJP, for
+   * third derivatives, in taped ops: with a = ⟨g, s⟩, b = ⟨h, s⟩ and incoming u,
+   *   h gets u ∘ (g − a) − s ⟨u, g⟩;  g gets u ∘ (h − b) − s ⟨u, h⟩;  s gets −g ⟨u, h⟩ − h ⟨u, g⟩.
+   */
+  private softmaxVjpOutputTerm(h: Var, g: Var, s: Var): Var {
+    const value = this.rowKernel('softmax_backward_output', g.value, s.value, h.value);
+    return this.node(value, [h, g, s], (u) => {
       const rowDot = (a: Var, b: Var) => this.keepLastAxis(this.sum(this.mul(a, b), -1), s);
+      const ug = rowDot(u, g);
+      const uh = rowDot(u, h);
       return [
-        g.requiresGrad ? this.softmaxVjp(h, s) : undefined,
-        s.requiresGrad
-          ? this.sub(this.mul(h, this.sub(g, rowDot(g, s))), this.mul(g, rowDot(h, s)))
-          : undefined,
+        h.requiresGrad ? this.sub(this.mul(u, this.sub(g, rowDot(g, s))), this.mul(s, ug)) : undefined,
+        g.requiresGrad ? this.sub(this.mul(u, this.sub(h, rowDot(h, s))), this.mul(s, uh)) : undefined,
+        s.requiresGrad ? this.scale(this.add(this.mul(g, uh), this.mul(h, ug)), -1) : undefined,
       ];
     });
   }
 
   /** A fused row kernel of shaders/autodiff.wgsl over the last axis of x (and s). */
-  private rowKernel(entry: 'softmax' | 'softmax_backward', x: Tensor, s?: Tensor): Tensor {
+  private rowKernel(
+    entry: 'softmax' | 'softmax_backward' | 'softmax_backward_output',
+    x: Tensor,
+    s?: Tensor,
+    h?: Tensor,
+  ): Tensor {
     const len = x.shape[x.shape.length - 1];
     const rows = x.length / len;
     const out = this.engine.empty(x.shape, { batch: x.batch });
     const { workgroups, rowStride } = grid1d(rows, 64, this.engine.limits.maxComputeWorkgroupsPerDimension);
+    const buffers: Record<string, { tensor: Tensor }> = { x: { tensor: x }, out: { tensor: out } };
+    if (s) buffers.s = { tensor: s };
+    if (h) buffers.h = { tensor: h };
     this.engine.launch({
       kernel: `autodiff.${entry}`,
       shader: 'autodiff.wgsl',
       entry,
       constants: { WG: 64 },
-      buffers: s
-        ? { x: { tensor: x }, s: { tensor: s }, out: { tensor: out } }
-        : { x: { tensor: x }, out: { tensor: out } },
+      buffers,
       uniforms: { len, rows, rowStride },
       workgroups,
     });
@@ -270,8 +383,16 @@ export class Tape {
 
   /** Sum over one axis of the per-replica shape, or over everything (→ [1]). */
   sum(x: Var, axis?: number): Var {
-    const value = reduce(this.engine, 'sum', x.value, { axis });
-    return this.node(value, [x], (g) => [this.expand(g, x, axis)]);
+    const result = () => {
+      if (axis === undefined) return { shape: [1], batch: x.batch };
+      const a = axis < 0 ? x.shape.length + axis : axis;
+      if (!Number.isInteger(a) || a < 0 || a >= x.shape.length)
+        throw new InputError('reduce.axis', `${axis} is not an axis of [${x.shape}]`);
+      const shape = x.shape.filter((_, d) => d !== a);
+      return { shape: shape.length > 0 ? shape : [1], batch: x.batch };
+    };
+    const compute = () => reduce(this.engine, 'sum', x.value, { axis });
+    return this.deferrable(result, compute, [x], (g) => [this.expand(g, x, axis)]);
   }
 
   mean(x: Var, axis?: number): Var {
@@ -305,9 +426,9 @@ export class Tape {
 
   /** Same memory, another per-replica shape. */
   reshape(x: Var, shape: readonly number[]): Var {
-    const value = this.engine.view(x.value, shape, x.batch);
+    const view = () => this.engine.view(x.value, shape, x.batch);
     return new Var(
-      value,
+      x.pending ? { shape: [...shape], batch: x.batch, compute: view } : view(),
       [x],
       x.requiresGrad ? (g) => [this.reshape(g, x.shape)] : undefined,
       x.requiresGrad,
@@ -345,9 +466,9 @@ export class Tape {
    * (per-sample attention), and batch R of [n] is batch 1 of [R, n].
    */
   rebatch(x: Var, shape: readonly number[], batch: number): Var {
-    const value = this.engine.view(x.value, shape, batch);
+    const view = () => this.engine.view(x.value, shape, batch);
     return new Var(
-      value,
+      x.pending ? { shape: [...shape], batch, compute: view } : view(),
       [x],
       x.requiresGrad ? (g) => [this.rebatch(g, x.shape, x.batch)] : undefined,
       x.requiresGrad,
@@ -397,6 +518,15 @@ export class Tape {
    * Σ_k ⟨outputs_k, seeds_k⟩ with respect to `wrt` (zeros where `wrt` is not reached).
    */
   backward(seeds: readonly (readonly [Var, Var])[], wrt: readonly Var[]): Var[] {
+    if (this.deferring) return this.reversePass(seeds, wrt);
+    // Recorded deferred, so sums of contributions ride in the products that make them, then made
+    // now: the caller gets computed values, as from an eager pass.
+    const results = this.deferred(() => this.reversePass(seeds, wrt));
+    for (const r of results) r.value;
+    return results;
+  }
+
+  private reversePass(seeds: readonly (readonly [Var, Var])[], wrt: readonly Var[]): Var[] {
     const order: Var[] = [];
     const seen = new Set<Var>();
     const visit = (v: Var) => {
@@ -437,10 +567,13 @@ export class Tape {
   private addAll(terms: readonly Var[]): Var {
     if (terms.length === 1) return terms[0];
     const first = terms[0];
-    const uniform = terms.every(
-      (t) =>
-        t.batch === first.batch && sameShape(t.shape, first.shape) && t.value.length === first.value.length,
-    );
+    const uniform = terms.every((t) => t.batch === first.batch && sameShape(t.shape, first.shape));
+    // A product nobody has read yet absorbs the others as its addend: one launch for both.
+    const k = uniform ? terms.findIndex((t) => t.pending && t.product) : -1;
+    if (k >= 0) {
+      const rest = terms.filter((_, i) => i !== k);
+      return this.productPlus(terms[k], this.addAll(rest));
+    }
     if (!uniform || terms.length === 2) return terms.slice(1).reduce((acc, t) => this.add(acc, t), first);
     let acc = this.sumOf(terms.slice(0, 6));
     for (let start = 6; start < terms.length; start += 5)
@@ -448,24 +581,44 @@ export class Tape {
     return acc;
   }
 
+  /** p + d where p is a pending product op(a)·op(b): the product's launch adds d (matmul's addend). */
+  private productPlus(p: Var, d: Var): Var {
+    const { a, b, transposeA, transposeB } = p.product as Product;
+    const compute = () => matmul(this.engine, a.value, b.value, { transposeA, transposeB, addend: d.value });
+    return this.deferrable(
+      () => ({ shape: p.shape, batch: p.batch }),
+      compute,
+      [p, d],
+      (h) => [h, h],
+    );
+  }
+
   /** One launch of shaders/autodiff.wgsl `sum_n` over 2…6 same-shaped terms; each term's VJP is the incoming gradient. */
   private sumOf(terms: readonly Var[]): Var {
     const first = terms[0];
-    const out = this.engine.empty(first.shape, { batch: first.batch });
-    const total = out.length;
-    const { workgroups, rowStride } = grid1d(total, 256, this.engine.limits.maxComputeWorkgroupsPerDimension);
-    const buffers: Record<string, { tensor: Tensor }> = { out: { tensor: out } };
-    for (let k = 0; k < 6; k++) buffers[`a${k}`] = { tensor: (terms[k] ?? first).value };
-    this.engine.launch({
-      kernel: 'autodiff.sum',
-      shader: 'autodiff.wgsl',
-      entry: 'sum_n',
-      constants: { WG: 256 },
-      buffers,
-      uniforms: { total, rowStride, count: terms.length },
-      workgroups,
-    });
-    return this.node(out, [...terms], (h) => terms.map(() => h));
+    const compute = () => {
+      const out = this.engine.empty(first.shape, { batch: first.batch });
+      const total = out.length;
+      const { workgroups, rowStride } = grid1d(
+        total,
+        256,
+        this.engine.limits.maxComputeWorkgroupsPerDimension,
+      );
+      const buffers: Record<string, { tensor: Tensor }> = { out: { tensor: out } };
+      for (let k = 0; k < 6; k++) buffers[`a${k}`] = { tensor: (terms[k] ?? first).value };
+      this.engine.launch({
+        kernel: 'autodiff.sum',
+        shader: 'autodiff.wgsl',
+        entry: 'sum_n',
+        constants: { WG: 256 },
+        buffers,
+        uniforms: { total, rowStride, count: terms.length },
+        workgroups,
+      });
+      return out;
+    };
+    const result = () => ({ shape: first.shape, batch: first.batch });
+    return this.deferrable(result, compute, [...terms], (h) => terms.map(() => h));
   }
 
   /**
@@ -473,7 +626,29 @@ export class Tape {
    * reverse pass through the gradient graph seeded with v (no inner-product launches).
    */
   hvp(loss: Var, params: readonly Var[], vectors: readonly Tensor[]): Var[] {
-    return this.hvpAt(this.grad(loss, params), params, vectors);
+    // The first backward pass waits: its parameter gradients only seed the second pass (through
+    // their inputs, never their values), so their launches are never made. What the second pass
+    // reads is computed on demand.
+    return this.hvpAt(
+      this.deferred(() => this.grad(loss, params)),
+      params,
+      vectors,
+    );
+  }
+
+  /**
+   * Runs `record` with deferred launches: the gradient-making ops it records (matmul, sum,
+   * same-shape add, reshapes) launch only when their value is first read, so a value nobody reads
+   * costs nothing. Read what you need before changing any input in place or releasing the tape.
+   */
+  deferred<T>(record: () => T): T {
+    const outer = this.deferring;
+    this.deferring = true;
+    try {
+      return record();
+    } finally {
+      this.deferring = outer;
+    }
   }
 
   /**
@@ -488,7 +663,7 @@ export class Tape {
     const seeds: [Var, Var][] = [];
     gradients.forEach((g, i) => {
       const v = vectors[i];
-      if (v.size !== g.value.size || (v.batch !== g.batch && g.batch !== 1))
+      if (v.size !== product(g.shape) || (v.batch !== g.batch && g.batch !== 1))
         throw new InputError(`hvp.vectors[${i}]`, `expected batch ${g.batch} of [${g.shape}], got ${v}`);
       // A gradient that does not depend on the parameters contributes nothing (H = 0 there).
       if (g.requiresGrad) seeds.push([g, this.constant(this.engine.view(v, g.shape, v.batch))]);
@@ -503,6 +678,6 @@ export class Tape {
 
   /** Frees the tensors created since `mark` (results read or copied out first). */
   release(mark: number): void {
-    for (const t of this.owned.splice(mark)) t.dispose();
+    for (const entry of this.owned.splice(mark)) Tape.free(entry);
   }
 }

@@ -15,6 +15,8 @@ export interface MatmulOptions {
   out?: Tensor;
   /** Per-column bias of shape [N], batch 1 or the output's batch. */
   bias?: Tensor;
+  /** A whole addend D of shape [M, N], batch 1 or the output's batch: C = op(A)·op(B) + D in one launch (not with `bias`). */
+  addend?: Tensor;
   activation?: Activation;
   /** Workgroup shape override (tuning), [x (columns), y (rows)] in invocations. */
   workgroup?: readonly [number, number];
@@ -131,6 +133,14 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, options: MatmulOpti
       throw new InputError('matmul.bias', `expected [${N}] with batch 1 or ${batch}, got ${bias}`);
     }
   }
+  const addend = options.addend;
+  if (addend) {
+    if (options.bias) throw new InputError('matmul.addend', 'give a bias or an addend, not both');
+    if (addend.size !== M * N || (addend.batch !== 1 && addend.batch !== batch))
+      throw new InputError('matmul.addend', `expected [${M}, ${N}] with batch 1 or ${batch}, got ${addend}`);
+  }
+  // The bias binding carries either a per-column bias or the addend (row stride N).
+  const added = options.bias ?? addend;
   if (options.variant !== undefined && !Object.hasOwn(MATMUL_VARIANTS, options.variant)) {
     throw new InputError(
       'matmul.variant',
@@ -149,7 +159,7 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, options: MatmulOpti
     buffers: {
       a: { tensor: a },
       b: { tensor: b },
-      bias: { tensor: options.bias ?? placeholder(engine) },
+      bias: { tensor: added ?? placeholder(engine) },
       c: { tensor: out },
     },
     uniforms: {
@@ -162,8 +172,9 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, options: MatmulOpti
       bBatch: b.batch === 1 ? 0 : K * N,
       bRow: options.transposeB ? 1 : N,
       bCol: options.transposeB ? K : 1,
-      biasBatch: options.bias && options.bias.batch > 1 ? N : 0,
-      hasBias: options.bias ? 1 : 0,
+      biasBatch: added && added.batch > 1 ? (addend ? M * N : N) : 0,
+      biasRow: addend ? N : 0,
+      hasBias: added ? 1 : 0,
       activation: ACTIVATION_CODE[options.activation ?? 'none'],
       alpha: options.alpha ?? 1,
       beta,
