@@ -321,4 +321,54 @@ test('deferred launches: hvp never launches the inner parameter gradients; a def
   for (const t of [...paramTensors, ...vectors, xT, yT]) t.dispose();
 });
 
+test('third derivatives through softmax: the gradient of ⟨u, H·v⟩ matches float64 central differences', async () => {
+  // φ(x) = Σ_rows ⟨w, softmax(x_row)⟩. H·v passes the fused softmax-VJP kernels; differentiating
+  // ⟨u, H·v⟩ once more runs their own VJPs (taped ops), which no second-order test reaches.
+  const engine = await testEngine();
+  const [rows, len] = [3, 5];
+  const random = seededRandom(321);
+  const draw = () => Float64Array.from(Float32Array.from(randomArray(random, rows * len, -1, 1)));
+  const [x, w, v, u] = [draw(), draw(), draw(), draw()];
+  const tape = new Tape(engine);
+  const tensor = (a: Float64Array) => engine.tensor(Float32Array.from(a), [rows, len]);
+  const X = tape.param(tensor(x));
+  const [W, V, U] = [w, v, u].map((a) => tape.constant(tensor(a)));
+  const phi = tape.sum(tape.mul(tape.softmax(X), W));
+  const [gradient] = tape.grad(phi, [X]);
+  const [hv] = tape.hvpAt([gradient], [X], [V.value]);
+  const [third] = tape.grad(tape.dot(hv, U), [X]);
+  const got = await third.value.read();
+
+  // float64: H·v per row is the derivative of g = s ∘ (w − ⟨w, s⟩) along v.
+  const hvOf = (xs: Float64Array) => {
+    const out = new Float64Array(rows * len);
+    for (let r = 0; r < rows; r++) {
+      const at = (a: Float64Array) => a.subarray(r * len, (r + 1) * len);
+      const [xr, wr, vr] = [at(xs), at(w), at(v)];
+      const top = Math.max(...xr);
+      const e = xr.map((t) => Math.exp(t - top));
+      const total = e.reduce((a, b) => a + b, 0);
+      const sm = e.map((t) => t / total);
+      const dotOf = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+        let acc = 0;
+        for (let i = 0; i < len; i++) acc += a[i] * b[i];
+        return acc;
+      };
+      const ds = sm.map((si, i) => si * (vr[i] - dotOf(vr, sm)));
+      const ws = dotOf(wr, sm);
+      const wds = dotOf(wr, ds);
+      for (let i = 0; i < len; i++) out[r * len + i] = ds[i] * (wr[i] - ws) - sm[i] * wds;
+    }
+    return out;
+  };
+  const psi = (xs: Float64Array) => hvOf(xs).reduce((acc, h, i) => acc + h * u[i], 0);
+  const expected = centralGradient(psi, x);
+  // f32 row kernels over a handful of terms of size ≤ 1: a few hundred ulps of the largest entry.
+  const bound = 512 * F32_EPS * maxAbs(expected) + 1e-6;
+  for (let i = 0; i < expected.length; i++)
+    assert.ok(Math.abs(got[i] - expected[i]) <= bound, `∂⟨u, Hv⟩/∂x${i}: ${got[i]} vs ${expected[i]}`);
+  tape.dispose();
+  for (const t of [X, W, V, U]) t.value.dispose();
+});
+
 test.run();
