@@ -262,7 +262,8 @@ const preset: ExperimentConfigInput = {
     'have 3 outputs and √Σ_ε = diag(big, big/√κ, big/√κ): with 2 outputs softmax sees only ε₁ − ε₂, a noise ' +
     'that is isotropic whatever κ is. Each group is divided, seed by seed, by the isotropic (κ = 1) group of ' +
     'the same model and loss. Quick form: κ ∈ {1, 10, 100}, batches of 10 with larger η where stable, ' +
-    'teachers of 16 hidden units, shorter runs, 8 log points.',
+    "teachers of 16 hidden units (the RNN's of 4, its own size; cross-entropy noise std 2), shorter runs, 8 log " +
+    'points.',
   model: FULL.linear.model,
   loss: 'mse',
   data: { kind: 'linear-teacher', V: IDENTITY_2, noiseStd: [10, 10] },
