@@ -286,6 +286,26 @@ test('progress bar: one rewritten line on a TTY, throttled plain lines elsewhere
   assert.ok(plain.every((line) => line.endsWith('\n') && !line.includes('\r')));
 });
 
+test('progress bar: rate and ETA follow the current segment, not the whole run', () => {
+  let now = 0;
+  const lines: string[] = [];
+  const bar = new ProgressBar({
+    total: 2000,
+    stream: { write: (t: string) => lines.push(t) },
+    plainIntervalMs: 0,
+    now: () => now,
+  });
+  // Segment 0: 1000 steps at 1000 steps/s.
+  now = 1000;
+  bar.update(1000, 'fast', { id: 0, done: 1000 });
+  assert.match(lines.at(-1) as string, /1000 steps\/s {2}ETA 1 s/);
+  // Segment 1 runs at 10 steps/s: 100 steps in the 10 s since segment 0 ended.
+  now = 11_000;
+  bar.update(1100, 'slow', { id: 1, done: 100 });
+  // 900 steps left at 10 steps/s (the run's average, 100 steps/s, would say 9 s).
+  assert.match(lines.at(-1) as string, /10\.0 steps\/s {2}ETA 1 min 30 s {2}slow/);
+});
+
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 test.run();

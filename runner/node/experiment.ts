@@ -299,7 +299,10 @@ export async function runAndReport(
       ...(shard && { shard }),
       onProgress: (p) => {
         bar ??= new ProgressBar({ total: p.total, label: options.progressLabel ?? config.name });
-        bar.update(p.done, `${p.group} (${p.groupIndex + 1}/${p.groups}) step ${p.step}/${p.steps}`);
+        bar.update(p.done, `${p.group} (${p.groupIndex + 1}/${p.groups}) step ${p.step}/${p.steps}`, {
+          id: p.groupIndex,
+          done: p.step,
+        });
       },
       checkpoint: (state) => {
         writeFileAtomic(checkpointFile, JSON.stringify(state));

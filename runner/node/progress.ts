@@ -2,6 +2,11 @@
  * A progress line for long runs. On a TTY: one line rewritten in place with a bar, percentage,
  * steps/s and ETA (redrawn at most every `ttyIntervalMs`). Elsewhere (CI logs, pipes): a plain line at
  * most every `plainIntervalMs`, so logs stay short.
+ *
+ * Work may come in segments of different cost per unit (an experiment's replica batches: a fused
+ * deep linear batch runs thousands of steps/s, a Transformer batch a hundred). Once the current
+ * segment has made progress, rate and ETA come from it alone: the whole run's average would be
+ * dominated by the cheap segments before it and promise seconds for minutes of work.
  */
 export interface ProgressStream {
   write(text: string): unknown;
@@ -52,6 +57,9 @@ export class ProgressBar {
   private done = 0;
   private detail = '';
   private finished = false;
+  /** The current segment: its id, and the time and overall units done when it began. */
+  private segment: { id: number; startedAt: number; startDone: number } | undefined;
+  private lastUpdate: number;
 
   constructor(options: ProgressOptions) {
     this.total = Math.max(0, options.total);
@@ -63,14 +71,23 @@ export class ProgressBar {
     this.plainInterval = options.plainIntervalMs ?? 5000;
     this.now = options.now ?? (() => Date.now());
     this.started = this.now();
+    this.lastUpdate = this.started;
   }
 
-  /** Sets the units done so far (and an optional detail, e.g. the current group); redraws if due. */
-  update(done: number, detail?: string): void {
+  /**
+   * Sets the units done so far (and an optional detail, e.g. the current group); redraws if due.
+   * `segment` names the segment the work is in and how many of its units are done.
+   */
+  update(done: number, detail?: string, segment?: { id: number; done: number }): void {
     if (this.finished) return;
+    const now = this.now();
     this.done = Math.min(Math.max(done, 0), this.total);
     if (detail !== undefined) this.detail = detail;
-    const now = this.now();
+    if (segment && segment.id !== this.segment?.id) {
+      // It began at about the previous update (the end of the segment before).
+      this.segment = { id: segment.id, startedAt: this.lastUpdate, startDone: this.done - segment.done };
+    }
+    this.lastUpdate = now;
     const interval = this.tty ? this.ttyInterval : this.plainInterval;
     if (now - this.lastDraw < interval) return;
     this.lastDraw = now;
@@ -91,7 +108,15 @@ export class ProgressBar {
   line(now = this.now()): string {
     const elapsed = (now - this.started) / 1000;
     const fraction = this.total > 0 ? this.done / this.total : 1;
-    const rate = elapsed > 0 ? this.done / elapsed : Number.NaN;
+    const segment = this.segment;
+    const inSegment = segment ? this.done - segment.startDone : 0;
+    const segmentSeconds = segment ? (now - segment.startedAt) / 1000 : 0;
+    const rate =
+      segment && inSegment > 0 && segmentSeconds > 0
+        ? inSegment / segmentSeconds
+        : elapsed > 0
+          ? this.done / elapsed
+          : Number.NaN;
     const eta = this.done >= this.total ? 0 : rate > 0 ? (this.total - this.done) / rate : Number.NaN;
     const parts = [
       `${(100 * fraction).toFixed(1).padStart(5)} %`,
