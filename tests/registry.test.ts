@@ -25,7 +25,7 @@ test('matmul.wgsl reflects to the bindings, order and uniform offsets written in
       ['p', 4, 'uniform', 'Params'],
     ],
   );
-  // Fifteen 4-byte scalars in declaration order, as WGSL lays them out.
+  // Sixteen 4-byte scalars in declaration order, as WGSL lays them out.
   const names = [
     'M',
     'N',
@@ -37,6 +37,7 @@ test('matmul.wgsl reflects to the bindings, order and uniform offsets written in
     'bRow',
     'bCol',
     'biasBatch',
+    'biasRow',
     'hasBias',
     'activation',
     'alpha',
@@ -47,7 +48,7 @@ test('matmul.wgsl reflects to the bindings, order and uniform offsets written in
     entry.uniform?.members.map((m) => [m.name, m.offset]),
     names.map((n, i) => [n, 4 * i]),
   );
-  assert.equal(entry.uniform?.size, 60);
+  assert.equal(entry.uniform?.size, 64);
   assert.equal(shader.overrides.map((o) => o.name).sort(), ['WG_X', 'WG_Y']);
 });
 
