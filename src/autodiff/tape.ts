@@ -60,9 +60,10 @@ export class Var {
     if (this.#tensor) return this.#tensor;
     const compute = this.#compute;
     if (!compute) throw new InputError('autodiff', 'value was released by its tape before it was computed');
+    const tensor = compute();
     this.#compute = undefined;
-    this.#tensor = compute();
-    return this.#tensor;
+    this.#tensor = tensor;
+    return tensor;
   }
 
   /** Deferred and not yet computed. */
@@ -70,7 +71,7 @@ export class Var {
     return this.#compute !== undefined;
   }
 
-  /** Frees the tensor if it was computed; a pending value can no longer be computed. */
+  /** For the owning tape: frees the tensor if it was computed; a pending value can no longer be. */
   release(): void {
     this.#compute = undefined;
     this.#tensor?.dispose();
