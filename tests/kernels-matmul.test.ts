@@ -297,6 +297,21 @@ test('mismatched inner dimensions are an input error before any launch', async (
   b.dispose();
 });
 
+test('a bad addend is an input error before any launch: wrong shape, with a bias, or the output itself', async () => {
+  const engine = await testEngine();
+  const a = engine.empty([3, 4]);
+  const b = engine.empty([4, 2]);
+  const wrong = engine.empty([3, 3]);
+  const out = engine.empty([3, 2]);
+  const bias = engine.empty([2]);
+  const launches = engine.scheduler.launches;
+  assert.throws(() => matmul(engine, a, b, { addend: wrong }), /matmul\.addend.*expected \[3, 2\]/);
+  assert.throws(() => matmul(engine, a, b, { addend: out, bias }), /bias or an addend, not both/);
+  assert.throws(() => matmul(engine, a, b, { addend: out, out }), /shares memory with `out`/);
+  assert.is(engine.scheduler.launches, launches, 'nothing was launched');
+  for (const t of [a, b, wrong, out, bias]) t.dispose();
+});
+
 test('an output buffer too small for the shapes names kernel, binding and sizes', async () => {
   const engine = await testEngine();
   const a = engine.empty([64, 64]);

@@ -138,6 +138,12 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, options: MatmulOpti
     if (options.bias) throw new InputError('matmul.addend', 'give a bias or an addend, not both');
     if (addend.size !== M * N || (addend.batch !== 1 && addend.batch !== batch))
       throw new InputError('matmul.addend', `expected [${M}, ${N}] with batch 1 or ${batch}, got ${addend}`);
+    // WebGPU forbids one buffer bound both read-only and writable in a dispatch.
+    if (options.out && addend.buffer === options.out.buffer)
+      throw new InputError(
+        'matmul.addend',
+        'shares memory with `out`; accumulate into `out` with beta instead',
+      );
   }
   // The bias binding carries either a per-column bias or the addend (row stride N).
   const added = options.bias ?? addend;
