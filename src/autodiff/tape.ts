@@ -195,13 +195,33 @@ export class Tape {
     return this.deferrable(result, compute, [a, b], backward, { a, b, transposeA: tA, transposeB: tB });
   }
 
-  /** Fused x·Wᵀ + bias with an activation, differentiated as its parts (a dense layer). */
-  dense(x: Var, weight: Var, bias: Var | undefined, activation: Activation = 'none'): Var {
-    let h = this.matmul(x, weight, { transposeB: true });
-    if (bias) h = this.add(h, bias);
-    if (activation === 'relu') return this.relu(h);
-    if (activation === 'tanh') return this.tanh(h);
-    return h;
+  /**
+   * A dense layer act(x·Wᵀ + bias + addend) in one matmul launch (bias per column, or a whole [rows,
+   * out] addend such as a recurrent term; not both). Its VJP is written with taped ops through the
+   * output: relu's mask is out > 0 (⟺ the pre-activation > 0) and tanh's derivative 1 − out².
+   */
+  dense(x: Var, weight: Var, bias: Var | undefined, activation: Activation = 'none', addend?: Var): Var {
+    if (bias && addend) throw new InputError('dense', 'give a bias or an addend, not both');
+    const value = matmul(this.engine, x.value, weight.value, {
+      transposeB: true,
+      bias: bias?.value,
+      addend: addend?.value,
+      activation,
+    });
+    const extra = bias ?? addend;
+    const parents = extra ? [x, weight, extra] : [x, weight];
+    const out = this.node(value, parents, (g) => {
+      const gz =
+        activation === 'relu' ? this.reluMask(g, out) : activation === 'tanh' ? this.tanhScale(g, out) : g;
+      return [
+        x.requiresGrad ? this.reduceToBatch(this.matmul(gz, weight), x) : undefined,
+        weight.requiresGrad
+          ? this.reduceToBatch(this.matmul(gz, x, { transposeA: true }), weight)
+          : undefined,
+        extra?.requiresGrad ? this.sumTo(gz, extra) : undefined,
+      ];
+    });
+    return out;
   }
 
   /** alpha·x + beta·y with numpy broadcasting (bias rows, scalars). */

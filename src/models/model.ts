@@ -131,11 +131,12 @@ export function buildModel(spec: ModelSpec, path = 'model'): Model {
         forward: (tape, [Wx, Wh, b, Wo, bo], x) => {
           // Elman: h_t = tanh(Wx x_t + Wh h_{t−1} + b), h_0 = 0; the output reads the last state.
           let h: Var | undefined;
+          // Two launches a step: x_t Wxᵀ + b, then tanh(h Whᵀ + that) with the sum as matmul's addend.
           for (let t = 0; t < T; t++) {
             const xt = timeStep(tape, x, t, T, inputDim);
-            let pre = tape.add(tape.matmul(xt, Wx, { transposeB: true }), b);
-            if (h) pre = tape.add(pre, tape.matmul(h, Wh, { transposeB: true }));
-            h = tape.tanh(pre);
+            h = h
+              ? tape.dense(h, Wh, undefined, 'tanh', tape.dense(xt, Wx, b))
+              : tape.dense(xt, Wx, b, 'tanh');
           }
           return tape.dense(h as Var, Wo, bo);
         },
