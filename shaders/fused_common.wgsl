@@ -90,20 +90,53 @@ fn element_normal(stream: u32, step: vec2<u32>, replica: u32, i: u32) -> f32 {
 
 // Elements first … first + count − 1 of the stream's normal tensor, zero-padded to a vec4.
 fn normals(stream: u32, step: vec2<u32>, replica: u32, first: u32, count: u32) -> vec4<f32> {
-  // Widths 2 and 4 (the common ones) read aligned lanes of one block: no per-element loop.
-  if (count == 4u && (first & 3u) == 0u) {
-    return block_normals(stream, step, replica, first / 4u);
-  }
-  if (count == 2u && (first & 1u) == 0u) {
-    let blk = block_normals(stream, step, replica, first / 4u);
-    return select(vec4<f32>(blk.xy, 0.0, 0.0), vec4<f32>(blk.zw, 0.0, 0.0), (first & 2u) != 0u);
-  }
   var out = vec4<f32>(0.0);
   for (var j = 0u; j < count; j += 1u) {
     let i = first + j;
     out[j] = element_normal(stream, step, replica, i);
   }
   return out;
+}
+
+// A stream's normal tensor read in order, `width` elements per sample, each Philox block made once:
+// the block being read, the lane the next sample starts at, and that block's normals. For widths
+// that divide 4 (1, 2, 4) a sample never straddles two blocks, so no index is divided and no block
+// cache is consulted; on SwiftShader this ran the narrow deep linear kernel 1.4–1.5× faster than
+// `normals` (same numbers).
+struct NormalCursor {
+  block: u32,
+  lane: u32,
+  values: vec4<f32>,
+}
+
+fn next_normals(stream: u32, step: vec2<u32>, replica: u32, width: u32, cursor: ptr<function, NormalCursor>) -> vec4<f32> {
+  if ((*cursor).lane == 0u) {
+    (*cursor).values = box_muller(philox(vec4<u32>((*cursor).block, replica, step.x, step.y), vec2<u32>(p.seed, stream)));
+  }
+  let z = (*cursor).values;
+  var out: vec4<f32>;
+  if (width == 4u) {
+    out = z;
+  } else if (width == 2u) {
+    out = select(vec4<f32>(z.xy, 0.0, 0.0), vec4<f32>(z.zw, 0.0, 0.0), (*cursor).lane == 2u);
+  } else {
+    out = vec4<f32>(z[(*cursor).lane], 0.0, 0.0, 0.0);
+  }
+  (*cursor).lane += width;
+  if ((*cursor).lane == 4u) {
+    (*cursor).lane = 0u;
+    (*cursor).block += 1u;
+  }
+  return out;
+}
+
+// Sample b's `width` normals of a stream, zero-padded: through the cursor when the width divides 4,
+// else element by element (`normals`; the block caches must be reset at every step).
+fn sample_normals(stream: u32, step: vec2<u32>, replica: u32, b: u32, width: u32, cursor: ptr<function, NormalCursor>) -> vec4<f32> {
+  if (width == 1u || width == 2u || width == 4u) {
+    return next_normals(stream, step, replica, width, cursor);
+  }
+  return normals(stream, step, replica, b * width, width);
 }
 
 fn outer(column: vec4<f32>, row: vec4<f32>) -> mat4x4<f32> {

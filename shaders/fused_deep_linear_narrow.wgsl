@@ -102,10 +102,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     // New step, new blocks (block indices restart at 0).
     cachedInputBlock = 0xFFFFFFFFu;
     cachedNoiseBlock = 0xFFFFFFFFu;
+    var inputs = NormalCursor(0u, 0u, vec4<f32>());
+    var noise = NormalCursor(0u, 0u, vec4<f32>());
     loss = 0.0;
     for (var b = 0u; b < p.batchSize; b += 1u) {
-      let x = sx * normals(STREAM_INPUTS, step, streamReplica, b * IN, IN);
-      let y = v * x + se * normals(STREAM_LABEL_NOISE, step, streamReplica, b * OUT, OUT);
+      let x = sx * sample_normals(STREAM_INPUTS, step, streamReplica, b, IN, &inputs);
+      let y = v * x + se * sample_normals(STREAM_LABEL_NOISE, step, streamReplica, b, OUT, &noise);
       // Forward: h_{l+1} = W_l h_l; f = h_DEPTH.
       let h0 = x;
       let h1 = W0 * h0;

@@ -128,10 +128,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var gb2 = vec4<f32>(0.0);
     cachedInputBlock = 0xFFFFFFFFu;
     cachedNoiseBlock = 0xFFFFFFFFu;
+    var inputs = NormalCursor(0u, 0u, vec4<f32>());
+    var noise = NormalCursor(0u, 0u, vec4<f32>());
     loss = 0.0;
     for (var b = 0u; b < p.batchSize; b += 1u) {
-      let x = sx * normals(STREAM_INPUTS, step, streamReplica, b * IN, IN);
-      let y = teacher_output(x) + se * normals(STREAM_LABEL_NOISE, step, streamReplica, b * OUT, OUT);
+      let x = sx * sample_normals(STREAM_INPUTS, step, streamReplica, b, IN, &inputs);
+      let y = teacher_output(x) + se * sample_normals(STREAM_LABEL_NOISE, step, streamReplica, b, OUT, &noise);
       let z1 = W1 * x + b1;
       let a1 = activate(z1);
       let r = W2 * a1 + b2 - y;

@@ -228,6 +228,33 @@ for (const { what, spec, sigmaEps } of [
   });
 }
 
+// Input and output widths 1, 3 and 4: the normal cursor (widths dividing 4, a sample never straddles a
+// Philox block) and the element-by-element fallback (width 3) must read the general path's streams.
+for (const [d, m] of [
+  [1, 4],
+  [4, 1],
+  [3, 3],
+]) {
+  test(`the fused path equals the general path step for step: narrow kernel, input ${d}, output ${m}`, async () => {
+    const engine = await testEngine();
+    const model = buildModel({ kind: 'deep-linear', inputDim: d, hidden: [3, 2], outputDim: m });
+    const diagonal = (n: number, f: (i: number) => number) =>
+      Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? f(i) : 0)));
+    const teacher = Array.from({ length: m }, (_, i) =>
+      Array.from({ length: d }, (_, j) => ((i + 2 * j) % 3) - 1),
+    );
+    const data = new LinearTeacher(engine, {
+      V: teacher,
+      sigmaX: diagonal(d, (i) => 1 + 0.5 * i),
+      sigmaEps: diagonal(m, (i) => 0.2 + i),
+    });
+    await assertFusedEqualsGeneral(engine, { model, data, learningRate: 0.02, batchSize: 10, seed: 3 }, () =>
+      initParameters(engine, model, { kind: 'normal', scale: 0.6 }, { replicas: 3, seed: 21 }),
+    );
+    data.dispose();
+  });
+}
+
 for (const activation of ['relu', 'tanh'] as const) {
   test(`the fused MLP kernel equals the general path on teacher–student data (${activation}, per-replica noise)`, async () => {
     const engine = await testEngine();
