@@ -9,27 +9,25 @@ const PHILOX_W1 = 0xBB67AE85u;
 const TWO_PI = 6.283185307179586;
 const PI = 3.141592653589793;
 
-// Full 32×32 → 64-bit product as (hi, lo); WGSL has no 64-bit integers.
-fn mul_wide(a: u32, b: u32) -> vec2<u32> {
+// Full 32×32 → 64-bit product a·b as (hi, lo), with b also given as 16-bit halves (Philox passes
+// constants, folded at compile time); WGSL has no 64-bit integers. The carry is folded in as it
+// goes, so every partial sum stays below 2³². Shifts are what this costs on SwiftShader, which runs
+// a vector shift lane by lane: four here (there were six) made the fused SGD kernels ~15 % faster.
+fn mul_wide(a: u32, b: u32, bLo: u32, bHi: u32) -> vec2<u32> {
   let aLo = a & 0xFFFFu;
   let aHi = a >> 16u;
-  let bLo = b & 0xFFFFu;
-  let bHi = b >> 16u;
-  let ll = aLo * bLo;
-  let lh = aLo * bHi;
-  let hl = aHi * bLo;
-  let hh = aHi * bHi;
-  let mid = (ll >> 16u) + (lh & 0xFFFFu) + (hl & 0xFFFFu);
-  let hi = hh + (lh >> 16u) + (hl >> 16u) + (mid >> 16u);
-  return vec2<u32>(hi, a * b);
+  let t = aLo * bLo;
+  let u = aHi * bLo + (t >> 16u);
+  let w = aLo * bHi + (u & 0xFFFFu);
+  return vec2<u32>(aHi * bHi + (u >> 16u) + (w >> 16u), a * b);
 }
 
 fn philox(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
   var c = counter;
   var k = key;
   for (var round = 0u; round < 10u; round += 1u) {
-    let p0 = mul_wide(PHILOX_M0, c.x);
-    let p1 = mul_wide(PHILOX_M1, c.z);
+    let p0 = mul_wide(c.x, PHILOX_M0, PHILOX_M0 & 0xFFFFu, PHILOX_M0 >> 16u);
+    let p1 = mul_wide(c.z, PHILOX_M1, PHILOX_M1 & 0xFFFFu, PHILOX_M1 >> 16u);
     c = vec4<u32>(p1.x ^ c.y ^ k.x, p1.y, p0.x ^ c.w ^ k.y, p0.y);
     k += vec2<u32>(PHILOX_W0, PHILOX_W1);
   }
