@@ -174,7 +174,13 @@ export class Tape {
         );
       return { shape: [M, N], batch: Math.max(a.batch, b.batch) };
     };
-    const backward = (g: Var) => [
+    const backward = (g: Var) => this.productVjp(g, a, b, tA, tB);
+    return this.deferrable(result, compute, [a, b], backward, { a, b, transposeA: tA, transposeB: tB });
+  }
+
+  /** The gradients of op(a)·op(b) for its two operands, given the gradient g of the product. */
+  private productVjp(g: Var, a: Var, b: Var, tA: boolean, tB: boolean): (Var | undefined)[] {
+    return [
       a.requiresGrad
         ? this.reduceToBatch(
             tA
@@ -192,7 +198,6 @@ export class Tape {
           )
         : undefined,
     ];
-    return this.deferrable(result, compute, [a, b], backward, { a, b, transposeA: tA, transposeB: tB });
   }
 
   /**
@@ -214,10 +219,7 @@ export class Tape {
       const gz =
         activation === 'relu' ? this.reluMask(g, out) : activation === 'tanh' ? this.tanhScale(g, out) : g;
       return [
-        x.requiresGrad ? this.reduceToBatch(this.matmul(gz, weight), x) : undefined,
-        weight.requiresGrad
-          ? this.reduceToBatch(this.matmul(gz, x, { transposeA: true }), weight)
-          : undefined,
+        ...this.productVjp(gz, x, weight, false, true),
         extra?.requiresGrad ? this.sumTo(gz, extra) : undefined,
       ];
     });
