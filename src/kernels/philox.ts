@@ -7,7 +7,7 @@ const M1 = 0xcd9e8d57;
 const W0 = 0x9e3779b9;
 const W1 = 0xbb67ae85;
 
-/** High 32 bits of the 64-bit product of two u32 (same 16-bit split as the shader). */
+/** High 32 bits of the 64-bit product of two u32, from 16-bit partial products (exact in float64). */
 export function mulHi(a: number, b: number): number {
   const aLo = a & 0xffff;
   const aHi = a >>> 16;
