@@ -162,21 +162,34 @@ async function assertFusedEqualsGeneral(
   engine: Engine,
   options: Pick<TrainOptions, 'model' | 'data' | 'learningRate' | 'batchSize' | 'seed'>,
   initial: () => Tensor[],
+  fusedKernel: string,
 ) {
   const finals: Float32Array[][] = [];
   const losses: Float32Array[][] = [];
   for (const path of ['general', 'fused'] as const) {
     const weights = initial();
     const logged: Float32Array[] = [];
-    await train(engine, {
-      ...options,
-      params: weights,
-      loss: 'mse',
-      path,
-      steps: 300,
-      logEvery: 150,
-      onLog: (_s, l) => void logged.push(l),
-    });
+    // Which shaders the run launched: the case must exercise the kernel it is named for.
+    const shaders = new Set<string>();
+    const launch = engine.launch;
+    engine.launch = (spec) => {
+      shaders.add(spec.shader);
+      return launch.call(engine, spec);
+    };
+    try {
+      await train(engine, {
+        ...options,
+        params: weights,
+        loss: 'mse',
+        path,
+        steps: 300,
+        logEvery: 150,
+        onLog: (_s, l) => void logged.push(l),
+      });
+    } finally {
+      engine.launch = launch;
+    }
+    if (path === 'fused') assert.ok(shaders.has(`${fusedKernel}.wgsl`), `ran ${[...shaders].join(', ')}`);
     finals.push((await Promise.all(weights.map((w) => w.read()))) as Float32Array[]);
     losses.push(logged);
     for (const w of weights) w.dispose();
@@ -200,29 +213,61 @@ async function assertFusedEqualsGeneral(
   });
 }
 
-for (const { what, spec, sigmaEps } of [
+for (const { what, spec, sigmaEps, batchSize = 10, kernel } of [
   {
     what: 'narrow mat4 kernel (widths ≤ 4)',
     spec: { kind: 'deep-linear', inputDim: 2, hidden: [3, 3], outputDim: 2 } as ModelSpec,
     sigmaEps: SIGMA_EPS,
+    kernel: 'fused_deep_linear_narrow',
   },
   {
     what: 'narrow kernel, depth 8 with per-replica noise',
     spec: { kind: 'deep-linear', inputDim: 2, hidden: [4, 2, 3, 2, 4, 2, 3], outputDim: 2 } as ModelSpec,
     sigmaEps: NOISE_PER_REPLICA,
+    kernel: 'fused_deep_linear_narrow',
   },
   {
     what: 'generic kernel (widths up to 8) with per-replica noise',
     spec: { kind: 'deep-linear', inputDim: 2, hidden: [6, 5], outputDim: 2 } as ModelSpec,
     sigmaEps: NOISE_PER_REPLICA,
+    kernel: 'fused_deep_linear',
+  },
+  // The 2×2 kernel sums the batch as moments and reads two samples per Philox block.
+  {
+    what: '2×2 kernel (the presets’ D = 3, d = 2)',
+    spec: { kind: 'deep-linear', inputDim: 2, hidden: [2, 2], outputDim: 2 } as ModelSpec,
+    sigmaEps: SIGMA_EPS,
+    kernel: 'fused_deep_linear_2x2',
+  },
+  {
+    what: '2×2 kernel, hidden width 1, odd batch, per-replica noise',
+    spec: { kind: 'deep-linear', inputDim: 2, hidden: [1], outputDim: 2 } as ModelSpec,
+    sigmaEps: NOISE_PER_REPLICA,
+    batchSize: 7,
+    kernel: 'fused_deep_linear_2x2',
+  },
+  {
+    what: '2×2 kernel, depth 10, batch 1, per-replica noise',
+    spec: {
+      kind: 'deep-linear',
+      inputDim: 2,
+      hidden: [2, 1, 2, 2, 2, 2, 2, 2, 2],
+      outputDim: 2,
+    } as ModelSpec,
+    sigmaEps: NOISE_PER_REPLICA,
+    batchSize: 1,
+    kernel: 'fused_deep_linear_2x2',
   },
 ]) {
   test(`the fused path equals the general path step for step: ${what}`, async () => {
     const engine = await testEngine();
     const model = buildModel(spec);
     const data = new LinearTeacher(engine, { V, sigmaX: SIGMA_X, sigmaEps });
-    await assertFusedEqualsGeneral(engine, { model, data, learningRate: 0.02, batchSize: 10, seed: 9 }, () =>
-      initParameters(engine, model, { kind: 'normal', scale: 0.6 }, { replicas: 4, seed: 17 }),
+    await assertFusedEqualsGeneral(
+      engine,
+      { model, data, learningRate: 0.02, batchSize, seed: 9 },
+      () => initParameters(engine, model, { kind: 'normal', scale: 0.6 }, { replicas: 4, seed: 17 }),
+      kernel,
     );
     data.dispose();
   });
@@ -248,8 +293,11 @@ for (const [d, m] of [
       sigmaX: diagonal(d, (i) => 1 + 0.5 * i),
       sigmaEps: diagonal(m, (i) => 0.2 + i),
     });
-    await assertFusedEqualsGeneral(engine, { model, data, learningRate: 0.02, batchSize: 10, seed: 3 }, () =>
-      initParameters(engine, model, { kind: 'normal', scale: 0.6 }, { replicas: 3, seed: 21 }),
+    await assertFusedEqualsGeneral(
+      engine,
+      { model, data, learningRate: 0.02, batchSize: 10, seed: 3 },
+      () => initParameters(engine, model, { kind: 'normal', scale: 0.6 }, { replicas: 3, seed: 21 }),
+      'fused_deep_linear_narrow',
     );
     data.dispose();
   });
@@ -269,8 +317,11 @@ for (const activation of ['relu', 'tanh'] as const) {
         [0, 0.05, 0.2],
       ]),
     });
-    await assertFusedEqualsGeneral(engine, { model, data, learningRate: 0.05, batchSize: 12, seed: 5 }, () =>
-      initParameters(engine, model, { kind: 'kaiming' }, { replicas: 3, seed: 23 }),
+    await assertFusedEqualsGeneral(
+      engine,
+      { model, data, learningRate: 0.05, batchSize: 12, seed: 5 },
+      () => initParameters(engine, model, { kind: 'kaiming' }, { replicas: 3, seed: 23 }),
+      'fused_mlp_narrow',
     );
     data.dispose();
   });

@@ -1,10 +1,11 @@
 /**
  * The fused small-model path: online SGD with many steps per dispatch, one invocation per replica,
  * fresh data from the counter RNG inside the kernel. Deep linear networks on a linear teacher
- * (shaders/fused_deep_linear_narrow.wgsl for widths ≤ 4, depth ≤ 10; fused_deep_linear.wgsl up to
- * width 8, depth 6) and one-hidden-layer MLPs (widths ≤ 4) on an MLP teacher
- * (fused_mlp_narrow.wgsl). Same random streams, loss and update as the general path; results agree
- * up to float summation order.
+ * (shaders/fused_deep_linear_2x2.wgsl for input and output width 2 and hidden widths ≤ 2, the
+ * paper's setting; fused_deep_linear_narrow.wgsl for widths ≤ 4; both depth ≤ 10;
+ * fused_deep_linear.wgsl up to width 8, depth 6) and one-hidden-layer MLPs (widths ≤ 4) on an MLP
+ * teacher (fused_mlp_narrow.wgsl). Same random streams, loss and update as the general path; results
+ * agree up to float summation order.
  */
 import { LinearTeacher } from '../data/linear-teacher.ts';
 import type { DataSource } from '../data/source.ts';
@@ -67,6 +68,34 @@ function fusedPlan(model: Model, data: DataSource): FusedPlan | undefined {
   return undefined;
 }
 
+/** The kernel that runs a plan: the 2×2 one when every width is at most 2 and the ends are 2. */
+function fusedKernel(plan: FusedPlan): string {
+  if (plan.kind === 'mlp') return 'fused_mlp_narrow';
+  if (!plan.narrow) return 'fused_deep_linear';
+  const { widths } = plan;
+  const twoByTwo = widths[0] === 2 && widths[widths.length - 1] === 2 && widths.every((w) => w <= 2);
+  return twoByTwo ? 'fused_deep_linear_2x2' : 'fused_deep_linear_narrow';
+}
+
+/** Pipeline constants: narrow kernels compile per shape (constant trip counts); the generic one reads the widths. */
+function kernelConstants(kernel: string, plan: FusedPlan, workgroup: number): Record<string, number> {
+  const { widths } = plan;
+  const depth = widths.length - 1;
+  if (plan.kind === 'mlp')
+    return {
+      WG: workgroup,
+      IN: widths[0],
+      HIDDEN: widths[1],
+      OUT: widths[2],
+      STUDENT_TANH: plan.studentTanh ? 1 : 0,
+      TEACHER_TANH: plan.teacherTanh ? 1 : 0,
+    };
+  if (kernel === 'fused_deep_linear_2x2') return { WG: workgroup, DEPTH: depth };
+  if (kernel === 'fused_deep_linear_narrow')
+    return { WG: workgroup, DEPTH: depth, IN: widths[0], OUT: widths[depth] };
+  return { WG: workgroup };
+}
+
 /** Whether the fused path can train this model on this data (MSE loss is the caller's check). */
 export function canFuse(model: Model, data: DataSource): boolean {
   return fusedPlan(model, data) !== undefined;
@@ -123,22 +152,8 @@ export function fusedSgd(
   const padded = [...widths, ...new Array(12).fill(0)].slice(0, 12);
   if (plan.kind === 'mlp') padded.splice(0, 4, widths[0], widths[1], widths[2], plan.teacherHidden);
   const { inputs, noise } = plan.data;
-  const kernel =
-    plan.kind === 'mlp' ? 'fused_mlp_narrow' : plan.narrow ? 'fused_deep_linear_narrow' : 'fused_deep_linear';
-  // Narrow kernels compile per shape (constant trip counts); the generic one reads the widths.
-  const constants: Record<string, number> =
-    plan.kind === 'mlp'
-      ? {
-          WG: workgroup,
-          IN: widths[0],
-          HIDDEN: widths[1],
-          OUT: widths[2],
-          STUDENT_TANH: plan.studentTanh ? 1 : 0,
-          TEACHER_TANH: plan.teacherTanh ? 1 : 0,
-        }
-      : plan.narrow
-        ? { WG: workgroup, DEPTH: depth, IN: widths[0], OUT: widths[depth] }
-        : { WG: workgroup };
+  const kernel = fusedKernel(plan);
+  const constants = kernelConstants(kernel, plan, workgroup);
   const buffers = {
     weights: { tensor: weights.tensor },
     rootX: { tensor: inputs.root },
