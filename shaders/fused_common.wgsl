@@ -1,6 +1,6 @@
 // Uniforms, bindings, widths and helpers shared by the fused many-steps-per-dispatch SGD kernels:
 // fused_deep_linear.wgsl (generic), fused_deep_linear_narrow.wgsl and fused_mlp_narrow.wgsl
-// (every width ≤ 4, layers as zero-padded mat4x4).
+// (every width ≤ 4, layers as zero-padded mat4x4) and fused_deep_linear_2x2.wgsl (widths ≤ 2).
 //
 // Parameters are packed layer-major: layer l occupies [replicas, h_{l+1} · h_l] (row-major) starting
 // at replicas · (Σ_{j<l} h_{j+1} · h_j), i.e. the engine's layer tensors laid end to end.

@@ -1,7 +1,7 @@
 // Many online-SGD steps per dispatch of a deep linear network with input and output width 2 and
 // hidden widths ≤ 2, one invocation per replica: the paper's setting (d = 2), and most presets'.
 // Same bindings, uniforms and random streams as fused_deep_linear_narrow.wgsl; three things make it
-// faster on CPU adapters (1.3× at 64 replicas on SwiftShader, where Philox is half the time):
+// 1.4–1.6× faster than that kernel at 64 replicas on SwiftShader (Philox is then ~4/5 of the time):
 //
 // - Layers are mat2x2, a quarter of the arithmetic of zero-padded mat4x4s.
 // - Under ½‖f − y‖² a linear network's minibatch gradient sees the batch only through two 2×2
