@@ -7,6 +7,7 @@ import { InputError } from '../src/errors.ts';
 import { initParameters } from '../src/models/init.ts';
 import { buildModel, type ModelSpec } from '../src/models/model.ts';
 import type { Engine, Tensor } from '../src/tensor/engine.ts';
+import { TEACHER_WORKGROUP_BYTES, teacherCapacity } from '../src/train/fused.ts';
 import { type TrainOptions, train } from '../src/train/trainer.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
 
@@ -163,6 +164,7 @@ async function assertFusedEqualsGeneral(
   options: Pick<TrainOptions, 'model' | 'data' | 'learningRate' | 'batchSize' | 'seed'>,
   initial: () => Tensor[],
   fusedKernel: string,
+  steps = 300,
 ) {
   const finals: Float32Array[][] = [];
   const losses: Float32Array[][] = [];
@@ -182,8 +184,8 @@ async function assertFusedEqualsGeneral(
         params: weights,
         loss: 'mse',
         path,
-        steps: 300,
-        logEvery: 150,
+        steps,
+        logEvery: steps / 2,
         onLog: (_s, l) => void logged.push(l),
       });
     } finally {
@@ -308,7 +310,8 @@ for (const activation of ['relu', 'tanh'] as const) {
     const engine = await testEngine();
     const model = buildModel({ kind: 'mlp', inputDim: 2, hidden: [4], outputDim: 3, activation });
     const data = new TeacherStudent(engine, {
-      teacher: { kind: 'mlp', inputDim: 2, hidden: [24], outputDim: 3, activation },
+      // 23 units: the kernel's last group of four teacher units is padded.
+      teacher: { kind: 'mlp', inputDim: 2, hidden: [23], outputDim: 3, activation },
       teacherSeed: 4,
       sigmaX: SIGMA_X,
       sigmaEps: [0.5, 2, 0.1].map((a) => [
@@ -326,6 +329,62 @@ for (const activation of ['relu', 'tanh'] as const) {
     data.dispose();
   });
 }
+
+test('the fused MLP kernel holds the widest teacher that fits its workgroup memory; a wider one trains on the general path', async () => {
+  const engine = await testEngine();
+  const model = buildModel({ kind: 'mlp', inputDim: 2, hidden: [4], outputDim: 2, activation: 'relu' });
+  const widest = teacherCapacity(2, 2);
+  assert.ok((1 + 2 + 2) * Math.ceil(widest / 4) * 16 <= TEACHER_WORKGROUP_BYTES);
+  const teacherOf = (hidden: number) =>
+    new TeacherStudent(engine, {
+      teacher: { kind: 'mlp', inputDim: 2, hidden: [hidden], outputDim: 2, activation: 'relu' },
+      teacherSeed: 6,
+      sigmaEps: SIGMA_EPS,
+    });
+  const fits = teacherOf(widest);
+  await assertFusedEqualsGeneral(
+    engine,
+    { model, data: fits, learningRate: 0.05, batchSize: 4, seed: 5 },
+    () => initParameters(engine, model, { kind: 'kaiming' }, { replicas: 2, seed: 23 }),
+    'fused_mlp_narrow',
+    20,
+  );
+  fits.dispose();
+
+  const wider = teacherOf(widest + 4);
+  const params = initParameters(engine, model, { kind: 'kaiming' }, { replicas: 1, seed: 23 });
+  const options = {
+    model,
+    params,
+    data: wider,
+    loss: 'mse',
+    learningRate: 0.05,
+    batchSize: 4,
+    steps: 2,
+    seed: 5,
+  } as const;
+  let refusal: unknown;
+  try {
+    await train(engine, { ...options, path: 'fused' });
+  } catch (error) {
+    refusal = error;
+  }
+  assert.ok(refusal instanceof InputError && /workgroup memory/.test(refusal.message), String(refusal));
+  const shaders = new Set<string>();
+  const launch = engine.launch;
+  engine.launch = (spec) => {
+    shaders.add(spec.shader);
+    return launch.call(engine, spec);
+  };
+  try {
+    await train(engine, options);
+  } finally {
+    engine.launch = launch;
+  }
+  assert.not.ok(shaders.has('fused_mlp_narrow.wgsl'), 'auto must not pick the fused kernel');
+  for (const p of params) p.dispose();
+  wider.dispose();
+});
 
 test('SGD drives the loss down to the label-noise floor ½·Tr Σ_ε', async () => {
   const engine = await testEngine();

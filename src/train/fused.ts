@@ -23,9 +23,18 @@ export const NARROW_MAX_DEPTH = 10;
 /** Steps per dispatch: long enough to amortise a launch, short enough for GPU watchdogs. */
 export const FUSED_STEPS_PER_DISPATCH = 256;
 
+/** Workgroup memory the MLP kernel may use for its teacher: the limit every WebGPU device has. */
+export const TEACHER_WORKGROUP_BYTES = 16384;
+
 export const FUSED_REQUIREMENTS =
   `a deep linear model (widths ≤ ${NARROW_MAX_WIDTH} and depth ≤ ${NARROW_MAX_DEPTH}, or widths ≤ ${FUSED_MAX_WIDTH} and depth ≤ ${FUSED_MAX_DEPTH}) ` +
-  `on linear-teacher data, or a one-hidden-layer MLP (widths ≤ ${NARROW_MAX_WIDTH}) on MLP teacher–student data, with MSE loss`;
+  `on linear-teacher data, or a one-hidden-layer MLP (widths ≤ ${NARROW_MAX_WIDTH}) on one-hidden-layer MLP teacher–student data ` +
+  `whose teacher fits ${TEACHER_WORKGROUP_BYTES / 1024} KiB of workgroup memory (up to ${teacherCapacity(2, 2)} hidden units for 2 inputs and 2 outputs), with MSE loss`;
+
+/** The widest teacher hidden layer the MLP kernel holds in workgroup memory: (1 + d + m) vec4s per four units. */
+export function teacherCapacity(inputs: number, outputs: number): number {
+  return 4 * Math.floor(TEACHER_WORKGROUP_BYTES / (16 * (1 + inputs + outputs)));
+}
 
 type FusedPlan =
   | { kind: 'deep-linear'; widths: number[]; narrow: boolean; data: LinearTeacher }
@@ -56,6 +65,7 @@ function fusedPlan(model: Model, data: DataSource): FusedPlan | undefined {
     const widths = [spec.inputDim, ...spec.hidden, spec.outputDim];
     if (spec.hidden.length !== 1 || !widths.every((w) => w <= NARROW_MAX_WIDTH)) return undefined;
     if (teacher.kind !== 'mlp' || teacher.hidden.length !== 1) return undefined;
+    if (teacher.hidden[0] > teacherCapacity(spec.inputDim, spec.outputDim)) return undefined;
     return {
       kind: 'mlp',
       widths,
@@ -87,6 +97,7 @@ function kernelConstants(kernel: string, plan: FusedPlan, workgroup: number): Re
       IN: widths[0],
       HIDDEN: widths[1],
       OUT: widths[2],
+      TEACHER_HIDDEN: plan.teacherHidden,
       STUDENT_TANH: plan.studentTanh ? 1 : 0,
       TEACHER_TANH: plan.teacherTanh ? 1 : 0,
     };
