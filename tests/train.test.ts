@@ -154,6 +154,22 @@ const NOISE_PER_REPLICA = [0.5, 2, 0.1, 1].map((a) => [
   [0.1 * a, 0.3],
 ]);
 
+/** The shader files `run` launched. */
+async function shadersLaunched(engine: Engine, run: () => Promise<unknown>): Promise<Set<string>> {
+  const shaders = new Set<string>();
+  const launch = engine.launch;
+  engine.launch = (spec) => {
+    shaders.add(spec.shader);
+    return launch.call(engine, spec);
+  };
+  try {
+    await run();
+  } finally {
+    engine.launch = launch;
+  }
+  return shaders;
+}
+
 /**
  * Trains the same initial weights on the general and the fused path (300 steps: across a dispatch
  * boundary of the fused kernel and two log points) and checks they agree. Only the float summation
@@ -171,15 +187,9 @@ async function assertFusedEqualsGeneral(
   for (const path of ['general', 'fused'] as const) {
     const weights = initial();
     const logged: Float32Array[] = [];
-    // Which shaders the run launched: the case must exercise the kernel it is named for.
-    const shaders = new Set<string>();
-    const launch = engine.launch;
-    engine.launch = (spec) => {
-      shaders.add(spec.shader);
-      return launch.call(engine, spec);
-    };
-    try {
-      await train(engine, {
+    // The case must exercise the kernel it is named for.
+    const shaders = await shadersLaunched(engine, () =>
+      train(engine, {
         ...options,
         params: weights,
         loss: 'mse',
@@ -187,10 +197,8 @@ async function assertFusedEqualsGeneral(
         steps,
         logEvery: steps / 2,
         onLog: (_s, l) => void logged.push(l),
-      });
-    } finally {
-      engine.launch = launch;
-    }
+      }),
+    );
     if (path === 'fused') assert.ok(shaders.has(`${fusedKernel}.wgsl`), `ran ${[...shaders].join(', ')}`);
     finals.push((await Promise.all(weights.map((w) => w.read()))) as Float32Array[]);
     losses.push(logged);
@@ -370,17 +378,7 @@ test('the fused MLP kernel holds the widest teacher that fits its workgroup memo
     refusal = error;
   }
   assert.ok(refusal instanceof InputError && /workgroup memory/.test(refusal.message), String(refusal));
-  const shaders = new Set<string>();
-  const launch = engine.launch;
-  engine.launch = (spec) => {
-    shaders.add(spec.shader);
-    return launch.call(engine, spec);
-  };
-  try {
-    await train(engine, options);
-  } finally {
-    engine.launch = launch;
-  }
+  const shaders = await shadersLaunched(engine, () => train(engine, options));
   assert.not.ok(shaders.has('fused_mlp_narrow.wgsl'), 'auto must not pick the fused kernel');
   for (const p of params) p.dispose();
   wider.dispose();
