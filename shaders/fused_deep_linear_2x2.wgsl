@@ -19,50 +19,8 @@
 
 //!include fused_common.wgsl
 
-// Compile-time depth: the layer chains below have constant length.
-override DEPTH: u32 = 3u;
-
-// Layers as named variables (CPU adapters keep dynamically indexed private arrays in memory).
-var<private> W0: mat2x2<f32>;
-var<private> W1: mat2x2<f32>;
-var<private> W2: mat2x2<f32>;
-var<private> W3: mat2x2<f32>;
-var<private> W4: mat2x2<f32>;
-var<private> W5: mat2x2<f32>;
-var<private> W6: mat2x2<f32>;
-var<private> W7: mat2x2<f32>;
-var<private> W8: mat2x2<f32>;
-var<private> W9: mat2x2<f32>;
-
-fn get_layer(l: u32) -> mat2x2<f32> {
-  switch l {
-    case 0u: { return W0; }
-    case 1u: { return W1; }
-    case 2u: { return W2; }
-    case 3u: { return W3; }
-    case 4u: { return W4; }
-    case 5u: { return W5; }
-    case 6u: { return W6; }
-    case 7u: { return W7; }
-    case 8u: { return W8; }
-    default: { return W9; }
-  }
-}
-
-fn set_layer(l: u32, m: mat2x2<f32>) {
-  switch l {
-    case 0u: { W0 = m; }
-    case 1u: { W1 = m; }
-    case 2u: { W2 = m; }
-    case 3u: { W3 = m; }
-    case 4u: { W4 = m; }
-    case 5u: { W5 = m; }
-    case 6u: { W6 = m; }
-    case 7u: { W7 = m; }
-    case 8u: { W8 = m; }
-    default: { W9 = m; }
-  }
-}
+alias Layer = mat2x2<f32>;
+//!include fused_layers.wgsl
 
 // A row-major 2×2 matrix from four consecutive floats (WGSL matrices are column-major).
 fn rows_2x2(m00: f32, m01: f32, m10: f32, m11: f32) -> mat2x2<f32> {
@@ -88,20 +46,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let se = rows_2x2(rootEps[oe], rootEps[oe + 1u], rootEps[oe + 2u], rootEps[oe + 3u]);
   let v = rows_2x2(teacher[0], teacher[1], teacher[2], teacher[3]);
 
-  // This replica's layers from the layer-major packing, zero-padded to 2×2 (a hidden width may be 1).
-  var packedBase = 0u;
-  for (var l = 0u; l < DEPTH; l += 1u) {
-    let rows = width(l + 1u);
-    let cols = width(l);
-    var m = mat2x2<f32>();
-    for (var i = 0u; i < rows; i += 1u) {
-      for (var j = 0u; j < cols; j += 1u) {
-        m[j][i] = weights[packedBase + replica * rows * cols + i * cols + j];
-      }
-    }
-    set_layer(l, m);
-    packedBase += p.replicas * rows * cols;
-  }
+  load_layers(replica); // zero-padded to 2×2 (a hidden width may be 1)
 
   let scale = 1.0 / f32(p.batchSize);
   let pairs = (p.batchSize + 1u) / 2u;
@@ -161,17 +106,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     W0 -= p.learningRate * t;
   }
   lastLoss[replica] = loss * scale;
-
-  packedBase = 0u;
-  for (var l = 0u; l < DEPTH; l += 1u) {
-    let rows = width(l + 1u);
-    let cols = width(l);
-    let m = get_layer(l);
-    for (var i = 0u; i < rows; i += 1u) {
-      for (var j = 0u; j < cols; j += 1u) {
-        weights[packedBase + replica * rows * cols + i * cols + j] = m[j][i];
-      }
-    }
-    packedBase += p.replicas * rows * cols;
-  }
+  store_layers(replica);
 }

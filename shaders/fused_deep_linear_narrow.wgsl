@@ -13,53 +13,8 @@
 
 //!include fused_common.wgsl
 
-// Compile-time shape (with IN and OUT): the layer loops have constant trip counts.
-override DEPTH: u32 = 3u;
-
-// Layers are named variables, not arrays: CPU adapters neither unroll loops nor keep dynamically
-// indexed private arrays in registers; a layer loop over arrays ran at half this speed on SwiftShader.
-// Layers at or beyond DEPTH are never touched (DEPTH is a pipeline constant, the branches uniform).
-var<private> W0: mat4x4<f32>;
-var<private> W1: mat4x4<f32>;
-var<private> W2: mat4x4<f32>;
-var<private> W3: mat4x4<f32>;
-var<private> W4: mat4x4<f32>;
-var<private> W5: mat4x4<f32>;
-var<private> W6: mat4x4<f32>;
-var<private> W7: mat4x4<f32>;
-var<private> W8: mat4x4<f32>;
-var<private> W9: mat4x4<f32>;
-
-// Weights of layer l, zero-padded, and back.
-fn get_layer(l: u32) -> mat4x4<f32> {
-  switch l {
-    case 0u: { return W0; }
-    case 1u: { return W1; }
-    case 2u: { return W2; }
-    case 3u: { return W3; }
-    case 4u: { return W4; }
-    case 5u: { return W5; }
-    case 6u: { return W6; }
-    case 7u: { return W7; }
-    case 8u: { return W8; }
-    default: { return W9; }
-  }
-}
-
-fn set_layer(l: u32, m: mat4x4<f32>) {
-  switch l {
-    case 0u: { W0 = m; }
-    case 1u: { W1 = m; }
-    case 2u: { W2 = m; }
-    case 3u: { W3 = m; }
-    case 4u: { W4 = m; }
-    case 5u: { W5 = m; }
-    case 6u: { W6 = m; }
-    case 7u: { W7 = m; }
-    case 8u: { W8 = m; }
-    default: { W9 = m; }
-  }
-}
+alias Layer = mat4x4<f32>;
+//!include fused_layers.wgsl
 
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -78,17 +33,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   let v = load_rows(OUT, IN, &scratch);
 
-  // This replica's layers from the layer-major packing.
-  var packedBase = 0u;
-  for (var l = 0u; l < DEPTH; l += 1u) {
-    let rows = width(l + 1u);
-    let cols = width(l);
-    for (var k = 0u; k < rows * cols; k += 1u) {
-      scratch[k] = weights[packedBase + replica * rows * cols + k];
-    }
-    set_layer(l, load_rows(rows, cols, &scratch));
-    packedBase += p.replicas * rows * cols;
-  }
+  load_layers(replica);
 
   let scale = 1.0 / f32(p.batchSize);
   var loss = 0.0;
@@ -157,17 +102,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (DEPTH > 9u) { W9 -= p.learningRate * g9; }
   }
   lastLoss[replica] = loss * scale;
-
-  packedBase = 0u;
-  for (var l = 0u; l < DEPTH; l += 1u) {
-    let rows = width(l + 1u);
-    let cols = width(l);
-    let m = get_layer(l);
-    for (var i = 0u; i < rows; i += 1u) {
-      for (var j = 0u; j < cols; j += 1u) {
-        weights[packedBase + replica * rows * cols + i * cols + j] = m[j][i];
-      }
-    }
-    packedBase += p.replicas * rows * cols;
-  }
+  store_layers(replica);
 }

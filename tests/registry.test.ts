@@ -132,6 +132,40 @@ test('registry start-up fails on a broken shader and names it', async () => {
   }
 });
 
+test('a //!fragment compiles inside its includers, with their alias; its errors point into it; an orphan is refused', async () => {
+  const engine = await testEngine();
+  const fragment = '//!fragment: needs Scalar\nfn twice(x: Scalar) -> Scalar {\n  return x + x;\n}\n';
+  const main = (type: string) =>
+    `alias Scalar = ${type};\n//!include frag.wgsl\n@compute @workgroup_size(1) fn main() { _ = twice(Scalar(1)); }\n`;
+  const registry = await KernelRegistry.create(engine.device, {
+    'frag.wgsl': fragment,
+    'f32.wgsl': main('f32'),
+    'i32.wgsl': main('i32'),
+  });
+  assert.ok(registry.reflection('f32.wgsl').entries.has('main'));
+  assert.throws(() => registry.reflection('frag.wgsl'), /no such shader/);
+
+  const broken = fragment.replace('x + x', 'x + ');
+  try {
+    await KernelRegistry.create(engine.device, { 'frag.wgsl': broken, 'f32.wgsl': main('f32') });
+    assert.unreachable('should have thrown');
+  } catch (error) {
+    assert.match(
+      (error as Error).message,
+      /shaders\/frag\.wgsl:[34]:\d+: error.*\(included from shaders\/f32\.wgsl\)/,
+    );
+  }
+  try {
+    await KernelRegistry.create(engine.device, {
+      'frag.wgsl': fragment,
+      'ok.wgsl': '@compute @workgroup_size(1) fn main() {}',
+    });
+    assert.unreachable('should have thrown');
+  } catch (error) {
+    assert.match((error as Error).message, /frag\.wgsl.*no shader includes/);
+  }
+});
+
 test('pipelines are cached by (shader, entry, constants); unknown overrides are refused', async () => {
   const engine = await testEngine();
   const before = engine.registry.pipelineCount;

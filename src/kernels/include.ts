@@ -1,6 +1,7 @@
 /**
  * WGSL has no includes; kernels that share code (the Philox generator) say `//!include FILE.wgsl` on
- * a line of its own. Expansion keeps a map from each expanded line back to its file and line so
+ * a line of its own. A file whose first line starts `//!fragment` is only ever compiled inside its
+ * includers (it uses names they declare, such as a type alias: WGSL has no generics). Expansion keeps a map from each expanded line back to its file and line so
  * compiler messages point at the source the author wrote.
  */
 import { KernelError } from '../errors.ts';
@@ -12,6 +13,12 @@ export interface ExpandedSource {
 }
 
 const INCLUDE = /^\s*\/\/!include\s+(\S+)\s*$/;
+const FRAGMENT = /^\/\/!fragment\b/;
+
+/** Whether a shader source is a fragment: compiled only where it is included. */
+export function isFragment(source: string): boolean {
+  return FRAGMENT.test(source);
+}
 
 export function expandIncludes(
   file: string,

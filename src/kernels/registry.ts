@@ -3,7 +3,7 @@
  * Sources come from the host (files on disk in Node, bundled text in the browser).
  */
 import { KernelError } from '../errors.ts';
-import { type ExpandedSource, expandIncludes } from './include.ts';
+import { type ExpandedSource, expandIncludes, isFragment } from './include.ts';
 import { type ReflectedEntry, type ReflectedShader, reflectShader } from './reflect.ts';
 
 export type ShaderSources = Readonly<Record<string, string>>;
@@ -75,11 +75,23 @@ export class KernelRegistry {
     private readonly sources: ShaderSources,
   ) {}
 
-  /** Compiles every shader up front so syntax errors surface at start-up with file and line. */
+  /**
+   * Compiles every shader up front so syntax errors surface at start-up with file and line;
+   * fragments are compiled inside the shaders that include them.
+   */
   static async create(device: GPUDevice, sources: ShaderSources): Promise<KernelRegistry> {
     const registry = new KernelRegistry(device, sources);
-    for (const [file, source] of Object.entries(sources))
-      registry.modules.set(file, await compileShader(device, file, source, sources));
+    for (const [file, source] of Object.entries(sources)) {
+      if (!isFragment(source)) registry.modules.set(file, await compileShader(device, file, source, sources));
+    }
+    for (const [file, source] of Object.entries(sources)) {
+      if (!isFragment(source)) continue;
+      const included = [...registry.modules.keys()].some((k) =>
+        expandIncludes(k, sources).origin.some((o) => o.file === file),
+      );
+      if (!included)
+        throw new KernelError(file, 'is a //!fragment that no shader includes, so it is never compiled');
+    }
     return registry;
   }
 
