@@ -87,7 +87,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       if (last) {
         let r0 = A * z.xy - se * e.xy;
         let r1 = A * z.zw - se * e.zw;
-        loss = 0.5 * (dot(r0, r0) + second * dot(r1, r1)) + loss;
+        loss += 0.5 * (dot(r0, r0) + second * dot(r1, r1));
       }
     }
 
