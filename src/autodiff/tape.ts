@@ -9,9 +9,9 @@
 import { InputError } from '../errors.ts';
 import { grid1d } from '../kernels/dispatch.ts';
 import { binary, broadcastTo, fill, unary } from '../kernels/elementwise.ts';
-import { type Activation, matmul } from '../kernels/matmul.ts';
-import { dot, reduce } from '../kernels/reduce.ts';
-import { product, sameShape } from '../kernels/shapes.ts';
+import { type Activation, matmul, matmulShape } from '../kernels/matmul.ts';
+import { dot, reduce, reducedShape } from '../kernels/reduce.ts';
+import { broadcastBatch, product, sameShape } from '../kernels/shapes.ts';
 import { type Engine, Tensor } from '../tensor/engine.ts';
 
 /** A value computed when first read (see `Tape.hvp`): its shape is known, its launch not yet made. */
@@ -160,19 +160,8 @@ export class Tape {
     const tB = options.transposeB ?? false;
     const compute = () => matmul(this.engine, a.value, b.value, { transposeA: tA, transposeB: tB });
     const result = () => {
-      const [M, K] = tA ? [a.shape[1], a.shape[0]] : [a.shape[0], a.shape[1]];
-      const [KB, N] = tB ? [b.shape[1], b.shape[0]] : [b.shape[0], b.shape[1]];
-      if (a.shape.length !== 2 || b.shape.length !== 2 || K !== KB)
-        throw new InputError(
-          'matmul',
-          `cannot multiply [${a.shape}]${tA ? 'ᵀ' : ''} by [${b.shape}]${tB ? 'ᵀ' : ''}`,
-        );
-      if (a.batch !== b.batch && a.batch !== 1 && b.batch !== 1)
-        throw new InputError(
-          'matmul',
-          `replica batches ${a.batch} and ${b.batch} do not broadcast (equal, or 1)`,
-        );
-      return { shape: [M, N], batch: Math.max(a.batch, b.batch) };
+      const { M, N } = matmulShape(a, b, { transposeA: tA, transposeB: tB });
+      return { shape: [M, N], batch: broadcastBatch('matmul', a, b) };
     };
     const backward = (g: Var) => this.productVjp(g, a, b, tA, tB);
     return this.deferrable(result, compute, [a, b], backward, { a, b, transposeA: tA, transposeB: tB });
@@ -406,14 +395,7 @@ export class Tape {
 
   /** Sum over one axis of the per-replica shape, or over everything (→ [1]). */
   sum(x: Var, axis?: number): Var {
-    const result = () => {
-      if (axis === undefined) return { shape: [1], batch: x.batch };
-      const a = axis < 0 ? x.shape.length + axis : axis;
-      if (!Number.isInteger(a) || a < 0 || a >= x.shape.length)
-        throw new InputError('reduce.axis', `${axis} is not an axis of [${x.shape}]`);
-      const shape = x.shape.filter((_, d) => d !== a);
-      return { shape: shape.length > 0 ? shape : [1], batch: x.batch };
-    };
+    const result = () => ({ shape: reducedShape(x.shape, axis), batch: x.batch });
     const compute = () => reduce(this.engine, 'sum', x.value, { axis });
     return this.deferrable(result, compute, [x], (g) => [this.expand(g, x, axis)]);
   }

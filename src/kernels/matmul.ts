@@ -110,18 +110,30 @@ export function matmulConfig(
   return { ...chosen, source: options.variant === undefined ? 'default' : 'options' };
 }
 
+/** op(A) is M×K and op(B) K×N, or an input error; also for operands not yet computed (the tape's). */
+export function matmulShape(
+  a: { readonly shape: readonly number[] },
+  b: { readonly shape: readonly number[] },
+  options: Pick<MatmulOptions, 'transposeA' | 'transposeB'> = {},
+): { M: number; K: number; N: number } {
+  if (a.shape.length !== 2)
+    throw new InputError('matmul.a', `must be a matrix per replica, got [${a.shape}]`);
+  if (b.shape.length !== 2)
+    throw new InputError('matmul.b', `must be a matrix per replica, got [${b.shape}]`);
+  const [M, K] = options.transposeA ? [a.shape[1], a.shape[0]] : [a.shape[0], a.shape[1]];
+  const [KB, N] = options.transposeB ? [b.shape[1], b.shape[0]] : [b.shape[0], b.shape[1]];
+  if (K !== KB)
+    throw new InputError('matmul', `inner dimensions differ: op(A) is ${M}×${K}, op(B) is ${KB}×${N}`);
+  return { M, K, N };
+}
+
 /**
  * C[b] = act(alpha·op(A[b])·op(B[b]) + beta·C[b] + bias[b]) for every replica b, where
  * op(X) = Xᵀ when the transpose flag is set; a batch-1 operand is shared by all replicas.
  * A is [M, K] ([K, M] transposed), B is [K, N] ([N, K] transposed), C is [M, N].
  */
 export function matmul(engine: Engine, a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
-  if (a.shape.length !== 2) throw new InputError('matmul.a', `must be a matrix per replica, got ${a}`);
-  if (b.shape.length !== 2) throw new InputError('matmul.b', `must be a matrix per replica, got ${b}`);
-  const [M, K] = options.transposeA ? [a.shape[1], a.shape[0]] : [a.shape[0], a.shape[1]];
-  const [KB, N] = options.transposeB ? [b.shape[1], b.shape[0]] : [b.shape[0], b.shape[1]];
-  if (K !== KB)
-    throw new InputError('matmul', `inner dimensions differ: op(A) is ${M}×${K}, op(B) is ${KB}×${N}`);
+  const { M, K, N } = matmulShape(a, b, options);
   const batch = broadcastBatch('matmul', a, b, ...(options.out ? [options.out] : []));
   const beta = options.beta ?? 0;
   if (beta !== 0 && !options.out)

@@ -27,8 +27,23 @@ export function chooseReduceStrategy(outputs: number, length: number): 'rows' | 
 }
 
 /** Reduces each replica over one axis (or all), e.g. sum over the batch axis of per-sample losses. */
+/** A reduction axis (negative counts from the end) as an index into `shape`, or an input error. */
+function reducedAxis(shape: readonly number[], axis: number): number {
+  const a = axis < 0 ? shape.length + axis : axis;
+  if (!Number.isInteger(a) || a < 0 || a >= shape.length)
+    throw new InputError('reduce.axis', `${axis} is not an axis of [${shape}]`);
+  return a;
+}
+
+/** The per-replica shape of a reduction over `axis` (all axes when undefined): [1] when nothing is left. */
+export function reducedShape(shape: readonly number[], axis?: number): number[] {
+  if (axis === undefined) return [1];
+  const a = reducedAxis(shape, axis);
+  const left = shape.filter((_, d) => d !== a);
+  return left.length > 0 ? left : [1];
+}
+
 export function reduce(engine: Engine, op: ReduceOp, x: Tensor, options: ReduceOptions = {}): Tensor {
-  const rank = x.shape.length;
   let outer: number;
   let len: number;
   let inner: number;
@@ -37,14 +52,11 @@ export function reduce(engine: Engine, op: ReduceOp, x: Tensor, options: ReduceO
     [outer, len, inner] = [1, x.size, 1];
     outShape = [1];
   } else {
-    const axis = options.axis < 0 ? rank + options.axis : options.axis;
-    if (!Number.isInteger(axis) || axis < 0 || axis >= rank)
-      throw new InputError('reduce.axis', `${options.axis} is not an axis of [${x.shape}]`);
+    const axis = reducedAxis(x.shape, options.axis);
     outer = product(x.shape.slice(0, axis));
     len = x.shape[axis];
     inner = product(x.shape.slice(axis + 1));
-    outShape = x.shape.filter((_, d) => d !== axis);
-    if (outShape.length === 0) outShape = [1];
+    outShape = reducedShape(x.shape, axis);
   }
   const out = outputTensor(engine, 'reduce', outShape, x.batch, options.out);
   const code = REDUCE_OPS[op === 'mean' ? 'sum' : op];

@@ -2,7 +2,7 @@ import { InputError } from '../errors.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 
 /** Batch of a result from operand batches: equal, or 1 broadcasting against the other. */
-export function broadcastBatch(kernel: string, ...tensors: Tensor[]): number {
+export function broadcastBatch(kernel: string, ...tensors: { readonly batch: number }[]): number {
   let batch = 1;
   for (const t of tensors) {
     if (t.batch === 1 || t.batch === batch) continue;
