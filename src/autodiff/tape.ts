@@ -195,7 +195,6 @@ export class Tape {
    * output: relu's mask is out > 0 (⟺ the pre-activation > 0) and tanh's derivative 1 − out².
    */
   dense(x: Var, weight: Var, bias: Var | undefined, activation: Activation = 'none', addend?: Var): Var {
-    if (bias && addend) throw new InputError('dense', 'give a bias or an addend, not both');
     const value = matmul(this.engine, x.value, weight.value, {
       transposeB: true,
       bias: bias?.value,
