@@ -27,10 +27,15 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
 
+// Activation codes (Params.activation); src/kernels/matmul.ts keeps the same table, tests compare them.
+const ACTIVATION_NONE = 0u;
+const ACTIVATION_RELU = 1u;
+const ACTIVATION_TANH = 2u;
+
 fn activate(x: f32) -> f32 {
   switch p.activation {
-    case 1u: { return max(x, 0.0); }
-    case 2u: { return tanh(x); }
+    case ACTIVATION_RELU: { return max(x, 0.0); }
+    case ACTIVATION_TANH: { return tanh(x); }
     default: { return x; }
   }
 }

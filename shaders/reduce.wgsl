@@ -22,25 +22,32 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
 
-override OP: u32 = 0u;   // 0 sum, 1 sum of squares, 2 max, 3 min, 4 sum of |x|
+override OP: u32 = 0u;   // one of the REDUCE_* codes below
 override WG: u32 = 64u;
+
+// Reduction codes (OP); src/kernels/reduce.ts keeps the same table, tests compare them.
+const REDUCE_SUM = 0u;
+const REDUCE_SUM_SQUARES = 1u;
+const REDUCE_MAX = 2u;
+const REDUCE_MIN = 3u;
+const REDUCE_SUM_ABS = 4u;
 
 var<workgroup> partial: array<f32, WG>;
 
 fn identity() -> f32 {
   switch OP {
-    case 2u: { return -3.402823e38; }
-    case 3u: { return 3.402823e38; }
+    case REDUCE_MAX: { return -3.402823e38; }
+    case REDUCE_MIN: { return 3.402823e38; }
     default: { return 0.0; }
   }
 }
 
 fn combine(acc: f32, v: f32) -> f32 {
   switch OP {
-    case 1u: { return acc + v * v; }
-    case 2u: { return max(acc, v); }
-    case 3u: { return min(acc, v); }
-    case 4u: { return acc + abs(v); }
+    case REDUCE_SUM_SQUARES: { return acc + v * v; }
+    case REDUCE_MAX: { return max(acc, v); }
+    case REDUCE_MIN: { return min(acc, v); }
+    case REDUCE_SUM_ABS: { return acc + abs(v); }
     default: { return acc + v; }
   }
 }
@@ -48,8 +55,8 @@ fn combine(acc: f32, v: f32) -> f32 {
 // Partial results merge with + for sums, max/min for extrema (squares and |·| are already applied).
 fn merge(a: f32, b: f32) -> f32 {
   switch OP {
-    case 2u: { return max(a, b); }
-    case 3u: { return min(a, b); }
+    case REDUCE_MAX: { return max(a, b); }
+    case REDUCE_MIN: { return min(a, b); }
     default: { return a + b; }
   }
 }

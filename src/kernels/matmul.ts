@@ -4,7 +4,8 @@ import type { Engine, Tensor } from '../tensor/engine.ts';
 import { broadcastBatch, ceilDiv, outputTensor, placeholder } from './shapes.ts';
 
 export type Activation = 'none' | 'relu' | 'tanh';
-const ACTIVATION_CODE: Record<Activation, number> = { none: 0, relu: 1, tanh: 2 };
+/** Codes match the ACTIVATION_* constants in shaders/matmul_common.wgsl. */
+export const ACTIVATION_CODE: Record<Activation, number> = { none: 0, relu: 1, tanh: 2 };
 
 export interface MatmulOptions {
   transposeA?: boolean;

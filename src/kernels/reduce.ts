@@ -3,6 +3,7 @@ import type { Engine, Tensor } from '../tensor/engine.ts';
 import { grid1d } from './dispatch.ts';
 import { broadcastBatch, outputTensor, product, sameShape } from './shapes.ts';
 
+/** Codes match the REDUCE_* constants in shaders/reduce.wgsl. */
 export const REDUCE_OPS = { sum: 0, sumSquares: 1, max: 2, min: 3, sumAbs: 4 } as const;
 export type ReduceOp = keyof typeof REDUCE_OPS | 'mean';
 
