@@ -14,6 +14,7 @@ import type { InitScheme } from '../models/init.ts';
 import type { LossKind } from '../models/losses.ts';
 import { buildModel, type Model, type ModelSpec } from '../models/model.ts';
 import { checkCovariance, parseMatrix } from '../theory/validate.ts';
+import { optimizerSchema, scheduleSchema } from '../train/optimizer.ts';
 
 /** Metrics an experiment can measure at its log points. */
 export const METRICS = ['loss', 'sharpness', 'lambdaMax', 'fluctuation', 'layerCondition'] as const;
@@ -145,6 +146,10 @@ const trainSchema = z.strictObject({
   steps: positiveInt(),
   switchToGdAt: nonNegativeInt().optional(),
   gdBatchSize: positiveInt().optional(),
+  /** Default plain SGD (the paper's runs); momentum and Adam train on the general path. */
+  optimizer: optimizerSchema.optional(),
+  /** Learning-rate schedule; default constant. */
+  schedule: scheduleSchema.optional(),
 });
 
 const measureSchema = z.strictObject({

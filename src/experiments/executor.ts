@@ -17,6 +17,7 @@ import { InputError } from '../errors.ts';
 import { initParameters } from '../models/init.ts';
 import { lossFunction } from '../models/losses.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
+import { OptimizerState, PLAIN_SGD } from '../train/optimizer.ts';
 import { type DivergenceReport, train } from '../train/trainer.ts';
 import {
   type ExperimentConfig,
@@ -62,6 +63,8 @@ export interface Checkpoint {
   step: number;
   /** Its parameters, one array per parameter tensor (all replicas of the batch, replica-major). */
   params: number[][];
+  /** The optimizer's state tensors (momentum buffers, Adam moments; see `OptimizerState.read`), if any. */
+  optimizerState?: number[][];
   /** Rows and divergences of everything done so far (earlier batches included). */
   rows: ResultRow[];
   divergences: ExperimentOutcome['divergences'];
@@ -363,6 +366,10 @@ export async function runExperiment(
         engine.write(params[i], values);
       });
     }
+    const optimizerState = new OptimizerState(engine, resolved.train.optimizer ?? PLAIN_SGD, params);
+    // A checkpoint without the momentum/moment tensors cannot continue this optimizer exactly.
+    if (startStep > 0 && resume && optimizerState.tensors.length > 0)
+      optimizerState.write(resume.optimizerState ?? []);
     const lossOf = lossFunction(resolved.loss);
     const closure: LossClosure = (tape, vars, d) => lossOf(tape, model.forward(tape, vars, d.x), d.y);
     const operator = HessianOperator.create(engine, {
@@ -492,6 +499,7 @@ export async function runExperiment(
           batchIndex,
           step: step + 1,
           params: values.map((v) => Array.from(v)),
+          ...(optimizerState.tensors.length > 0 && { optimizerState: await optimizerState.read() }),
           rows: [...rows],
           divergences: [...divergences],
         });
@@ -505,6 +513,10 @@ export async function runExperiment(
         data,
         loss: resolved.loss,
         learningRate: resolved.train.learningRate,
+        optimizer: resolved.train.optimizer,
+        schedule: resolved.train.schedule,
+        optimizerState,
+        totalSteps: resolved.train.steps,
         batchSize: resolved.train.batchSize,
         steps: resolved.train.steps - startStep,
         startStep,
@@ -524,6 +536,7 @@ export async function runExperiment(
       for (const m of batch.members) rows.push(...theoryRows(m.group, [0, resolved.train.steps - 1]));
     } finally {
       operator.dispose();
+      optimizerState.dispose();
       for (const t of [...params, evaluation.x, evaluation.y] as Tensor[]) t.dispose();
       if (data !== source) data.dispose();
       if (evaluationSource !== source) evaluationSource.dispose();

@@ -1,25 +1,49 @@
 /**
- * SGD / GD for R replicas in the same launches. Each step: a minibatch per replica (fresh from the
- * data stream, or drawn from a fixed set), forward, backward through the tape, W ← W − η ∇L in place,
- * one submit. Nothing is read back between log points; divergence is detected there.
+ * SGD / GD (and momentum, Adam, weight decay, schedules: ./optimizer.ts) for R replicas in the same
+ * launches. Each step: a minibatch per replica (fresh from the data stream, or drawn from a fixed
+ * set), forward, backward through the tape, the optimizer's update in place, one submit. Nothing is
+ * read back between log points; divergence is detected there.
  */
-import { Tape } from '../autodiff/tape.ts';
+import { Tape, type Var } from '../autodiff/tape.ts';
 import { FixedDataset } from '../data/fixed.ts';
 import type { DataSource } from '../data/source.ts';
 import { InputError } from '../errors.ts';
-import { accumulate } from '../kernels/elementwise.ts';
 import { type LossKind, lossFunction } from '../models/losses.ts';
 import type { Model } from '../models/model.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 import { canFuse, FUSED_REQUIREMENTS, fusedSgd } from './fused.ts';
+import {
+  fusedRefusal,
+  learningRateAt,
+  type OptimizerSpec,
+  OptimizerState,
+  PLAIN_SGD,
+  type ScheduleSpec,
+} from './optimizer.ts';
+
+/** A loss over taped values: one value per replica (e.g. `mseLoss`); custom losses use tape ops. */
+export type LossFunction = (tape: Tape, prediction: Var, target: Var) => Var;
 
 export interface TrainOptions {
   model: Model;
   /** The model's parameters, batch R each; updated in place. */
   params: Tensor[];
   data: DataSource;
-  loss: LossKind;
+  /** A built-in loss by name, or a function over tape values (then only the general path). */
+  loss: LossKind | LossFunction;
+  /** The base learning rate η (scaled by `schedule`). */
   learningRate: number;
+  /** Default plain SGD (parsed with `parseOptimizer`: defaults filled in). */
+  optimizer?: OptimizerSpec;
+  /** Default constant (parsed with `parseSchedule`). */
+  schedule?: ScheduleSpec;
+  /** The cosine schedule's default horizon: the whole run's step count (default startStep + steps). */
+  totalSteps?: number;
+  /**
+   * The optimizer's momentum/moment tensors, owned by the caller so it can checkpoint and restore
+   * them; default: fresh zeros for this call, disposed at its end.
+   */
+  optimizerState?: OptimizerState;
   batchSize: number;
   steps: number;
   seed: number;
@@ -95,11 +119,20 @@ export function checkTrainOptions(options: TrainOptions): number {
 export async function train(engine: Engine, options: TrainOptions): Promise<DivergenceReport[]> {
   const replicas = checkTrainOptions(options);
   const path = options.path ?? 'auto';
+  const refusal = fusedRefusal(options.optimizer, options.schedule);
   const fusable = options.loss === 'mse' && canFuse(options.model, options.data);
+  if (path === 'fused' && refusal) throw new InputError('train.path', `'fused' refuses: ${refusal}`);
   if (path === 'fused' && !fusable) {
     throw new InputError('train.path', `'fused' needs ${FUSED_REQUIREMENTS}`);
   }
-  const useFused = path === 'fused' || (path === 'auto' && fusable);
+  const useFused = path === 'fused' || (path === 'auto' && fusable && !refusal);
+  const optimizer = options.optimizer ?? PLAIN_SGD;
+  const state = options.optimizerState ?? new OptimizerState(engine, optimizer, options.params);
+  if (JSON.stringify(state.optimizer) !== JSON.stringify(optimizer))
+    throw new InputError(
+      'optimizerState',
+      `holds the state of ${state.optimizer.kind}, not of options.optimizer`,
+    );
   const start = options.startStep ?? 0;
   const end = start + options.steps;
   const logEvery = options.logEvery ?? 0;
@@ -116,32 +149,44 @@ export async function train(engine: Engine, options: TrainOptions): Promise<Dive
     });
     await options.onLog?.(step, values);
   };
+  const totalSteps = options.totalSteps ?? end;
   let step = start;
-  while (step < end) {
-    // A segment ends at a log point or at the switch to GD, whichever comes first.
-    let last = step;
-    while (last < end - 1 && !isLogPoint(last) && last + 1 !== options.switchToGdAt) last++;
-    const gd = options.switchToGdAt !== undefined && step >= options.switchToGdAt;
-    if (useFused) {
-      const loss = fusedSgd(engine, options.model, options.data, options.params, {
-        learningRate: options.learningRate,
-        batchSize: gd ? (options.gdBatchSize ?? 1000) : options.batchSize,
-        steps: last - step + 1,
-        seed: options.seed,
-        startStep: step,
-        replicaOffset: options.replicaOffset,
-      });
-      if (isLogPoint(last)) await record(last, loss);
-      loss.dispose();
-    } else {
-      for (let s = step; s <= last; s++) {
-        const loss = generalStep(engine, options, replicas, s);
-        if (s === last && isLogPoint(last)) await record(last, loss.value);
-        else engine.flush();
+  try {
+    while (step < end) {
+      // A segment ends at a log point or at the switch to GD, whichever comes first.
+      let last = step;
+      while (last < end - 1 && !isLogPoint(last) && last + 1 !== options.switchToGdAt) last++;
+      const gd = options.switchToGdAt !== undefined && step >= options.switchToGdAt;
+      if (useFused) {
+        const loss = fusedSgd(engine, options.model, options.data, options.params, {
+          learningRate: options.learningRate,
+          batchSize: gd ? (options.gdBatchSize ?? 1000) : options.batchSize,
+          steps: last - step + 1,
+          seed: options.seed,
+          startStep: step,
+          replicaOffset: options.replicaOffset,
+        });
+        if (isLogPoint(last)) await record(last, loss);
         loss.dispose();
+      } else {
+        for (let s = step; s <= last; s++) {
+          const loss = generalStep(engine, options, replicas, s, (params, grads) => {
+            state.update(
+              params,
+              grads,
+              s,
+              learningRateAt(options.learningRate, options.schedule, s, totalSteps),
+            );
+          });
+          if (s === last && isLogPoint(last)) await record(last, loss.value);
+          else engine.flush();
+          loss.dispose();
+        }
       }
+      step = last + 1;
     }
-    step = last + 1;
+  } finally {
+    if (state !== options.optimizerState) state.dispose();
   }
   return [...diverged.values()];
 }
@@ -152,8 +197,9 @@ function generalStep(
   options: TrainOptions,
   replicas: number,
   step: number,
+  update: (params: readonly Tensor[], grads: readonly Tensor[]) => void,
 ): { value: Tensor; dispose(): void } {
-  const { model, params, data, learningRate, seed } = options;
+  const { model, params, data, seed } = options;
   const gd = options.switchToGdAt !== undefined && step >= options.switchToGdAt;
   const batch =
     gd && data instanceof FixedDataset
@@ -167,15 +213,13 @@ function generalStep(
         });
   const tape = new Tape(engine);
   const vars = params.map((p) => tape.param(p));
-  const loss = lossFunction(options.loss)(
-    tape,
-    model.forward(tape, vars, tape.constant(batch.x)),
-    tape.constant(batch.y),
-  );
+  const lossOf = typeof options.loss === 'function' ? options.loss : lossFunction(options.loss);
+  const loss = lossOf(tape, model.forward(tape, vars, tape.constant(batch.x)), tape.constant(batch.y));
   const grads = tape.grad(loss, vars);
-  params.forEach((p, i) => {
-    accumulate(engine, p, grads[i].value, 1, -learningRate);
-  });
+  update(
+    params,
+    grads.map((g) => g.value),
+  );
   return {
     value: loss.value,
     dispose: () => {
