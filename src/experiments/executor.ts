@@ -7,6 +7,7 @@
  */
 import { deepLinearCurvature } from '../curvature/deep-linear-exact.ts';
 import { HessianOperator, type LossClosure, measureCurvature } from '../curvature/index.ts';
+import { ArrayDataset, type LabelledTables } from '../data/arrays.ts';
 import { FixedDataset } from '../data/fixed.ts';
 import { LinearTeacher } from '../data/linear-teacher.ts';
 import { type DigitSet, NoisyMnist } from '../data/mnist.ts';
@@ -73,6 +74,8 @@ export interface Checkpoint {
 export interface ExperimentHooks {
   /** The digits for MNIST groups (the host loads them; src/ reads no files). */
   mnist?: () => { train: DigitSet; test: DigitSet };
+  /** The tables of group g's `data: { kind: 'file' }` (the host reads and checks the files). */
+  dataFiles?: (groupIndex: number) => LabelledTables;
   onProgress?: (progress: ExperimentProgress) => void;
   /** Called at every log point (after its measurements) with a resumable state. */
   checkpoint?: (state: Checkpoint) => void | Promise<void>;
@@ -162,6 +165,7 @@ function batchKey(group: ValidatedGroup): string {
     seed: resolved.seed,
     // A fixed training set is drawn once for all replicas, so its noise must be the group's own.
     fixed: resolved.trainingSetSize === undefined ? null : [resolved.trainingSetSize, resolved.index],
+    labelNoise: hasLabelNoise(group),
   });
 }
 
@@ -234,7 +238,22 @@ function buildSource(
       if (!hooks.mnist) throw new Error('this host provides no MNIST digits (hooks.mnist)');
       return new NoisyMnist(engine, hooks.mnist()[split], sigmaEps);
     }
+    case 'file': {
+      if (!hooks.dataFiles) throw new Error('this host reads no data files (hooks.dataFiles)');
+      const tables = hooks.dataFiles(batch.members[0].groupIndex);
+      // Label noise is all or nothing within a batch (see batchKey).
+      return new ArrayDataset(engine, tables.x, tables.y, {
+        sigmaEps: hasLabelNoise(batch.members[0].group) ? sigmaEps : undefined,
+        xField: tables.xField,
+        yField: tables.yField,
+      });
+    }
   }
+}
+
+/** File data may come without label noise (Σ_ε empty); every other kind has it. */
+function hasLabelNoise(group: ValidatedGroup): boolean {
+  return group.sigmaEps.length > 0;
 }
 
 /** The batch's data source; cross-entropy on regression data trains against softmax(noisy label). */
@@ -246,7 +265,10 @@ function buildData(
 ): DataSource {
   const source = buildSource(engine, batch, hooks, split);
   const { resolved } = batch.members[0].group;
-  const regression = resolved.data.kind !== 'mnist';
+  // File data without noise is taken as given (cross-entropy targets: rows of probabilities).
+  const regression =
+    resolved.data.kind !== 'mnist' &&
+    (resolved.data.kind !== 'file' || hasLabelNoise(batch.members[0].group));
   return resolved.loss === 'cross-entropy' && regression ? new SoftmaxTargets(engine, source) : source;
 }
 
