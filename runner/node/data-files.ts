@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CsvError, parse } from 'csv-parse/sync';
-import { checkPairedTables, type LabelledTables } from '../../src/data/arrays.ts';
+import { checkPairedTables, type LabelledTables, type NumericTable } from '../../src/data/arrays.ts';
 import { type CsvColumns, type CsvRecord, tablesFromCsv } from '../../src/data/csv.ts';
 import { type NpyArray, parseNpy } from '../../src/data/npy.ts';
 import { InputError } from '../../src/errors.ts';
@@ -34,7 +34,10 @@ export function readNpyFile(path: string): NpyArray {
 }
 
 /** Reads inputs and targets from a CSV file: comma-separated, a header row unless `header: false`. */
-export function readCsvFile(path: string, columns: CsvColumns): LabelledTables {
+export function readCsvFile(
+  path: string,
+  columns: CsvColumns,
+): { x: NumericTable; y: NumericTable; xField: string; yField: string } {
   const text = new TextDecoder('utf-8').decode(readBytes(path));
   let records: CsvRecord[];
   try {
