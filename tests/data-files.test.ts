@@ -68,16 +68,16 @@ test('.npy from spec bytes: float32/float64, versions 1.0 and 2.0, C and Fortran
     const f4 = parseNpy(npyBytes('<f4', [3, 2], values, { version }), 'f4.npy');
     assert.equal(f4.shape, [3, 2]);
     assert.is(f4.dtype, 'float32');
-    assert.equal(Array.from(f4.data), values.map(Math.fround));
+    assert.equal(Array.from(f4.values), values.map(Math.fround));
     const f8 = parseNpy(npyBytes('<f8', [6], values, { version }), 'f8.npy');
-    assert.equal(Array.from(f8.data), values);
+    assert.equal(Array.from(f8.values), values);
   }
   // Column-major bytes of the 3×2 matrix [[1.5, -2], [3.25, 1e-3], [7, -0.5]].
   const fortran = parseNpy(
     npyBytes('<f8', [3, 2], [1.5, 3.25, 7, -2, 1e-3, -0.5], { fortran: true }),
     'f.npy',
   );
-  assert.equal(Array.from(fortran.data), values);
+  assert.equal(Array.from(fortran.values), values);
 });
 
 test('.npy files written by numpy (versions 1.0, 2.0, 3.0; C and Fortran order) read back exactly', () => {
@@ -108,7 +108,7 @@ np.save('vec.npy', a[:, 0].copy())
   ] as const) {
     const read = readNpyFile(join(dir, file));
     assert.equal(read.shape, shape, file);
-    assert.equal(Array.from(read.data), values, file);
+    assert.equal(Array.from(read.values), values, file);
   }
 });
 
@@ -159,7 +159,7 @@ test('bad .npy files are refused naming the file and what is wrong', () => {
     /beyond float32's range/,
   );
   assert.match(
-    refusal(() => checkTable({ data: new Float32Array(8), shape: [2, 2, 2] }, 'cube.npy')),
+    refusal(() => checkTable({ values: new Float32Array(8), shape: [2, 2, 2] }, 'cube.npy')),
     /cube\.npy: must be a 1-D or 2-D array/,
   );
 });
@@ -167,12 +167,12 @@ test('bad .npy files are refused naming the file and what is wrong', () => {
 test('CSV: columns by name or index, the rest as inputs; bad rows named by line and column', () => {
   writeFileSync(join(dir, 'd.csv'), 'a,b,t\n1,2,3\n4,5.5,6\n\n-7,8e-1,9\n');
   const { x, y } = readCsvFile(join(dir, 'd.csv'), { yColumns: ['t'] });
-  assert.equal(x, { data: Float64Array.from([1, 2, 4, 5.5, -7, 0.8]), shape: [3, 2] });
-  assert.equal(y, { data: Float64Array.from([3, 6, 9]), shape: [3, 1] });
+  assert.equal(x, { values: Float64Array.from([1, 2, 4, 5.5, -7, 0.8]), shape: [3, 2] });
+  assert.equal(y, { values: Float64Array.from([3, 6, 9]), shape: [3, 1] });
   writeFileSync(join(dir, 'plain.csv'), '1,2,3\n4,5,6\n');
   const plain = readCsvFile(join(dir, 'plain.csv'), { header: false, xColumns: [2, 0], yColumns: [1] });
-  assert.equal(Array.from(plain.x.data), [3, 1, 6, 4]);
-  assert.equal(Array.from(plain.y.data), [2, 5]);
+  assert.equal(Array.from(plain.x.values), [3, 1, 6, 4]);
+  assert.equal(Array.from(plain.y.values), [2, 5]);
 
   const bad = (name: string, text: string, columns = { yColumns: ['t'] as (string | number)[] }) => {
     writeFileSync(join(dir, name), text);

@@ -19,7 +19,7 @@ import {
 
 /** A row-major table: values with their shape ([n] is read as one column), as the .npy reader returns. */
 export interface NumericTable {
-  data: ArrayLike<number>;
+  values: ArrayLike<number>;
   shape: readonly number[];
 }
 
@@ -36,7 +36,7 @@ export interface LabelledTables {
 
 /** A table checked to be 2-D and finite, as float32 for the GPU. */
 export interface CheckedTable {
-  data: Float32Array;
+  values: Float32Array;
   rows: number;
   columns: number;
 }
@@ -54,7 +54,7 @@ export function checkTable(value: TableInput, field: string): CheckedTable {
   let columns: number;
   let at: (i: number) => number;
   if (isTable(value)) {
-    const { shape, data } = value;
+    const { shape, values } = value;
     if (shape.length < 1 || shape.length > 2)
       throw new InputError(
         field,
@@ -62,12 +62,12 @@ export function checkTable(value: TableInput, field: string): CheckedTable {
       );
     rows = shape[0];
     columns = shape.length === 2 ? shape[1] : 1;
-    if (data.length !== rows * columns)
+    if (values.length !== rows * columns)
       throw new InputError(
         field,
-        `shape (${shape.join(', ')}) needs ${rows * columns} values, got ${data.length}`,
+        `shape (${shape.join(', ')}) needs ${rows * columns} values, got ${values.length}`,
       );
-    at = (i) => data[i];
+    at = (i) => values[i];
   } else {
     rows = value.length;
     columns = value[0]?.length ?? 0;
@@ -96,7 +96,7 @@ export function checkTable(value: TableInput, field: string): CheckedTable {
       );
     out[i] = v;
   }
-  return { data: out, rows, columns };
+  return { values: out, rows, columns };
 }
 
 /** Inputs and targets of one dataset, paired row by row; `xField`/`yField` name them in errors. */
@@ -139,8 +139,8 @@ export class ArrayDataset extends FixedDataset {
         : perReplica(options.sigmaEps).map((s) => covarianceRoot(s, tables.y.columns, 'sigmaEps', 'Σ_ε'));
     super(
       engine,
-      engine.tensor(tables.x.data, [tables.x.rows, tables.x.columns], { label: 'data x' }),
-      engine.tensor(tables.y.data, [tables.y.rows, tables.y.columns], { label: 'data y' }),
+      engine.tensor(tables.x.values, [tables.x.rows, tables.x.columns], { label: 'data x' }),
+      engine.tensor(tables.y.values, [tables.y.rows, tables.y.columns], { label: 'data y' }),
     );
     if (roots) this.noise = new GaussianSource(engine, roots, STREAM_LABEL_NOISE, '√Σε');
   }

@@ -87,5 +87,8 @@ export function tablesFromCsv(
       ys[r * y.length + k] = cell(column);
     });
   });
-  return { x: { data: xs, shape: [body.length, x.length] }, y: { data: ys, shape: [body.length, y.length] } };
+  return {
+    x: { values: xs, shape: [body.length, x.length] },
+    y: { values: ys, shape: [body.length, y.length] },
+  };
 }

@@ -12,7 +12,7 @@ const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
 /** An array read from a .npy file: row-major values and their shape. */
 export interface NpyArray extends NumericTable {
-  data: Float32Array | Float64Array;
+  values: Float32Array | Float64Array;
   shape: number[];
   dtype: 'float32' | 'float64';
 }
@@ -71,7 +71,7 @@ export function parseNpy(bytes: Uint8Array, file: string): NpyArray {
       file,
       `holds ${available} bytes of data but shape (${shape.join(', ')}) of ${type.dtype} needs ${expected}`,
     );
-  const data = type.dtype === 'float32' ? new Float32Array(count) : new Float64Array(count);
+  const values = type.dtype === 'float32' ? new Float32Array(count) : new Float64Array(count);
   // Element k of the file goes to row-major index k, or, for a Fortran-order (column-major) matrix
   // such as np.save of a transpose, to (k mod rows, k div rows).
   const [rows, columns] = [shape[0], shape[1] ?? 1];
@@ -79,9 +79,9 @@ export function parseNpy(bytes: Uint8Array, file: string): NpyArray {
   for (let k = 0; k < count; k++) {
     const at = dataStart + k * type.bytes;
     const index = fortran2d ? (k % rows) * columns + Math.floor(k / rows) : k;
-    data[index] = type.bytes === 4 ? view.getFloat32(at, true) : view.getFloat64(at, true);
+    values[index] = type.bytes === 4 ? view.getFloat32(at, true) : view.getFloat64(at, true);
   }
-  return { data, shape, dtype: type.dtype };
+  return { values, shape, dtype: type.dtype };
 }
 
 /** The three keys of the header dict, from its Python literal (as numpy writes it, any key order). */
