@@ -372,6 +372,7 @@ test('a run with Adam resumed from a checkpoint gives exactly the rows of an uni
   const expected = new Map(full.rows.map((r) => [key(r), r.value]));
   assert.is(resumed.rows.length, full.rows.length);
   for (const row of resumed.rows) assert.is(row.value, expected.get(key(row)), key(row));
+  assert.equal(resumed.weights, full.weights, 'the same final weights');
   // Without its optimizer state the checkpoint cannot continue Adam exactly: refused.
   const { optimizerState: _, ...stateless } = middle as Checkpoint;
   try {

@@ -3,6 +3,7 @@
 import { dirname } from 'node:path';
 import { InputError } from '../../src/errors.ts';
 import { checkDeviceLimits } from '../../src/experiments/config.ts';
+import { checkInitialWeights } from '../../src/experiments/executor.ts';
 import { PRESET_NAMES } from '../../src/experiments/presets/index.ts';
 import { checkOutputFile, formatFlagHelp, parseArgs } from '../args.ts';
 import { isBrowserBackend, runEngineJob } from '../browser/commands.ts';
@@ -18,6 +19,7 @@ import {
   nodeExecutor,
   parseShard,
   readCheckpoint,
+  readWeightsFile,
   runAndReport,
 } from '../node/experiment.ts';
 import { PROFILE_FLAGS, profileRequest, startProfile } from '../node/profile.ts';
@@ -39,11 +41,16 @@ const FLAGS = [
     kind: 'string' as const,
     help: "train shard i of n (0 ≤ i < n): a contiguous range of the group × seed replicas; files go to DIR/NAME/shard-i-of-n/ ('merge' combines them)",
   },
+  {
+    name: 'init-from',
+    kind: 'string' as const,
+    help: "start every replica from a run's weights.safetensors (tensors group/seed/W1 …; names and shapes must match)",
+  },
   ...DEVICE_FLAGS,
   ...PROFILE_FLAGS,
 ];
 
-export const usage = `usage: sharpness-lab run NAME|FILE [--quick] [--out DIR] [--seeds N] [--seed S] [--resume] [--shard i/n]
+export const usage = `usage: sharpness-lab run NAME|FILE [--quick] [--out DIR] [--seeds N] [--seed S] [--resume] [--shard i/n] [--init-from FILE]
 
 Runs an experiment: a preset (${PRESET_NAMES.join(', ')}) or a JSON config file
 (see 'sharpness-lab config NAME' for the format). All seeds of consecutive groups that differ only
@@ -52,11 +59,19 @@ linear networks in a fused many-steps-per-dispatch kernel); at each log point it
 fluctuation S (and layer condition numbers when asked), with the closed-form values for deep linear
 networks. Shows a progress bar with ETA, saves a checkpoint at every log point, and writes into
 DIR/NAME/: config.json, results.csv (experiment,group,seed,step,metric,value), results.json, one SVG
-per figure panel and report.html; DIR/index.html links every experiment in DIR.
+per figure panel, report.html and weights.safetensors (each replica's final weights, tensors named
+group/seed/W1 …, for PyTorch, JAX or NumPy); DIR/index.html links every experiment in DIR.
+
+A config trains on the user's own data with data {"kind": "file", "x": "x.npy", "y": "y.npy"} or
+{"kind": "file", "csv": "d.csv", "yColumns": ["t"]} (paths relative to the config file, label noise
+optional); the files are read and checked before any GPU work. train.optimizer picks sgd (default),
+momentum or adam, train.schedule a learning-rate schedule (README, "Optimizers and your own data").
+--init-from FILE starts every replica from a weights.safetensors whose tensors name each group/seed.
 
 With --shard i/n it trains only shard i's replicas (numbered group-major over all groups × seeds, cut
-into n contiguous near-equal ranges) and writes config.json, results.csv and results.json into
-DIR/NAME/shard-i-of-n/; 'sharpness-lab merge DIR' then writes the files a single run gives. Each
+into n contiguous near-equal ranges) and writes config.json, results.csv, results.json and
+weights.safetensors into DIR/NAME/shard-i-of-n/; 'sharpness-lab merge DIR' then writes the files a
+single run gives (weights.safetensors excepted: each shard keeps its replicas' weights). Each
 shard can run on another machine (see README, "Running sweeps on a cluster").
 
 ${formatFlagHelp(FLAGS)}
@@ -85,6 +100,10 @@ export async function main(argv: string[]): Promise<number> {
   // The user's data files, read and checked against the model now (paths relative to the config file).
   const dataFiles = loadDataFiles(config, PRESET_NAMES.includes(targets[0]) ? '.' : dirname(targets[0]));
   const shard = typeof args.flags.shard === 'string' ? parseShard(args.flags.shard, config) : undefined;
+  const initFrom = args.flags['init-from'] as string | undefined;
+  const initialWeights =
+    initFrom === undefined ? undefined : { tensors: readWeightsFile(initFrom), field: initFrom };
+  if (initialWeights) checkInitialWeights(config, initialWeights.tensors, initialWeights.field, shard);
   // A missing or foreign checkpoint is bad input: found out before any GPU work.
   if (args.flags.resume === true) readCheckpoint(checkpointPath(out, config.name, shard), config.name, shard);
   // Shell-quoted where needed, so the line can be pasted back.
@@ -115,6 +134,8 @@ export async function main(argv: string[]): Promise<number> {
         '--backend',
         "data of kind 'file' runs on the Node backend only (leave out --backend browser)",
       );
+    if (initialWeights)
+      throw new InputError('--init-from', 'runs on the Node backend only (leave out --backend browser)');
     // The page runs the executor; progress and checkpoints stream back, files are written here.
     await report((hooks) =>
       runEngineJob(
@@ -143,7 +164,7 @@ export async function main(argv: string[]): Promise<number> {
       batchReplicas(config, shard),
     );
     const finishProfile = startProfile(engine, profile);
-    await report(nodeExecutor(engine, config, { dataFiles }));
+    await report(nodeExecutor(engine, config, { dataFiles, initialWeights }));
     await finishProfile();
   } catch (error) {
     if (!(error instanceof GpuFailure)) throw error;

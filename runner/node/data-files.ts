@@ -92,8 +92,8 @@ export function loadDataFiles(
       const read = readDataFiles(data, baseDir);
       const { x, y } = checkPairedTables(read.x, read.y, read.xField, read.yField);
       const tables = {
-        x: { data: x.data, shape: [x.rows, x.columns] },
-        y: { data: y.data, shape: [y.rows, y.columns] },
+        x: { values: x.values, shape: [x.rows, x.columns] },
+        y: { values: y.values, shape: [y.rows, y.columns] },
         xField: read.xField,
         yField: read.yField,
       };

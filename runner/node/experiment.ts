@@ -26,6 +26,7 @@ import {
   toCsv,
 } from '../../src/experiments/results.ts';
 import type { AdapterDescription } from '../../src/gpu/context.ts';
+import { decodeSafetensors, encodeSafetensors, type NamedTensor } from '../../src/models/weights.ts';
 import type { Engine } from '../../src/tensor/engine.ts';
 import { loadMnist } from './mnist.ts';
 import { ProgressBar } from './progress.ts';
@@ -85,6 +86,23 @@ export function loadExperiment(request: RunRequest): ExperimentConfig {
     if (quick && key in quick) delete quick[key];
   }
   return prepareExperiment(raw, { quick: request.quick });
+}
+
+/** The file a run writes its final weights to, in DIR/NAME/ (or the shard's folder). */
+export const WEIGHTS_FILE = 'weights.safetensors';
+
+/** Reads a weights.safetensors file for --init-from (errors name the flag's file). */
+export function readWeightsFile(file: string): NamedTensor[] {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(file);
+  } catch (error) {
+    throw new InputError(
+      '--init-from',
+      `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? error})`,
+    );
+  }
+  return decodeSafetensors(bytes, file);
 }
 
 /** Refuses an output path that exists and is not a folder (before any GPU work). */
@@ -182,7 +200,7 @@ function watchDevice(device: GPUDevice): { failure(): string | undefined; settle
 export function nodeExecutor(
   engine: Engine,
   config: ExperimentConfig,
-  inputs: Pick<ExperimentHooks, 'dataFiles'> = {},
+  inputs: Pick<ExperimentHooks, 'dataFiles' | 'initialWeights'> = {},
 ): ExperimentExecutor {
   return async (hooks) => {
     const device = engine.context.device;
@@ -351,6 +369,12 @@ export async function runAndReport(
     ...(shard && { shard }),
   };
   let reportPath: string;
+  // Each replica's final weights, `group/seed/parameter`, for PyTorch, JAX and NumPy (and --init-from).
+  if (outcome.weights?.length)
+    writeFileAtomic(
+      join(dir, WEIGHTS_FILE),
+      encodeSafetensors(outcome.weights, { experiment: config.name, names: 'group/seed/parameter' }),
+    );
   if (shard) {
     reportPath = writeShardResults(dir, results);
   } else {

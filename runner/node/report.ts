@@ -21,7 +21,7 @@ import { renderSvg } from './render.ts';
 let temporaryCounter = 0;
 
 /** Writes `content` to `path` via a temporary file in the same folder and a rename. */
-export function writeFileAtomic(path: string, content: string): void {
+export function writeFileAtomic(path: string, content: string | Uint8Array): void {
   const temporary = `${path}.tmp-${process.pid}-${temporaryCounter++}`;
   try {
     writeFileSync(temporary, content);

@@ -17,6 +17,7 @@ import { TeacherStudent } from '../data/teacher-student.ts';
 import { InputError } from '../errors.ts';
 import { initParameters } from '../models/init.ts';
 import { lossFunction } from '../models/losses.ts';
+import { batchedValues, type NamedTensor, replicaTensors } from '../models/weights.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 import { OptimizerState, PLAIN_SGD } from '../train/optimizer.ts';
 import { type DivergenceReport, train } from '../train/trainer.ts';
@@ -69,6 +70,8 @@ export interface Checkpoint {
   /** Rows and divergences of everything done so far (earlier batches included). */
   rows: ResultRow[];
   divergences: ExperimentOutcome['divergences'];
+  /** Final weights of the batches already done (see `ExperimentOutcome.weights`), values as arrays. */
+  weights?: { name: string; shape: number[]; values: number[] }[];
 }
 
 export interface ExperimentHooks {
@@ -76,6 +79,11 @@ export interface ExperimentHooks {
   mnist?: () => { train: DigitSet; test: DigitSet };
   /** The tables of group g's `data: { kind: 'file' }` (the host reads and checks the files). */
   dataFiles?: (groupIndex: number) => LabelledTables;
+  /**
+   * Initial weights instead of each group's `init`: tensors named `group/seed/parameter` (a run's
+   * weights.safetensors), checked by `checkInitialWeights` before any GPU work.
+   */
+  initialWeights?: { tensors: readonly NamedTensor[]; field: string };
   onProgress?: (progress: ExperimentProgress) => void;
   /** Called at every log point (after its measurements) with a resumable state. */
   checkpoint?: (state: Checkpoint) => void | Promise<void>;
@@ -93,6 +101,8 @@ export interface ExperimentOutcome {
   rows: ResultRow[];
   /** `replica` is the seed within the group. */
   divergences: (DivergenceReport & { group: string })[];
+  /** Each replica's final weights, named `group/seed/parameter` (diverged replicas left out). */
+  weights: NamedTensor[];
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -303,6 +313,37 @@ function initBatch(engine: Engine, batch: ReplicaBatch): Tensor[] {
   return joined;
 }
 
+/** `group/seed` of each replica of the batch: the prefix of its tensors in weights.safetensors. */
+function replicaNames(batch: ReplicaBatch): string[] {
+  return batch.members.flatMap((m) =>
+    Array.from({ length: m.seeds }, (_, s) => `${m.group.resolved.group}/${m.firstSeed + s}`),
+  );
+}
+
+/** The batch's initial parameters (replica-major per parameter) from `group/seed/parameter` tensors. */
+function initialWeightValues(
+  batch: ReplicaBatch,
+  tensors: readonly NamedTensor[],
+  field: string,
+): Float32Array[] {
+  return batchedValues(batch.members[0].group.model, tensors, replicaNames(batch), field);
+}
+
+/**
+ * Checks that `tensors` hold every replica's initial weights (of the shard, if any) with the model's
+ * shapes: an InputError naming `field` (the file) and the missing or misshapen tensor. CPU only.
+ */
+export function checkInitialWeights(
+  config: ExperimentConfig,
+  tensors: readonly NamedTensor[],
+  field: string,
+  shard?: ExperimentShard,
+): void {
+  const groups = validateExperiment(config);
+  for (const batch of planBatches(groups, shard ? shardRange(config, shard) : undefined))
+    initialWeightValues(batch, tensors, field);
+}
+
 function batchLabel(batch: ReplicaBatch): string {
   const names = batch.members.map((m) => m.group.resolved.group);
   return names.length === 1 ? names[0] : `${names[0]} … ${names[names.length - 1]}`;
@@ -336,6 +377,10 @@ export async function runExperiment(
   }
   const rows: ResultRow[] = resume ? [...resume.rows] : [];
   const divergences: ExperimentOutcome['divergences'] = resume ? [...resume.divergences] : [];
+  const finalWeights: NamedTensor[] = (resume?.weights ?? []).map((t) => ({
+    ...t,
+    values: Float32Array.from(t.values),
+  }));
   const stepsOf = (batch: ReplicaBatch) => batch.members[0].group.resolved.train.steps;
   const total = batches.reduce((sum, b) => sum + stepsOf(b), 0);
   let done = resume
@@ -377,6 +422,12 @@ export async function runExperiment(
       replicaOffset: batch.offset,
     });
     const params = initBatch(engine, batch);
+    if (hooks.initialWeights)
+      initialWeightValues(batch, hooks.initialWeights.tensors, hooks.initialWeights.field).forEach(
+        (values, i) => {
+          engine.write(params[i], values);
+        },
+      );
     if (startStep > 0 && resume) {
       if (
         resume.params.length !== params.length ||
@@ -524,6 +575,7 @@ export async function runExperiment(
           ...(optimizerState.tensors.length > 0 && { optimizerState: await optimizerState.read() }),
           rows: [...rows],
           divergences: [...divergences],
+          weights: finalWeights.map((t) => ({ ...t, values: Array.from(t.values) })),
         });
       }
     };
@@ -554,6 +606,10 @@ export async function runExperiment(
         const r = d.replica - batch.offset;
         divergences.push({ ...d, replica: seeds[r], group: names[r] });
       }
+      const finals = await Promise.all(params.map((p) => p.read()));
+      replicaTensors(model, finals, replicaNames(batch)).forEach((tensor, k) => {
+        if (!diverged.has(Math.floor(k / params.length))) finalWeights.push(tensor);
+      });
       // A flat dashed line across the run: the values SGD converges to.
       for (const m of batch.members) rows.push(...theoryRows(m.group, [0, resolved.train.steps - 1]));
     } finally {
@@ -566,7 +622,7 @@ export async function runExperiment(
     }
   }
   if (!shard) rows.push(...relativeSharpnessRows(config, rows));
-  return { rows, divergences };
+  return { rows, divergences, weights: finalWeights };
 }
 
 /**
