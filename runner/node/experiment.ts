@@ -91,15 +91,15 @@ export function loadExperiment(request: RunRequest): ExperimentConfig {
 /** The file a run writes its final weights to, in DIR/NAME/ (or the shard's folder). */
 export const WEIGHTS_FILE = 'weights.safetensors';
 
-/** Reads a weights.safetensors file for --init-from (errors name the flag's file). */
+/** Reads a safetensors file (a run's weights: --init-from, `train({ initialWeights })`); errors name it. */
 export function readWeightsFile(file: string): NamedTensor[] {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(file);
   } catch (error) {
     throw new InputError(
-      '--init-from',
-      `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? error})`,
+      file,
+      `cannot read the weights file (${(error as NodeJS.ErrnoException).code ?? error})`,
     );
   }
   return decodeSafetensors(bytes, file);
