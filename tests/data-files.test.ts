@@ -3,7 +3,6 @@
  * and against bytes built from the format spec; CSV columns; every bad-file class refused before any
  * GPU work naming the file and the row or field; and `run` of a config on file data.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,19 +15,13 @@ import { InputError } from '../src/errors.ts';
 import { prepareExperiment } from '../src/experiments/config.ts';
 import { runCli } from './helpers/cli.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
+import { hasNumpy, python } from './helpers/python.ts';
 
 const test = suite('data files: .npy, CSV, file data in configs');
 test.after(destroyTestEngine);
 
 const dir = mkdtempSync(join(tmpdir(), 'sharpness-lab-data-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
-
-const hasNumpy = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
-
-function python(script: string): void {
-  const result = spawnSync('python3', ['-c', script], { cwd: dir, encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`python3 failed: ${result.stderr}`);
-}
 
 /** .npy bytes built from the format spec (numpy.lib.format), independent of the reader. */
 function npyBytes(
@@ -85,7 +78,9 @@ test('.npy files written by numpy (versions 1.0, 2.0, 3.0; C and Fortran order) 
     console.log('  (python3 with numpy not found: the spec-bytes test above covers the reader)');
     return;
   }
-  python(`
+  python(
+    dir,
+    `
 import numpy as np
 from numpy.lib import format as f
 a = np.arange(12, dtype=np.float64).reshape(4, 3) / 7 - 0.3
@@ -95,7 +90,8 @@ np.save('t64.npy', a.T)  # a transpose is saved in Fortran order
 with open('v2.npy', 'wb') as h: f.write_array(h, a.astype(np.float32), version=(2, 0))
 with open('v3.npy', 'wb') as h: f.write_array(h, a, version=(3, 0))
 np.save('vec.npy', a[:, 0].copy())
-`);
+`,
+  );
   const expected = Array.from({ length: 12 }, (_, i) => i / 7 - 0.3);
   const transposed = Array.from({ length: 12 }, (_, k) => expected[(k % 4) * 3 + Math.floor(k / 4)]);
   for (const [file, shape, values] of [

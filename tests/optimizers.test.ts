@@ -6,7 +6,6 @@ import { InputError } from '../src/errors.ts';
 import { prepareExperiment } from '../src/experiments/config.ts';
 import { type Checkpoint, type ResultRow, runExperiment } from '../src/experiments/executor.ts';
 import { buildModel } from '../src/models/model.ts';
-import type { Engine } from '../src/tensor/engine.ts';
 import {
   learningRateAt,
   type OptimizerInput,
@@ -18,6 +17,7 @@ import {
 import { train } from '../src/train/trainer.ts';
 import { deepLinearConfig } from './helpers/configs.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
+import { shadersLaunched } from './helpers/launches.ts';
 import { ReferenceOptimizer } from './helpers/optimizer-reference.ts';
 import { F32_EPS, randomArray, seededRandom } from './helpers/reference.ts';
 
@@ -186,22 +186,6 @@ const V = [
   [-0.3, 2],
 ];
 
-/** The shader files a training call launched. */
-async function shadersOf(engine: Engine, run: () => Promise<unknown>): Promise<Set<string>> {
-  const shaders = new Set<string>();
-  const launch = engine.launch;
-  engine.launch = (spec) => {
-    shaders.add(spec.shader);
-    return launch.call(engine, spec);
-  };
-  try {
-    await run();
-  } finally {
-    engine.launch = launch;
-  }
-  return shaders;
-}
-
 test("the fused path refuses Adam saying why; 'auto' trains it on the general path", async () => {
   const engine = await testEngine();
   const model = buildModel({ kind: 'deep-linear', inputDim: 2, hidden: [2, 2], outputDim: 2 });
@@ -235,7 +219,7 @@ test("the fused path refuses Adam saying why; 'auto' trains it on the general pa
     assert.instance(error, InputError);
     assert.match((error as Error).message, /train\.path: 'fused' refuses: the fused kernels run plain SGD/);
   }
-  const shaders = await shadersOf(engine, () => train(engine, options));
+  const shaders = await shadersLaunched(engine, () => train(engine, options));
   assert.ok(
     shaders.has('optimizer.wgsl') && ![...shaders].some((s) => s.startsWith('fused')),
     [...shaders].join(),

@@ -10,6 +10,7 @@ import type { Engine, Tensor } from '../src/tensor/engine.ts';
 import { TEACHER_WORKGROUP_BYTES, teacherCapacity } from '../src/train/fused.ts';
 import { type TrainOptions, train } from '../src/train/trainer.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
+import { shadersLaunched } from './helpers/launches.ts';
 
 const test = suite('linear teacher data and replica-batched SGD');
 test.after(destroyTestEngine);
@@ -153,22 +154,6 @@ const NOISE_PER_REPLICA = [0.5, 2, 0.1, 1].map((a) => [
   [a, 0.1 * a],
   [0.1 * a, 0.3],
 ]);
-
-/** The shader files `run` launched. */
-async function shadersLaunched(engine: Engine, run: () => Promise<unknown>): Promise<Set<string>> {
-  const shaders = new Set<string>();
-  const launch = engine.launch;
-  engine.launch = (spec) => {
-    shaders.add(spec.shader);
-    return launch.call(engine, spec);
-  };
-  try {
-    await run();
-  } finally {
-    engine.launch = launch;
-  }
-  return shaders;
-}
 
 /**
  * Trains the same initial weights on the general and the fused path (300 steps: across a dispatch

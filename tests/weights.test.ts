@@ -3,7 +3,6 @@
  * with struct/json only) and an independent writer, bad files, and `run` writing weights.safetensors
  * that `run --init-from` loads back.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,18 +12,11 @@ import { InputError } from '../src/errors.ts';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from '../src/models/weights.ts';
 import { runCli } from './helpers/cli.ts';
 import { deepLinearConfig } from './helpers/configs.ts';
+import { hasNumpy, python } from './helpers/python.ts';
 
 const test = suite('weights: safetensors, run writes them, --init-from loads them');
 const dir = mkdtempSync(join(tmpdir(), 'sharpness-lab-weights-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
-
-const hasNumpy = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
-
-function python(script: string): string {
-  const result = spawnSync('python3', ['-c', script], { cwd: dir, encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`python3 failed: ${result.stderr}`);
-  return result.stdout;
-}
 
 const TENSORS: NamedTensor[] = [
   { name: 'iso/0/W1', shape: [3, 2], values: Float32Array.from([1.5, -2, 0.1, 1e-30, 3e30, -0]) },
@@ -63,7 +55,9 @@ test('numpy reads our file, and we read a file numpy writes (F32 and F64), by th
   }
   writeFileSync(join(dir, 'ours.safetensors'), encodeSafetensors(TENSORS));
   const read = JSON.parse(
-    python(`
+    python(
+      dir,
+      `
 import json, struct, numpy as np
 b = open('ours.safetensors', 'rb').read()
 n = struct.unpack('<Q', b[:8])[0]
@@ -74,14 +68,17 @@ for name, e in h.items():
     a = np.frombuffer(b[8 + n + s:8 + n + t], dtype='<f4').reshape(e['shape'])
     out[name] = {'dtype': e['dtype'], 'shape': list(a.shape), 'values': [float(v) for v in a.ravel()]}
 print(json.dumps(out))
-`),
+`,
+    ),
   );
   for (const t of TENSORS) {
     assert.equal(read[t.name].dtype, 'F32');
     assert.equal(read[t.name].shape, t.shape);
     assert.equal(read[t.name].values, Array.from(t.values), t.name);
   }
-  python(`
+  python(
+    dir,
+    `
 import json, struct, numpy as np
 a = (np.arange(6, dtype=np.float64).reshape(2, 3) / 3 - 0.5)
 b = np.array([1.25, -4.5], dtype=np.float32)
@@ -90,7 +87,8 @@ header = {'b': {'dtype': 'F32', 'shape': [2], 'data_offsets': [0, 8]},
           '__metadata__': {'by': 'numpy'}}
 h = json.dumps(header).encode()
 open('theirs.safetensors', 'wb').write(struct.pack('<Q', len(h)) + h + b.tobytes() + a.astype('<f8').tobytes())
-`);
+`,
+  );
   const theirs = decodeSafetensors(readFileSync(join(dir, 'theirs.safetensors')), 'theirs.safetensors');
   const a = theirs.find((t) => t.name === 'a');
   assert.equal(a?.shape, [2, 3]);

@@ -53,7 +53,9 @@ function isNarrow(widths: readonly number[]): boolean {
 
 /** How the fused path would train this model on this data, or undefined when it cannot. */
 function fusedPlan(model: Model, data: DataSource): FusedPlan | undefined {
-  const spec = model.spec;
+  // A model of the user's own (no built-in spec) always trains on the general path.
+  const spec = model.spec as Model['spec'] | undefined;
+  if (!spec) return undefined;
   if (spec.kind === 'deep-linear' && data instanceof LinearTeacher) {
     const widths = [spec.inputDim, ...spec.hidden, spec.outputDim];
     if (isNarrow(widths)) return { kind: 'deep-linear', widths, narrow: true, data };
