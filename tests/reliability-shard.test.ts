@@ -56,7 +56,12 @@ test('shards 0/3, 1/3, 2/3 merged give the files of a single run', async () => {
       const shard = await cli(['run', 'c.json', '--out', 'sweep', '--shard', `${index}/3`], work);
       assert.is(shard.code, 0, shard.stderr);
       const dir = join(work, 'sweep', NAME, `shard-${index}-of-3`);
-      assert.equal(readdirSync(dir).sort(), ['config.json', 'results.csv', 'results.json']);
+      assert.equal(readdirSync(dir).sort(), [
+        'config.json',
+        'results.csv',
+        'results.json',
+        'weights.safetensors',
+      ]);
       const rows = fromCsv(readFileSync(join(dir, 'results.csv'), 'utf8'));
       // Each shard trains only its own group's two replicas (plus that group's theory rows).
       const expectedGroup = CONFIG.groups[index].name;

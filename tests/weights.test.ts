@@ -3,12 +3,15 @@
  * with struct/json only) and an independent writer, bad files, and `run` writing weights.safetensors
  * that `run --init-from` loads back.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { main as merge } from '../runner/commands/merge.ts';
 import { InputError } from '../src/errors.ts';
+import { prepareExperiment } from '../src/experiments/config.ts';
+import { checkInitialWeights } from '../src/experiments/executor.ts';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from '../src/models/weights.ts';
 import { runCli } from './helpers/cli.ts';
 import { deepLinearConfig } from './helpers/configs.ts';
@@ -153,7 +156,7 @@ function config(name: string, fields: Record<string, unknown> = {}) {
   };
 }
 
-test('run writes every replica as group/seed/W…; run --init-from starts from them; a mismatch exits 2', async () => {
+test('run writes every replica as group/seed/W…, merge joins the shards’, --init-from starts from them, a mismatch is refused', async () => {
   writeFileSync(join(dir, 'first.json'), JSON.stringify(config('first')));
   const out = join(dir, 'out');
   const first = await runCli(['run', join(dir, 'first.json'), '--out', out]);
@@ -165,6 +168,30 @@ test('run writes every replica as group/seed/W…; run --init-from starts from t
   );
   assert.equal(written.map((t) => t.name).sort(), [...names].sort());
   assert.ok(written.every((t) => t.shape.join() === '2,2' && t.values.some((v) => v !== 0)));
+
+  // Shards write their own replicas' weights; merged, they are the unsharded run's, bit for bit.
+  const shardOut = join(dir, 'shards');
+  for (const shard of ['0/2', '1/2']) {
+    const ran = await runCli(['run', join(dir, 'first.json'), '--out', shardOut, '--shard', shard]);
+    assert.is(ran.code, 0, ran.stderr);
+  }
+  // merge needs no GPU: run in this process.
+  const log = console.log;
+  console.log = () => {};
+  try {
+    assert.is(await merge([shardOut]), 0);
+  } finally {
+    console.log = log;
+  }
+  const mergedFile = join(shardOut, 'first', 'weights.safetensors');
+  const fromShards = decodeSafetensors(readFileSync(mergedFile), mergedFile);
+  assert.equal(fromShards.map((t) => t.name).sort(), [...names].sort());
+  for (const t of written)
+    assert.equal(
+      Array.from(fromShards.find((m) => m.name === t.name)?.values ?? []),
+      Array.from(t.values),
+      t.name,
+    );
 
   // One step at a learning rate far below float32 resolution leaves the loaded weights bit for bit.
   const frozen = config('second');
@@ -182,13 +209,19 @@ test('run writes every replica as group/seed/W…; run --init-from starts from t
       t.name,
     );
 
-  // A group the file does not have: exit 2 naming the file and the tensor, nothing written.
-  const renamed = config('third', { groups: [{ name: 'other' }] });
-  writeFileSync(join(dir, 'third.json'), JSON.stringify(renamed));
-  const third = await runCli(['run', join(dir, 'third.json'), '--out', out, '--init-from', weightsFile]);
-  assert.is(third.code, 2);
-  assert.match(third.stderr, /weights\.safetensors: has no tensor 'other\/0\/W1'/);
-  assert.not.ok(existsSync(join(out, 'third')), 'nothing written');
+  // A group the file does not have: refused naming the file and the tensor, before any GPU work (the
+  // check run makes before it starts the engine; an InputError exits 2 with nothing written).
+  try {
+    checkInitialWeights(
+      prepareExperiment(config('third', { groups: [{ name: 'other' }] })),
+      written,
+      weightsFile,
+    );
+    assert.unreachable('a file without the group was accepted');
+  } catch (error) {
+    assert.instance(error, InputError);
+    assert.match((error as Error).message, /weights\.safetensors: has no tensor 'other\/0\/W1'/);
+  }
 });
 
 test.run();

@@ -8,7 +8,8 @@ import { resolveGroups } from '../../src/experiments/config.ts';
 import { relativeSharpnessRows, shardRange } from '../../src/experiments/executor.ts';
 import { canonicalRowOrder, type ExperimentResults, type ResultRow } from '../../src/experiments/results.ts';
 import { type FlagSpec, formatFlagHelp, parseArgs } from '../args.ts';
-import { readResults, writeExperimentReport, writeIndex } from '../node/report.ts';
+import { readWeightsFile, WEIGHTS_FILE, weightsFileBytes } from '../node/experiment.ts';
+import { readResults, writeExperimentReport, writeFileAtomic, writeIndex } from '../node/report.ts';
 
 const flags: FlagSpec[] = [
   {
@@ -22,7 +23,8 @@ export const usage = `usage: sharpness-lab merge DIR... [--out DIR]
 
 Combines the shards of sharded runs ('sharpness-lab run NAME --shard i/n --out DIR', which writes
 DIR/NAME/shard-i-of-n/) into the files one unsharded run writes: DIR/NAME/config.json, results.csv,
-results.json, one SVG per panel, report.html, and DIR/index.html. Each DIR is a shard folder, an
+results.json, one SVG per panel, report.html, weights.safetensors (every shard's replicas), and
+DIR/index.html. Each DIR is a shard folder, an
 experiment folder holding shard folders, or a results folder holding experiment folders; every
 sharded experiment found is merged.
 
@@ -187,7 +189,18 @@ export async function main(argv: string[]): Promise<number> {
     list.push(shard);
     byExperiment.set(shard.results.experiment, list);
   }
-  const merged = [...byExperiment.values()].map((shards) => ({ shards, results: mergeShards(shards) }));
+  const merged = [...byExperiment.values()].map((shards) => ({
+    shards,
+    results: mergeShards(shards),
+    // Every shard's replicas side by side, encoded now so a bad or duplicate tensor stops the merge
+    // before anything is written. Shards from before runs wrote weights have none: nor has the merge.
+    weights: shards.every((s) => existsSync(join(s.dir, WEIGHTS_FILE)))
+      ? weightsFileBytes(
+          shards[0].results.experiment,
+          shards.flatMap((s) => readWeightsFile(join(s.dir, WEIGHTS_FILE))),
+        )
+      : undefined,
+  }));
   let out = typeof f.out === 'string' ? f.out : undefined;
   if (out === undefined) {
     // Shards run with one --out sit in OUT/NAME/shard-*: the merge goes next to them.
@@ -201,8 +214,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (existsSync(out) && !statSync(out).isDirectory())
     throw new InputError('--out', `${out} exists and is not a folder`);
-  for (const { shards, results } of merged) {
+  for (const { shards, results, weights } of merged) {
     const written = await writeExperimentReport(out, results);
+    if (weights) writeFileAtomic(join(written.dir, WEIGHTS_FILE), weights);
     console.log(
       `${results.experiment}: ${shards.length} shards, ${results.rows.length} rows → ${join(written.dir, 'report.html')}`,
     );

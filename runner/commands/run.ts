@@ -71,7 +71,7 @@ momentum or adam, train.schedule a learning-rate schedule (README, "Optimizers a
 With --shard i/n it trains only shard i's replicas (numbered group-major over all groups × seeds, cut
 into n contiguous near-equal ranges) and writes config.json, results.csv, results.json and
 weights.safetensors into DIR/NAME/shard-i-of-n/; 'sharpness-lab merge DIR' then writes the files a
-single run gives (weights.safetensors excepted: each shard keeps its replicas' weights). Each
+single run gives. Each
 shard can run on another machine (see README, "Running sweeps on a cluster").
 
 ${formatFlagHelp(FLAGS)}

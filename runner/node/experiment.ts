@@ -91,6 +91,11 @@ export function loadExperiment(request: RunRequest): ExperimentConfig {
 /** The file a run writes its final weights to, in DIR/NAME/ (or the shard's folder). */
 export const WEIGHTS_FILE = 'weights.safetensors';
 
+/** The weights.safetensors bytes of a run: each replica's final weights, `group/seed/parameter`. */
+export function weightsFileBytes(experiment: string, tensors: readonly NamedTensor[]): Uint8Array {
+  return encodeSafetensors(tensors, { experiment, names: 'group/seed/parameter' });
+}
+
 /** Reads a safetensors file (a run's weights: --init-from, `train({ initialWeights })`); errors name it. */
 export function readWeightsFile(file: string): NamedTensor[] {
   let bytes: Uint8Array;
@@ -369,12 +374,9 @@ export async function runAndReport(
     ...(shard && { shard }),
   };
   let reportPath: string;
-  // Each replica's final weights, `group/seed/parameter`, for PyTorch, JAX and NumPy (and --init-from).
+  // For PyTorch, JAX and NumPy, and for --init-from.
   if (outcome.weights?.length)
-    writeFileAtomic(
-      join(dir, WEIGHTS_FILE),
-      encodeSafetensors(outcome.weights, { experiment: config.name, names: 'group/seed/parameter' }),
-    );
+    writeFileAtomic(join(dir, WEIGHTS_FILE), weightsFileBytes(config.name, outcome.weights));
   if (shard) {
     reportPath = writeShardResults(dir, results);
   } else {

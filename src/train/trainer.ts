@@ -118,6 +118,30 @@ export function checkTrainOptions(options: TrainOptions): number {
 
 export async function train(engine: Engine, options: TrainOptions): Promise<DivergenceReport[]> {
   const replicas = checkTrainOptions(options);
+  const optimizer = options.optimizer ?? PLAIN_SGD;
+  if (
+    options.optimizerState &&
+    JSON.stringify(options.optimizerState.optimizer) !== JSON.stringify(optimizer)
+  )
+    throw new InputError(
+      'optimizerState',
+      `holds the state of ${options.optimizerState.optimizer.kind}, not of options.optimizer`,
+    );
+  const state = options.optimizerState ?? new OptimizerState(engine, optimizer, options.params);
+  try {
+    return await trainSteps(engine, options, replicas, state);
+  } finally {
+    if (state !== options.optimizerState) state.dispose();
+  }
+}
+
+/** The step loop of `train`, its options checked; `state` is the optimizer's. */
+async function trainSteps(
+  engine: Engine,
+  options: TrainOptions,
+  replicas: number,
+  state: OptimizerState,
+): Promise<DivergenceReport[]> {
   const path = options.path ?? 'auto';
   const refusal = fusedRefusal(options.optimizer, options.schedule);
   const fusable = options.loss === 'mse' && canFuse(options.model, options.data);
@@ -126,13 +150,6 @@ export async function train(engine: Engine, options: TrainOptions): Promise<Dive
     throw new InputError('train.path', `'fused' needs ${FUSED_REQUIREMENTS}`);
   }
   const useFused = path === 'fused' || (path === 'auto' && fusable && !refusal);
-  const optimizer = options.optimizer ?? PLAIN_SGD;
-  const state = options.optimizerState ?? new OptimizerState(engine, optimizer, options.params);
-  if (JSON.stringify(state.optimizer) !== JSON.stringify(optimizer))
-    throw new InputError(
-      'optimizerState',
-      `holds the state of ${state.optimizer.kind}, not of options.optimizer`,
-    );
   const start = options.startStep ?? 0;
   const end = start + options.steps;
   const logEvery = options.logEvery ?? 0;
@@ -151,42 +168,34 @@ export async function train(engine: Engine, options: TrainOptions): Promise<Dive
   };
   const totalSteps = options.totalSteps ?? end;
   let step = start;
-  try {
-    while (step < end) {
-      // A segment ends at a log point or at the switch to GD, whichever comes first.
-      let last = step;
-      while (last < end - 1 && !isLogPoint(last) && last + 1 !== options.switchToGdAt) last++;
-      const gd = options.switchToGdAt !== undefined && step >= options.switchToGdAt;
-      if (useFused) {
-        const loss = fusedSgd(engine, options.model, options.data, options.params, {
-          learningRate: options.learningRate,
-          batchSize: gd ? (options.gdBatchSize ?? 1000) : options.batchSize,
-          steps: last - step + 1,
-          seed: options.seed,
-          startStep: step,
-          replicaOffset: options.replicaOffset,
+  while (step < end) {
+    // A segment ends at a log point or at the switch to GD, whichever comes first.
+    let last = step;
+    while (last < end - 1 && !isLogPoint(last) && last + 1 !== options.switchToGdAt) last++;
+    const gd = options.switchToGdAt !== undefined && step >= options.switchToGdAt;
+    if (useFused) {
+      const loss = fusedSgd(engine, options.model, options.data, options.params, {
+        learningRate: options.learningRate,
+        batchSize: gd ? (options.gdBatchSize ?? 1000) : options.batchSize,
+        steps: last - step + 1,
+        seed: options.seed,
+        startStep: step,
+        replicaOffset: options.replicaOffset,
+      });
+      if (isLogPoint(last)) await record(last, loss);
+      loss.dispose();
+    } else {
+      for (let s = step; s <= last; s++) {
+        const rate = learningRateAt(options.learningRate, options.schedule, s, totalSteps);
+        const loss = generalStep(engine, options, replicas, s, (params, grads) => {
+          state.update(params, grads, s, rate);
         });
-        if (isLogPoint(last)) await record(last, loss);
+        if (s === last && isLogPoint(last)) await record(last, loss.value);
+        else engine.flush();
         loss.dispose();
-      } else {
-        for (let s = step; s <= last; s++) {
-          const loss = generalStep(engine, options, replicas, s, (params, grads) => {
-            state.update(
-              params,
-              grads,
-              s,
-              learningRateAt(options.learningRate, options.schedule, s, totalSteps),
-            );
-          });
-          if (s === last && isLogPoint(last)) await record(last, loss.value);
-          else engine.flush();
-          loss.dispose();
-        }
       }
-      step = last + 1;
     }
-  } finally {
-    if (state !== options.optimizerState) state.dispose();
+    step = last + 1;
   }
   return [...diverged.values()];
 }
