@@ -1,11 +1,13 @@
 // `run --shard 0/3, 1/3, 2/3` then `merge` through the real CLI equals one unsharded run: the same
-// files, the same rows in the same order, training rows bit for bit, measurements to f32 rounding.
+// files, the same rows in the same order, training rows and weights bit for bit, measurements to f32
+// rounding.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fromCsv, type ResultRow } from '../src/experiments/results.ts';
+import { decodeSafetensors } from '../src/models/weights.ts';
 import { runCli } from './helpers/cli.ts';
 import { deepLinearConfig } from './helpers/configs.ts';
 
@@ -115,6 +117,14 @@ test('shards 0/3, 1/3, 2/3 merged give the files of a single run', async () => {
     // relativeSharpness for every replica of all three groups at each of the 5 log points (+ theory).
     assert.is(relative, 3 * 2 * 5 + 3 * 2);
     assert.ok(measured > 0);
+    // The merged weights.safetensors holds every shard's replicas: the single run's tensors, bit for bit.
+    const tensors = (dir: string) =>
+      decodeSafetensors(readFileSync(join(dir, 'weights.safetensors')), dir)
+        .map((t) => `${t.name} [${t.shape}] ${Array.from(t.values)}`)
+        .sort();
+    const unsharded = tensors(singleDir);
+    assert.is(unsharded.length, 3 * 2 * 2, 'groups × seeds × layers');
+    assert.equal(tensors(mergedDir), unsharded);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

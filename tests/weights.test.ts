@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { main as merge } from '../runner/commands/merge.ts';
 import { InputError } from '../src/errors.ts';
 import { prepareExperiment } from '../src/experiments/config.ts';
 import { checkInitialWeights } from '../src/experiments/executor.ts';
@@ -156,7 +155,7 @@ function config(name: string, fields: Record<string, unknown> = {}) {
   };
 }
 
-test('run writes every replica as group/seed/W…, merge joins the shards’, --init-from starts from them, a mismatch is refused', async () => {
+test('run writes every replica as group/seed/W…, --init-from starts from them, a mismatch is refused', async () => {
   writeFileSync(join(dir, 'first.json'), JSON.stringify(config('first')));
   const out = join(dir, 'out');
   const first = await runCli(['run', join(dir, 'first.json'), '--out', out]);
@@ -168,30 +167,6 @@ test('run writes every replica as group/seed/W…, merge joins the shards’, --
   );
   assert.equal(written.map((t) => t.name).sort(), [...names].sort());
   assert.ok(written.every((t) => t.shape.join() === '2,2' && t.values.some((v) => v !== 0)));
-
-  // Shards write their own replicas' weights; merged, they are the unsharded run's, bit for bit.
-  const shardOut = join(dir, 'shards');
-  for (const shard of ['0/2', '1/2']) {
-    const ran = await runCli(['run', join(dir, 'first.json'), '--out', shardOut, '--shard', shard]);
-    assert.is(ran.code, 0, ran.stderr);
-  }
-  // merge needs no GPU: run in this process.
-  const log = console.log;
-  console.log = () => {};
-  try {
-    assert.is(await merge([shardOut]), 0);
-  } finally {
-    console.log = log;
-  }
-  const mergedFile = join(shardOut, 'first', 'weights.safetensors');
-  const fromShards = decodeSafetensors(readFileSync(mergedFile), mergedFile);
-  assert.equal(fromShards.map((t) => t.name).sort(), [...names].sort());
-  for (const t of written)
-    assert.equal(
-      Array.from(fromShards.find((m) => m.name === t.name)?.values ?? []),
-      Array.from(t.values),
-      t.name,
-    );
 
   // One step at a learning rate far below float32 resolution leaves the loaded weights bit for bit.
   const frozen = config('second');
