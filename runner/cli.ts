@@ -15,6 +15,11 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'run an experiment (preset or config file): train, measure, plot, report',
     load: () => import('./commands/run.ts'),
   },
+  lab: {
+    summary:
+      'the lab page: train live in the browser (WebGPU) beside the theory; or --out DIR for static files',
+    load: () => import('./commands/lab.ts'),
+  },
   info: {
     summary: 'show the WebGPU adapter, backend, limits and features',
     load: () => import('./commands/info.ts'),

@@ -29,6 +29,10 @@ export interface BundleOptions {
   replace?: Record<string, string>;
   /** Virtual modules by import specifier → JavaScript source (resolved from the repository root). */
   modules?: Record<string, string>;
+  /** The page's index.html (default: an empty body that loads ./page.js). */
+  html?: string;
+  /** Minify the JavaScript (the lab app, which people download). */
+  minify?: boolean;
 }
 
 export interface Bundle {
@@ -140,6 +144,7 @@ export async function bundlePage(options: BundleOptions): Promise<Bundle> {
     target: 'chrome113',
     sourcemap: 'linked',
     keepNames: true,
+    minify: options.minify ?? false,
     chunkNames: 'chunks/[name]-[hash]',
     metafile: true,
     logLevel: 'silent',
@@ -157,7 +162,7 @@ export async function bundlePage(options: BundleOptions): Promise<Bundle> {
     );
     throw new Error(`bundling the page failed:\n  ${lines.join('\n  ') || String(error)}`);
   });
-  await writeFile(join(options.outdir, 'index.html'), INDEX_HTML);
+  await writeFile(join(options.outdir, 'index.html'), options.html ?? INDEX_HTML);
   const files = [
     'index.html',
     ...Object.keys(result.metafile.outputs).map((f) => relative(options.outdir, resolve(REPO_ROOT, f))),
@@ -216,6 +221,8 @@ export async function cachedPageBundle(
       entry: options.entry ?? DEFAULT_PAGE_ENTRY,
       replace: options.replace ?? {},
       modules: options.modules ?? {},
+      html: options.html ?? null,
+      minify: options.minify ?? false,
     }),
   );
   const manifestPath = join(cacheDir, `${configKey.slice(0, 16)}.json`);

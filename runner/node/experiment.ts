@@ -20,12 +20,12 @@ import {
 } from '../../src/experiments/executor.ts';
 import { PRESET_NAMES, PRESETS, presetConfig } from '../../src/experiments/presets/index.ts';
 import {
-  canonicalRowOrder,
   type ExperimentResults,
+  experimentResults,
   type ShardSpec,
   toCsv,
 } from '../../src/experiments/results.ts';
-import type { AdapterDescription } from '../../src/gpu/context.ts';
+import { type AdapterDescription, adapterSummary } from '../../src/gpu/context.ts';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from '../../src/models/weights.ts';
 import type { Engine } from '../../src/tensor/engine.ts';
 import { loadMnist } from './mnist.ts';
@@ -146,10 +146,6 @@ export function batchReplicas(config: ExperimentConfig, shard?: ShardSpec): numb
   for (const batch of planBatches(groups, shard ? shardRange(config, shard) : undefined))
     for (const member of batch.members) replicas[member.groupIndex] = batch.replicas;
   return replicas;
-}
-
-function describe(a: AdapterDescription): string {
-  return `${a.vendor} ${a.architecture} (${a.description || a.device}; ${a.backend}; ${a.host})`;
 }
 
 /** What an executor is handed: progress and checkpoint hooks, a state to resume, a shard to train. */
@@ -358,19 +354,12 @@ export async function runAndReport(
   bar?.finish();
   const { outcome, adapter } = execution;
   const results: ExperimentResults = {
-    experiment: config.name,
-    adapter: describe(adapter),
-    startedAt: started.toISOString(),
-    wallSeconds: (Date.now() - started.getTime()) / 1000,
-    config,
-    rows: canonicalRowOrder(config, outcome.rows),
-    divergences: outcome.divergences.map((d) => ({
-      group: d.group,
-      replica: d.replica,
-      step: d.step,
-      loss: d.loss,
-    })),
-    ...(options.quick !== undefined && { quick: options.quick }),
+    ...experimentResults(config, outcome, {
+      adapter: adapterSummary(adapter),
+      startedAt: started,
+      wallSeconds: (Date.now() - started.getTime()) / 1000,
+      quick: options.quick,
+    }),
     ...(shard && { shard }),
   };
   let reportPath: string;

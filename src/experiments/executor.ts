@@ -90,11 +90,27 @@ export interface ExperimentHooks {
   /** Continue from this state instead of starting afresh. */
   resume?: Checkpoint;
   /**
+   * Awaited at every log point, the last included, after its measurements: a live view (the lab page)
+   * reads the rows so far (the run's own array: read it, do not keep or change it) and this log
+   * point's weights, and may pause the run by not returning, or stop it by throwing.
+   */
+  logPoint?: (point: LogPoint) => void | Promise<void>;
+  /**
    * Train only this shard's replicas: its rows, plus the theory rows of the groups it touches (the
    * same in every shard), and no relativeSharpness rows (the reference may be in another shard;
    * merging recomputes them with `relativeSharpnessRows`).
    */
   shard?: ExperimentShard;
+}
+
+/** What `ExperimentHooks.logPoint` sees. */
+export interface LogPoint {
+  batchIndex: number;
+  /** The step just measured (0-based: the weights after step + 1 updates). */
+  step: number;
+  rows: readonly ResultRow[];
+  /** Every parameter tensor of the batch at this step (replica-major). */
+  params: readonly (Float32Array | Uint32Array)[];
 }
 
 export interface ExperimentOutcome {
@@ -578,6 +594,7 @@ export async function runExperiment(
           weights: finalWeights.map((t) => ({ ...t, values: Array.from(t.values) })),
         });
       }
+      if (hooks.logPoint) await hooks.logPoint({ batchIndex, step, rows, params: await weights() });
     };
     let lastStep = startStep - 1;
     try {

@@ -208,14 +208,12 @@ function logSafe(panel: PanelSpec, mean: number, lower: number): { ok: boolean; 
   return { ok: true, lower: lower > 0 ? lower : mean / 10 };
 }
 
-function timeseriesSpec(
-  config: ExperimentConfig,
-  panel: PanelSpec,
-  rows: readonly ResultRow[],
-  metrics: string[],
-  options: PlotOptions,
-): VegaLiteSpec {
-  const groups = panelGroups(config, panel).map((g) => g.name);
+/**
+ * The data points of a timeseries panel: mean ± standard error over seeds per (group, metric, step)
+ * with the metric's label and whether it is measured or theory (`kind`); points a log axis cannot
+ * show are left out. Steps are summarised independently, so rows of new steps can be streamed in.
+ */
+export function timeseriesValues(panel: PanelSpec, rows: readonly ResultRow[]): Record<string, unknown>[] {
   const values: Record<string, unknown>[] = [];
   for (const s of summarise(rows)) {
     const lowerRaw = s.mean - s.standardError;
@@ -231,6 +229,18 @@ function timeseriesSpec(
       kind: s.theory ? THEORY_LABEL : MEASURED_LABEL,
     });
   }
+  return values;
+}
+
+function timeseriesSpec(
+  config: ExperimentConfig,
+  panel: PanelSpec,
+  rows: readonly ResultRow[],
+  metrics: string[],
+  options: PlotOptions,
+): VegaLiteSpec {
+  const groups = panelGroups(config, panel).map((g) => g.name);
+  const values = timeseriesValues(panel, rows);
   const hasTheory = values.some((v) => v.kind === THEORY_LABEL);
   const x = {
     field: 'step',

@@ -46,6 +46,37 @@ export interface ExperimentResults {
   shard?: ShardSpec;
 }
 
+/**
+ * results.json of a run: its rows in the canonical order and its divergences, with where and when it
+ * ran (`adapter` in words, e.g. `adapterSummary`).
+ */
+export function experimentResults(
+  config: ExperimentConfig,
+  outcome: { rows: readonly ResultRow[]; divergences: readonly Divergence[] },
+  run: { adapter: string; startedAt: Date; wallSeconds: number; quick?: boolean },
+): ExperimentResults {
+  return {
+    experiment: config.name,
+    adapter: run.adapter,
+    startedAt: run.startedAt.toISOString(),
+    wallSeconds: run.wallSeconds,
+    config,
+    rows: canonicalRowOrder(config, outcome.rows),
+    divergences: outcome.divergences.map((d) => ({
+      group: d.group,
+      replica: d.replica,
+      step: d.step,
+      loss: d.loss,
+    })),
+    ...(run.quick !== undefined && { quick: run.quick }),
+  };
+}
+
+/** JSON as the result files are written: two-space indented, with a final newline. */
+export function formatJson(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}
+
 /** Shard `index` of `count` (0 ≤ index < count): a contiguous range of the run's replicas. */
 export interface ShardSpec {
   index: number;

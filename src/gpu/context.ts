@@ -24,3 +24,8 @@ export interface GpuContext {
 export function isSwiftShader(context: GpuContext): boolean {
   return context.adapterInfo.architecture === 'swiftshader';
 }
+
+/** The adapter in one line, as results.json records it: vendor, architecture, device, backend, host. */
+export function adapterSummary(a: AdapterDescription): string {
+  return `${a.vendor} ${a.architecture} (${a.description || a.device}; ${a.backend}; ${a.host})`;
+}
