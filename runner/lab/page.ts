@@ -72,18 +72,14 @@ function format(value: number): string {
 // ---------------------------------------------------------------------------------------------------
 // Controls ↔ state
 
-/** The input elements of a field: one, or one per entry of an array field. */
-function inputsOf(field: keyof LabState, state: LabState): HTMLInputElement[] {
-  const value = state[field];
-  if (Array.isArray(value)) return value.map((_, i) => input(`${field}${i}`));
-  return [input(field)];
-}
-
 function writeControls(state: LabState): void {
   for (const field of LAB_FIELDS) {
     const value = state[field];
     if (field === 'kappa') input('kappa').value = String(Math.log10(state.kappa));
-    else if (Array.isArray(value)) value.forEach((v, i) => (input(`${field}${i}`).value = String(v)));
+    else if (Array.isArray(value))
+      value.forEach((v, i) => {
+        input(`${field}${i}`).value = String(v);
+      });
     else input(field).value = String(value);
   }
   showSliderValues(state);
@@ -118,7 +114,7 @@ function readControls(fromSlider: boolean): LabState {
 }
 
 function markInvalid(field: string | undefined): void {
-  document.querySelectorAll('.invalid').forEach((el) => el.classList.remove('invalid'));
+  for (const el of Array.from(document.querySelectorAll('.invalid'))) el.classList.remove('invalid');
   if (!field) return;
   const [name, index] = field.split('.');
   const target = document.getElementById(index === undefined ? name : `${name}${index}`);
