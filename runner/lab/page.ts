@@ -13,6 +13,7 @@ import { experimentResults, formatJson, type ResultRow, toCsv } from '../../src/
 import { adapterSummary } from '../../src/gpu/context.ts';
 import { requestGpuContext } from '../../src/gpu/device.ts';
 import { Engine } from '../../src/tensor/engine.ts';
+import type { DeepLinearTheory } from '../../src/theory/index.ts';
 import { loadShaderSources } from '../browser/shaders.ts';
 import { LIVE_METRICS, type LiveMetric, LivePlots } from './plots.ts';
 import { LabRun, type RunStatus } from './run.ts';
@@ -131,12 +132,23 @@ function showTheory(state: LabState): void {
     element('theory-fluctuation').textContent = format(theory.fluctuation);
     element('theory-lambdaMax').textContent = format(theory.lambdaMax);
     element('theory-minSharpness').textContent = format(theory.minSharpness);
-    plots?.setTheory(theory, (run?.config.train.steps ?? state.steps) - 1);
+    const last = segments.at(-1);
+    if (last) last.theory = theory;
+    drawTheory();
   } catch (error) {
     for (const id of ['sharpness', 'fluctuation', 'lambdaMax', 'minSharpness'])
       element(`theory-${id}`).textContent = '—';
     if (!(error instanceof InputError)) throw error;
   }
+}
+
+/** The closed-form lines from the segments of the run (the last one follows the controls). */
+function drawTheory(): void {
+  if (!plots || segments.length === 0) return;
+  const end = (run?.config.train.steps ?? current.steps) - 1;
+  plots.setTheory(
+    segments.map((s, i) => ({ from: s.from, to: (segments[i + 1]?.from ?? end + 1) - 1, theory: s.theory })),
+  );
 }
 
 /** The replicas' mean of each metric at the latest log point. */
@@ -165,6 +177,8 @@ let pendingRows: ResultRow[] = [];
 let pendingParams: readonly Float32Array[] | undefined;
 let drawScheduled = false;
 let continuedAt: number | undefined;
+/** The settings the run trained under: from which step, and their closed form. */
+let segments: { from: number; theory: DeepLinearTheory }[] = [];
 /** Run changes are applied one after another (a dragged slider sends many). */
 let applying: Promise<void> = Promise.resolve();
 
@@ -232,9 +246,10 @@ function showStatus(): void {
     failed: 'failed',
   };
   const steps = run.config.train.steps;
+  const speed = run.stepsPerSecond();
   element('status').textContent =
     `${words[run.status]} · step ${run.lastStep + 1} of ${steps} · ` +
-    `${Math.round(run.stepsPerSecond()).toLocaleString('en')} steps/s · ${run.config.seeds} replicas · ${adapterName}`;
+    `${speed > 0 ? Math.round(speed).toLocaleString('en') : '–'} steps/s · ${run.config.seeds} replicas · ${adapterName}`;
   element('pause').textContent = run.status === 'paused' ? 'Resume' : 'Pause';
   element<HTMLButtonElement>('pause').disabled = !run.active;
   element<HTMLButtonElement>('step').disabled = run.status !== 'paused';
@@ -273,8 +288,12 @@ async function apply(mode: 'restart' | 'continue'): Promise<void> {
   show('error', undefined);
   if (resumable) {
     continuedAt = previous.lastStep + 1;
+    // The segment that ended keeps the closed form of the setting it trained under.
+    if (runState && segments.length > 0) segments[segments.length - 1].theory = labTheory(runState);
+    segments.push({ from: continuedAt, theory: labTheory(state) });
     run = new LabRun(engine, config, listener, previous, paused);
   } else {
+    segments = [{ from: 0, theory: labTheory(state) }];
     continuedAt = undefined;
     plots?.finalize();
     for (const container of Object.values(plotContainers())) container.replaceChildren();

@@ -30,7 +30,7 @@ export const LIVE_METRICS = ['loss', 'sharpness', 'fluctuation', 'lambdaMax'] as
 export type LiveMetric = (typeof LIVE_METRICS)[number];
 
 const SYMBOLS: Record<LiveMetric, string> = {
-  loss: 'minibatch loss ½‖f(x) − y‖²',
+  loss: 'minibatch loss ½‖f − y‖²',
   sharpness: 'sharpness T = Tr H',
   fluctuation: 'fluctuation S = E‖∇ℓ‖²',
   lambdaMax: 'λ_max(H)',
@@ -144,6 +144,13 @@ function frobenius(values: Float32Array, offset: number, size: number): number {
   return Math.sqrt(sum);
 }
 
+/** The closed form that holds over steps [from, to] of a run. */
+export interface TheorySegment {
+  from: number;
+  to: number;
+  theory: DeepLinearTheory;
+}
+
 /** The page's views of one run: four timeseries and the layer-norm picture. */
 export class LivePlots {
   private constructor(
@@ -182,27 +189,34 @@ export class LivePlots {
     }
   }
 
-  /** Replaces the closed-form lines (from step 0 to `lastStep`) with the theory of the current setting. */
-  setTheory(theory: DeepLinearTheory, lastStep: number): void {
-    const values: Record<LiveMetric, number | undefined> = {
+  /**
+   * Replaces the closed-form lines: one level per segment of the run (a run continued under a new
+   * setting has one segment per setting, so the line steps where the setting changed); T_min and
+   * the predicted layer norms are the last segment's.
+   */
+  setTheory(segments: readonly TheorySegment[]): void {
+    const theory = segments[segments.length - 1].theory;
+    const closedFormOf = (t: DeepLinearTheory): Record<LiveMetric, number | undefined> => ({
       loss: undefined,
-      sharpness: theory.sharpness,
-      fluctuation: theory.fluctuation,
-      lambdaMax: theory.lambdaMax,
-    };
+      sharpness: t.sharpness,
+      fluctuation: t.fluctuation,
+      lambdaMax: t.lambdaMax,
+    });
     for (const [metric, view] of this.views) {
-      const value = values[metric];
-      const theoryRows: ResultRow[] =
-        value === undefined
-          ? []
-          : [0, Math.max(lastStep, 1)].map((step) => ({
-              experiment: this.config.name,
-              group: this.config.groups[0].name,
-              seed: 'theory' as const,
-              step,
-              metric,
-              value,
-            }));
+      const theoryRows: ResultRow[] = [];
+      for (const segment of segments) {
+        const value = closedFormOf(segment.theory)[metric];
+        if (value === undefined) continue;
+        for (const step of [segment.from, Math.max(segment.to, segment.from + 1)])
+          theoryRows.push({
+            experiment: this.config.name,
+            group: this.config.groups[0].name,
+            seed: 'theory',
+            step,
+            metric,
+            value,
+          });
+      }
       const change = changeset()
         .remove((d: { kind: string }) => d.kind === THEORY_LABEL)
         .insert(timeseriesValues(panelFor(metric), theoryRows));

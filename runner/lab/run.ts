@@ -47,6 +47,10 @@ export class LabRun {
   /** Wall time spent training (pauses left out), up to the last log point. */
   private activeMs = 0;
   private activeSince = performance.now();
+  private warm = false;
+  private readonly createdAt = performance.now();
+  private endedAt: number | undefined;
+  private pausedMs = 0;
   private paused = false;
   private pauseAfterNext = false;
   private stopRequested = false;
@@ -98,7 +102,10 @@ export class LabRun {
           this.rows.push(...fresh);
           this.lastStep = point.step;
           const now = performance.now();
-          this.activeMs += now - this.activeSince;
+          // Steps per second count from the first log point: before it the pipelines compile.
+          if (this.warm) this.activeMs += now - this.activeSince;
+          else this.firstStep = point.step;
+          this.warm = true;
           this.activeSince = now;
           this.params = point.params.map((p) => Float32Array.from(p));
           this.listener.logPoint(fresh, point.step, this.params);
@@ -108,8 +115,10 @@ export class LabRun {
       this.rows.length = 0;
       this.rows.push(...outcome.rows);
       this.divergences = outcome.divergences;
+      this.endedAt = performance.now();
       this.setStatus('done');
     } catch (error) {
+      this.endedAt = performance.now();
       if (error instanceof StopRun) this.setStatus('stopped');
       else this.setStatus('failed', error instanceof Error ? error.message : String(error));
     }
@@ -123,8 +132,10 @@ export class LabRun {
       this.paused = true;
     }
     if (this.paused) {
+      const pausedAt = performance.now();
       this.setStatus('paused');
       while (this.paused && !this.stopRequested) await new Promise<void>((resolve) => (this.wake = resolve));
+      this.pausedMs += performance.now() - pausedAt;
       if (this.stopRequested) throw new StopRun();
       this.setStatus('running');
       this.activeSince = performance.now();
@@ -166,13 +177,16 @@ export class LabRun {
     return this.status === 'running' || this.status === 'paused';
   }
 
-  /** Steps this run trained per second of training time (measurements included, pauses not). */
+  /**
+   * Steps per second of training time since this run's first log point (measurements included; pauses
+   * and the start, where the pipelines compile, left out).
+   */
   stepsPerSecond(): number {
     return this.activeMs > 0 ? ((this.lastStep - this.firstStep) * 1000) / this.activeMs : 0;
   }
 
-  /** Seconds spent training, pauses left out. */
+  /** Seconds from the start to the end (or now), pauses left out: results.json's wallSeconds. */
   wallSeconds(): number {
-    return this.activeMs / 1000;
+    return ((this.endedAt ?? performance.now()) - this.createdAt - this.pausedMs) / 1000;
   }
 }
