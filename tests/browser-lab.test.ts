@@ -7,7 +7,7 @@
  * trained page goes to results/lab-screenshot.png.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'puppeteer-core';
@@ -261,6 +261,47 @@ test('the κ slider moves the theory shown to the closed form; the URL round-tri
   );
   assert.equal([...errors, ...reopened.errors], [], 'console errors');
   await reopened.page.close();
+});
+
+test('without WebGPU the page says which browsers work and still shows the theory', async () => {
+  if (!chromium) throw new Error('no browser');
+  const page = await chromium.browser.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(String(error)));
+  // A string, not a function: the test's transpiler may wrap arrow functions in helpers the page lacks.
+  await page.evaluateOnNewDocument(
+    "Object.defineProperty(Navigator.prototype, 'gpu', { get() { return undefined; }, configurable: true });",
+  );
+  await page.goto(settingUrl);
+  await page.waitForFunction(
+    () => (window as unknown as { lab?: { status(): string } }).lab?.status() === 'no-webgpu',
+    {
+      timeout: 30_000,
+    },
+  );
+  const message = await page.$eval('#no-webgpu', (e) =>
+    (e as HTMLElement).hidden ? '' : (e.textContent ?? ''),
+  );
+  assert.match(message, /no WebGPU/);
+  assert.match(message, /Chrome or Edge 113/);
+  const expected = closedForm(SETTING.depth, SETTING.noise, SETTING.kappa).sharpness;
+  const shown = await page.$eval('#theory-sharpness', (e) => Number(e.textContent));
+  assert.ok(Math.abs(shown - expected) <= 5e-6 * expected, `T* ${shown} vs ${expected}`);
+  assert.equal(errors, []);
+  await page.close();
+});
+
+test('lab refuses bad flags with exit code 2, naming the flag, and writes nothing', async () => {
+  const port = await runCli(['lab', '--port', '70000'], { timeoutMs: 60_000 });
+  assert.is(port.code, 2);
+  assert.match(port.stderr, /^sharpness-lab: --port: expected an integer port/);
+  const occupied = join(dir, 'occupied');
+  mkdirSync(occupied);
+  writeFileSync(join(occupied, 'notes.txt'), 'mine');
+  const out = await runCli(['lab', '--out', occupied], { timeoutMs: 60_000 });
+  assert.is(out.code, 2);
+  assert.match(out.stderr, /--out: .* is not empty and not a lab build/);
+  assert.equal(readdirSync(occupied), ['notes.txt']);
 });
 
 test('the static build (lab --out) from a plain static server gives the same rows', async () => {

@@ -1,11 +1,13 @@
 // `sharpness-lab lab [--port N] [--open] [--out DIR]`: the lab page, served from 127.0.0.1, or
 // written as static files for any static host.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { InputError } from '../../src/errors.ts';
 import { type FlagSpec, formatFlagHelp, parseArgs } from '../args.ts';
+import { REPO_ROOT } from '../browser/bundle.ts';
 import { serveStatic } from '../browser/server.ts';
 import { buildLab, cachedLabBundle } from '../lab/build.ts';
 
@@ -60,6 +62,21 @@ function openInBrowser(url: string): void {
   child.unref();
 }
 
+/**
+ * The app to serve: built from the sources (cached), or, where esbuild (a devDependency) is not
+ * installed, a static build at the package root (`npm run build:lab`).
+ */
+async function labFiles(): Promise<{ outdir: string; temporary: boolean }> {
+  try {
+    return await cachedLabBundle(() => mkdtemp(join(tmpdir(), 'sharpness-lab-lab-')));
+  } catch (error) {
+    const prebuilt = join(REPO_ROOT, 'dist-lab');
+    if (!/esbuild, which is not installed/.test(String(error)) || !existsSync(join(prebuilt, 'index.html')))
+      throw error;
+    return { outdir: prebuilt, temporary: false };
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const { positional, flags: f } = parseArgs(argv, flags);
   if (positional.length > 0)
@@ -74,7 +91,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const port = checkPort(f.port);
-  const bundle = await cachedLabBundle(() => mkdtemp(join(tmpdir(), 'sharpness-lab-lab-')));
+  const bundle = await labFiles();
   let server: Awaited<ReturnType<typeof serveStatic>>;
   try {
     server = await serveStatic(bundle.outdir, port);

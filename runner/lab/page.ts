@@ -460,7 +460,14 @@ async function main(): Promise<void> {
   element('export-config').addEventListener('click', () =>
     download('config.json', exports.config(), 'application/json'),
   );
-  engine = await createEngine();
+  try {
+    engine = await createEngine();
+  } catch (error) {
+    show(
+      'no-webgpu',
+      `The GPU device could not be set up: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
   engineState = engine ? 'ready' : 'unavailable';
   if (!engine) {
     element('status').textContent = 'no WebGPU: theory only';
