@@ -114,12 +114,23 @@ function readControls(fromSlider: boolean): LabState {
   return parseLabState(raw);
 }
 
+/** The control of a state field (`V.2` is the input V2). */
+function controlOf(field: string): HTMLElement | null {
+  const [name, index] = field.split('.');
+  return document.getElementById(index === undefined ? name : `${name}${index}`);
+}
+
+/** What the reader sees as the control's name: its label, else its aria-label, else the field. */
+function controlLabel(field: string): string {
+  const control = controlOf(field);
+  if (!control) return field;
+  const label = document.querySelector(`label[for="${control.id}"]`)?.textContent;
+  return label ?? control.getAttribute('aria-label') ?? field;
+}
+
 function markInvalid(field: string | undefined): void {
   for (const el of Array.from(document.querySelectorAll('.invalid'))) el.classList.remove('invalid');
-  if (!field) return;
-  const [name, index] = field.split('.');
-  const target = document.getElementById(index === undefined ? name : `${name}${index}`);
-  target?.classList.add('invalid');
+  if (field) controlOf(field)?.classList.add('invalid');
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -146,6 +157,7 @@ function showTheory(state: LabState): void {
 function drawTheory(): void {
   if (!plots || segments.length === 0) return;
   const end = (run?.config.train.steps ?? current.steps) - 1;
+  plots.setSwitch(run?.config.train.switchToGdAt);
   plots.setTheory(
     segments.map((s, i) => ({ from: s.from, to: (segments[i + 1]?.from ?? end + 1) - 1, theory: s.theory })),
   );
@@ -277,6 +289,7 @@ function plotContainers(): Record<LiveMetric | 'norms', HTMLElement> {
 async function apply(mode: 'restart' | 'continue'): Promise<void> {
   if (!engine) return;
   const state = current;
+  labConfig(state); // a setting `run` would refuse leaves the current run alone (the caller shows why)
   const previous = run;
   const paused = previous?.status === 'paused';
   if (previous?.active) await previous.stop();
@@ -295,6 +308,9 @@ async function apply(mode: 'restart' | 'continue'): Promise<void> {
   } else {
     segments = [{ from: 0, theory: labTheory(state) }];
     continuedAt = undefined;
+    // Rows the stopped run measured but the page has not drawn belong to the old plots.
+    pendingRows = [];
+    pendingParams = undefined;
     plots?.finalize();
     for (const container of Object.values(plotContainers())) container.replaceChildren();
     const width = Math.max(300, element('plot-sharpness').clientWidth - 2);
@@ -333,7 +349,7 @@ function takeControls(changed?: EventTarget | null): boolean {
   } catch (error) {
     if (!(error instanceof InputError)) throw error;
     markInvalid(error.field);
-    show('error', `${error.message}`);
+    show('error', `${controlLabel(error.field)}: ${error.message.slice(error.field.length + 2)}`);
     return false;
   }
   markInvalid(undefined);
@@ -471,6 +487,7 @@ async function main(): Promise<void> {
   engineState = engine ? 'ready' : 'unavailable';
   if (!engine) {
     element('status').textContent = 'no WebGPU: theory only';
+    element('plots').hidden = true;
     for (const id of ['pause', 'step', 'reset', 'export-csv', 'export-json'])
       element<HTMLButtonElement>(id).disabled = true;
     return;

@@ -24,6 +24,7 @@ const DATA = 'rows';
 const FIT = { type: 'fit', contains: 'padding', resize: true };
 const PLOT_HEIGHT = 230;
 const MINIMUM = 'minimum';
+const SWITCH = 'switch';
 
 /** The four live metrics, each in its own view (so each has its own y axis and reads at a glance). */
 export const LIVE_METRICS = ['loss', 'sharpness', 'fluctuation', 'lambdaMax'] as const;
@@ -69,7 +70,22 @@ function liveSpec(config: ExperimentConfig, metric: LiveMetric, width: number): 
   for (const layer of layers) {
     layer.encoding.color = { value: PALETTE[0] };
   }
+  // Where SGD gives way to GD (Fig 4): a grey vertical rule, labelled on the sharpness view.
+  layers.push({
+    data: { name: SWITCH },
+    mark: { type: 'rule', color: '#777', strokeWidth: 1 },
+    encoding: { x: { field: 'step', type: 'quantitative' } },
+  } as never);
   if (metric === 'sharpness') {
+    layers.push({
+      data: { name: SWITCH },
+      mark: { type: 'text', align: 'left', baseline: 'top', dx: 4, dy: 4, color: '#555', fontSize: 11 },
+      encoding: {
+        x: { field: 'step', type: 'quantitative' },
+        y: { value: 0 },
+        text: { value: 'GD from here' },
+      },
+    } as never);
     // The flattest point of the whole minimum manifold: where SGD would go if it minimised sharpness.
     layers.push(
       {
@@ -242,6 +258,20 @@ export class LivePlots {
           .insert(predicted),
       )
       .run();
+  }
+
+  /** Marks the step where training switches to GD (none: SGD throughout; 0: GD from the start, unmarked). */
+  setSwitch(step: number | undefined): void {
+    const marks = step ? [{ step }] : [];
+    for (const view of this.views.values())
+      view
+        .change(
+          SWITCH,
+          changeset()
+            .remove(() => true)
+            .insert(marks),
+        )
+        .run();
   }
 
   /** Shows each replica's layer norms at the latest log point. */
