@@ -111,6 +111,53 @@ test('a run resumed from a mid-run checkpoint produces exactly the rows of an un
   for (const row of resumedEarly.rows) assert.is(row.value, expected.get(key(row)), key(row));
 });
 
+test('logPoint sees every log point, the last included, with the rows so far and their weights; a throw stops the run', async () => {
+  const engine = await testEngine();
+  const config = prepareExperiment(CONFIG);
+  const checkpoints = new Map<number, number[][]>();
+  const seen: { step: number; rows: number; params: number[][] }[] = [];
+  const full = await runExperiment(engine, config, {
+    checkpoint: (c) => void checkpoints.set(c.step - 1, c.params),
+    logPoint: (point) => {
+      seen.push({
+        step: point.step,
+        rows: point.rows.length,
+        params: point.params.map((p) => Array.from(p)),
+      });
+    },
+  });
+  assert.equal(
+    seen.map((p) => p.step),
+    [99, 199, 299, 399, 499, 599],
+  );
+  // Rows grow by one log point each time: 2 groups × 2 seeds × 6 metric rows (4 + 2 layer conditions).
+  assert.equal(
+    seen.map((p) => p.rows),
+    [24, 48, 72, 96, 120, 144],
+  );
+  const measured = full.rows.filter((r) => r.seed !== 'theory' && r.metric !== 'relativeSharpness');
+  assert.is(measured.length, 144);
+  // The weights are the log point's: those a checkpoint written there holds (none after the last step).
+  for (const point of seen.slice(0, -1))
+    assert.equal(point.params, checkpoints.get(point.step), `step ${point.step}`);
+  assert.is(seen[5].params[0].length, 4 * 4, 'W1 of 4 replicas (2×2 each)');
+
+  const stop = new Error('stopped at step 299');
+  let stepsSeen = 0;
+  try {
+    await runExperiment(engine, config, {
+      logPoint: (point) => {
+        stepsSeen++;
+        if (point.step === 299) throw stop;
+      },
+    });
+    assert.unreachable('the throw ends the run');
+  } catch (error) {
+    assert.is(error, stop);
+  }
+  assert.is(stepsSeen, 3);
+});
+
 /**
  * Measurements go through batched matmuls whose kernel (and so float summation order) depends on the
  * batch size; a length-k f32 dot product is exact to about k·u relative, and a Hessian entry chains
