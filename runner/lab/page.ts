@@ -232,20 +232,36 @@ async function createEngine(): Promise<Engine | undefined> {
   return Engine.create(context, loadShaderSources());
 }
 
+/**
+ * Plots redraw at most every 100 ms, and at most a fifth of the time: log points can come faster than
+ * a reader can follow, and every redraw takes main-thread time from the controls (on a CPU adapter
+ * also from the training itself).
+ */
+const DRAW_INTERVAL_MS = 100;
+const DRAW_SHARE = 0.2;
+let lastDraw = 0;
+let drawInterval = DRAW_INTERVAL_MS;
+
 function scheduleDraw(): void {
   if (drawScheduled) return;
   drawScheduled = true;
-  requestAnimationFrame(() => {
-    drawScheduled = false;
-    if (plots && pendingRows.length > 0) {
-      plots.add(pendingRows);
-      showCurrent(pendingRows);
-    }
-    if (plots && pendingParams) plots.setWeights(pendingParams);
-    pendingRows = [];
-    pendingParams = undefined;
-    showStatus();
-  });
+  const wait = Math.max(0, lastDraw + drawInterval - performance.now());
+  setTimeout(() => requestAnimationFrame(draw), wait);
+}
+
+function draw(): void {
+  drawScheduled = false;
+  const started = performance.now();
+  lastDraw = started;
+  if (plots && pendingRows.length > 0) {
+    plots.add(pendingRows);
+    showCurrent(pendingRows);
+  }
+  if (plots && pendingParams) plots.setWeights(pendingParams);
+  pendingRows = [];
+  pendingParams = undefined;
+  showStatus();
+  drawInterval = Math.max(DRAW_INTERVAL_MS, (performance.now() - started) / DRAW_SHARE);
 }
 
 function showStatus(): void {

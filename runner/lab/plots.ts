@@ -144,7 +144,7 @@ function layerNormSpec(depth: number, width: number): VegaLiteSpec {
 
 async function mount(container: HTMLElement, spec: VegaLiteSpec, label: string): Promise<View> {
   const view = new View(parse(compile(spec as unknown as TopLevelSpec).spec), {
-    renderer: 'svg',
+    renderer: 'canvas',
     container,
     hover: false,
   });

@@ -25,11 +25,19 @@ export interface RunListener {
 /** Thrown by the log-point hook to end a run early (reset, or a change of setting). */
 class StopRun extends Error {}
 
-/** The longest the page's main thread goes without giving the browser a frame. */
+/** The longest the run keeps the main thread before it lets the browser handle input and paint. */
 const FRAME_BUDGET_MS = 30;
 
-function nextFrame(): Promise<void> {
-  return new Promise((resolve) => requestAnimationFrame(() => resolve()));
+/**
+ * Ends the current task: the browser handles pending input and paints when a frame is due. (Waiting
+ * for an animation frame instead would idle the training for up to a frame each time.)
+ */
+function yieldToBrowser(): Promise<void> {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => resolve();
+    channel.port2.postMessage(null);
+  });
 }
 
 export class LabRun {
@@ -141,7 +149,7 @@ export class LabRun {
       this.activeSince = performance.now();
     }
     if (performance.now() - this.lastFrame > FRAME_BUDGET_MS) {
-      await nextFrame();
+      await yieldToBrowser();
       this.lastFrame = performance.now();
     }
   }
