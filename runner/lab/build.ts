@@ -4,16 +4,10 @@
  * files that need no server code and no network at run time.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { InputError } from '../../src/errors.ts';
-import {
-  type Bundle,
-  bundlePage,
-  type CachedBundle,
-  cachedPageBundle,
-  REPO_ROOT,
-} from '../browser/bundle.ts';
+import { type CachedBundle, cachedPageBundle, REPO_ROOT } from '../browser/bundle.ts';
 
 export const LAB_ENTRY = join(REPO_ROOT, 'runner', 'lab', 'page.ts');
 const LAB_HTML = join(REPO_ROOT, 'runner', 'lab', 'index.html');
@@ -35,21 +29,26 @@ function isLabBuild(dir: string): boolean {
 }
 
 /**
- * Writes the static app into `dir` (created; an earlier lab build there is replaced whole). A folder
- * that holds anything else is refused, so no user file is overwritten.
+ * Writes the static app into `dir` (created; an earlier lab build there is replaced whole): the files
+ * of the cached build, built first if needed. A folder that holds anything else is refused, so no
+ * user file is overwritten.
  */
-export async function buildLab(dir: string): Promise<Bundle> {
+export async function buildLab(dir: string): Promise<CachedBundle> {
   const target = resolve(dir);
   if (existsSync(target) && readdirSync(target).length > 0 && !isLabBuild(target))
     throw new InputError('--out', `${dir} is not empty and not a lab build; give a new or empty folder`);
   await mkdir(dirname(target), { recursive: true });
   const staging = await mkdtemp(join(dirname(target), `.${basename(target)}-`));
   try {
-    const bundle = await bundlePage({ ...labOptions(), outdir: staging });
+    // The served app's cached build when it is current (the same files), else a fresh one.
+    const bundle = await cachedLabBundle(async () => staging);
+    if (!bundle.temporary || bundle.outdir !== staging)
+      for (const file of bundle.files)
+        await cp(join(bundle.outdir, file), join(staging, file), { recursive: true });
     await rm(target, { recursive: true, force: true });
     await rename(staging, target);
     await chmod(target, 0o755); // mkdtemp made it private; a static host serves it to everyone
-    return { ...bundle, outdir: target };
+    return { ...bundle, outdir: target, cached: bundle.cached };
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
     throw error;
