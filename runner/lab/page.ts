@@ -291,7 +291,9 @@ const listener = {
   },
   status(status: RunStatus, detail?: string) {
     if (status === 'failed') show('error', `Training failed: ${detail}`);
-    scheduleDraw();
+    // A run that stops or pauses shows where it stands at once; a running one at the next redraw.
+    if (status === 'running') scheduleDraw();
+    else draw();
   },
 };
 
