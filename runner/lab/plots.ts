@@ -126,7 +126,8 @@ function layerNormSpec(depth: number, width: number): VegaLiteSpec {
         mark: { type: 'tick', thickness: 3, size: 36, color: PALETTE[1] },
         encoding: {
           x: { field: 'layer', type: 'ordinal', sort: layers, title: 'layer i', axis: { labelAngle: 0 } },
-          y: { field: 'norm', type: 'quantitative', title: 'Frobenius norm ‖W_i‖_F' },
+          // Padded so a bar at the top of the domain is not drawn on the frame.
+          y: { field: 'norm', type: 'quantitative', title: 'Frobenius norm ‖W_i‖_F', scale: { padding: 8 } },
         },
       },
       {
