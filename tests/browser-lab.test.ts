@@ -246,7 +246,7 @@ test('the κ slider moves the theory shown to the closed form; the URL round-tri
   assert.ok((await shown('#theory-sharpness')) < sharpness);
 
   const state = await page.evaluate(() => (window as unknown as { lab: { state(): LabState } }).lab.state());
-  const url = page.url();
+  const url = await page.evaluate(() => location.href); // page.url() may lag behind history.replaceState
   assert.match(url, /kappa=/);
   await page.evaluate(() => (window as unknown as { lab: { finished(): Promise<string> } }).lab.finished());
   await page.close();
