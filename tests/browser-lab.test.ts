@@ -263,6 +263,27 @@ test('the κ slider moves the theory shown to the closed form; the URL round-tri
   await reopened.page.close();
 });
 
+test('Pause holds the run, Step trains exactly one log interval, Reset starts again from step 0', async () => {
+  const { page, errors } = await openLab(`${labUrl}?${stateToQuery({ ...SETTING, steps: 100_000 })}`);
+  type Lab = { lab: { status(): string; lastStep(): number } };
+  const lastStep = () => page.evaluate(() => (window as unknown as Lab).lab.lastStep());
+  await page.waitForFunction('window.lab.lastStep() >= 199', { timeout: 60_000 });
+  await page.click('#pause');
+  await page.waitForFunction('window.lab.status() === "paused"', { timeout: 30_000 });
+  const held = await lastStep();
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.is(await lastStep(), held, 'no step while paused');
+  await page.click('#step');
+  await page.waitForFunction(`window.lab.lastStep() === ${held + SETTING.every}`, { timeout: 30_000 });
+  await page.waitForFunction('window.lab.status() === "paused"', { timeout: 30_000 });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.is(await lastStep(), held + SETTING.every, 'Step trains one log interval, then pauses');
+  await page.click('#reset');
+  await page.waitForFunction(`window.lab.lastStep() < ${held}`, { timeout: 30_000 });
+  assert.equal(errors, [], 'console errors');
+  await page.close();
+});
+
 test('without WebGPU the page says which browsers work and still shows the theory', async () => {
   if (!chromium) throw new Error('no browser');
   const page = await chromium.browser.newPage();
