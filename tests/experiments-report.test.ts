@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ProgressBar } from '../runner/node/progress.ts';
+import { experimentSegments, ProgressBar } from '../runner/node/progress.ts';
 import { renderSvg } from '../runner/node/render.ts';
 import {
   findExperiments,
@@ -19,8 +19,11 @@ import {
   applyQuick,
   type ExperimentConfig,
   parseExperimentConfig,
+  prepareExperiment,
   resolveGroups,
+  validateExperiment,
 } from '../src/experiments/config.ts';
+import { planBatches } from '../src/experiments/executor.ts';
 import { MEASURED_LABEL, metricLabel, panelSpec, THEORY_LABEL } from '../src/experiments/plots.ts';
 import { presetConfig } from '../src/experiments/presets/index.ts';
 import { CSV_HEADER, type ExperimentResults, type ResultRow } from '../src/experiments/results.ts';
@@ -304,6 +307,51 @@ test('progress bar: rate and ETA follow the current segment, not the whole run',
   bar.update(1100, 'slow', { id: 1, done: 100 });
   // 900 steps left at 10 steps/s (the run's average, 100 steps/s, would say 9 s).
   assert.match(lines.at(-1) as string, /10\.0 steps\/s {2}ETA 1 min 30 s {2}slow/);
+});
+
+test('progress bar: with segments, ETA extrapolates each later segment by its kind and weight', () => {
+  let now = 0;
+  const lines: string[] = [];
+  // Kinds a and b; b's prior weight says a unit costs 100 of a's.
+  const segments = [
+    { units: 1000, kind: 'a', weight: 1 },
+    { units: 1000, kind: 'b', weight: 100 },
+    { units: 500, kind: 'a', weight: 2 },
+  ];
+  const bar = new ProgressBar({
+    total: 2500,
+    stream: { write: (t: string) => lines.push(t) },
+    plainIntervalMs: 0,
+    now: () => now,
+    segments,
+  });
+  // Segment 0 at 1000 units/s (1 ms per weighted unit): 500 units left of it (0.5 s), segment 1
+  // by the prior 1000 × 100 × 1 ms = 100 s, segment 2 (kind a, measured) 500 × 2 × 1 ms = 1 s.
+  now = 500;
+  bar.update(500, 'a', { id: 0, done: 500 });
+  assert.match(lines.at(-1) as string, /ETA 1 min 42 s/);
+  // Segment 1 is measured at 20 units/s: 900 units left (45 s), then segment 2 at kind a's rate (1 s),
+  // not at segment 1's (which would say 500 / 20 = 25 s).
+  now = 1000;
+  bar.update(1000, 'a', { id: 0, done: 1000 });
+  now = 1000 + 5000;
+  bar.update(1100, 'b', { id: 1, done: 100 });
+  assert.match(lines.at(-1) as string, /20\.0 steps\/s {2}ETA 46 s/);
+});
+
+test('experiment segments: one per replica batch, the steps the executor counts, costlier models weigh more', () => {
+  const config = prepareExperiment(presetConfig('anisotropy-sweep'), { quick: true });
+  const segments = experimentSegments(config);
+  const batches = planBatches(validateExperiment(config));
+  assert.equal(
+    segments.map((s) => s.units),
+    batches.map((b) => b.members[0].group.resolved.train.steps),
+  );
+  const weightOf = (kind: string) =>
+    Math.max(...segments.filter((s) => s.kind.startsWith(kind)).map((s) => s.weight));
+  assert.ok(weightOf('fused deep-linear') < weightOf('general deep-linear'), 'fused below general');
+  assert.ok(weightOf('general deep-linear') < weightOf('general rnn'), 'RNN above the deep linear net');
+  assert.ok(weightOf('general rnn') < weightOf('general transformer'), 'Transformer above the RNN');
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));

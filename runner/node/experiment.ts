@@ -29,7 +29,7 @@ import { type AdapterDescription, adapterSummary } from '../../src/gpu/context.t
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from '../../src/models/weights.ts';
 import type { Engine } from '../../src/tensor/engine.ts';
 import { loadMnist } from './mnist.ts';
-import { ProgressBar } from './progress.ts';
+import { experimentSegments, ProgressBar } from './progress.ts';
 import { writeExperimentReport, writeFileAtomic, writeIndex } from './report.ts';
 
 export interface RunRequest {
@@ -325,7 +325,11 @@ export async function runAndReport(
       resume,
       ...(shard && { shard }),
       onProgress: (p) => {
-        bar ??= new ProgressBar({ total: p.total, label: options.progressLabel ?? config.name });
+        bar ??= new ProgressBar({
+          total: p.total,
+          label: options.progressLabel ?? config.name,
+          segments: experimentSegments(config, shard),
+        });
         bar.update(p.done, `${p.group} (${p.groupIndex + 1}/${p.groups}) step ${p.step}/${p.steps}`, {
           id: p.groupIndex,
           done: p.step,

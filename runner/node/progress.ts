@@ -4,14 +4,34 @@
  * most every `plainIntervalMs`, so logs stay short.
  *
  * Work may come in segments of different cost per unit (an experiment's replica batches: a fused
- * deep linear batch runs thousands of steps/s, a Transformer batch a hundred). Once the current
- * segment has made progress, rate and ETA come from it alone: the whole run's average would be
- * dominated by the cheap segments before it and promise seconds for minutes of work.
+ * deep linear batch runs thousands of steps/s, a Transformer batch a hundred). The rate shown is the
+ * current segment's. The ETA comes from a cost model when the segments are known (`segments`): the
+ * current segment's remaining units at its measured rate, and every later segment's units at the
+ * rate measured on segments of its kind (else on all segments so far), scaled by the prior weights —
+ * so a cheap segment running now does not promise seconds for the expensive ones after it. Without
+ * `segments` the current segment's rate is extrapolated to all remaining units.
  */
+import {
+  type ExperimentConfig,
+  type ValidatedGroup,
+  validateExperiment,
+} from '../../src/experiments/config.ts';
+import { type ExperimentShard, planBatches, shardRange } from '../../src/experiments/executor.ts';
+
 export interface ProgressStream {
   write(text: string): unknown;
   isTTY?: boolean;
   columns?: number;
+}
+
+/** One segment of the work (e.g. an experiment's replica batch). */
+export interface ProgressSegment {
+  /** Units of work in it (e.g. training steps). */
+  units: number;
+  /** Segments of one kind run at the same cost per weighted unit (e.g. same model kind and path). */
+  kind: string;
+  /** Prior cost of one unit relative to the other segments (any scale; only ratios matter). */
+  weight: number;
 }
 
 export interface ProgressOptions {
@@ -28,6 +48,8 @@ export interface ProgressOptions {
   plainIntervalMs?: number;
   /** Clock in milliseconds (tests pass a fake one). */
   now?: () => number;
+  /** The segments in order (`update`'s segment id indexes them): ETA from the cost model. */
+  segments?: readonly ProgressSegment[];
 }
 
 export function formatEta(seconds: number): string {
@@ -58,8 +80,11 @@ export class ProgressBar {
   private detail = '';
   private finished = false;
   /** The current segment: its id, and the time and overall units done when it began. */
-  private segment: { id: number; startedAt: number; startDone: number } | undefined;
+  private segment: { id: number; startedAt: number; startDone: number; lastDone: number } | undefined;
   private lastUpdate: number;
+  private readonly segments: readonly ProgressSegment[] | undefined;
+  /** Seconds and units measured on each segment that has ended (by segment id). */
+  private readonly measured = new Map<number, { seconds: number; units: number }>();
 
   constructor(options: ProgressOptions) {
     this.total = Math.max(0, options.total);
@@ -72,6 +97,7 @@ export class ProgressBar {
     this.now = options.now ?? (() => Date.now());
     this.started = this.now();
     this.lastUpdate = this.started;
+    this.segments = options.segments;
   }
 
   /**
@@ -84,9 +110,22 @@ export class ProgressBar {
     this.done = Math.min(Math.max(done, 0), this.total);
     if (detail !== undefined) this.detail = detail;
     if (segment && segment.id !== this.segment?.id) {
+      const previous = this.segment;
+      if (previous) {
+        this.measured.set(previous.id, {
+          seconds: (this.lastUpdate - previous.startedAt) / 1000,
+          units: previous.lastDone - previous.startDone,
+        });
+      }
       // It began at about the previous update (the end of the segment before).
-      this.segment = { id: segment.id, startedAt: this.lastUpdate, startDone: this.done - segment.done };
+      this.segment = {
+        id: segment.id,
+        startedAt: this.lastUpdate,
+        startDone: this.done - segment.done,
+        lastDone: this.done,
+      };
     }
+    if (this.segment) this.segment.lastDone = this.done;
     this.lastUpdate = now;
     const interval = this.tty ? this.ttyInterval : this.plainInterval;
     if (now - this.lastDraw < interval) return;
@@ -117,7 +156,15 @@ export class ProgressBar {
         : elapsed > 0
           ? this.done / elapsed
           : Number.NaN;
-    const eta = this.done >= this.total ? 0 : rate > 0 ? (this.total - this.done) / rate : Number.NaN;
+    const modelled = this.modelledSeconds(rate, inSegment);
+    const eta =
+      this.done >= this.total
+        ? 0
+        : modelled !== undefined
+          ? modelled
+          : rate > 0
+            ? (this.total - this.done) / rate
+            : Number.NaN;
     const parts = [
       `${(100 * fraction).toFixed(1).padStart(5)} %`,
       `${this.done}/${this.total} ${this.unit}`,
@@ -127,6 +174,41 @@ export class ProgressBar {
     const prefix = this.label ? `${this.label} ` : '';
     const suffix = this.detail ? `  ${this.detail}` : '';
     return `${prefix}${parts.join('  ')}${suffix}`;
+  }
+
+  /**
+   * Seconds left by the cost model: the current segment's remaining units at `rate` (its measured
+   * rate), each later segment's at c × its weight, with c the seconds per weighted unit measured on
+   * segments of the same kind, else on every measured segment. Undefined without segments, before
+   * anything was measured, or when the current segment id is not one of them.
+   */
+  private modelledSeconds(rate: number, inSegment: number): number | undefined {
+    const segments = this.segments;
+    const current = this.segment;
+    if (!segments || !current || current.id < 0 || current.id >= segments.length) return undefined;
+    const samples = [...this.measured.entries()].filter(([id]) => id >= 0 && id < segments.length);
+    if (inSegment > 0 && rate > 0)
+      samples.push([current.id, { seconds: inSegment / rate, units: inSegment }]);
+    const secondsPerWeight = (kind?: string) => {
+      let seconds = 0;
+      let weighted = 0;
+      for (const [id, m] of samples) {
+        if (kind !== undefined && segments[id].kind !== kind) continue;
+        seconds += m.seconds;
+        weighted += m.units * segments[id].weight;
+      }
+      return weighted > 0 ? seconds / weighted : undefined;
+    };
+    const overall = secondsPerWeight();
+    if (overall === undefined) return undefined;
+    let seconds = 0;
+    for (let id = current.id; id < segments.length; id++) {
+      const segment = segments[id];
+      const left = id === current.id ? Math.max(0, segment.units - inSegment) : segment.units;
+      if (id === current.id && inSegment > 0 && rate > 0) seconds += left / rate;
+      else seconds += left * segment.weight * (secondsPerWeight(segment.kind) ?? overall);
+    }
+    return seconds;
   }
 
   private draw(now: number): void {
@@ -142,4 +224,69 @@ export class ProgressBar {
     // \r back to column 0, \x1b[2K clears the old line.
     this.stream.write(`\r\x1b[2K${`${bar} ${text}`.slice(0, Math.max(width - 1, 20))}`);
   }
+}
+
+/**
+ * Prior cost of one general-path (tape) step in nominal milliseconds, before any batch of the kind
+ * is measured: launches of one step (scheduler.launches per step at the paper's sizes: RNN 63,
+ * Transformer ≈ 130) at ≈ 0.12 ms each on SwiftShader. Only ratios matter: measured batches calibrate.
+ */
+const GENERAL_STEP_MS: Record<string, number> = { 'deep-linear': 2.5, mlp: 3, rnn: 8, transformer: 16 };
+/** The fused path's per-step cost beside a general step's (many steps per dispatch). */
+const FUSED_STEP_MS = 0.05;
+/** Arithmetic on top of the launches: 6 flops per parameter and row at ≈ 2 GFLOP/s (MNIST's MLP). */
+const FLOPS_PER_MS = 2e6;
+/**
+ * A log point's H·v products in steps of the same model: each HVP over `evaluationSamples` rows costs
+ * about a quarter of a training step per `batchSize` rows (probe copies share launches); measured on
+ * the quick RNN: 92 exact-trace HVPs over 200 rows ≈ 500 steps of batch 10.
+ */
+const HVP_STEP_FRACTION = 0.25;
+/** Deep linear + MSE up to this many parameters: the log point is the CPU closed form (executor). */
+const CLOSED_FORM_MAX_PARAMETERS = 64;
+/** Up to this many parameters the trace is n unit-vector HVPs (executor's exact-trace limit). */
+const EXACT_TRACE_MAX_PARAMETERS = 256;
+
+function fusedPrior(group: ValidatedGroup): boolean {
+  const { model, loss, data } = group.resolved;
+  if (loss !== 'mse') return false;
+  if (model.kind === 'deep-linear') return data.kind === 'linear-teacher';
+  if (model.kind !== 'mlp' || data.kind !== 'teacher-student' || model.hidden.length !== 1) return false;
+  return [model.inputDim, model.hidden[0], model.outputDim].every((w) => w <= 4);
+}
+
+/**
+ * One segment per replica batch of the run (or of a shard): its training steps, its kind (model kind
+ * and path) and a prior weight per step — the step's launches and arithmetic plus the log points'
+ * H·v products spread over the steps. The bar replaces the prior by measured rates as batches run.
+ */
+export function experimentSegments(config: ExperimentConfig, shard?: ExperimentShard): ProgressSegment[] {
+  const batches = planBatches(validateExperiment(config), shard ? shardRange(config, shard) : undefined);
+  return batches.map((batch) => {
+    const group = batch.members[0].group;
+    const { model, train, measure, loss } = group.resolved;
+    const parameters = group.model.parameters.reduce((sum, p) => sum + p.shape.reduce((a, b) => a * b, 1), 0);
+    const fused = fusedPrior(group);
+    const flopsMs = (rows: number) => (6 * parameters * rows * batch.replicas) / FLOPS_PER_MS;
+    const stepMs = (fused ? FUSED_STEP_MS : (GENERAL_STEP_MS[model.kind] ?? 3)) + flopsMs(train.batchSize);
+    const curvature = measure.metrics.some(
+      (m) => m === 'sharpness' || m === 'lambdaMax' || m === 'fluctuation',
+    );
+    const closedForm =
+      model.kind === 'deep-linear' && loss === 'mse' && parameters <= CLOSED_FORM_MAX_PARAMETERS;
+    const hvps =
+      !curvature || closedForm
+        ? 0
+        : parameters <= EXACT_TRACE_MAX_PARAMETERS
+          ? parameters
+          : (measure.hutchinsonProbes ?? 16) + (measure.lanczosIterations ?? 30);
+    const generalStepMs = (GENERAL_STEP_MS[model.kind] ?? 3) + flopsMs(train.batchSize);
+    const logPointMs =
+      hvps * (measure.evaluationSamples / train.batchSize) * HVP_STEP_FRACTION * generalStepMs;
+    return {
+      units: train.steps,
+      kind: `${fused ? 'fused' : 'general'} ${model.kind} ${parameters}`,
+      weight: stepMs + logPointMs / measure.every,
+    };
+  });
 }
