@@ -3,6 +3,7 @@
  * each with its measurements), run through runExperiment exactly as `sharpness-lab run init-scale`
  * does, minus writing files. The slow entry of the suite (`--skip-slow` leaves it out).
  */
+import { type ExperimentConfig, validateExperiment } from '../src/experiments/config.ts';
 import { runExperiment } from '../src/experiments/executor.ts';
 import { loadPreset } from '../src/experiments/presets/index.ts';
 import type { BenchContext, BenchResult, BenchSuite } from './suite.ts';
@@ -16,20 +17,29 @@ export interface ExperimentWallTime extends BenchResult {
   rows: number;
 }
 
-async function run(context: BenchContext): Promise<ExperimentWallTime[]> {
-  const config = loadPreset('init-scale');
-  const replicas = config.groups.length * config.seeds;
+/**
+ * Runs one experiment through runExperiment (as `sharpness-lab run` does, minus writing files) and
+ * times it, logging progress at most every 5 s; `label` names it in the log and the table.
+ */
+export async function timeExperiment(
+  context: BenchContext,
+  config: ExperimentConfig,
+  label: string,
+): Promise<ExperimentWallTime> {
+  const groups = validateExperiment(config);
+  const replicas = groups.reduce((sum, g) => sum + g.resolved.seeds, 0);
+  const steps = groups.reduce((most, g) => Math.max(most, g.resolved.train.steps), 0);
   const result: ExperimentWallTime = {
     engine: 'sharpness-lab',
-    shape: [replicas, config.train.steps],
+    shape: [replicas, steps],
     gflops: null,
-    experiment: 'init-scale',
+    experiment: label,
     replicas,
-    steps: config.train.steps,
+    steps,
     seconds: null,
     rows: 0,
   };
-  context.log(`init-scale: full preset, ${replicas} replicas × ${config.train.steps} steps`);
+  context.log(`${label}: ${replicas} replicas, up to ${steps} steps`);
   const started = performance.now();
   let lastLine = 0;
   try {
@@ -40,7 +50,7 @@ async function run(context: BenchContext): Promise<ExperimentWallTime[]> {
         lastLine = now;
         const seconds = (now - started) / 1000;
         context.log(
-          `init-scale: ${((100 * p.done) / p.total).toFixed(1)}% (${p.group}, step ${p.step}/${p.steps}), ${seconds.toFixed(1)} s`,
+          `${label}: ${((100 * p.done) / p.total).toFixed(1)}% (${p.group}, step ${p.step}/${p.steps}), ${seconds.toFixed(1)} s`,
         );
       },
     });
@@ -49,15 +59,19 @@ async function run(context: BenchContext): Promise<ExperimentWallTime[]> {
   } catch (error) {
     result.error = (error as Error).message.split('\n')[0];
   }
-  return [result];
+  return result;
 }
 
-function formatTable(results: readonly BenchResult[]): string {
+async function run(context: BenchContext): Promise<ExperimentWallTime[]> {
+  return [await timeExperiment(context, loadPreset('init-scale'), 'init-scale')];
+}
+
+export function formatTable(results: readonly BenchResult[]): string {
   const rows = results as ExperimentWallTime[];
   return [
-    'Full experiment wall time (runExperiment, no files written)',
+    'Experiment wall time (runExperiment, no files written)',
     '',
-    '| experiment | replicas × steps | result rows | wall time (s) |',
+    '| experiment | replicas × most steps | result rows | wall time (s) |',
     '| --- | ---: | ---: | ---: |',
     ...rows.map(
       (r) =>

@@ -12,8 +12,10 @@ import * as assert from 'uvu/assert';
 import { HVP_PEER_TOLERANCE, type HvpPeerCase, hvpPeersJob } from '../bench/hvp-peers.ts';
 import { MATMUL_ENGINES, matmulShapes } from '../bench/matmul.ts';
 import { takeJsonFile } from '../bench/meta.ts';
+import { quickPresetNames } from '../bench/quick-presets.ts';
 import { disposeTfjsWebgpu, loadTfjsGradients, loadTfjsWebgpu } from '../bench/tfjs.ts';
 import { tfjsDeepLinearSgd } from '../bench/tfjs-train.ts';
+import { PRESET_NAMES } from '../src/experiments/presets/index.ts';
 import type { LossKind } from '../src/models/losses.ts';
 import { buildModel, type ModelSpec } from '../src/models/model.ts';
 import { runCli } from './helpers/cli.ts';
@@ -274,6 +276,16 @@ test('SHARPNESS_LAB_BENCH_MATMUL_SHAPES: batch×m×k×n lists, anything else an 
   ]);
   assert.throws(() => matmulShapes('64x32x32'), /batch×m×k×n/);
   assert.throws(() => matmulShapes('1x0x2x2'), /batch×m×k×n/);
+});
+
+test('SHARPNESS_LAB_BENCH_PRESETS: every preset by default, a named subset, unknown names an input error', () => {
+  assert.equal(quickPresetNames(''), [...PRESET_NAMES]);
+  assert.equal(quickPresetNames(undefined), [...PRESET_NAMES]);
+  assert.equal(quickPresetNames('init-scale, sharpening-mnist'), ['init-scale', 'sharpening-mnist']);
+  assert.throws(
+    () => quickPresetNames('init-scale,nope'),
+    /SHARPNESS_LAB_BENCH_PRESETS.*unknown preset 'nope'/,
+  );
 });
 
 test.after(async () => {

@@ -26,6 +26,17 @@ const SUITES: Record<string, { summary: string; load: () => Promise<BenchSuite>;
     summary: 'HVPs for λ_max to 1e-3; Lanczos iteration time vs one HVP, per model',
     load: async () => (await import('../../bench/lanczos.ts')).suite,
   },
+  'log-point': {
+    summary:
+      "a log point's curvature round in SGD steps of the same model (quick presets' RNN, Transformer, MNIST MLP)",
+    load: async () => (await import('../../bench/log-point.ts')).suite,
+  },
+  'quick-presets': {
+    summary:
+      "wall time of every preset's --quick form against the 90 s target (slow; SHARPNESS_LAB_BENCH_PRESETS=a,b picks some)",
+    load: async () => (await import('../../bench/quick-presets.ts')).suite,
+    slow: true,
+  },
   'init-scale': {
     summary: 'wall time of the full init-scale preset (the slowest suite; --skip-slow leaves it out)',
     load: async () => (await import('../../bench/init-scale.ts')).suite,
@@ -51,7 +62,7 @@ const FLAGS = [
   {
     name: 'skip-slow',
     kind: 'boolean' as const,
-    help: 'without suite names: leave out the slow suites (init-scale)',
+    help: 'without suite names: leave out the slow suites (init-scale, quick-presets)',
   },
   {
     name: 'min-time',
@@ -66,7 +77,7 @@ export const usage = `usage: sharpness-lab bench [SUITE...] [--json [FILE]] [--s
 Runs benchmark suites against peer engines on the same adapter, in this process, and prints a
 markdown table (or with --json one object {"adapter": {...}, "host", "date", "commit", "cores",
 "results": [...]}; with --json FILE both). Without a suite name, every suite runs. Progress goes
-to stderr; a whole run takes many minutes on a CPU adapter (--skip-slow: without init-scale).
+to stderr; a whole run takes many minutes on a CPU adapter (--skip-slow: without init-scale and quick-presets).
 --profile times every launch of our engine and prints the per-kernel table on stderr at the end (a
 pass per launch: the figures of a profiled run are a little slower than an unprofiled one).
 
