@@ -71,6 +71,10 @@ export interface LogPointResult extends BenchResult {
   logPointMs: number;
   /** logPointMs / stepMs: the log point's cost in training steps. */
   stepsPerLogPoint: number;
+  /** Kernel launches of one step and of one log point; submits (readbacks included) of a log point. */
+  stepLaunches: number;
+  logPointLaunches: number;
+  logPointSubmits: number;
 }
 
 async function benchCase(
@@ -121,8 +125,14 @@ async function benchCase(
       method = measured.methods.trace ?? '';
     };
     context.log(`log-point: ${setup.name} (${REPLICAS} replicas)`);
+    const { scheduler } = engine;
+    const launches0 = scheduler.launches;
     await steps();
+    const stepLaunches = (scheduler.launches - launches0) / STEPS_PER_REP;
+    const [launches1, submits1] = [scheduler.launches, scheduler.submits];
     await logPoint();
+    const logPointLaunches = scheduler.launches - launches1;
+    const logPointSubmits = scheduler.submits - submits1;
     const [stepTimes, logTimes] = await measureInterleaved([steps, logPoint], {
       minSeconds: context.minSeconds,
       minReps: 3,
@@ -141,6 +151,9 @@ async function benchCase(
       stepMs,
       logPointMs,
       stepsPerLogPoint: logPointMs / stepMs,
+      stepLaunches,
+      logPointLaunches,
+      logPointSubmits,
     };
   } finally {
     operator.dispose();
@@ -169,9 +182,19 @@ export const suite: BenchSuite = {
       r.stepMs.toFixed(1),
       r.logPointMs.toFixed(0),
       r.stepsPerLogPoint.toFixed(0),
+      `${r.stepLaunches} / ${r.logPointLaunches} / ${r.logPointSubmits}`,
     ]);
     return markdownTable(
-      ['model (quick settings)', 'n', 'replicas', 'trace', 'step ms', 'log point ms', 'log point in steps'],
+      [
+        'model (quick settings)',
+        'n',
+        'replicas',
+        'trace',
+        'step ms',
+        'log point ms',
+        'log point in steps',
+        'launches: step / log point / its submits',
+      ],
       rows,
     );
   },
