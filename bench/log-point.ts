@@ -17,14 +17,14 @@ import { type BenchSetup, benchSetups } from './models.ts';
 import type { BenchContext, BenchResult, BenchSuite } from './suite.ts';
 import { measureInterleaved } from './timing.ts';
 
-/** Replicas trained and measured together (a quick preset's batch holds 8–48). */
-const REPLICAS = 8;
 /** SGD steps per timed repetition of the step side. */
 const STEPS_PER_REP = 5;
 
 interface LogPointCase {
   /** A set-up of bench/models.ts by name. */
   setup: string;
+  /** Replicas trained and measured together (the quick batches hold 4–48). */
+  replicas: number;
   /** The quick preset's minibatch, evaluation rows and curvature settings. */
   batchSize: number;
   evaluationSamples: number;
@@ -36,6 +36,7 @@ interface LogPointCase {
 const CASES: LogPointCase[] = [
   {
     setup: 'RNN 8-4-8, T=4',
+    replicas: 8,
     batchSize: 10,
     evaluationSamples: 200,
     lambdaMax: false,
@@ -44,6 +45,7 @@ const CASES: LogPointCase[] = [
   },
   {
     setup: 'Transformer d=8, 2 heads, T=4',
+    replicas: 8,
     batchSize: 10,
     evaluationSamples: 200,
     lambdaMax: false,
@@ -52,6 +54,8 @@ const CASES: LogPointCase[] = [
   },
   {
     setup: 'MNIST MLP 784-128-10',
+    // sharpening-mnist --quick: 2 groups × 2 seeds in one batch.
+    replicas: 4,
     batchSize: 128,
     evaluationSamples: 256,
     lambdaMax: true,
@@ -84,8 +88,13 @@ async function benchCase(
 ): Promise<LogPointResult> {
   const { engine } = context;
   const data = setup.data(engine);
-  const params = initParameters(engine, setup.model, { kind: 'xavier' }, { replicas: REPLICAS, seed: 1 });
-  const evaluation = data.sample({ seed: 7, step: 0, rows: spec.evaluationSamples, replicas: REPLICAS });
+  const params = initParameters(
+    engine,
+    setup.model,
+    { kind: 'xavier' },
+    { replicas: spec.replicas, seed: 1 },
+  );
+  const evaluation = data.sample({ seed: 7, step: 0, rows: spec.evaluationSamples, replicas: spec.replicas });
   const lossOf = lossFunction(setup.loss);
   const operator = HessianOperator.create(engine, {
     params,
@@ -124,7 +133,7 @@ async function benchCase(
       });
       method = measured.methods.trace ?? '';
     };
-    context.log(`log-point: ${setup.name} (${REPLICAS} replicas)`);
+    context.log(`log-point: ${setup.name} (${spec.replicas} replicas)`);
     const { scheduler } = engine;
     const launches0 = scheduler.launches;
     await steps();
@@ -146,7 +155,7 @@ async function benchCase(
       gflops: null,
       model: setup.name,
       parameters: operator.size,
-      replicas: REPLICAS,
+      replicas: spec.replicas,
       traceMethod: method,
       stepMs,
       logPointMs,
