@@ -337,6 +337,19 @@ test('progress bar: with segments, ETA extrapolates each later segment by its ki
   now = 1000 + 5000;
   bar.update(1100, 'b', { id: 1, done: 100 });
   assert.match(lines.at(-1) as string, /20\.0 steps\/s {2}ETA 46 s/);
+
+  // A bar made at the first update (as the runner does) counts the first segment from `startedAt`.
+  now = 2000;
+  const late = new ProgressBar({
+    total: 2500,
+    stream: { write: (t: string) => lines.push(t) },
+    plainIntervalMs: 0,
+    now: () => now,
+    segments,
+    startedAt: 0,
+  });
+  late.update(500, 'a', { id: 0, done: 500 });
+  assert.match(lines.at(-1) as string, /250 steps\/s/);
 });
 
 test('experiment segments: one per replica batch, the steps the executor counts, costlier models weigh more', () => {

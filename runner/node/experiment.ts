@@ -318,6 +318,7 @@ export async function runAndReport(
   mkdirSync(dir, { recursive: true });
   removeStaleTemporaries(dir);
   let bar: ProgressBar | undefined;
+  const runStarted = Date.now();
   let saved: { step: number; batch: number } | undefined;
   let execution: Awaited<ReturnType<ExperimentExecutor>>;
   try {
@@ -329,6 +330,8 @@ export async function runAndReport(
           total: p.total,
           label: options.progressLabel ?? config.name,
           segments: experimentSegments(config, shard),
+          // The first batch's rate counts from here, not from its first log point.
+          startedAt: runStarted,
         });
         bar.update(p.done, `${p.group} (${p.groupIndex + 1}/${p.groups}) step ${p.step}/${p.steps}`, {
           id: p.groupIndex,

@@ -50,6 +50,8 @@ export interface ProgressOptions {
   now?: () => number;
   /** The segments in order (`update`'s segment id indexes them): ETA from the cost model. */
   segments?: readonly ProgressSegment[];
+  /** When the work began on the `now` clock (default: when the bar is made, e.g. at the first update). */
+  startedAt?: number;
 }
 
 export function formatEta(seconds: number): string {
@@ -95,7 +97,7 @@ export class ProgressBar {
     this.ttyInterval = options.ttyIntervalMs ?? 100;
     this.plainInterval = options.plainIntervalMs ?? 5000;
     this.now = options.now ?? (() => Date.now());
-    this.started = this.now();
+    this.started = options.startedAt ?? this.now();
     this.lastUpdate = this.started;
     this.segments = options.segments;
   }
