@@ -149,6 +149,9 @@ async function benchCase(
     });
     const stepMs = (stepTimes.median * 1000) / STEPS_PER_REP;
     const logPointMs = logTimes.median * 1000;
+    context.log(
+      `log-point: ${setup.name}: step ${stepMs.toFixed(1)} ms, log point ${logPointMs.toFixed(0)} ms (${(logPointMs / stepMs).toFixed(0)} steps; ${logPointLaunches} launches, ${logPointSubmits} submits)`,
+    );
     return {
       engine: 'sharpness-lab',
       shape: [operator.size, spec.evaluationSamples],
