@@ -33,25 +33,19 @@ interface LogPointCase {
   lanczosSteps: number;
 }
 
+/** anisotropy-sweep --quick for its sequence models: trace only (Hutchinson, 8 probes, past 256). */
+const ANISOTROPY_QUICK = {
+  replicas: 8,
+  batchSize: 10,
+  evaluationSamples: 200,
+  lambdaMax: false,
+  probes: 8,
+  lanczosSteps: 10,
+};
+
 const CASES: LogPointCase[] = [
-  {
-    setup: 'RNN 8-4-8, T=4',
-    replicas: 8,
-    batchSize: 10,
-    evaluationSamples: 200,
-    lambdaMax: false,
-    probes: 8,
-    lanczosSteps: 10,
-  },
-  {
-    setup: 'Transformer d=8, 2 heads, T=4',
-    replicas: 8,
-    batchSize: 10,
-    evaluationSamples: 200,
-    lambdaMax: false,
-    probes: 8,
-    lanczosSteps: 10,
-  },
+  { setup: 'RNN 8-4-8, T=4', ...ANISOTROPY_QUICK },
+  { setup: 'Transformer d=8, 2 heads, T=4', ...ANISOTROPY_QUICK },
   {
     setup: 'MNIST MLP 784-128-10',
     // sharpening-mnist --quick: 2 groups × 2 seeds in one batch.
