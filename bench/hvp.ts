@@ -150,13 +150,9 @@ async function addPeers(context: BenchContext, cases: HvpPeerCase[], results: Hv
   );
   context.log('hvp: ours and jax-js webgpu in Chromium (browser runner)');
   try {
-    const { runBrowserJob } = await import('../runner/browser/host.ts');
-    const run = await runBrowserJob(
-      'hvp-peers',
-      { cases, jaxDevice: 'webgpu', minSeconds: context.minSeconds },
-      { log },
-    );
-    fill(run, 'browser');
+    if (!context.runInPage) throw new Error('the bench command gave no browser runner');
+    const params = { cases, jaxDevice: 'webgpu', minSeconds: context.minSeconds };
+    fill((await context.runInPage('hvp-peers', params, log)) as HvpPeersResult, 'browser');
   } catch (error) {
     const message = `browser: ${(error as Error).message.split('\n')[0]}`;
     for (const r of results) r.peerErrors.push(message);

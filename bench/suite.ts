@@ -14,6 +14,11 @@ export interface BenchContext {
   log(line: string): void;
   /** tfjs-core + tfjs-backend-webgpu on our adapter, loaded on first use and shared by suites. */
   tfjs(): Promise<TfjsWebgpu>;
+  /**
+   * Runs a job of the bench page (runner/browser/bench-page.ts) in Chromium and returns its result:
+   * handed in by the bench command, so bench/ never imports the browser runner. Absent in the page.
+   */
+  runInPage?(job: string, params: unknown, log: (line: string) => void): Promise<unknown>;
 }
 
 /**

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { InputError } from '../src/errors.ts';
+import { isModuleNotFound } from './node/optional.ts';
 
 interface CommandModule {
   /** Returns the process exit code. */
@@ -50,13 +52,45 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   },
 };
 
+/** The package's version: package.json above this file (runner/ in the repository, dist/runner/ installed). */
+function version(): string {
+  for (const up of ['../package.json', '../../package.json']) {
+    try {
+      const json = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (json.name === 'sharpness-lab' && json.version) return json.version;
+    } catch {}
+  }
+  return 'unknown';
+}
+
+/** Loads a command; `bench` is not in the package (its peers are devDependencies): say where it runs. */
+async function loadCommand(name: string, load: () => Promise<CommandModule>): Promise<CommandModule> {
+  try {
+    return await load();
+  } catch (error) {
+    if (name === 'bench' && isModuleNotFound(error, 'bench'))
+      throw new InputError(
+        'bench',
+        'runs from a clone of the repository (`npm ci` there installs its peers @jax-js/jax and @tensorflow/tfjs-*); the npm package does not ship it',
+      );
+    throw error;
+  }
+}
+
 function overview(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)}${c.summary}`);
-  return `usage: sharpness-lab <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun 'sharpness-lab <command> --help' for a command's options.`;
+  return `usage: sharpness-lab <command> [options] | --version\n\ncommands:\n${lines.join('\n')}\n\nRun 'sharpness-lab <command> --help' for a command's options.`;
 }
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-v' || name === 'version') {
+    console.log(version());
+    return 0;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(overview());
     return name ? 0 : 2;
@@ -67,7 +101,7 @@ async function main(argv: string[]): Promise<number> {
       'command',
       `unknown command '${name}' (commands: ${Object.keys(commands).join(', ')}; see sharpness-lab --help)`,
     );
-  const module = await command.load();
+  const module = await loadCommand(name, command.load);
   if (rest.includes('--help') || rest.includes('-h')) {
     console.log(module.usage);
     return 0;

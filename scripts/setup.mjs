@@ -2,7 +2,9 @@
 // Prepares a fresh clone for `npm start` / `npm test` (run by prestart and pretest). No dependencies:
 // it must work before node_modules exists. Idempotent and quick when everything is in place.
 //  1. npm packages: `npm ci` when node_modules is missing or older than package-lock.json.
-//  2. A WebGPU adapter: when none can be found and apt-get is usable (Debian/Ubuntu as root),
+//  2. The compiled package in dist/ (`npm run build`), rebuilt only when its inputs changed: what the
+//     installed CLI and `import 'sharpness-lab'` run, and what the tarball test packs.
+//  3. A WebGPU adapter: when none can be found and apt-get is usable (Debian/Ubuntu as root),
 //     install Debian's chromium (it ships SwiftShader, a CPU Vulkan driver, and serves the browser
 //     runner) and libvulkan1. Elsewhere, say exactly what to install.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -33,6 +35,21 @@ function ensurePackages() {
     process.exit(1);
   }
   writeFileSync(stamp, hash);
+}
+
+function ensureBuild() {
+  const result = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'scripts', 'build.ts'), '--if-stale'],
+    {
+      cwd: root,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
+  if (result.status !== 0) {
+    say('building dist/ failed; see the output above.');
+    process.exit(1);
+  }
 }
 
 /** Asks dawn.node for an adapter in a child process (same search as runner/node/device.ts). */
@@ -103,4 +120,5 @@ function ensureAdapter() {
 }
 
 ensurePackages();
+ensureBuild();
 ensureAdapter();

@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" />
 /**
  * The public API of `sharpness-lab` (host-agnostic: hand it a `GPUDevice`; `sharpness-lab/node` and
  * `sharpness-lab/browser` make one for you). Grouped by layer; docs/api.md is the tour.

@@ -11,10 +11,19 @@ import { builtinModules } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BuildFailure, Plugin } from 'esbuild';
+import { userCacheDir } from '../node/optional.ts';
 import { loadShaderSources, SHADER_DIR } from '../node/shaders.ts';
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const HERE = dirname(fileURLToPath(import.meta.url));
+/** The repository root (running from sources), or the package's `dist/` (compiled). */
+export const REPO_ROOT = resolve(HERE, '..', '..');
 export const DEFAULT_PAGE_ENTRY = join(REPO_ROOT, 'runner', 'browser', 'page.ts');
+/** The `bench` command's page: the product's jobs plus the benchmark jobs (never in the product page). */
+export const BENCH_PAGE_ENTRY = join(REPO_ROOT, 'runner', 'browser', 'bench-page.ts');
+/** Compiled JavaScript (an installed package) rather than the TypeScript sources under tsx. */
+const COMPILED = import.meta.url.endsWith('.js');
+/** The default page as `npm run build` bundles it (dist/page): the compiled CLI needs no esbuild. */
+export const PREBUILT_PAGE_DIR = join(REPO_ROOT, 'page');
 const SHADERS_MODULE = 'sharpness-lab:shaders';
 
 export interface BundleOptions {
@@ -31,8 +40,10 @@ export interface BundleOptions {
   modules?: Record<string, string>;
   /** The page's index.html (default: an empty body that loads ./page.js). */
   html?: string;
-  /** Minify the JavaScript (the lab app, which people download). */
+  /** Minify the JavaScript (the lab app, which people download; the page the package ships). */
   minify?: boolean;
+  /** Write source maps (default true; the page the package ships (dist/page) has none). */
+  sourcemap?: boolean;
 }
 
 export interface Bundle {
@@ -53,12 +64,17 @@ function shadersPlugin(): Plugin {
         namespace: 'shaders',
       }));
       b.onLoad({ filter: /.*/, namespace: 'shaders' }, () => ({
-        contents: `export default ${JSON.stringify(loadShaderSources())};`,
+        contents: shaderModuleSource(),
         loader: 'js',
         watchDirs: [SHADER_DIR],
       }));
     },
   };
+}
+
+/** The JavaScript of the `sharpness-lab:shaders` module: every shaders/*.wgsl file as text, by name. */
+export function shaderModuleSource(): string {
+  return `export default ${JSON.stringify(loadShaderSources())};\n`;
 }
 
 function virtualModulesPlugin(modules: Record<string, string>): Plugin {
@@ -142,7 +158,7 @@ export async function bundlePage(options: BundleOptions): Promise<Bundle> {
     splitting: true,
     platform: 'browser',
     target: 'chrome113',
-    sourcemap: 'linked',
+    sourcemap: options.sourcemap === false ? false : 'linked',
     keepNames: true,
     minify: options.minify ?? false,
     chunkNames: 'chunks/[name]-[hash]',
@@ -180,7 +196,8 @@ export async function bundlePage(options: BundleOptions): Promise<Bundle> {
 const BUNDLE_FORMAT = 1;
 const CACHE_MAX_ENTRIES = 8;
 
-export const DEFAULT_CACHE_DIR = join(REPO_ROOT, '.cache', 'browser-page');
+/** Under the user's cache folder (XDG), never inside the repository or the installed package. */
+export const DEFAULT_CACHE_DIR = userCacheDir('browser-page');
 
 export interface CachedBundle extends Bundle {
   /** True when an earlier build was reused. */
@@ -204,14 +221,17 @@ function contentKey(configKey: string, inputs: readonly string[]): string {
 
 /**
  * The page bundle, built once and reused while none of its inputs change (by content):
- * `.cache/browser-page/<hash of config and inputs>/` (SHARPNESS_LAB_CACHE_DIR overrides). Entries
- * are immutable, so a browser still serving an older one is never disturbed. Without a writable
- * cache folder, the page is built into a temporary folder (`temporary: true`).
+ * `$XDG_CACHE_HOME/sharpness-lab/browser-page/<hash of config and inputs>/` (else ~/.cache/…;
+ * SHARPNESS_LAB_CACHE_DIR overrides). Entries are immutable, so a browser still serving an older one
+ * is never disturbed. Without a writable cache folder, the page is built into a temporary folder
+ * (`temporary: true`). The compiled package serves its prebuilt default page (dist/page) instead.
  */
 export async function cachedPageBundle(
   options: Omit<BundleOptions, 'outdir'> & { cacheDir?: string; temporaryDir?: () => Promise<string> },
 ): Promise<CachedBundle> {
   const started = performance.now();
+  const isDefault = !options.entry && !options.replace && !options.modules;
+  if (COMPILED && isDefault) return prebuiltPage(started);
   const cacheDir = options.cacheDir ?? process.env.SHARPNESS_LAB_CACHE_DIR ?? DEFAULT_CACHE_DIR;
   const { version } = await import('esbuild').catch(() => ({ version: 'missing' }));
   const configKey = sha256(
@@ -288,6 +308,20 @@ export async function cachedPageBundle(
     cached: false,
     temporary: false,
     milliseconds: performance.now() - started,
+  };
+}
+
+function prebuiltPage(started: number): CachedBundle {
+  if (!existsSync(join(PREBUILT_PAGE_DIR, 'index.html')))
+    throw new Error(`the package's page bundle ${PREBUILT_PAGE_DIR} is missing: reinstall sharpness-lab`);
+  const files = readdirSync(PREBUILT_PAGE_DIR, { recursive: true, encoding: 'utf8' });
+  return {
+    outdir: PREBUILT_PAGE_DIR,
+    files,
+    inputs: [],
+    milliseconds: performance.now() - started,
+    cached: true,
+    temporary: false,
   };
 }
 

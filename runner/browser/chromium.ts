@@ -9,7 +9,8 @@ import { accessSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import puppeteer, { type Browser } from 'puppeteer-core';
+import type { Browser } from 'puppeteer-core';
+import { importOptional } from '../node/optional.ts';
 import { cleanupOnExit, killProcessGroup } from './cleanup.ts';
 import { BrowserRunError } from './errors.ts';
 
@@ -192,6 +193,11 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
 
 /** Launches Chromium with a fresh profile under the system temp folder. */
 export async function launchChromium(options: ChromiumOptions): Promise<Chromium> {
+  // An optional peer dependency: without it, one line saying what to install (before anything is made).
+  const { default: puppeteer } = await importOptional<typeof import('puppeteer-core')>(
+    'puppeteer-core',
+    'the browser backend (--backend browser)',
+  );
   const executablePath = options.executablePath ?? findChromium().path;
   const profileDir = mkdtempSync(join(tmpdir(), PROFILE_PREFIX));
   let pid: number | undefined;

@@ -8,8 +8,10 @@ import type { AdapterDescription } from '../../src/gpu/context.ts';
 import type { ParsedArgs } from '../args.ts';
 import { deviceOptions } from '../commands/device-flags.ts';
 import { createNodeEngine } from '../node/engine.ts';
+import type { BenchPageJobs } from './bench-page.ts';
 import { PAGE_BENCH_SUITE_NAMES } from './bench-suites.ts';
-import { type BrowserHostOptions, runBrowserJob } from './host.ts';
+import { BENCH_PAGE_ENTRY } from './bundle.ts';
+import { type BrowserHostOptions, type RunOptions, runBrowserJob, withBrowserEngine } from './host.ts';
 import { type EngineJobs, engineJobs } from './jobs.ts';
 import type { EngineJob, JobParams, JobProgress, JobResult } from './protocol.ts';
 
@@ -52,7 +54,22 @@ export async function browserBench(
     );
   if (unsupported.length > 0) log(`bench: skipping ${unsupported.join(', ')} (Node only for now)`);
   const supported = suites.filter((name) => PAGE_BENCH_SUITE_NAMES.includes(name));
-  return runBrowserJob('bench', { suites: supported, minSeconds }, browserOptions(args, log));
+  return runBenchPageJob('bench', { suites: supported, minSeconds }, browserOptions(args, log));
+}
+
+/**
+ * Runs one job of the bench command's page (BENCH_PAGE_ENTRY: the product's jobs plus the benchmark
+ * jobs) in a fresh browser: how the bench command hands its jobs to the page.
+ */
+export function runBenchPageJob<N extends keyof BenchPageJobs & string>(
+  name: N,
+  params: JobParams<BenchPageJobs[N]>,
+  options: BrowserHostOptions & RunOptions<JobProgress<BenchPageJobs[N]>> = {},
+): Promise<JobResult<BenchPageJobs[N]>> {
+  return withBrowserEngine<JobResult<BenchPageJobs[N]>, BenchPageJobs>(
+    (session) => session.run(name, params, options),
+    { ...options, entry: BENCH_PAGE_ENTRY },
+  );
 }
 
 export interface EngineJobIO<Progress> {

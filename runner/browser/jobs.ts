@@ -3,7 +3,6 @@
  * Dawn engine) or in the page (`runBrowserJob(name, params)`, on a Chromium engine). A new job (the
  * `run` command's experiments) is one more entry here; params and results must survive `encodeJson`.
  */
-import { hvpPeersJob } from '../../bench/hvp-peers.ts';
 import { LinearTeacher } from '../../src/data/linear-teacher.ts';
 import { InputError } from '../../src/errors.ts';
 import type { ExperimentConfig } from '../../src/experiments/config.ts';
@@ -149,8 +148,6 @@ export const engineJobs = {
   info: async (engine: Engine): Promise<AdapterDescription> => engine.context.adapterInfo,
   'train-deep-linear': trainDeepLinear,
   experiment: experimentJob,
-  /** H·v of ours beside @jax-js/jax (wasm in Node, webgpu in the page) on the same inputs (bench hvp). */
-  'hvp-peers': hvpPeersJob,
 } satisfies Record<string, EngineJob>;
 
 export type EngineJobs = typeof engineJobs;

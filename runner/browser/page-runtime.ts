@@ -6,6 +6,7 @@
 import type { GpuContext } from '../../src/gpu/context.ts';
 import { requestGpuContext } from '../../src/gpu/device.ts';
 import { Engine } from '../../src/tensor/engine.ts';
+import { requestBrowserAdapter } from './engine.ts';
 import {
   decodeJson,
   type EngineJob,
@@ -57,49 +58,15 @@ function initSettings(): PageInit {
   return settings;
 }
 
-async function requestAdapter(init: PageInit): Promise<GPUAdapter> {
-  if (!('gpu' in navigator) || !navigator.gpu)
-    throw new Error(
-      `navigator.gpu is missing in ${init.host}: WebGPU is off (needs --enable-unsafe-webgpu and a secure context such as http://127.0.0.1)`,
-    );
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new Error(
-            `navigator.gpu.requestAdapter() did not answer within ${init.adapterTimeoutMs / 1000} s; on a machine without a GPU use SHARPNESS_LAB_BROWSER_GPU=swiftshader`,
-          ),
-        ),
-      init.adapterTimeoutMs,
-    );
-  });
-  try {
-    const adapter = await Promise.race([
-      navigator.gpu.requestAdapter({ powerPreference: 'high-performance' }),
-      timeout,
-    ]);
-    if (!adapter)
-      throw new Error(
-        `navigator.gpu.requestAdapter() gave no adapter in ${init.host} (WebGPU blocklisted, or no usable GPU driver; SHARPNESS_LAB_BROWSER_GPU=swiftshader uses the CPU)`,
-      );
-    if (
-      init.requireHardware &&
-      (adapter.info.architecture === 'swiftshader' || adapter.info.isFallbackAdapter)
-    )
-      throw new Error(
-        `--require-hardware: Chromium offered only a software adapter (${adapter.info.description || adapter.info.architecture})`,
-      );
-    return adapter;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** A device on a fresh adapter (a WebGPU adapter gives one device), with the adapter's real limits. */
 export async function requestPageContext(): Promise<GpuContext> {
   const init = initSettings();
-  const adapter = await requestAdapter(init);
+  const adapter = await requestBrowserAdapter({
+    host: init.host,
+    timeoutMs: init.adapterTimeoutMs,
+    requireHardware: init.requireHardware,
+    hint: 'on a machine without a GPU use SHARPNESS_LAB_BROWSER_GPU=swiftshader (WebGPU needs --enable-unsafe-webgpu)',
+  });
   return requestGpuContext(
     adapter,
     { backend: init.backend, host: init.host },

@@ -1,12 +1,13 @@
 /**
- * Entry of the default page bundle: the host-agnostic engine jobs (runner/browser/jobs.ts), each on a
- * fresh engine, plus the page-only `bench` job. Node drives it through runner/browser/host.ts.
+ * Entry of the default page bundle (what `run`, `info` and `--backend browser` serve, and what
+ * `npm run build` prebuilds into dist/page): the host-agnostic engine jobs (runner/browser/jobs.ts),
+ * each on a fresh engine. No benchmark code: the bench command serves its own page (bench-page.ts).
+ * Node drives it through runner/browser/host.ts.
  */
-import { benchJob } from './bench-job.ts';
 import { engineJobs } from './jobs.ts';
 import { fromEngineJobs, startPage } from './page-runtime.ts';
 
-export const pageJobs = { ...fromEngineJobs(engineJobs), bench: benchJob };
+export const pageJobs = fromEngineJobs(engineJobs);
 export type PageJobs = typeof pageJobs;
 
 startPage(pageJobs);

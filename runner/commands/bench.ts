@@ -132,6 +132,10 @@ export async function main(argv: string[]): Promise<number> {
           minSeconds,
           log,
           tfjs: () => loadTfjsWebgpu(adapter, device),
+          runInPage: async (job: string, params: unknown, log: (line: string) => void) =>
+            (await import('../browser/commands.ts')).runBenchPageJob(job as 'hvp-peers', params as never, {
+              log,
+            }),
         };
         results.push({ name, suite, results: await suite.run(context) });
       }

@@ -3,10 +3,9 @@
  * is silence, a bad or foreign one one warning line) and writing it atomically after `tune`.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import type { GpuContext } from '../../src/gpu/context.ts';
 import { loadTuning, type MatmulTuning } from '../../src/tune/cache.ts';
+import { userCacheDir } from './optional.ts';
 
 /** Overrides the cache path for every command; 'off' disables the cache. */
 export const TUNE_CACHE_ENV = 'SHARPNESS_LAB_TUNE_CACHE';
@@ -15,8 +14,7 @@ export const TUNE_CACHE_ENV = 'SHARPNESS_LAB_TUNE_CACHE';
 export function defaultTuneCachePath(): string {
   const fromEnv = process.env[TUNE_CACHE_ENV];
   if (fromEnv) return fromEnv;
-  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-  return join(base, 'sharpness-lab', 'tune.json');
+  return userCacheDir('tune.json');
 }
 
 /** The file's JSON, undefined when absent; throws with the reason when it cannot be parsed. */
