@@ -1,26 +1,28 @@
-/// <reference types="@webgpu/types" />
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * The public API of `sharpness-lab` (host-agnostic: hand it a `GPUDevice`; `sharpness-lab/node` and
- * `sharpness-lab/browser` make one for you). Grouped by layer; docs/api.md is the tour.
+ * `sharpness-lab/browser` make one for you), one section per layer. docs/api.md (curvature, models,
+ * engine) and docs/api-training.md (training, data, weights) are the tours.
  * Conventions: tensors are f32 with a per-replica shape and a leading replica count (`batch`); a loss
  * is one value per replica, the mean over rows of a per-sample loss (e.g. ½‖f − y‖²).
  */
 
-// ---- autodiff / tape -----------------------------------------------------------------------------
+// ---- autodiff / tape (elementwise ops and reductions are Tape methods) ---------------------------
 export { Tape, Var } from './autodiff/tape.ts';
-// ---- engine --------------------------------------------------------------------------------------
-export { InputError, KernelError } from './errors.ts';
-export type { AdapterDescription, GpuContext } from './gpu/context.ts';
-export { isSwiftShader } from './gpu/context.ts';
-export { describeGpuAdapter, type GpuContextOptions, requestGpuContext } from './gpu/device.ts';
-// ---- tensors (kernels on tensors, no gradient) ---------------------------------------------------
-export { dot, matmul, norm, randomNormal, randomRademacher, randomUniform, reduce } from './kernels/index.ts';
-export type { ShaderSources } from './kernels/registry.ts';
-export { type DType, Engine, type EngineOptions, Tensor } from './tensor/engine.ts';
-
-// ---- layers / blocks -----------------------------------------------------------------------------
-
-// ---- curvature -----------------------------------------------------------------------------------
+// ---- curvature: hessian() and the operator machinery under it ------------------------------------
+export {
+  type ArrayInput,
+  BLOCK_EXACT_TRACE_MAX,
+  type BlockCurvature,
+  type GradientMoments,
+  Hessian,
+  type HessianEigen,
+  type HessianEigenOptions,
+  type HessianRequest,
+  type HessianTrace,
+  type HessianTraceOptions,
+  hessian,
+} from './curvature/hessian.ts';
 export {
   type DensityOptions,
   type DensityResult,
@@ -43,7 +45,7 @@ export {
   topEigenvalues,
   type Which,
 } from './curvature/index.ts';
-// ---- data ----------------------------------------------------------------------------------------
+// ---- data: your own tables (.npy, CSV, in memory) and the built-in sources -----------------------
 export {
   type ArrayDataOptions,
   ArrayDataset,
@@ -60,7 +62,9 @@ export { LinearTeacher, type LinearTeacherSpec } from './data/linear-teacher.ts'
 export { type NpyArray, parseNpy } from './data/npy.ts';
 export type { DataSource, SampleRequest } from './data/source.ts';
 export { TeacherStudent, type TeacherStudentSpec } from './data/teacher-student.ts';
-// ---- experiments ---------------------------------------------------------------------------------
+// ---- errors --------------------------------------------------------------------------------------
+export { InputError, KernelError } from './errors.ts';
+// ---- experiments: configs as data, presets, the run, results -------------------------------------
 export {
   applyQuick,
   type ExperimentConfig,
@@ -76,12 +80,44 @@ export {
 } from './experiments/executor.ts';
 export { PRESET_NAMES, presetConfig } from './experiments/presets/index.ts';
 export { type ResultRow, summarise, toCsv } from './experiments/results.ts';
-// ---- models --------------------------------------------------------------------------------------
+// ---- engine: device context, engine, tensors -----------------------------------------------------
+export type { AdapterDescription, GpuContext } from './gpu/context.ts';
+export { isSwiftShader } from './gpu/context.ts';
+export { describeGpuAdapter, type GpuContextOptions, requestGpuContext } from './gpu/device.ts';
+// ---- tensors: kernels on tensors (no gradient) ---------------------------------------------------
+export { dot, matmul, norm, randomNormal, randomRademacher, randomUniform, reduce } from './kernels/index.ts';
+export type { ShaderSources } from './kernels/registry.ts';
+// ---- layers / blocks, losses, models, weights ----------------------------------------------------
+export {
+  type Activation,
+  type AttentionHead,
+  dense,
+  embedding,
+  layerNorm,
+  multiHeadAttention,
+  recurrentCell,
+  residual,
+  softmax,
+} from './models/blocks.ts';
 export { type InitScheme, initParameters, initStd } from './models/init.ts';
-// ---- losses --------------------------------------------------------------------------------------
-export { type LossKind, lossFunction, mseLoss, softCrossEntropy } from './models/losses.ts';
-export { buildModel, type Model, type ModelSpec, type ParameterSpec } from './models/model.ts';
-// ---- weights (safetensors) -----------------------------------------------------------------------
+export {
+  huberLoss,
+  type LossFunction,
+  type LossKind,
+  logisticLoss,
+  lossFunction,
+  mseLoss,
+  softCrossEntropy,
+} from './models/losses.ts';
+export {
+  bias,
+  buildModel,
+  type Model,
+  type ModelDefinition,
+  type ModelSpec,
+  type ParameterSpec,
+  weight,
+} from './models/model.ts';
 export {
   batchedValues,
   decodeSafetensors,
@@ -89,6 +125,7 @@ export {
   type NamedTensor,
   replicaTensors,
 } from './models/weights.ts';
+export { type DType, Engine, type EngineOptions, Tensor } from './tensor/engine.ts';
 // ---- theory (CPU, float64, deep linear networks) -------------------------------------------------
 export {
   type DeepLinearInput,
@@ -101,7 +138,7 @@ export {
   type TheoryConfig,
   validateTheoryConfig,
 } from './theory/index.ts';
-// ---- training (docs/api-training.md) --------------------------------------------------------------
+// ---- training (docs/api-training.md) -------------------------------------------------------------
 export { type InMemoryData, type LogPoint, type TrainRequest, type TrainResult, train } from './train/api.ts';
 export {
   CONSTANT_SCHEDULE,
@@ -118,9 +155,4 @@ export {
   type ScheduleSpec,
   scheduleSchema,
 } from './train/optimizer.ts';
-export {
-  type DivergenceReport,
-  type LossFunction,
-  type TrainOptions,
-  train as trainReplicas,
-} from './train/trainer.ts';
+export { type DivergenceReport, type TrainOptions, train as trainReplicas } from './train/trainer.ts';

@@ -1,4 +1,4 @@
-/// <reference types="@webgpu/types" />
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * `sharpness-lab/node`: everything of `sharpness-lab`, plus a Dawn device in this Node process
  * (npm `webgpu`): the hardware adapter when there is one, else SwiftShader (CPU Vulkan) announced in

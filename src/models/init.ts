@@ -6,7 +6,7 @@ import { InputError } from '../errors.ts';
 import { fill } from '../kernels/elementwise.ts';
 import { randomNormal } from '../kernels/rng.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
-import type { Model, ParameterSpec } from './model.ts';
+import type { ModelDefinition, ParameterSpec } from './model.ts';
 
 /** Random stream reserved for initialisation. */
 export const STREAM_INIT = 3;
@@ -34,7 +34,7 @@ export function initStd(scheme: InitScheme, parameter: ParameterSpec): number {
 /** Fresh parameters for `replicas` networks (batch R each), replica r drawing stream (seed, r + replicaOffset). */
 export function initParameters(
   engine: Engine,
-  model: Model,
+  model: Pick<ModelDefinition, 'parameters'>,
   scheme: InitScheme,
   options: { replicas: number; seed: number; replicaOffset?: number },
 ): Tensor[] {

@@ -7,6 +7,7 @@ import type { Tape, Var } from '../autodiff/tape.ts';
 import { InputError } from '../errors.ts';
 import { gatherRows } from '../kernels/gather.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
+import { dense, multiHeadAttention, recurrentCell, residual } from './blocks.ts';
 
 export type ModelSpec =
   | { kind: 'deep-linear'; inputDim: number; hidden: number[]; outputDim: number }
@@ -31,9 +32,18 @@ export interface ParameterSpec {
   role: 'weight' | 'bias' | 'embedding';
 }
 
-export interface Model {
-  spec: ModelSpec;
+/**
+ * A model of your own: its parameters (names, shapes, init fan-in/out) and a forward pass over the
+ * tape with them in that order, x [rows, features] → [rows, outputs] per replica.
+ */
+export interface ModelDefinition {
   parameters: ParameterSpec[];
+  forward(tape: Tape, params: readonly Var[], x: Var): Var;
+}
+
+/** A built-in model (`buildModel`): a definition plus the spec it came from. */
+export interface Model extends ModelDefinition {
+  spec: ModelSpec;
   inputFeatures: number;
   outputDim: number;
   /** Forward pass: x [rows, inputFeatures] (a constant) → [rows, outputDim]. */
@@ -47,14 +57,16 @@ function positiveInteger(field: string, value: unknown): number {
   return value;
 }
 
-const weight = (name: string, out: number, inp: number): ParameterSpec => ({
+/** A weight matrix [out, in] (fan-in `in`, fan-out `out`), for a model's parameter list. */
+export const weight = (name: string, out: number, inp: number): ParameterSpec => ({
   name,
   shape: [out, inp],
   fanIn: inp,
   fanOut: out,
   role: 'weight',
 });
-const bias = (name: string, n: number): ParameterSpec => ({
+/** A bias vector [n] (initialised to zero by every scheme). */
+export const bias = (name: string, n: number): ParameterSpec => ({
   name,
   shape: [n],
   fanIn: 0,
@@ -108,7 +120,7 @@ export function buildModel(spec: ModelSpec, path = 'model'): Model {
         forward: (tape, params, x) => {
           let h = x;
           for (let i = 0; i < layers; i++)
-            h = tape.dense(h, params[2 * i], params[2 * i + 1], i === layers - 1 ? 'none' : spec.activation);
+            h = dense(tape, h, params[2 * i], params[2 * i + 1], i === layers - 1 ? 'none' : spec.activation);
           return h;
         },
       };
@@ -131,14 +143,9 @@ export function buildModel(spec: ModelSpec, path = 'model'): Model {
         forward: (tape, [Wx, Wh, b, Wo, bo], x) => {
           // Elman: h_t = tanh(Wx x_t + Wh h_{t−1} + b), h_0 = 0; the output reads the last state.
           let h: Var | undefined;
-          // Two launches a step: x_t Wxᵀ + b, then tanh(h Whᵀ + that) with the sum as matmul's addend.
-          for (let t = 0; t < T; t++) {
-            const xt = timeStep(tape, x, t, T, inputDim);
-            h = h
-              ? tape.dense(h, Wh, undefined, 'tanh', tape.dense(xt, Wx, b))
-              : tape.dense(xt, Wx, b, 'tanh');
-          }
-          return tape.dense(h as Var, Wo, bo);
+          for (let t = 0; t < T; t++)
+            h = recurrentCell(tape, h, timeStep(tape, x, t, T, inputDim), Wx, Wh, b);
+          return dense(tape, h as Var, Wo, bo);
         },
       };
     }
@@ -224,29 +231,19 @@ function transformerForward(
   const replicas = Math.max(x.batch, Win.batch);
   // Tokens: [rows·T, inputDim] → embedding + positions (broadcast over the rows).
   const tokens = tape.rebatch(x, [rows * T, inputDim], x.batch);
-  let e = tape.dense(tokens, Win, bin);
+  let e = dense(tape, tokens, Win, bin);
   e = tape.reshape(tape.add(tape.reshape(e, [rows, T, D]), pos), [rows * T, D]);
-  // Multi-head self-attention per sequence: sequences become replicas (batch R·rows of [T, ·]).
-  let attention: Var | undefined;
-  for (let h = 0; h < H; h++) {
+  // Multi-head self-attention per sequence.
+  const heads = Array.from({ length: H }, (_, h) => {
     const [Wq, Wk, Wv, Wo] = params.slice(3 + 4 * h, 7 + 4 * h);
-    const perSequence = (w: Var) =>
-      tape.rebatch(tape.matmul(e, w, { transposeB: true }), [T, dims.dh], replicas * rows);
-    const q = perSequence(Wq);
-    const k = perSequence(Wk);
-    const v = perSequence(Wv);
-    const scores = tape.scale(tape.matmul(q, k, { transposeB: true }), 1 / Math.sqrt(dims.dh));
-    const mixed = tape.matmul(tape.softmax(scores), v);
-    const projected = tape.matmul(tape.rebatch(mixed, [rows * T, dims.dh], replicas), Wo, {
-      transposeB: true,
-    });
-    attention = attention ? tape.add(attention, projected) : projected;
-  }
+    return { Wq, Wk, Wv, Wo };
+  });
+  const attention = multiHeadAttention(tape, e, heads, T);
   const base = 3 + 4 * H;
   const [W1, b1, W2, b2, Wout, bout] = params.slice(base, base + 6);
-  const h1 = tape.add(e, attention as Var);
-  const h2 = tape.add(h1, tape.dense(tape.dense(h1, W1, b1, 'relu'), W2, b2));
+  const h1 = residual(tape, e, attention);
+  const h2 = residual(tape, h1, dense(tape, dense(tape, h1, W1, b1, 'relu'), W2, b2));
   // Read out the mean token of each sequence.
   const pooled = tape.rebatch(tape.sum(tape.rebatch(h2, [T, D], replicas * rows), 0), [rows, D], replicas);
-  return tape.dense(tape.scale(pooled, 1 / T), Wout, bout);
+  return dense(tape, tape.scale(pooled, 1 / T), Wout, bout);
 }

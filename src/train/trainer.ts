@@ -8,7 +8,7 @@ import { Tape, type Var } from '../autodiff/tape.ts';
 import { FixedDataset } from '../data/fixed.ts';
 import type { DataSource } from '../data/source.ts';
 import { InputError } from '../errors.ts';
-import { type LossKind, lossFunction } from '../models/losses.ts';
+import { type LossFunction, type LossKind, lossFunction } from '../models/losses.ts';
 import type { Model } from '../models/model.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 import { canFuse, FUSED_REQUIREMENTS, fusedSgd } from './fused.ts';
@@ -21,8 +21,8 @@ import {
   type ScheduleSpec,
 } from './optimizer.ts';
 
-/** A loss over taped values: one value per replica (e.g. `mseLoss`); custom losses use tape ops. */
-export type LossFunction = (tape: Tape, prediction: Var, target: Var) => Var;
+/** Re-exported for the training API (defined beside the built-in losses). */
+export type { LossFunction };
 
 export interface TrainOptions {
   model: Model;
