@@ -101,6 +101,9 @@ export interface GradientMoments extends FluctuationResult {
   minibatch(batchSize: number, options?: { replacement?: boolean }): number[];
 }
 
+/** Names under which a block's fixed parameters travel in its evaluation data. */
+const FIXED_PREFIX = 'fixed parameter ';
+
 /** Blocks up to this many parameters get an exact trace in `blocks()` (n HVPs). */
 export const BLOCK_EXACT_TRACE_MAX = 256;
 
@@ -192,6 +195,8 @@ export class Hessian {
     private readonly loss: LossClosure,
     private readonly data: EvaluationData,
     private readonly owned: Tensor[],
+    /** A block of a larger Hessian (its data carries the fixed parameters). */
+    readonly isBlock = false,
   ) {
     this.operator = HessianOperator.create(engine, { params, loss, evaluation: { data } });
   }
@@ -329,20 +334,28 @@ export class Hessian {
       return i;
     });
     if (new Set(indices).size !== indices.length) throw new InputError('names', 'names a parameter twice');
-    const loss: LossClosure = (tape, chosen, data) => {
-      const all = this.params.map((p) => tape.constant(p));
+    // The other parameters ride along as per-replica data, so the operator repeats them with the
+    // chosen ones when it batches probe copies.
+    const fixed = (i: number) => `${FIXED_PREFIX}${i}`;
+    const data: Record<string, Tensor> = { ...this.data };
+    this.params.forEach((p, i) => {
+      if (!indices.includes(i)) data[fixed(i)] = p;
+    });
+    const loss: LossClosure = (tape, chosen, d) => {
+      const all = this.params.map((_, i) => d[fixed(i)]);
       indices.forEach((index, j) => {
         all[index] = chosen[j];
       });
-      return this.loss(tape, all, data);
+      return this.loss(tape, all, d);
     };
     return new Hessian(
       this.engine,
       indices.map((i) => this.names[i]),
       indices.map((i) => this.params[i]),
       loss,
-      this.data,
+      data,
       [],
+      true,
     );
   }
 
@@ -384,6 +397,8 @@ export class Hessian {
    * ‖∇ℓ_i‖², and `minibatch(B)` = E‖ḡ_B‖².
    */
   async gradientMoments(options: FluctuationOptions = {}): Promise<GradientMoments> {
+    if (this.isBlock)
+      throw new InputError('gradientMoments', 'is measured on the whole Hessian, not on a block');
     const result = await gradientFluctuation(this.operator, options);
     return {
       ...result,
