@@ -91,12 +91,14 @@ for (const kind of ['logistic', 'huber'] as const) {
     if (kind === 'huber') {
       // Central differences straddling the kink |r| = δ would be wrong: keep every residual clear of it.
       for (const theta of thetas)
-        xs.forEach((x, i) => assert.ok(Math.abs(Math.abs(cpuForward(theta, x) - ys[i]) - DELTA) > 1e-2));
+        for (const [i, x] of xs.entries())
+          assert.ok(Math.abs(Math.abs(cpuForward(theta, x) - ys[i]) - DELTA) > 1e-2);
     }
     // Parameters as CPU arrays, R replicas each (replica-major), as a user would pass them.
     const params = model.parameters.map((_, p) => {
       const values = new Float32Array(R * SIZES[p]);
-      thetas.forEach((t, r) => values.set(t.subarray(OFFSETS[p], OFFSETS[p] + SIZES[p]), r * SIZES[p]));
+      for (const [r, t] of thetas.entries())
+        values.set(t.subarray(OFFSETS[p], OFFSETS[p] + SIZES[p]), r * SIZES[p]);
       return values;
     });
     const H = hessian({
@@ -196,9 +198,9 @@ for (const kind of ['logistic', 'huber'] as const) {
           ...Array.from({ length: SIZES[4] }, (_, k) => OFFSETS[4] + k),
         ];
         for (let r = 0; r < R; r++)
-          index.forEach((a, i) =>
-            index.forEach((b, j) => assert.ok(Math.abs(slice[r][i][j] - hessians[r][a][b]) <= tolerance)),
-          );
+          for (const [i, a] of index.entries())
+            for (const [j, b] of index.entries())
+              assert.ok(Math.abs(slice[r][i][j] - hessians[r][a][b]) <= tolerance);
       } finally {
         block.dispose();
       }
@@ -229,7 +231,7 @@ test('gradientMoments: S = mean ‖∇ℓ_i‖² and ‖ḡ‖² against per-sam
     const tolerance = 64 * N * F32_EPS * Math.max(1, S);
     assert.ok(Math.abs(moments.fluctuation[0] - S) <= tolerance, `S ${moments.fluctuation[0]} vs ${S}`);
     assert.ok(Math.abs(moments.meanGradientSquared[0] - g2) <= tolerance);
-    squares.forEach((s, i) => assert.ok(Math.abs(moments.values[0][i] - s) <= tolerance));
+    for (const [i, s] of squares.entries()) assert.ok(Math.abs(moments.values[0][i] - s) <= tolerance);
     // E‖ḡ_B‖² with replacement = ‖ḡ‖² + (S − ‖ḡ‖²)/B.
     assert.ok(Math.abs(moments.minibatch(4)[0] - (g2 + (S - g2) / 4)) <= tolerance);
   } finally {

@@ -16,5 +16,6 @@ export {
 } from './device.ts';
 export { createNodeEngine } from './engine.ts';
 export { userCacheDir } from './optional.ts';
+export { renderSvg } from './render.ts';
 export { loadShaderSources, SHADER_DIR } from './shaders.ts';
 export { defaultTuneCachePath, TUNE_CACHE_ENV } from './tune-cache.ts';

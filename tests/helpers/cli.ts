@@ -24,9 +24,14 @@ export interface CliOptions {
 
 /** `node runner/bin.mjs ...args`: resolves on close with the exit code, stdout, stderr and seconds. */
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  return runProcess(process.execPath, [join(root, 'runner', 'bin.mjs'), ...args], options);
+}
+
+/** Any command as a child process (cwd: the repository root by default), like `runCli`. */
+export function runProcess(command: string, args: string[], options: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    const child = spawn(process.execPath, [join(root, 'runner', 'bin.mjs'), ...args], {
+    const child = spawn(command, args, {
       cwd: options.cwd ?? root,
       env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', ...options.env },
     });
