@@ -21,7 +21,7 @@ import {
   gradientFluctuation,
   minibatchGradientSquared,
 } from './fluctuation.ts';
-import { type EigenOptions, topEigenvalues } from './lanczos.ts';
+import { type EigenOptions, type EigenResult, topEigenvalues } from './lanczos.ts';
 import { type EvaluationData, HessianOperator, type LossClosure } from './operator.ts';
 import { exactTrace, hessianTrace, type TraceOptions } from './trace.ts';
 
@@ -72,15 +72,9 @@ export interface HessianEigenOptions extends Omit<EigenOptions, 'ritzVectors'> {
   vectors?: boolean;
 }
 
-export interface HessianEigen {
-  /** Per replica: the k wanted eigenvalues, most wanted first. */
-  values: number[][];
-  /** Per replica: Ritz residuals ‖H x − θ x‖ (eigenvalue units). */
-  residuals: number[][];
-  converged: boolean[];
-  /** HVPs each replica used. */
-  hvps: number[];
-  /** Per replica, when asked: k vectors of n values. */
+/** Lanczos's eigenvalues, residuals ‖Hx − θx‖, convergence and HVPs per replica, and the vectors. */
+export interface HessianEigen extends Pick<EigenResult, 'values' | 'residuals' | 'converged' | 'hvps'> {
+  /** Per replica, when asked: k vectors of n values (unit norm, flat parameter order). */
   vectors?: Float32Array[][];
 }
 
