@@ -65,9 +65,7 @@ async function build(): Promise<void> {
     removed = false;
     for (const file of listFiles(join(DIST, 'runner'))) {
       if (!file.endsWith('.js') || file === command) continue;
-      const imports = [
-        ...readFileSync(file, 'utf8').matchAll(/from ['"](\.{1,2}\/[^'"]+)['"]/g),
-      ];
+      const imports = [...readFileSync(file, 'utf8').matchAll(/from ['"](\.{1,2}\/[^'"]+)['"]/g)];
       if (imports.every(([, spec]) => existsSync(join(dirname(file), spec)))) continue;
       rmSync(file);
       rmSync(file.replace(/\.js$/, '.d.ts'), { force: true });
