@@ -117,6 +117,7 @@ function defaultBackend(): string {
   return DEFAULT_BACKEND[process.platform] ?? 'default';
 }
 
+/** The adapter's vendor, architecture, limits and features as `info` prints them. */
 export function describeAdapter(adapter: GPUAdapter, backend?: string): AdapterDescription {
   return describeGpuAdapter(adapter, { backend: backend ?? defaultBackend(), host: NODE_HOST });
 }

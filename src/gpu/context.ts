@@ -21,6 +21,7 @@ export interface GpuContext {
   lost?: string;
 }
 
+/** True on SwiftShader, the CPU Vulkan driver (WebGPU without a GPU). */
 export function isSwiftShader(context: GpuContext): boolean {
   return context.adapterInfo.architecture === 'swiftshader';
 }

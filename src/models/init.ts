@@ -19,6 +19,7 @@ export type InitScheme =
   /** N(0, s²) for every weight, zero biases: the init-scale experiment sweeps s. */
   | { kind: 'normal'; scale: number };
 
+/** The standard deviation `scheme` draws `parameter` with (0 for biases). */
 export function initStd(scheme: InitScheme, parameter: ParameterSpec): number {
   if (parameter.role === 'bias') return 0;
   switch (scheme.kind) {

@@ -116,6 +116,7 @@ export function checkTrainOptions(options: TrainOptions): number {
   return replicas;
 }
 
+/** Trains every replica of `options.params` in place (SGD/GD, one submit per step or fused); divergences per replica. */
 export async function train(engine: Engine, options: TrainOptions): Promise<DivergenceReport[]> {
   const replicas = checkTrainOptions(options);
   const optimizer = options.optimizer ?? PLAIN_SGD;
