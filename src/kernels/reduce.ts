@@ -44,7 +44,7 @@ export function reducedShape(shape: readonly number[], axis?: number): number[] 
   return left.length > 0 ? left : [1];
 }
 
-/** Sum, mean or max per replica over one axis of the per-replica shape, or over all of it (→ [1]). */
+/** `op` (sum, mean, sumSquares, sumAbs, max, min) per replica over one axis of the per-replica shape, or all of it (→ [1]). */
 export function reduce(engine: Engine, op: ReduceOp, x: Tensor, options: ReduceOptions = {}): Tensor {
   let outer: number;
   let len: number;
