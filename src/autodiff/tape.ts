@@ -227,6 +227,7 @@ export class Tape {
     return this.node(compute(), [x, y], backward);
   }
 
+  /** x − y with broadcasting. */
   sub(x: Var, y: Var): Var {
     return this.add(x, y, 1, -1);
   }
@@ -246,15 +247,18 @@ export class Tape {
     return this.node(value, [x], (g) => [this.scale(g, alpha)]);
   }
 
+  /** alpha·x. */
   scale(x: Var, alpha: number): Var {
     return this.affine(x, alpha, 0);
   }
 
+  /** x² elementwise. */
   square(x: Var): Var {
     const value = unary(this.engine, 'square', x.value);
     return this.node(value, [x], (g) => [this.mul(g, x, 2)]);
   }
 
+  /** max(x, 0) elementwise (its second derivative is 0). */
   relu(x: Var): Var {
     const value = unary(this.engine, 'relu', x.value);
     return this.node(value, [x], (g) => [this.reluMask(g, x)]);
@@ -269,6 +273,7 @@ export class Tape {
     return this.node(value, [g], (h) => [this.sumTo(this.reluMask(h, x), g)]);
   }
 
+  /** tanh elementwise. */
   tanh(x: Var): Var {
     const value = unary(this.engine, 'tanh', x.value);
     const out = this.node(value, [x], (g) => [this.tanhScale(g, out)]);
@@ -285,12 +290,14 @@ export class Tape {
     ]);
   }
 
+  /** eˣ elementwise. */
   exp(x: Var): Var {
     const value = unary(this.engine, 'exp', x.value);
     const out = this.node(value, [x], (g) => [this.mul(g, out)]);
     return out;
   }
 
+  /** Natural log elementwise (x > 0). */
   log(x: Var): Var {
     const value = unary(this.engine, 'log', x.value);
     return this.node(value, [x], (g) => [this.div(g, x)]);
@@ -399,6 +406,7 @@ export class Tape {
     return this.deferrable(result, compute, [x], (g) => [this.expand(g, x, axis)]);
   }
 
+  /** Mean over one axis of the per-replica shape, or over everything (→ [1]). */
   mean(x: Var, axis?: number): Var {
     const len = axis === undefined ? product(x.shape) : x.shape[axis < 0 ? x.shape.length + axis : axis];
     return this.scale(this.sum(x, axis), 1 / len);
