@@ -232,6 +232,15 @@ test('gradientMoments: S = mean ‖∇ℓ_i‖² and ‖ḡ‖² against per-sam
     assert.ok(Math.abs(moments.fluctuation[0] - S) <= tolerance, `S ${moments.fluctuation[0]} vs ${S}`);
     assert.ok(Math.abs(moments.meanGradientSquared[0] - g2) <= tolerance);
     for (const [i, s] of squares.entries()) assert.ok(Math.abs(moments.values[0][i] - s) <= tolerance);
+    // Per-parameter second moments mean_i (∂ℓ_i/∂θ_j)², one launch per chunk of samples (2 chunks here).
+    const second = Array.from(
+      { length: N },
+      (_, j) => sampleGradients.reduce((s, g) => s + g[j] ** 2, 0) / ROWS,
+    );
+    for (const chunked of [moments, await H.gradientMoments({ samplesPerLaunch: 5 })])
+      second.forEach((m, j) => {
+        assert.ok(Math.abs(chunked.secondMoments[0][j] - m) <= tolerance, `second moment ${j}`);
+      });
     // E‖ḡ_B‖² with replacement = ‖ḡ‖² + (S − ‖ḡ‖²)/B.
     assert.ok(Math.abs(moments.minibatch(4)[0] - (g2 + (S - g2) / 4)) <= tolerance);
   } finally {

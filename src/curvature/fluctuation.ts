@@ -10,6 +10,7 @@
  */
 import { Tape } from '../autodiff/tape.ts';
 import { InputError } from '../errors.ts';
+import { unary } from '../kernels/elementwise.ts';
 import type { Tensor } from '../tensor/engine.ts';
 import type { HessianOperator } from './operator.ts';
 import { groupSum, repeatReplicas, replicaDots, stridedCopy } from './vector-kernels.ts';
@@ -17,6 +18,11 @@ import { groupSum, repeatReplicas, replicaDots, stridedCopy } from './vector-ker
 export interface FluctuationOptions {
   /** Samples per batched backward pass (default: up to 2^22 parameter copies, at most 65535/R). */
   samplesPerLaunch?: number;
+  /**
+   * One tensor per parameter (its shape, batch R) that receives the per-parameter second moment of
+   * the per-sample gradients, (1/n) Σ_i (∂ℓ_i/∂θ)² elementwise; the same backward passes.
+   */
+  secondMoments?: readonly Tensor[];
 }
 
 export interface FluctuationResult {
@@ -164,6 +170,13 @@ export function encodeFluctuation(
             beta: i === 0 ? 0 : 1,
           });
           if (sums.length > 0) groupSum(engine, g.value, sums[i], { length, groups: count, replicas: R });
+          const moment = options.secondMoments?.[i];
+          if (moment) {
+            const squares = unary(engine, 'square', g.value);
+            const spec = { length, groups: count, replicas: R, alpha: 1 / n, beta: start === 0 ? 0 : 1 };
+            groupSum(engine, squares, moment, spec);
+            squares.dispose(); // launches already encoded still read it
+          }
         });
         launches++;
       } finally {

@@ -91,6 +91,8 @@ export interface BlockCurvature {
 }
 
 export interface GradientMoments extends FluctuationResult {
+  /** Per replica, per parameter (flat order): (1/n) Σ_i (∂ℓ_i/∂θ_j)², the per-sample gradients' second moment. */
+  secondMoments: Float32Array[];
   /** E‖ḡ_B‖² per replica of a minibatch of B rows drawn from the set (with replacement by default). */
   minibatch(batchSize: number, options?: { replacement?: boolean }): number[];
 }
@@ -386,18 +388,27 @@ export class Hessian {
   }
 
   /**
-   * Gradient fluctuation per replica, exactly over the rows: S = mean_i ‖∇ℓ_i‖² (per-sample
-   * gradients' second moment) with its standard error, ‖ḡ‖² of the full-batch gradient, every
-   * ‖∇ℓ_i‖², and `minibatch(B)` = E‖ḡ_B‖².
+   * Gradient moments per replica, exactly over the rows: the fluctuation S = mean_i ‖∇ℓ_i‖² with its
+   * standard error, ‖ḡ‖² of the full-batch gradient, every ‖∇ℓ_i‖², the per-parameter second
+   * moments mean_i (∂ℓ_i/∂θ_j)² (they sum to S), and `minibatch(B)` = E‖ḡ_B‖².
    */
   async gradientMoments(options: FluctuationOptions = {}): Promise<GradientMoments> {
     if (this.isBlock)
       throw new InputError('gradientMoments', 'is measured on the whole Hessian, not on a block');
-    const result = await gradientFluctuation(this.operator, options);
-    return {
-      ...result,
-      minibatch: (batchSize, opts) => minibatchGradientSquared(result, batchSize, opts),
-    };
+    const R = this.replicas;
+    const moments = this.operator.layout.shapes.map((shape) => this.engine.empty(shape, { batch: R }));
+    const flat = this.engine.empty([this.size], { batch: R });
+    try {
+      const result = await gradientFluctuation(this.operator, { ...options, secondMoments: moments });
+      const all = (await this.operator.pack(moments, flat).read()) as Float32Array;
+      return {
+        ...result,
+        secondMoments: Array.from({ length: R }, (_, r) => all.slice(r * this.size, (r + 1) * this.size)),
+        minibatch: (batchSize, opts) => minibatchGradientSquared(result, batchSize, opts),
+      };
+    } finally {
+      for (const t of [...moments, flat]) t.dispose();
+    }
   }
 
   /** The loss per replica on the evaluation set. */
