@@ -164,12 +164,15 @@ test('the installed CLI, the api.md examples, a page bundle and a strict TypeScr
     files: ['consumer.ts'],
   };
   writeFileSync(join(project, 'tsconfig.json'), JSON.stringify(tsconfig));
-  // Type-checking runs beside the GPU commands (one CPU-bound process each).
+  // Type-checking, the examples and the CLI checks run side by side (independent processes).
   const typecheck = inProject(process.execPath, [
     join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
     '-p',
     '.',
   ]);
+  const [eigen, layers, density] = ['eigenvalues.mjs', 'per-layer.mjs', 'density.mjs'].map((file) =>
+    inProject(process.execPath, [file]),
+  );
 
   const version = await cli(['--version']);
   expectOk(version, '--version');
@@ -194,15 +197,12 @@ test('the installed CLI, the api.md examples, a page bundle and a strict TypeScr
     "const m = await import('sharpness-lab'); if (typeof m.hessian !== 'function' || typeof m.Tape !== 'function') process.exit(3);",
   ]);
   expectOk(core, "import 'sharpness-lab'");
-  const eigen = await inProject(process.execPath, ['eigenvalues.mjs']);
-  expectOk(eigen, 'eigenvalues.mjs');
-  assert.match(eigen.stdout, /top-3 eigenvalues: [-\d.e]+, [-\d.e]+, [-\d.e]+/);
-  assert.match(eigen.stdout, /Tr H = [-\d.]+ ± [\d.]+ \(Hutchinson/);
-  const layers = await inProject(process.execPath, ['per-layer.mjs']);
-  expectOk(layers, 'per-layer.mjs');
-  assert.is(layers.stdout.trim().split('\n').length, 3);
-  const density = await inProject(process.execPath, ['density.mjs']);
-  expectOk(density, 'density.mjs');
+  expectOk(await eigen, 'eigenvalues.mjs');
+  assert.match((await eigen).stdout, /top-3 eigenvalues: [-\d.e]+, [-\d.e]+, [-\d.e]+/);
+  assert.match((await eigen).stdout, /Tr H = [-\d.]+ ± [\d.]+ \(Hutchinson/);
+  expectOk(await layers, 'per-layer.mjs');
+  assert.is((await layers).stdout.trim().split('\n').length, 3);
+  expectOk(await density, 'density.mjs');
   assert.match(readFileSync(join(project, 'density.svg'), 'utf8'), /^<svg/);
 
   // sharpness-lab/browser bundles for a page: no Node module anywhere, the shaders inside.
