@@ -126,9 +126,9 @@ const cli = (args: string[]) =>
   inProject(process.execPath, [join(project, 'node_modules', '.bin', 'sharpness-lab'), ...args]);
 const examples = join(REPO_ROOT, 'docs', 'examples');
 
-const consumerTs = `import { type Engine, hessian, type HessianEigen, type ModelDefinition, dense, layerNorm, weight, bias, logisticLoss } from 'sharpness-lab';
+const consumerTs = `import { type Engine, hessian, type HessianEigen, type ModelDefinition, dense, layerNorm, weight, bias, logisticLoss, train, type TrainRequest } from 'sharpness-lab';
 import { createBrowserEngine } from 'sharpness-lab/browser';
-import { createNodeEngine, renderSvg } from 'sharpness-lab/node';
+import { createNodeEngine, readNpyFile, readWeightsFile, renderSvg } from 'sharpness-lab/node';
 
 const model: ModelDefinition = {
   parameters: [weight('W', 2, 3), bias('b', 2), weight('V', 1, 2)],
@@ -142,6 +142,8 @@ export async function topEigenvalues(engine: Engine): Promise<HessianEigen> {
   return H.eigenvalues({ k: 2, vectors: true });
 }
 export const engines: [() => Promise<Engine>, () => Promise<Engine>] = [() => createNodeEngine(), () => createBrowserEngine()];
+export const files = [readNpyFile('x.npy').shape, readWeightsFile('w.safetensors').length];
+export const training: (request: TrainRequest) => ReturnType<typeof train> = train;
 `;
 
 test('the installed CLI, the api.md examples, a page bundle and a strict TypeScript consumer', async () => {
@@ -170,9 +172,12 @@ test('the installed CLI, the api.md examples, a page bundle and a strict TypeScr
     '-p',
     '.',
   ]);
-  const [eigen, layers, density] = ['eigenvalues.mjs', 'per-layer.mjs', 'density.mjs'].map((file) =>
-    inProject(process.execPath, [file]),
-  );
+  const [eigen, layers, density, training] = [
+    'eigenvalues.mjs',
+    'per-layer.mjs',
+    'density.mjs',
+    'train-adam.mjs',
+  ].map((file) => inProject(process.execPath, [file]));
 
   const version = await cli(['--version']);
   expectOk(version, '--version');
@@ -213,6 +218,7 @@ test('the installed CLI, the api.md examples, a page bundle and a strict TypeScr
   assert.is((await layers).stdout.trim().split('\n').length, 3);
   expectOk(await density, 'density.mjs');
   assert.match(readFileSync(join(project, 'density.svg'), 'utf8'), /^<svg/);
+  expectOk(await training, 'train-adam.mjs (docs/api-training.md)');
 
   // sharpness-lab/browser bundles for a page: no Node module anywhere, the shaders inside.
   const { build } = await import('esbuild');

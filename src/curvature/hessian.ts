@@ -8,7 +8,7 @@
  * Conventions: the loss is one value per replica, the MEAN over the rows of `data` of a per-sample
  * loss; vectors are flat, parameters in `model.parameters` order, each row-major.
  */
-import { Tape, type Var } from '../autodiff/tape.ts';
+import { Tape } from '../autodiff/tape.ts';
 import { InputError } from '../errors.ts';
 import { type LossFunction, type LossKind, lossFunction } from '../models/losses.ts';
 import type { ModelDefinition } from '../models/model.ts';

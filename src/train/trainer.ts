@@ -4,7 +4,7 @@
  * set), forward, backward through the tape, the optimizer's update in place, one submit. Nothing is
  * read back between log points; divergence is detected there.
  */
-import { Tape, type Var } from '../autodiff/tape.ts';
+import { Tape } from '../autodiff/tape.ts';
 import { FixedDataset } from '../data/fixed.ts';
 import type { DataSource } from '../data/source.ts';
 import { InputError } from '../errors.ts';
