@@ -3,7 +3,7 @@
  * runner/ to ES modules with .d.ts in dist/ (tsc, tsconfig.build.json), copies shaders/ to
  * dist/shaders (the Node host reads them there), embeds them for `sharpness-lab/browser`
  * (dist/runner/browser/shader-sources.js, the same module the page bundler generates), and prebuilds
- * the default page into dist/page, so the installed CLI needs neither tsx nor esbuild.
+ * the default page into dist/page and the lab app into dist/lab, so the installed CLI needs neither tsx nor esbuild.
  * `--if-stale` does nothing when dist/ was built from the same inputs (a hash in dist/.build-hash).
  */
 import { spawnSync } from 'node:child_process';
@@ -12,6 +12,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, write
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundlePage, shaderModuleSource } from '../runner/browser/bundle.ts';
+import { labBundleOptions } from '../runner/lab/build.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = join(ROOT, 'dist');
@@ -84,6 +85,10 @@ async function build(): Promise<void> {
   const page = join(DIST, 'page');
   mkdirSync(page, { recursive: true });
   await bundlePage({ outdir: page, minify: true, sourcemap: false });
+  say('bundling the lab app into dist/lab (esbuild)…');
+  const lab = join(DIST, 'lab');
+  mkdirSync(lab, { recursive: true });
+  await bundlePage({ ...labBundleOptions(), outdir: lab, sourcemap: false });
   writeFileSync(STAMP, hash);
   say(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }

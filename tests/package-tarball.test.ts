@@ -69,6 +69,7 @@ test('npm pack: the files whitelist ships compiled code, shaders and the page, n
     'dist/runner/cli.js',
     'dist/shaders/matmul.wgsl',
     'dist/page/index.html',
+    'dist/lab/index.html',
     'runner/bin.mjs',
     'docs/api.md',
   ])
@@ -188,6 +189,10 @@ test('the installed CLI, the api.md examples, a page bundle and a strict TypeScr
   const run = await cli(['run', 'init-scale', '--quick', '--out', 'results']);
   expectOk(run, 'run init-scale --quick');
   assert.ok(existsSync(join(project, 'results', 'init-scale', 'results.csv')));
+  // The lab app ships prebuilt (dist/lab): writing it needs neither esbuild nor the sources.
+  const lab = await cli(['lab', '--out', 'lab-site']);
+  expectOk(lab, 'lab --out lab-site');
+  assert.match(readFileSync(join(project, 'lab-site', 'index.html'), 'utf8'), /watch SGD choose its minimum/);
   // Optional peers and repository-only commands: one line, exit 2.
   const browser = await cli(['info', '--backend', 'browser']);
   assert.is(browser.code, 2);

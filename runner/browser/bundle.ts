@@ -21,9 +21,11 @@ export const DEFAULT_PAGE_ENTRY = join(REPO_ROOT, 'runner', 'browser', 'page.ts'
 /** The `bench` command's page: the product's jobs plus the benchmark jobs (never in the product page). */
 export const BENCH_PAGE_ENTRY = join(REPO_ROOT, 'runner', 'browser', 'bench-page.ts');
 /** Compiled JavaScript (an installed package) rather than the TypeScript sources under tsx. */
-const COMPILED = import.meta.url.endsWith('.js');
+export const COMPILED = import.meta.url.endsWith('.js');
 /** The default page as `npm run build` bundles it (dist/page): the compiled CLI needs no esbuild. */
 export const PREBUILT_PAGE_DIR = join(REPO_ROOT, 'page');
+/** The lab app as `npm run build` bundles it (dist/lab), served by the compiled `lab` command. */
+export const PREBUILT_LAB_DIR = join(REPO_ROOT, 'lab');
 const SHADERS_MODULE = 'sharpness-lab:shaders';
 
 export interface BundleOptions {
@@ -231,7 +233,7 @@ export async function cachedPageBundle(
 ): Promise<CachedBundle> {
   const started = performance.now();
   const isDefault = !options.entry && !options.replace && !options.modules;
-  if (COMPILED && isDefault) return prebuiltPage(started);
+  if (COMPILED && isDefault) return prebuiltBundle(PREBUILT_PAGE_DIR, started);
   const cacheDir = options.cacheDir ?? process.env.SHARPNESS_LAB_CACHE_DIR ?? DEFAULT_CACHE_DIR;
   const { version } = await import('esbuild').catch(() => ({ version: 'missing' }));
   const configKey = sha256(
@@ -311,12 +313,13 @@ export async function cachedPageBundle(
   };
 }
 
-function prebuiltPage(started: number): CachedBundle {
-  if (!existsSync(join(PREBUILT_PAGE_DIR, 'index.html')))
-    throw new Error(`the package's page bundle ${PREBUILT_PAGE_DIR} is missing: reinstall sharpness-lab`);
-  const files = readdirSync(PREBUILT_PAGE_DIR, { recursive: true, encoding: 'utf8' });
+/** A page the package ships prebuilt (dist/page, dist/lab), served as it is. */
+export function prebuiltBundle(dir: string, started = performance.now()): CachedBundle {
+  if (!existsSync(join(dir, 'index.html')))
+    throw new Error(`the package's page bundle ${dir} is missing: reinstall sharpness-lab`);
+  const files = readdirSync(dir, { recursive: true, encoding: 'utf8' });
   return {
-    outdir: PREBUILT_PAGE_DIR,
+    outdir: dir,
     files,
     inputs: [],
     milliseconds: performance.now() - started,

@@ -7,20 +7,32 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, cp, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { InputError } from '../../src/errors.ts';
-import { type CachedBundle, cachedPageBundle, REPO_ROOT } from '../browser/bundle.ts';
+import {
+  type CachedBundle,
+  COMPILED,
+  cachedPageBundle,
+  PREBUILT_LAB_DIR,
+  prebuiltBundle,
+  REPO_ROOT,
+} from '../browser/bundle.ts';
 
 export const LAB_ENTRY = join(REPO_ROOT, 'runner', 'lab', 'page.ts');
 const LAB_HTML = join(REPO_ROOT, 'runner', 'lab', 'index.html');
 /** The title that marks a folder as a lab build (so --out may replace it). */
 const LAB_TITLE = '<title>sharpness-lab: watch SGD choose its minimum</title>';
 
-function labOptions() {
+/** How the lab app is bundled (here, and by `npm run build` into the package's dist/lab). */
+export function labBundleOptions() {
   return { entry: LAB_ENTRY, html: readFileSync(LAB_HTML, 'utf8'), minify: true };
 }
 
-/** The lab app, built once per content and cached like the runner's page (`.cache/browser-page/`). */
-export function cachedLabBundle(temporaryDir: () => Promise<string>): Promise<CachedBundle> {
-  return cachedPageBundle({ ...labOptions(), temporaryDir });
+/**
+ * The lab app, built once per content and cached like the runner's page (the user's cache folder);
+ * the compiled package serves the copy `npm run build` made (dist/lab) and needs no esbuild.
+ */
+export async function cachedLabBundle(temporaryDir: () => Promise<string>): Promise<CachedBundle> {
+  if (COMPILED) return prebuiltBundle(PREBUILT_LAB_DIR);
+  return cachedPageBundle({ ...labBundleOptions(), temporaryDir });
 }
 
 function isLabBuild(dir: string): boolean {
