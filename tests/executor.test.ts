@@ -199,7 +199,7 @@ test('logPoint sees every log point, the last included, with the rows so far and
   const checkpoints = new Map<number, number[][]>();
   const seen: { step: number; rows: number; params: number[][] }[] = [];
   const full = await runExperiment(engine, config, {
-    checkpoint: (c) => void checkpoints.set(c.step - 1, c.params),
+    checkpoint: (c) => void checkpoints.set(c.step, c.params),
     logPoint: (point) => {
       seen.push({
         step: point.step,
@@ -210,34 +210,35 @@ test('logPoint sees every log point, the last included, with the rows so far and
   });
   assert.equal(
     seen.map((p) => p.step),
-    [99, 199, 299, 399, 499, 599],
+    [0, 100, 200, 300, 400, 500, 600],
   );
   // Rows grow by one log point each time: 2 groups × 2 seeds × 6 metric rows (4 + 2 layer conditions).
   assert.equal(
     seen.map((p) => p.rows),
-    [24, 48, 72, 96, 120, 144],
+    [24, 48, 72, 96, 120, 144, 168],
   );
   const measured = full.rows.filter((r) => r.seed !== 'theory' && r.metric !== 'relativeSharpness');
-  assert.is(measured.length, 144);
-  // The weights are the log point's: those a checkpoint written there holds (none after the last step).
-  for (const point of seen.slice(0, -1))
+  assert.is(measured.length, 168);
+  // The weights are the log point's: those a checkpoint written there holds (checkpoints are written
+  // between the first and the last log point).
+  for (const point of seen.slice(1, -1))
     assert.equal(point.params, checkpoints.get(point.step), `step ${point.step}`);
-  assert.is(seen[5].params[0].length, 4 * 4, 'W1 of 4 replicas (2×2 each)');
+  assert.is(seen[6].params[0].length, 4 * 4, 'W1 of 4 replicas (2×2 each)');
 
-  const stop = new Error('stopped at step 299');
+  const stop = new Error('stopped at step 300');
   let stepsSeen = 0;
   try {
     await runExperiment(engine, config, {
       logPoint: (point) => {
         stepsSeen++;
-        if (point.step === 299) throw stop;
+        if (point.step === 300) throw stop;
       },
     });
     assert.unreachable('the throw ends the run');
   } catch (error) {
     assert.is(error, stop);
   }
-  assert.is(stepsSeen, 3);
+  assert.is(stepsSeen, 4);
 });
 
 /**

@@ -115,7 +115,7 @@ export interface ExperimentHooks {
 /** What `ExperimentHooks.logPoint` sees. */
 export interface LogPoint {
   batchIndex: number;
-  /** The step just measured (0-based: the weights after step + 1 updates). */
+  /** Updates applied at this log point (0: the initialisation; see src/train/schedule.ts). */
   step: number;
   rows: readonly ResultRow[];
   /** Every parameter tensor of the batch at this step (replica-major). */
