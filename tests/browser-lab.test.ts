@@ -180,8 +180,9 @@ test('served by `lab`: loads without console errors, finds the adapter, trains; 
   assert.ok(adapter.length > 0, 'the page names its adapter');
   pageRows = await trainedRows(page);
   const measured = pageRows.filter((r) => r.seed !== 'theory');
-  // Four metrics × four replicas × three log points, plus the theory rows.
-  assert.is(measured.length, 4 * 4 * 3);
+  // Four metrics × four replicas × four log points (0, the initialisation, and three more), plus the
+  // theory rows.
+  assert.is(measured.length, 4 * 4 * 4);
   assert.ok(pageRows.some((r) => r.seed === 'theory' && r.metric === 'sharpness'));
   assert.match(
     await page.$eval('#status', (e) => e.textContent ?? ''),

@@ -2,7 +2,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { prepareExperiment } from '../src/experiments/config.ts';
 import { type Checkpoint, type ResultRow, runExperiment } from '../src/experiments/executor.ts';
-import { deepLinearTheory } from '../src/theory/index.ts';
+import { initParameters } from '../src/models/init.ts';
+import { buildModel } from '../src/models/model.ts';
+import { deepLinearTheory, sharpnessAt } from '../src/theory/index.ts';
 import { deepLinearConfig } from './helpers/configs.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
 
@@ -34,7 +36,8 @@ test('rows for every group, seed, log point and metric, plus theory and relative
   const config = prepareExperiment(CONFIG);
   const { rows, divergences } = await runExperiment(engine, config);
   assert.equal(divergences, []);
-  const steps = [99, 199, 299, 399, 499, 599];
+  // A row's step is the number of updates applied: 0 (the initialisation), every 100, and the end.
+  const steps = [0, 100, 200, 300, 400, 500, 600];
   for (const group of ['anisotropic', 'isotropic']) {
     for (const seed of [0, 1]) {
       for (const metric of [
@@ -88,6 +91,85 @@ test('rows for every group, seed, log point and metric, plus theory and relative
   assert.ok(rows.filter((r) => r.metric === 'sharpness' && r.seed !== 'theory').every((r) => r.value > 0));
 });
 
+test('step 0 is the initialisation: Tr H of the population loss at the initial weights', async () => {
+  const engine = await testEngine();
+  const config = prepareExperiment({
+    ...CONFIG,
+    train: { ...CONFIG.train, steps: 1 },
+    measure: { ...CONFIG.measure, every: 1 },
+  });
+  const { rows } = await runExperiment(engine, config);
+  const measured = rows.filter((r) => r.seed !== 'theory' && r.metric === 'sharpness');
+  // One update: log points 0 (before it) and 1 (the end of training).
+  assert.equal([...new Set(measured.map((r) => r.step))], [0, 1]);
+  // The same initial weights drawn here (replica g·seeds + s of the run), and the Gauss–Newton trace
+  // Σ_i ‖L_i‖² Tr(R_i R_iᵀ) of theory.md, which is the population Tr H at any weights (Σ_x = I).
+  const model = buildModel(CONFIG.model as never);
+  const params = initParameters(engine, model, { kind: 'normal', scale: 0.5 }, { replicas: 4, seed: 3 });
+  const values = await Promise.all(params.map((p) => p.read()));
+  for (const [g, group] of ['anisotropic', 'isotropic'].entries()) {
+    for (const seed of [0, 1]) {
+      const r = 2 * g + seed;
+      const weights = [
+        [
+          Array.from(values[0].subarray(4 * r, 4 * r + 2)),
+          Array.from(values[0].subarray(4 * r + 2, 4 * r + 4)),
+        ],
+        [
+          Array.from(values[1].subarray(4 * r, 4 * r + 2)),
+          Array.from(values[1].subarray(4 * r + 2, 4 * r + 4)),
+        ],
+      ];
+      const expected = sharpnessAt(weights, [
+        [1, 0],
+        [0, 1],
+      ]);
+      const got =
+        measured.find((row) => row.group === group && row.seed === seed && row.step === 0)?.value ??
+        Number.NaN;
+      assert.ok(Math.abs(got - expected) < 1e-9 * expected, `${group} seed ${seed}: ${got} vs ${expected}`);
+    }
+  }
+  for (const p of params) p.dispose();
+});
+
+test('topEigenvalues, gradientNorm and layerSharpness rows: λ1 = λ_max, λ1 ≥ λ2 ≥ λ3, Σ block traces = Tr H (population); λ1 = λ_max on the GPU route', async () => {
+  const engine = await testEngine();
+  const metrics = ['sharpness', 'lambdaMax', 'topEigenvalues', 'gradientNorm', 'layerSharpness'];
+  const config = prepareExperiment({
+    ...CONFIG,
+    train: { ...CONFIG.train, steps: 100 },
+    measure: { ...CONFIG.measure, every: 50, metrics, topEigenvalues: 3 },
+  });
+  const { rows } = await runExperiment(engine, config);
+  const value = (group: string, seed: number, step: number, metric: string) =>
+    rows.find((r) => r.group === group && r.seed === seed && r.step === step && r.metric === metric)?.value ??
+    Number.NaN;
+  for (const step of [0, 50, 100]) {
+    const [l1, l2, l3] = ['lambda1', 'lambda2', 'lambda3'].map((m) => value('isotropic', 1, step, m));
+    const T = value('isotropic', 1, step, 'sharpness');
+    assert.ok(Math.abs(l1 - value('isotropic', 1, step, 'lambdaMax')) <= 1e-12 * l1, 'λ1 = λ_max');
+    assert.ok(l1 >= l2 && l2 >= l3, 'descending');
+    const blocks =
+      value('isotropic', 1, step, 'layerSharpness.W1') + value('isotropic', 1, step, 'layerSharpness.W2');
+    assert.ok(Math.abs(blocks - T) <= 1e-12 * T, `Σ block traces ${blocks} = Tr H ${T}`);
+    assert.ok(value('isotropic', 1, step, 'gradientNorm') > 0);
+    assert.ok(value('isotropic', 1, step, 'layerLambdaMax.W1') <= l1 * (1 + 1e-12), 'a block λ_max ≤ λ_max');
+  }
+  // An MLP measures on the GPU (dense Hessian of the evaluation set): λ1 is its λ_max there too.
+  const mlp = prepareExperiment({
+    ...config,
+    name: 'executor-mlp',
+    model: { kind: 'mlp', inputDim: 2, hidden: [3], outputDim: 2, activation: 'tanh' },
+    measure: { ...config.measure, metrics: ['lambdaMax', 'topEigenvalues', 'gradientNorm'] },
+  });
+  const gpu = (await runExperiment(engine, mlp)).rows;
+  const at = (metric: string) =>
+    gpu.find((r) => r.seed === 0 && r.step === 100 && r.metric === metric)?.value;
+  assert.ok(Math.abs((at('lambda1') ?? 0) - (at('lambdaMax') ?? 1)) <= 1e-6 * Math.abs(at('lambdaMax') ?? 1));
+  assert.ok((at('gradientNorm') ?? -1) >= 0);
+});
+
 test('a run resumed from a mid-run checkpoint produces exactly the rows of an uninterrupted run', async () => {
   const engine = await testEngine();
   const config = prepareExperiment(CONFIG);
@@ -117,7 +199,7 @@ test('logPoint sees every log point, the last included, with the rows so far and
   const checkpoints = new Map<number, number[][]>();
   const seen: { step: number; rows: number; params: number[][] }[] = [];
   const full = await runExperiment(engine, config, {
-    checkpoint: (c) => void checkpoints.set(c.step - 1, c.params),
+    checkpoint: (c) => void checkpoints.set(c.step, c.params),
     logPoint: (point) => {
       seen.push({
         step: point.step,
@@ -128,34 +210,35 @@ test('logPoint sees every log point, the last included, with the rows so far and
   });
   assert.equal(
     seen.map((p) => p.step),
-    [99, 199, 299, 399, 499, 599],
+    [0, 100, 200, 300, 400, 500, 600],
   );
   // Rows grow by one log point each time: 2 groups × 2 seeds × 6 metric rows (4 + 2 layer conditions).
   assert.equal(
     seen.map((p) => p.rows),
-    [24, 48, 72, 96, 120, 144],
+    [24, 48, 72, 96, 120, 144, 168],
   );
   const measured = full.rows.filter((r) => r.seed !== 'theory' && r.metric !== 'relativeSharpness');
-  assert.is(measured.length, 144);
-  // The weights are the log point's: those a checkpoint written there holds (none after the last step).
-  for (const point of seen.slice(0, -1))
+  assert.is(measured.length, 168);
+  // The weights are the log point's: those a checkpoint written there holds (checkpoints are written
+  // between the first and the last log point).
+  for (const point of seen.slice(1, -1))
     assert.equal(point.params, checkpoints.get(point.step), `step ${point.step}`);
-  assert.is(seen[5].params[0].length, 4 * 4, 'W1 of 4 replicas (2×2 each)');
+  assert.is(seen[6].params[0].length, 4 * 4, 'W1 of 4 replicas (2×2 each)');
 
-  const stop = new Error('stopped at step 299');
+  const stop = new Error('stopped at step 300');
   let stepsSeen = 0;
   try {
     await runExperiment(engine, config, {
       logPoint: (point) => {
         stepsSeen++;
-        if (point.step === 299) throw stop;
+        if (point.step === 300) throw stop;
       },
     });
     assert.unreachable('the throw ends the run');
   } catch (error) {
     assert.is(error, stop);
   }
-  assert.is(stepsSeen, 3);
+  assert.is(stepsSeen, 4);
 });
 
 /**

@@ -120,12 +120,21 @@ test('timeseries spec: mean line, ± s.e. band (area) and a dashed theory layer 
   assert.ok(Math.abs(point.upper - point.mean - (point.mean - point.lower)) < 1e-9);
   assert.ok(spec.data.values.some((v) => v.kind === THEORY_LABEL));
 
-  const faceted = panelSpec(quickLinear, quickLinear.panels[0], rows) as Record<string, unknown>;
-  assert.equal((faceted.facet as { field: string }).field, 'metric');
+  // Several metrics: one view each, side by side, over its metric's rows, its y axis titled with it.
+  const views = (
+    panelSpec(quickLinear, quickLinear.panels[0], rows) as {
+      concat: { transform: { filter: { field: string; equal: string } }[]; layer: Layer[] }[];
+    }
+  ).concat;
+  const labels = ['sharpness', 'fluctuation', 'lambdaMax'].map(metricLabel);
   assert.equal(
-    (faceted.facet as { sort: string[] }).sort,
-    ['sharpness', 'fluctuation', 'lambdaMax'].map(metricLabel),
+    views.map((v) => v.transform[0].filter.equal),
+    labels,
   );
+  views.forEach((v, i) => {
+    assert.is(v.transform[0].filter.field, 'metric');
+    assert.is(v.layer.find((l) => l.name === `mean_${i + 1}`)?.encoding.y.title, labels[i]);
+  });
 });
 
 test('final-vs-group spec: error bars, points, dashed theory line, relative values, log x', () => {
@@ -133,12 +142,14 @@ test('final-vs-group spec: error bars, points, dashed theory line, relative valu
   const panel = sweep.panels.find((p) => p.name === 'linear');
   assert.ok(panel);
   const spec = panelSpec(sweep, panel, synthetic(sweep)) as {
-    spec: { layer: Layer[] };
+    layer?: Layer[];
+    concat?: { layer: Layer[] }[];
     data: { values: Record<string, unknown>[] };
   };
-  const layers = spec.spec.layer;
-  assert.ok(layers.some((l) => l.name === 'errorbars' && l.mark.type === 'rule' && l.encoding.y2));
-  assert.equal(layers.find((l) => l.name === 'theory')?.mark.strokeDash, [6, 4]);
+  // One view, or one per metric (the first checked).
+  const layers = spec.layer ?? spec.concat?.[0].layer ?? [];
+  assert.ok(layers.some((l) => l.name?.startsWith('errorbars') && l.mark.type === 'rule' && l.encoding.y2));
+  assert.equal(layers.find((l) => l.name?.startsWith('theory'))?.mark.strokeDash, [6, 4]);
   assert.equal((layers[0].encoding.x.scale as { type: string }).type, 'log');
   // Relative: the reference group (κ = 1) sits at exactly 1, and only linear groups are shown.
   const values = spec.data.values;
@@ -179,7 +190,15 @@ test('report: every file written in DIR/NAME, nothing temporary left, HTML escap
   const out = join(dir, 'layer-balance');
   assert.is(written.dir, out);
   const files = readdirSync(out).sort();
-  assert.equal(files, ['config.json', 'layers.svg', 'report.html', 'results.csv', 'results.json']);
+  assert.equal(files, [
+    'config.json',
+    'groups.csv',
+    'layers.svg',
+    'layers.vl.json',
+    'report.html',
+    'results.csv',
+    'results.json',
+  ]);
   assert.equal(written.files.sort(), files);
   assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')), layers);
   assert.ok(readFileSync(join(out, 'results.csv'), 'utf8').startsWith(`${CSV_HEADER}\r\n`));
@@ -203,7 +222,8 @@ test('report: every file written in DIR/NAME, nothing temporary left, HTML escap
   assert.ok(html.includes('Test adapter &#60;SwiftShader&#62; &#38; co'), 'adapter, escaped');
   assert.ok(html.includes('1 min 16 s'), 'wall time');
   assert.ok(html.includes('Divergences') && html.includes('<td>imbalanced</td>'), 'divergences');
-  assert.ok(html.includes('layerCondition.W3'), 'final-value table');
+  assert.ok(html.includes(metricLabel('layerCondition.W3')), 'final-value table');
+  assert.ok(html.includes('<details class="config">'), 'the config is collapsed');
   assert.ok(html.includes('theory '), 'theory in the table');
   assert.ok(html.includes('&#34;learningRate&#34;: 0.05'), 'config');
   assert.ok(html.includes(layers.description.slice(0, 40)), 'description');

@@ -49,8 +49,11 @@ test('a lost device or GPU error exits 1 with the checkpoint kept; --resume comp
       const experiment = join(work, out, NAME);
       // Only the checkpoint: no results of a half-finished run.
       assert.equal(
-        readdirSync(experiment).filter((f) => !/\.tmp-/.test(f)),
-        ['checkpoint.json'],
+        readdirSync(experiment)
+          .filter((f) => !/\.tmp-/.test(f))
+          .sort(),
+        // The checkpoint and the live data files written beside it at that log point.
+        ['checkpoint.json', 'config.json', 'groups.csv', 'results.csv', 'results.json'],
         `${fault}: files after the failure`,
       );
       // The state saved before the fault is kept; nothing computed after it was saved.

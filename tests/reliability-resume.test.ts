@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { fromCsv } from '../src/experiments/results.ts';
 import { deepLinearConfig } from './helpers/configs.ts';
 
 const test = suite('reliability: SIGKILL and resume');
@@ -76,12 +77,14 @@ test('SIGKILL after the first checkpoint, then --resume, gives the files of an u
     const outcome = await killed.done;
     assert.is(outcome.signal, 'SIGKILL', 'the run ended before it could be killed');
 
-    // Only complete files: the checkpoint parses and names a log point; no results were written yet;
-    // anything else is a temporary (NAME.tmp-PID-N) that a rename never published.
+    // Only complete files: the checkpoint parses and names a log point; beside it the live data files
+    // of that log point or a later one (results.json marked in progress); anything else is a
+    // temporary (NAME.tmp-PID-N) that a rename never published.
     const files = readdirSync(experiment);
-    const published = files.filter((f) => !/\.tmp-\d+-\d+$/.test(f));
-    assert.ok(
-      published.every((f) => f === 'checkpoint.json'),
+    const published = files.filter((f) => !/\.tmp-\d+-\d+$/.test(f)).sort();
+    assert.equal(
+      published,
+      ['checkpoint.json', 'config.json', 'groups.csv', 'results.csv', 'results.json'],
       `unexpected files after the kill: ${files.join(', ')}`,
     );
     const state = JSON.parse(readFileSync(checkpoint, 'utf8'));
@@ -90,6 +93,16 @@ test('SIGKILL after the first checkpoint, then --resume, gives the files of an u
       state.step % EVERY === 0 && state.step > 0 && state.step < STEPS,
       `checkpoint at step ${state.step}`,
     );
+    const live = JSON.parse(readFileSync(join(experiment, 'results.json'), 'utf8'));
+    assert.is(live.inProgress, true, 'the live results.json says the run is in progress');
+    const liveSteps = live.rows
+      .filter((r: { seed: unknown }) => r.seed !== 'theory')
+      .map((r: { step: number }) => r.step);
+    assert.ok(
+      Math.min(...liveSteps) === 0 && Math.max(...liveSteps) >= state.step,
+      'live rows from step 0 to the checkpoint',
+    );
+    assert.is(fromCsv(readFileSync(join(experiment, 'results.csv'), 'utf8')).length, live.rows.length);
 
     const resumed = await start(['run', 'c.json', '--out', 'killed', '--resume'], work).done;
     assert.is(resumed.code, 0, resumed.stderr);

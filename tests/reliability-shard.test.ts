@@ -60,6 +60,7 @@ test('shards 0/3, 1/3, 2/3 merged give the files of a single run', async () => {
       const dir = join(work, 'sweep', NAME, `shard-${index}-of-3`);
       assert.equal(readdirSync(dir).sort(), [
         'config.json',
+        'groups.csv',
         'results.csv',
         'results.json',
         'weights.safetensors',
@@ -114,8 +115,9 @@ test('shards 0/3, 1/3, 2/3 merged give the files of a single run', async () => {
       const error = Math.abs(a[i].value - b[i].value) / Math.abs(b[i].value);
       assert.ok(error <= tolerance, `${key(a[i])}: ${a[i].value} vs ${b[i].value} (relative ${error})`);
     }
-    // relativeSharpness for every replica of all three groups at each of the 5 log points (+ theory).
-    assert.is(relative, 3 * 2 * 5 + 3 * 2);
+    // relativeSharpness for every replica of all three groups at each of the 6 log points (step 0, the
+    // initialisation, included) (+ theory).
+    assert.is(relative, 3 * 2 * 6 + 3 * 2);
     assert.ok(measured > 0);
     // The merged weights.safetensors holds every shard's replicas: the single run's tensors, bit for bit.
     const tensors = (dir: string) =>

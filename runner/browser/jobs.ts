@@ -93,7 +93,7 @@ export async function trainDeepLinear(
         log.push(entry);
         io.progress(entry);
         const mean = loss.reduce((a, b) => a + b, 0) / loss.length;
-        io.log(`step ${step + 1}/${params.steps}: mean minibatch loss ${mean.toPrecision(5)}`);
+        io.log(`step ${step}/${params.steps}: mean minibatch loss ${mean.toPrecision(5)}`);
       },
     });
     const values = await Promise.all(weights.map((w) => w.read() as Promise<Float32Array>));

@@ -166,6 +166,11 @@ export function mergeShards(shards: readonly Shard[]): ExperimentResults {
     ...(first.results.quick !== undefined && { quick: first.results.quick }),
     config,
     rows: canonicalRowOrder(config, rows),
+    definitions: [
+      ...new Map(
+        ordered.flatMap((s) => s.results.definitions ?? []).map((d) => [`${d.group}\u0000${d.metric}`, d]),
+      ).values(),
+    ],
     divergences: ordered
       .flatMap((s) => s.results.divergences)
       .sort((a, b) => (groupRank.get(a.group) ?? 0) - (groupRank.get(b.group) ?? 0) || a.replica - b.replica),

@@ -108,11 +108,12 @@ export class LabRun {
           const fresh = point.rows.slice(seen);
           seen = point.rows.length;
           this.rows.push(...fresh);
-          this.lastStep = point.step;
+          // A log point counts updates applied; lastStep is the index of the last step taken (−1: none).
+          this.lastStep = point.step - 1;
           const now = performance.now();
           // Steps per second count from the first log point: before it the pipelines compile.
           if (this.warm) this.activeMs += now - this.activeSince;
-          else this.firstStep = point.step;
+          else this.firstStep = point.step - 1;
           this.warm = true;
           this.activeSince = now;
           this.params = point.params.map((p) => Float32Array.from(p));

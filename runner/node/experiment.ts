@@ -14,23 +14,19 @@ import {
   type Checkpoint,
   type ExperimentHooks,
   type ExperimentOutcome,
+  experimentDefinitions,
   planBatches,
   runExperiment,
   shardRange,
 } from '../../src/experiments/executor.ts';
 import { PRESET_NAMES, PRESETS, presetConfig } from '../../src/experiments/presets/index.ts';
-import {
-  type ExperimentResults,
-  experimentResults,
-  type ShardSpec,
-  toCsv,
-} from '../../src/experiments/results.ts';
+import { type ExperimentResults, experimentResults, type ShardSpec } from '../../src/experiments/results.ts';
 import { type AdapterDescription, adapterSummary } from '../../src/gpu/context.ts';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from '../../src/models/weights.ts';
 import type { Engine } from '../../src/tensor/engine.ts';
 import { loadMnist } from './mnist.ts';
 import { experimentSegments, ProgressBar } from './progress.ts';
-import { writeExperimentReport, writeFileAtomic, writeIndex } from './report.ts';
+import { writeExperimentReport, writeFileAtomic, writeIndex, writeResultFiles } from './report.ts';
 
 export interface RunRequest {
   /** A preset name or the path of a JSON config file. */
@@ -272,24 +268,31 @@ export function readCheckpoint(file: string, experiment: string, shard: ShardSpe
   return state;
 }
 
+/**
+ * When the run being resumed started and how long it ran until its last log point, from the live
+ * results.json it left (undefined when there is none to read).
+ */
+function previousTiming(dir: string): { startedAt: string; wallSeconds: number } | undefined {
+  try {
+    const previous = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
+    if (previous?.inProgress !== true) return undefined;
+    const { startedAt, wallSeconds } = previous;
+    return typeof startedAt === 'string' && typeof wallSeconds === 'number'
+      ? { startedAt, wallSeconds }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Live results files are rewritten at log points at most this often. */
+const LIVE_WRITE_INTERVAL_MS = 1000;
+
 /** Removes temporary files a killed writer left behind (`writeFileAtomic` names them NAME.tmp-PID-N). */
 function removeStaleTemporaries(dir: string): void {
   if (!existsSync(dir)) return;
   for (const name of readdirSync(dir))
     if (/\.tmp-\d+-\d+$/.test(name)) rmSync(join(dir, name), { force: true });
-}
-
-function json(value: unknown): string {
-  return `${JSON.stringify(value, null, 2)}\n`;
-}
-
-/** A shard writes its data only (config.json, results.csv, results.json); `merge` renders the report. */
-function writeShardResults(dir: string, results: ExperimentResults): string {
-  mkdirSync(dir, { recursive: true });
-  writeFileAtomic(join(dir, 'config.json'), json(results.config));
-  writeFileAtomic(join(dir, 'results.csv'), toCsv(results.rows));
-  writeFileAtomic(join(dir, 'results.json'), json(results));
-  return join(dir, 'results.json');
 }
 
 /**
@@ -312,11 +315,22 @@ export async function runAndReport(
 ): Promise<{ reportPath: string; results: ExperimentResults }> {
   const started = new Date();
   const { shard } = options;
+  const definitions = experimentDefinitions(config, shard);
   const dir = experimentDir(options.out, config.name, shard);
   const checkpointFile = checkpointPath(options.out, config.name, shard);
   const resume = options.resume ? readCheckpoint(checkpointFile, config.name, shard) : undefined;
   mkdirSync(dir, { recursive: true });
   removeStaleTemporaries(dir);
+  // What results.json says about the run besides its rows (the adapter is known once it has run).
+  // A resumed run continues the clock of the run it resumes (its last live results.json).
+  const before = resume ? previousTiming(dir) : undefined;
+  const runInfo = (adapter = 'this run’s adapter (named when the run ends)') => ({
+    adapter,
+    startedAt: before ? new Date(before.startedAt) : started,
+    wallSeconds: (before?.wallSeconds ?? 0) + (Date.now() - started.getTime()) / 1000,
+    quick: options.quick,
+  });
+  let lastLiveWrite = Number.NEGATIVE_INFINITY;
   let bar: ProgressBar | undefined;
   const runStarted = Date.now();
   let saved: { step: number; batch: number } | undefined;
@@ -339,6 +353,18 @@ export async function runAndReport(
         });
       },
       checkpoint: (state) => {
+        // The rows so far, for a user watching the run (the final files replace them at the end):
+        // at most once a second (results.json grows with every log point), and before the
+        // checkpoint, so the first checkpoint always has live files beside it.
+        if (Date.now() - lastLiveWrite >= LIVE_WRITE_INTERVAL_MS) {
+          writeResultFiles(dir, {
+            ...experimentResults(config, state, runInfo()),
+            ...(shard && { shard }),
+            definitions,
+            inProgress: true,
+          });
+          lastLiveWrite = Date.now();
+        }
         writeFileAtomic(checkpointFile, JSON.stringify(state));
         saved = { step: state.step, batch: (state as { batchIndex?: number }).batchIndex ?? 0 };
       },
@@ -361,20 +387,18 @@ export async function runAndReport(
   bar?.finish();
   const { outcome, adapter } = execution;
   const results: ExperimentResults = {
-    ...experimentResults(config, outcome, {
-      adapter: adapterSummary(adapter),
-      startedAt: started,
-      wallSeconds: (Date.now() - started.getTime()) / 1000,
-      quick: options.quick,
-    }),
+    ...experimentResults(config, outcome, runInfo(adapterSummary(adapter))),
     ...(shard && { shard }),
+    definitions: outcome.definitions,
   };
   let reportPath: string;
   // For PyTorch, JAX and NumPy, and for --init-from.
   if (outcome.weights?.length)
     writeFileAtomic(join(dir, WEIGHTS_FILE), weightsFileBytes(config.name, outcome.weights));
   if (shard) {
-    reportPath = writeShardResults(dir, results);
+    // A shard writes its data only; `merge` renders the report.
+    writeResultFiles(dir, results);
+    reportPath = join(dir, 'results.json');
   } else {
     const written = await writeExperimentReport(options.out, results);
     writeIndex(options.out);

@@ -7,8 +7,10 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../../src/errors.ts';
-import { resolveGroup } from '../../src/experiments/config.ts';
-import { panelSpec } from '../../src/experiments/plots.ts';
+import { panelCaption } from '../../src/experiments/captions.ts';
+import { resolveGroup, validateExperiment } from '../../src/experiments/config.ts';
+import { groupsCsv, varyingColumns } from '../../src/experiments/group-parameters.ts';
+import { metricLabel, panelSpec } from '../../src/experiments/plots.ts';
 import {
   type ExperimentResults,
   type FinalValue,
@@ -44,27 +46,41 @@ export interface WrittenReport {
 }
 
 /**
- * Writes config.json, results.csv, results.json, the panels' SVGs and report.html into DIR/NAME/
- * (created if missing). Returns the folder and the files written.
+ * The data files of a run, each written atomically: config.json, results.csv, results.json (keys in
+ * a fixed order) and groups.csv (each group's parameters as named columns). A run calls it at every
+ * log point (`inProgress`), so a user can watch the files grow, and once at the end.
  */
-export async function writeExperimentReport(dir: string, results: ExperimentResults): Promise<WrittenReport> {
-  const out = join(dir, results.experiment);
+export function writeResultFiles(out: string, results: ExperimentResults): string[] {
   mkdirSync(out, { recursive: true });
   writeFileAtomic(join(out, 'config.json'), json(results.config));
   writeFileAtomic(join(out, 'results.csv'), toCsv(results.rows));
+  writeFileAtomic(join(out, 'groups.csv'), groupsCsv(validateExperiment(results.config)));
   const ordered: ExperimentResults = {
     experiment: results.experiment,
     adapter: results.adapter,
     startedAt: results.startedAt,
     wallSeconds: results.wallSeconds,
+    ...(results.inProgress && { inProgress: true }),
     ...(results.quick !== undefined && { quick: results.quick }),
+    ...(results.shard && { shard: results.shard }),
     config: results.config,
+    ...(results.definitions && { definitions: results.definitions }),
     rows: results.rows,
     divergences: results.divergences,
   };
   writeFileAtomic(join(out, 'results.json'), json(ordered));
+  return ['config.json', 'results.csv', 'groups.csv', 'results.json'];
+}
+
+/**
+ * Writes the data files, the panels' SVGs and Vega-Lite specs and report.html into DIR/NAME/ (created
+ * if missing). Returns the folder and the files written.
+ */
+export async function writeExperimentReport(dir: string, results: ExperimentResults): Promise<WrittenReport> {
+  const out = join(dir, results.experiment);
+  const data = writeResultFiles(out, results);
   const rendered = await renderReportFiles(out, results);
-  return { dir: out, files: ['config.json', 'results.csv', 'results.json', ...rendered] };
+  return { dir: out, files: [...data, ...rendered] };
 }
 
 /** Renders the panels' SVGs and report.html into `out` from the results; returns the file names. */
@@ -72,10 +88,13 @@ async function renderReportFiles(out: string, results: ExperimentResults): Promi
   const files: string[] = [];
   const panels: { name: string; title: string; file: string }[] = [];
   for (const panel of results.config.panels) {
-    const svg = await renderSvg(panelSpec(results.config, panel, results.rows));
+    // The spec beside its SVG, to restyle or re-render the figure (e.g. in the Vega editor).
+    const spec = panelSpec(results.config, panel, results.rows);
+    writeFileAtomic(join(out, `${panel.name}.vl.json`), json(spec));
+    const svg = await renderSvg(spec);
     const file = `${panel.name}.svg`;
     writeFileAtomic(join(out, file), svg);
-    files.push(file);
+    files.push(`${panel.name}.vl.json`, file);
     panels.push({ name: panel.name, title: panel.title, file });
   }
   writeFileAtomic(join(out, 'report.html'), reportHtml(results, panels));
@@ -182,6 +201,8 @@ th { background: #f4f4f4; } td.number, td.value { text-align: right; font-varian
 td.description { max-width: 36em; } .theory { color: #666; font-size: 0.9em; } .se { color: #555; }
 .meta td:first-child { font-weight: bold; background: #fafafa; }
 figure { margin: 1.2em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { font-size: 0.9em; color: #333; } figcaption ul { margin: 0.3em 0; padding-left: 1.2em; }
+details.config summary { cursor: pointer; color: #0072B2; }
 .badge { background: #e69f00; color: white; border-radius: 3px; padding: 0 0.4em; font-size: 0.8em; }
 .error { color: #b00020; } .warning { border: 1px solid #e0a800; background: #fff8e1; padding: 0.6em 1em; }
 pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: 0.85em; white-space: pre-wrap; }
@@ -192,6 +213,7 @@ function page(title: string, body: string): string {
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<link rel="icon" href="data:,">
 <title>${escapeHtml(title)}</title>
 <style>${STYLE}</style>
 </head>
@@ -215,7 +237,10 @@ function finalTable(results: ExperimentResults): string {
     (a, b) => order(a) - order(b) || a.localeCompare(b, 'en', { numeric: true }),
   );
   const byKey = new Map<string, FinalValue>(finals.map((f) => [`${f.group}\u0000${f.metric}`, f]));
-  const header = `<tr><th>group</th><th>value</th><th>seeds</th>${metrics.map((m) => `<th>${escapeHtml(m)}</th>`).join('')}</tr>`;
+  // The parameters that tell the groups apart, as named columns (κ(Σ_ε), init scale s, depth D, …).
+  const validated = validateExperiment(config);
+  const columns = varyingColumns(validated).filter((c) => c.key !== 'seeds');
+  const header = `<tr><th>group</th>${columns.map((c) => `<th>${escapeHtml(c.label)}</th>`).join('')}<th>seeds</th>${metrics.map((m) => `<th>${escapeHtml(metricLabel(m))}</th>`).join('')}</tr>`;
   const body = config.groups.map((group) => {
     const cells = metrics.map((metric) => {
       const f = byKey.get(`${group.name}\u0000${metric}`);
@@ -223,21 +248,50 @@ function finalTable(results: ExperimentResults): string {
       const measured = Number.isNaN(f.mean)
         ? '—'
         : `${formatNumber(f.mean)} <span class="se">± ${formatNumber(f.standardError)}</span>`;
+      const ratio =
+        f.theory !== undefined && f.theory !== 0 && !Number.isNaN(f.mean)
+          ? ` · ratio ${formatNumber(f.mean / f.theory)} <span class="se">± ${formatNumber(f.standardError / Math.abs(f.theory))}</span>`
+          : '';
       const theory =
-        f.theory !== undefined ? `<br><span class="theory">theory ${formatNumber(f.theory)}</span>` : '';
+        f.theory !== undefined
+          ? `<br><span class="theory">theory ${formatNumber(f.theory)}${ratio}</span>`
+          : '';
       return `<td class="value">${measured}${theory}</td>`;
     });
     const seeds = Math.max(0, ...metrics.map((m) => byKey.get(`${group.name}\u0000${m}`)?.count ?? 0));
-    const value = group.value !== undefined ? formatNumber(group.value) : '';
-    const label = `${escapeHtml(group.name)}${group.series ? ` <span class="theory">(${escapeHtml(group.series)})</span>` : ''}`;
-    return `<tr><td>${label}</td><td class="number">${value}</td><td class="number">${seeds}</td>${cells.join('')}</tr>`;
+    const g = validated.find((v) => v.resolved.group === group.name);
+    const parameters = columns.map((c) => {
+      const v = g ? c.value(g) : undefined;
+      const text = typeof v === 'number' ? (c.integer ? String(v) : formatNumber(v)) : (v ?? '');
+      return `<td class="number">${escapeHtml(text)}</td>`;
+    });
+    return `<tr><td>${escapeHtml(group.name)}</td>${parameters.join('')}<td class="number">${seeds}</td>${cells.join('')}</tr>`;
   });
   const fractions = [...new Set(config.groups.map((g) => lateWindow(g.name)))];
   const window = fractions.map((f) => `${Math.round(f * 100)} %`).join(' / ');
-  return `<p>Each seed's mean over the last ${window} of its logged steps, then mean ± standard error over seeds; theory: the closed-form value of the minimum SGD selects (deep linear networks).</p>
+  return `<p>Each seed's mean over the last ${window} of its logged steps, then mean ± standard error over seeds; theory: the closed-form value of the minimum SGD selects (deep linear networks on a linear teacher, beside population measurements), with the ratio measured / theory ± its s.e.</p>
 <table><thead>${header}</thead><tbody>
 ${body.join('\n')}
 </tbody></table>`;
+}
+
+/** What each metric is ("population, exact" or "sample of n = …"), with the groups when they differ. */
+function definitionsList(results: ExperimentResults): string {
+  const definitions = results.definitions ?? [];
+  if (definitions.length === 0) return '';
+  const byMetric = new Map<string, Map<string, string[]>>();
+  for (const d of definitions) {
+    const forMetric = byMetric.get(d.metric) ?? new Map<string, string[]>();
+    forMetric.set(d.definition, [...(forMetric.get(d.definition) ?? []), d.group]);
+    byMetric.set(d.metric, forMetric);
+  }
+  const items = [...byMetric.entries()].flatMap(([metric, forMetric]) =>
+    [...forMetric.entries()].map(
+      ([definition, groups]) =>
+        `<li><b>${escapeHtml(metric)}</b>: ${escapeHtml(definition)}${forMetric.size > 1 ? ` <span class="theory">(${escapeHtml(groups.join(', '))})</span>` : ''}</li>`,
+    ),
+  );
+  return `<p>What each number is:</p>\n<ul class="definitions">\n${items.join('\n')}\n</ul>`;
 }
 
 function divergenceSection(results: ExperimentResults): string {
@@ -266,7 +320,7 @@ function reportHtml(
   const meta = [
     ['adapter', results.adapter],
     ['started', formatDate(results.startedAt)],
-    ['wall time', formatDuration(results.wallSeconds)],
+    ['wall time', `${formatDuration(results.wallSeconds)} (all sessions, resumes included)`],
     [
       'groups',
       config.groups.length <= 12
@@ -283,10 +337,15 @@ function reportHtml(
     .map(([k, v]) => `<tr><td>${escapeHtml(k)}</td><td>${escapeHtml(v)}</td></tr>`)
     .join('\n');
   const figures = panels
-    .map(
-      (p) =>
-        `<figure id="${escapeHtml(p.name)}"><img src="${escapeHtml(encodeURIComponent(p.file))}" alt="${escapeHtml(p.title)}"></figure>`,
-    )
+    .map((p) => {
+      const panel = config.panels.find((x) => x.name === p.name);
+      const sentences = panel ? panelCaption(config, panel, results.rows) : [];
+      const caption =
+        sentences.length > 0
+          ? `<figcaption><ul>${sentences.map((t) => `<li>${escapeHtml(t)}</li>`).join('')}</ul><a href="${escapeHtml(encodeURIComponent(`${p.name}.vl.json`))}">Vega-Lite spec</a></figcaption>`
+          : '';
+      return `<figure id="${escapeHtml(p.name)}"><img src="${escapeHtml(encodeURIComponent(p.file))}" alt="${escapeHtml(p.title)}">${caption}</figure>`;
+    })
     .join('\n');
   const body = `<p><a href="../index.html">← all experiments</a></p>
 <h1>${escapeHtml(config.name)}${results.quick ? ' <span class="badge">quick</span>' : ''}</h1>
@@ -299,9 +358,12 @@ ${divergenceSection(results)}
 <h2>Figures</h2>
 ${figures || '<p>This experiment defines no panels.</p>'}
 <h2>Final values</h2>
+${definitionsList(results)}
 ${finalTable(results)}
 <h2>Configuration</h2>
-<p>The exact config used (also in <a href="config.json">config.json</a>; rows in <a href="results.csv">results.csv</a> and <a href="results.json">results.json</a>).</p>
-<pre>${escapeHtml(JSON.stringify(config, null, 2))}</pre>`;
+<p>The exact config used (also in <a href="config.json">config.json</a>; rows in <a href="results.csv">results.csv</a> and <a href="results.json">results.json</a>, each group's parameters in <a href="groups.csv">groups.csv</a>).</p>
+<details class="config"><summary>config (${config.groups.length} groups, ${config.panels.length} panels)</summary>
+<pre>${escapeHtml(JSON.stringify(config, null, 2))}</pre>
+</details>`;
   return page(`${config.name} — sharpness-lab`, body);
 }

@@ -27,6 +27,10 @@ export interface CurvatureRequest {
   lambdaMax?: boolean;
   /** S = mean over the evaluation samples of ‖∇ℓ_i‖². */
   fluctuation?: boolean;
+  /** The k largest eigenvalues (k ≥ 1; includes λ_max). */
+  top?: number;
+  /** ‖∇L‖ of the loss on the evaluation set. */
+  gradientNorm?: boolean;
   /** n ≤ this: dense Hessian (default 64). */
   denseMaxParameters?: number;
   /** n ≤ this (and above the dense limit): exact trace from unit vectors (default 256). */
@@ -46,10 +50,18 @@ export interface CurvatureMeasurement {
   trace?: number[];
   lambdaMax?: number[];
   fluctuation?: number[];
+  /** Per replica: the `top` largest eigenvalues, descending. */
+  top?: number[][];
+  gradientNorm?: number[];
   /** How each quantity was obtained. */
   methods: { trace?: 'dense' | 'exact' | 'hutchinson'; lambdaMax?: 'dense' | 'lanczos' };
   /** Per replica: the dense Hessian's eigenvalues (ascending), when it was used. */
   eigenvalues?: number[][];
+  /**
+   * Per replica, the estimates' own standard errors where they have one: Hutchinson's trace (over its
+   * probes) and S (over the evaluation samples).
+   */
+  standardError?: { trace?: number[]; fluctuation?: number[] };
 }
 
 function positiveInteger(field: string, value: number): number {
@@ -77,7 +89,8 @@ export async function measureCurvature(
   const lanczosSteps = positiveInteger('lanczosSteps', request.lanczosSteps ?? 30);
   const seed = request.seed ?? 0;
   const replicaOffset = request.replicaOffset ?? 0;
-  const curvature = Boolean(request.trace || request.lambdaMax);
+  const top = request.top ?? 0;
+  const curvature = Boolean(request.trace || request.lambdaMax || top > 0);
   if (curvature && n <= denseMax) return denseRound(operator, request);
   const result: CurvatureMeasurement = { methods: {} };
   if (request.trace) {
@@ -85,17 +98,31 @@ export async function measureCurvature(
       result.trace = (await exactTrace(operator)).trace;
       result.methods.trace = 'exact';
     } else {
-      result.trace = (await hessianTrace(operator, { probes, seed, replicaOffset })).estimate;
+      const hutchinson = await hessianTrace(operator, { probes, seed, replicaOffset });
+      result.trace = hutchinson.estimate;
       result.methods.trace = 'hutchinson';
+      result.standardError = { trace: hutchinson.standardError };
     }
   }
-  if (request.lambdaMax) {
+  if (request.lambdaMax || top > 0) {
     const steps = Math.min(n, lanczosSteps);
-    const eigen = await topEigenvalues(operator, 1, { maxSteps: steps, seed, replicaOffset });
-    result.lambdaMax = eigen.values.map((v) => v[0]);
+    const eigen = await topEigenvalues(operator, Math.min(n, Math.max(1, top)), {
+      maxSteps: steps,
+      seed,
+      replicaOffset,
+    });
+    if (request.lambdaMax) result.lambdaMax = eigen.values.map((v) => v[0]);
+    if (top > 0) result.top = eigen.values.map((v) => v.slice(0, top));
     result.methods.lambdaMax = 'lanczos';
   }
-  if (request.fluctuation) result.fluctuation = (await gradientFluctuation(operator)).fluctuation;
+  if (request.fluctuation || request.gradientNorm) {
+    const fluctuation = await gradientFluctuation(operator);
+    if (request.fluctuation) {
+      result.fluctuation = fluctuation.fluctuation;
+      result.standardError = { ...result.standardError, fluctuation: fluctuation.standardError };
+    }
+    if (request.gradientNorm) result.gradientNorm = fluctuation.meanGradientSquared.map(Math.sqrt);
+  }
   return result;
 }
 
@@ -110,9 +137,10 @@ async function denseRound(
   const engine = operator.engine;
   const n = operator.size;
   const R = operator.replicas;
-  const samples = request.fluctuation ? (operator.samples ?? 0) : 0;
+  const gradients = Boolean(request.fluctuation || request.gradientNorm);
+  const samples = gradients ? (operator.samples ?? 0) : 0;
   // Per replica: H (n·n, row i = (H e_i)ᵀ), then ‖∇ℓ_i‖² for every sample and ‖ḡ‖².
-  const width = n * n + (request.fluctuation ? samples + 1 : 0);
+  const width = n * n + (gradients ? samples + 1 : 0);
   const results = engine.empty([width], { batch: R });
   try {
     const all = await withFittingCopies(operator, denseColumnsPerLaunch(n), async (batched, copies) => {
@@ -130,7 +158,7 @@ async function denseRound(
         e.dispose();
         he.dispose();
       }
-      if (request.fluctuation) encodeFluctuation(operator, results, { outBatch: width, offset: n * n });
+      if (gradients) encodeFluctuation(operator, results, { outBatch: width, offset: n * n });
       return results.read();
     });
     const result: CurvatureMeasurement = { methods: {} };
@@ -148,13 +176,18 @@ async function denseRound(
       result.lambdaMax = eigenvalues.map((values) => values[values.length - 1]);
       result.methods.lambdaMax = 'dense';
     }
+    if (request.top) {
+      const k = request.top;
+      result.top = eigenvalues.map((values) => values.slice(-k).reverse());
+    }
+    if (request.gradientNorm)
+      result.gradientNorm = Array.from({ length: R }, (_, r) => Math.sqrt(all[r * width + n * n + samples]));
     if (request.fluctuation) {
-      result.fluctuation = Array.from(
-        { length: R },
-        (_, r) =>
-          fluctuationStatistics(Array.from(all.subarray(r * width + n * n, r * width + n * n + samples)))
-            .fluctuation,
+      const stats = Array.from({ length: R }, (_, r) =>
+        fluctuationStatistics(Array.from(all.subarray(r * width + n * n, r * width + n * n + samples))),
       );
+      result.fluctuation = stats.map((s) => s.fluctuation);
+      result.standardError = { fluctuation: stats.map((s) => s.standardError) };
     }
     return result;
   } finally {

@@ -17,7 +17,16 @@ import { checkCovariance, parseMatrix } from '../theory/validate.ts';
 import { optimizerSchema, scheduleSchema } from '../train/optimizer.ts';
 
 /** Metrics an experiment can measure at its log points. */
-export const METRICS = ['loss', 'sharpness', 'lambdaMax', 'fluctuation', 'layerCondition'] as const;
+export const METRICS = [
+  'loss',
+  'sharpness',
+  'lambdaMax',
+  'fluctuation',
+  'layerCondition',
+  'topEigenvalues',
+  'gradientNorm',
+  'layerSharpness',
+] as const;
 export type MetricName = (typeof METRICS)[number];
 
 /** Row metrics computed from other rows (the executor's `relativeSharpness` = T(group) / T(reference)). */
@@ -193,6 +202,8 @@ const measureSchema = z.strictObject({
   metrics: z.array(z.enum(METRICS)).min(1, 'needs at least one metric'),
   hutchinsonProbes: positiveInt().optional(),
   lanczosIterations: positiveInt().optional(),
+  /** k of the `topEigenvalues` metric (rows lambda1 … lambdak; default 3). */
+  topEigenvalues: positiveInt().optional(),
   lateWindow: finite()
     .gt(0, 'must be a fraction in (0, 1]')
     .max(1, 'must be a fraction in (0, 1]')
@@ -745,7 +756,18 @@ export function isKnownMetric(metric: string): boolean {
 
 /** Whether a row metric belongs to a panel metric (`layerCondition` covers `layerCondition.W1`, …). */
 export function metricMatches(rowMetric: string, panelMetric: string): boolean {
+  if (panelMetric === 'topEigenvalues') return /^lambda\d+$/.test(rowMetric);
   return rowMetric === panelMetric || rowMetric.startsWith(`${panelMetric}.`);
+}
+
+/** Row names of the `topEigenvalues` metric: lambda1 (the largest) … lambdak. */
+export function topEigenvalueMetric(index: number): string {
+  return `lambda${index + 1}`;
+}
+
+/** Row names of the `layerSharpness` metric: each layer's block trace and block λ_max. */
+export function layerSharpnessMetrics(parameterName: string): { trace: string; lambdaMax: string } {
+  return { trace: `layerSharpness.${parameterName}`, lambdaMax: `layerLambdaMax.${parameterName}` };
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
  * Output is tidy rows (experiment, group, seed, step, metric, value; seed = 'theory' for theory).
  */
 import { deepLinearCurvature } from '../curvature/deep-linear-exact.ts';
+import { populationCurvature } from '../curvature/deep-linear-population.ts';
 import { HessianOperator, type LossClosure, measureCurvature } from '../curvature/index.ts';
 import { ArrayDataset, type LabelledTables } from '../data/arrays.ts';
 import { FixedDataset } from '../data/fixed.ts';
@@ -24,9 +25,17 @@ import { type DivergenceReport, train } from '../train/trainer.ts';
 import {
   type ExperimentConfig,
   layerConditionMetric,
+  layerSharpnessMetrics,
+  topEigenvalueMetric,
   type ValidatedGroup,
   validateExperiment,
 } from './config.ts';
+import {
+  type MeasurementRoute,
+  type MetricDefinition,
+  metricDefinitions,
+  populationMoments,
+} from './definitions.ts';
 import type { ResultRow } from './results.ts';
 import { conditionNumber, theoryRows } from './theory-rows.ts';
 
@@ -106,7 +115,7 @@ export interface ExperimentHooks {
 /** What `ExperimentHooks.logPoint` sees. */
 export interface LogPoint {
   batchIndex: number;
-  /** The step just measured (0-based: the weights after step + 1 updates). */
+  /** Updates applied at this log point (0: the initialisation; see src/train/schedule.ts). */
   step: number;
   rows: readonly ResultRow[];
   /** Every parameter tensor of the batch at this step (replica-major). */
@@ -115,6 +124,8 @@ export interface LogPoint {
 
 export interface ExperimentOutcome {
   rows: ResultRow[];
+  /** What each (group, metric) is: "population, exact" or "sample of n = …" (see definitions.ts). */
+  definitions: MetricDefinition[];
   /** `replica` is the seed within the group. */
   divergences: (DivergenceReport & { group: string })[];
   /** Each replica's final weights, named `group/seed/parameter` (diverged replicas left out). */
@@ -234,6 +245,8 @@ export const DENSE_MAX_PARAMETERS = 64;
 export const EXACT_TRACE_MAX_PARAMETERS = 256;
 const DEFAULT_PROBES = 16;
 const DEFAULT_LANCZOS_STEPS = 30;
+/** k of the topEigenvalues metric when the config does not say. */
+export const DEFAULT_TOP_EIGENVALUES = 3;
 /** Loss above this (or NaN/Inf) marks a replica diverged (the trainer's default bound). */
 const DIVERGENCE_BOUND = 1e6;
 /** Seed offset of the evaluation set, so it never coincides with a training minibatch. */
@@ -360,6 +373,39 @@ export function checkInitialWeights(
     initialWeightValues(batch, tensors, field);
 }
 
+/**
+ * How a batch's curvature is measured: the population loss exactly (deep linear, MSE, linear teacher),
+ * the evaluation set's moments in float64 (other deep linear MSE models up to the dense limit: beyond
+ * it the n × n eigen-solve per replica costs more than the GPU's trace and Lanczos), or GPU HVPs.
+ */
+function measurementRoute(batch: ReplicaBatch): MeasurementRoute {
+  const { resolved, model } = batch.members[0].group;
+  const parameters = model.parameters.reduce((sum, p) => sum + p.shape.reduce((a, b) => a * b, 1), 0);
+  const moments =
+    resolved.model.kind === 'deep-linear' && resolved.loss === 'mse' && parameters <= DENSE_MAX_PARAMETERS;
+  return {
+    kind: populationMoments(batch.members) ? 'population' : moments ? 'sample-moments' : 'sample-gpu',
+    parameters,
+    denseMax: DENSE_MAX_PARAMETERS,
+    exactTraceMax: EXACT_TRACE_MAX_PARAMETERS,
+    probes: resolved.measure.hutchinsonProbes ?? DEFAULT_PROBES,
+    lanczosSteps: Math.min(parameters, resolved.measure.lanczosIterations ?? DEFAULT_LANCZOS_STEPS),
+  };
+}
+
+function batchDefinitions(batches: readonly ReplicaBatch[]): MetricDefinition[] {
+  return batches.flatMap((batch) =>
+    batch.members.flatMap((m) => metricDefinitions(m.group, measurementRoute(batch))),
+  );
+}
+
+/** What each (group, metric) of a run (or of one shard) is, before it runs: pure CPU. */
+export function experimentDefinitions(config: ExperimentConfig, shard?: ExperimentShard): MetricDefinition[] {
+  return batchDefinitions(
+    planBatches(validateExperiment(config), shard ? shardRange(config, shard) : undefined),
+  );
+}
+
 function batchLabel(batch: ReplicaBatch): string {
   const names = batch.members.map((m) => m.group.resolved.group);
   return names.length === 1 ? names[0] : `${names[0]} … ${names[names.length - 1]}`;
@@ -392,6 +438,7 @@ export async function runExperiment(
     );
   }
   const rows: ResultRow[] = resume ? [...resume.rows] : [];
+  const definitions = batchDefinitions(batches);
   const divergences: ExperimentOutcome['divergences'] = resume ? [...resume.divergences] : [];
   const finalWeights: NamedTensor[] = (resume?.weights ?? []).map((t) => ({
     ...t,
@@ -468,14 +515,14 @@ export async function runExperiment(
     });
     const metrics = new Set(resolved.measure.metrics);
     const modelSpec = resolved.model;
-    const closedForm:
-      | { widths: number[]; values?: { x: ArrayLike<number>; y: ArrayLike<number> } }
-      | undefined =
-      // Up to the dense limit: beyond it the n × n float64 eigen-solve per replica costs more than
-      // the GPU's trace and Lanczos.
-      modelSpec.kind === 'deep-linear' && resolved.loss === 'mse' && operator.size <= DENSE_MAX_PARAMETERS
-        ? { widths: [modelSpec.inputDim, ...modelSpec.hidden, modelSpec.outputDim] }
-        : undefined;
+    const route = measurementRoute(batch);
+    const population = route.kind === 'population' ? populationMoments(batch.members) : undefined;
+    const widths =
+      modelSpec.kind === 'deep-linear' ? [modelSpec.inputDim, ...modelSpec.hidden, modelSpec.outputDim] : [];
+    let evaluationValues: { x: ArrayLike<number>; y: ArrayLike<number> } | undefined;
+    const topCount = metrics.has('topEigenvalues')
+      ? (resolved.measure.topEigenvalues ?? DEFAULT_TOP_EIGENVALUES)
+      : 0;
     /**
      * Curvature runs all replicas in lockstep; a diverged replica's non-finite weights would poison
      * the shared eigen-solves, so its weights are zeroed (it is already reported and its rows are NaN).
@@ -506,15 +553,47 @@ export async function runExperiment(
         loss.forEach((v, r) => {
           add(r, step, 'loss', v);
         });
-      const curvature = metrics.has('sharpness') || metrics.has('lambdaMax') || metrics.has('fluctuation');
-      if (curvature && closedForm) {
-        // Deep linear + MSE: the exact float64 Hessian from the evaluation set's moments (n small
-        // matrix chains per replica on the CPU) is both cheaper and more accurate than n f32 HVPs.
-        closedForm.values ??= { x: await evaluation.x.read(), y: await evaluation.y.read() };
-        const exact = deepLinearCurvature({
-          widths: closedForm.widths,
+      const curvature = [...metrics].some((m) => m !== 'loss' && m !== 'layerCondition');
+      // The metrics beyond T, λ_max and S (topEigenvalues, gradientNorm, layerSharpness) of replica r.
+      const addMore = (
+        r: number,
+        more: { top?: number[]; gradientNorm?: number; layers?: { trace: number; lambdaMax: number }[] },
+      ) => {
+        if (metrics.has('topEigenvalues'))
+          for (let k = 0; k < topCount; k++)
+            add(r, step, topEigenvalueMetric(k), more.top?.[k] ?? Number.NaN);
+        if (metrics.has('gradientNorm') && more.gradientNorm !== undefined)
+          add(r, step, 'gradientNorm', more.gradientNorm);
+        more.layers?.forEach((block, l) => {
+          if (!metrics.has('layerSharpness')) return;
+          const names = layerSharpnessMetrics(model.parameters[l].name);
+          add(r, step, names.trace, block.trace);
+          add(r, step, names.lambdaMax, block.lambdaMax);
+        });
+      };
+      if (curvature && population) {
+        // Deep linear + MSE on a linear teacher: the population loss's Hessian and S, exactly.
+        const exact = populationCurvature({
+          widths,
           weights: await weights(),
-          ...closedForm.values,
+          replicas,
+          ...population,
+          top: Math.max(1, topCount),
+        });
+        for (let r = 0; r < replicas; r++) {
+          if (metrics.has('sharpness')) add(r, step, 'sharpness', exact.trace[r]);
+          if (metrics.has('lambdaMax')) add(r, step, 'lambdaMax', exact.top[r][0]);
+          if (metrics.has('fluctuation')) add(r, step, 'fluctuation', exact.fluctuation[r]);
+          addMore(r, { top: exact.top[r], gradientNorm: exact.gradientNorm[r], layers: exact.layers[r] });
+        }
+      } else if (curvature && route.kind === 'sample-moments') {
+        // Other deep linear MSE models: the exact float64 Hessian from the evaluation set's moments (n
+        // small matrix chains per replica on the CPU), cheaper and more accurate than n f32 HVPs.
+        evaluationValues ??= { x: await evaluation.x.read(), y: await evaluation.y.read() };
+        const exact = deepLinearCurvature({
+          widths,
+          weights: await weights(),
+          ...evaluationValues,
           samples: resolved.measure.evaluationSamples,
           replicas,
         });
@@ -522,6 +601,11 @@ export async function runExperiment(
           if (metrics.has('sharpness')) add(r, step, 'sharpness', exact.trace[r]);
           if (metrics.has('lambdaMax')) add(r, step, 'lambdaMax', exact.eigenvalues[r].at(-1) ?? Number.NaN);
           if (metrics.has('fluctuation')) add(r, step, 'fluctuation', exact.fluctuation[r]);
+          addMore(r, {
+            top: exact.eigenvalues[r].slice(-topCount).reverse(),
+            gradientNorm: exact.gradientNorm[r],
+            layers: exact.layers[r],
+          });
         }
       } else if (curvature) {
         // One round for the log point: dense Hessian (exact trace and λ_max) for small models, exact
@@ -530,10 +614,12 @@ export async function runExperiment(
           trace: metrics.has('sharpness'),
           lambdaMax: metrics.has('lambdaMax'),
           fluctuation: metrics.has('fluctuation'),
+          top: metrics.has('topEigenvalues') ? topCount : 0,
+          gradientNorm: metrics.has('gradientNorm'),
           denseMaxParameters: DENSE_MAX_PARAMETERS,
           exactTraceMaxParameters: EXACT_TRACE_MAX_PARAMETERS,
-          probes: resolved.measure.hutchinsonProbes ?? DEFAULT_PROBES,
-          lanczosSteps: Math.min(operator.size, resolved.measure.lanczosIterations ?? DEFAULT_LANCZOS_STEPS),
+          probes: route.probes,
+          lanczosSteps: route.lanczosSteps,
           seed: step,
           replicaOffset: batch.offset,
         });
@@ -541,11 +627,16 @@ export async function runExperiment(
           ['sharpness', measured.trace],
           ['lambdaMax', measured.lambdaMax],
           ['fluctuation', measured.fluctuation],
+          // The estimates' own sampling errors (Hutchinson's probes; the evaluation set's samples).
+          ['sharpnessStandardError', measured.standardError?.trace],
+          ['fluctuationStandardError', measured.standardError?.fluctuation],
         ] as const) {
           values?.forEach((v, r) => {
             add(r, step, metric, v);
           });
         }
+        for (let r = 0; r < replicas; r++)
+          addMore(r, { top: measured.top?.[r], gradientNorm: measured.gradientNorm?.[r] });
       }
       if (metrics.has('layerCondition')) {
         for (const [i, spec] of model.parameters.entries()) {
@@ -574,19 +665,20 @@ export async function runExperiment(
         group: batchLabel(batch),
         groupIndex: batchIndex,
         groups: batches.length,
-        step: step + 1,
+        step,
         steps: resolved.train.steps,
         done,
         total,
       });
-      if (hooks.checkpoint && step + 1 < resolved.train.steps) {
+      // Not at 0 (the initial state is rebuilt from the seeds) nor at the end (the run is done).
+      if (hooks.checkpoint && step > 0 && step < resolved.train.steps) {
         const values = await weights();
         await hooks.checkpoint({
           version: 2,
           experiment: config.name,
           shard,
           batchIndex,
-          step: step + 1,
+          step,
           params: values.map((v) => Array.from(v)),
           ...(optimizerState.tensors.length > 0 && { optimizerState: await optimizerState.read() }),
           rows: [...rows],
@@ -596,7 +688,7 @@ export async function runExperiment(
       }
       if (hooks.logPoint) await hooks.logPoint({ batchIndex, step, rows, params: await weights() });
     };
-    let lastStep = startStep - 1;
+    let lastStep = startStep;
     try {
       const reports = await train(engine, {
         model,
@@ -628,7 +720,7 @@ export async function runExperiment(
         if (!diverged.has(Math.floor(k / params.length))) finalWeights.push(tensor);
       });
       // A flat dashed line across the run: the values SGD converges to.
-      for (const m of batch.members) rows.push(...theoryRows(m.group, [0, resolved.train.steps - 1]));
+      for (const m of batch.members) rows.push(...theoryRows(m.group, [0, resolved.train.steps]));
     } finally {
       operator.dispose();
       optimizerState.dispose();
@@ -639,7 +731,7 @@ export async function runExperiment(
     }
   }
   if (!shard) rows.push(...relativeSharpnessRows(config, rows));
-  return { rows, divergences, weights: finalWeights };
+  return { rows, divergences, weights: finalWeights, definitions };
 }
 
 /**

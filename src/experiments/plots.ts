@@ -47,12 +47,17 @@ const BASE_LABELS: Record<string, string> = {
   lambdaMax: 'largest eigenvalue λ_max(H)',
   layerCondition: 'condition number σ_max/σ_min',
   relativeSharpness: 'T / T(reference)',
+  gradientNorm: 'gradient norm ‖∇L‖',
 };
 
 /** A metric's label on axes and facet headers (`layerCondition.W2` → `κ(W2) = σ_max/σ_min`). */
 export function metricLabel(metric: string): string {
   const layer = /^layerCondition\.(.+)$/.exec(metric);
   if (layer) return `condition number κ(${layer[1]})`;
+  const eigenvalue = /^lambda(\d+)$/.exec(metric);
+  if (eigenvalue) return `eigenvalue λ${eigenvalue[1]}(H)`;
+  const block = /^layer(Sharpness|LambdaMax)\.(.+)$/.exec(metric);
+  if (block) return block[1] === 'Sharpness' ? `block trace Tr H(${block[2]})` : `block λ_max H(${block[2]})`;
   return BASE_LABELS[metric] ?? metric;
 }
 
@@ -114,11 +119,12 @@ function title(panel: PanelSpec, subtitle: string): Record<string, unknown> {
   return { text: panel.title, subtitle, anchor: 'start', offset: 12 };
 }
 
-function yEncoding(panel: PanelSpec, metrics: string[], field: string): Record<string, unknown> {
+/** The y encoding of one metric's view, titled with the metric and its symbol (or the panel's `y`). */
+function yEncoding(panel: PanelSpec, metric: string, field: string): Record<string, unknown> {
   return {
     field,
     type: 'quantitative',
-    title: panel.y ?? (metrics.length === 1 ? metricLabel(metrics[0]) : 'value'),
+    title: panel.y ?? metricLabel(metric),
     scale: panel.yScale === 'log' ? { type: 'log' } : { type: 'linear', zero: false },
     axis: axisFor(panel.yScale),
   };
@@ -166,12 +172,16 @@ function dashEncoding(hasTheory: boolean): Record<string, unknown> {
   };
 }
 
-/** Wraps layers in a facet over metrics when there are several, else a single view. */
+/**
+ * One view per metric, each with its own y axis titled with the metric and its symbol: a single view,
+ * or views side by side (up to three a row) over the rows of their metric. `layer(metric)` builds a
+ * view's layers.
+ */
 function arrange(
   panel: PanelSpec,
   metrics: string[],
   values: Record<string, unknown>[],
-  layer: Record<string, unknown>[],
+  layer: (metric: string) => Record<string, unknown>[],
   subtitle: string,
   options: PlotOptions,
 ): VegaLiteSpec {
@@ -183,20 +193,19 @@ function arrange(
     config: THEME,
   };
   if (metrics.length <= 1) {
-    return { ...common, width: options.width ?? SINGLE_WIDTH, height, layer };
+    return { ...common, width: options.width ?? SINGLE_WIDTH, height, layer: layer(metrics[0] ?? '') };
   }
   return {
     ...common,
-    facet: {
-      field: 'metric',
-      type: 'nominal',
-      sort: metrics.map(metricLabel),
-      header: { title: null, labelFontSize: 13, labelFontWeight: 'bold', labelPadding: 6 },
-    },
     columns: Math.min(metrics.length, 3),
-    spec: { width: options.width ?? FACET_WIDTH, height, layer },
-    // Independent x axes too, so an empty cell of the wrapped grid draws no stray axis.
-    resolve: { scale: { y: 'independent' }, axis: { x: 'independent', y: 'independent' } },
+    concat: metrics.map((metric, index) => ({
+      width: options.width ?? FACET_WIDTH,
+      height,
+      transform: [{ filter: { field: 'metric', equal: metricLabel(metric) } }],
+      // Layer names must be unique across the whole spec (Vega-Lite names data sources after them).
+      layer: layer(metric).map((l) => ({ ...l, name: `${l.name}_${index + 1}` })),
+    })),
+    resolve: { scale: { y: 'independent' } },
   };
 }
 
@@ -206,6 +215,43 @@ function logSafe(panel: PanelSpec, mean: number, lower: number): { ok: boolean; 
   if (panel.yScale !== 'log') return { ok: true, lower };
   if (!(mean > 0)) return { ok: false, lower };
   return { ok: true, lower: lower > 0 ? lower : mean / 10 };
+}
+
+/** The steps where groups of the panel switch from SGD to GD, with the groups that do. */
+function switchPoints(
+  config: ExperimentConfig,
+  groups: readonly string[],
+): { step: number; label: string }[] {
+  const byStep = new Map<number, string[]>();
+  for (const name of groups) {
+    const at = resolveGroup(config, name).train.switchToGdAt;
+    if (at !== undefined) byStep.set(at, [...(byStep.get(at) ?? []), name]);
+  }
+  return [...byStep.entries()].map(([step, names]) => ({
+    step,
+    label: `${names.length === groups.length ? '' : `${names.join(', ')}: `}SGD → GD at step ${step}`,
+  }));
+}
+
+/** A labelled vertical rule at each switch to GD. */
+function switchLayers(switches: { step: number; label: string }[]): Record<string, unknown>[] {
+  if (switches.length === 0) return [];
+  const data = { values: switches };
+  const x = { field: 'step', type: 'quantitative' };
+  return [
+    {
+      name: 'switch',
+      data,
+      mark: { type: 'rule', color: '#444', strokeDash: [2, 3], strokeWidth: 1.5 },
+      encoding: { x },
+    },
+    {
+      name: 'switchLabel',
+      data,
+      mark: { type: 'text', align: 'left', baseline: 'top', dx: 4, dy: 4, fontSize: 11, color: '#333' },
+      encoding: { x, y: { value: 0 }, text: { field: 'label' } },
+    },
+  ];
 }
 
 /**
@@ -245,8 +291,8 @@ function timeseriesSpec(
   const x = {
     field: 'step',
     type: 'quantitative',
-    title: panel.x ?? 'training step',
-    axis: { labelOverlap: true },
+    title: panel.x ?? 'training step (updates applied)',
+    axis: { labelOverlap: true, format: '~s', tickMinStep: 1 },
     scale: { nice: false },
   };
   const color = {
@@ -258,14 +304,15 @@ function timeseriesSpec(
   };
   const measured = { filter: { field: 'kind', equal: MEASURED_LABEL } };
   const theory = { filter: { field: 'kind', equal: THEORY_LABEL } };
-  const layer = [
+  const switches = switchPoints(config, groups);
+  const layer = (metric: string) => [
     {
       name: 'band',
       transform: [measured],
       mark: { type: 'area', opacity: 0.2, interpolate: 'linear' },
       encoding: {
         x,
-        y: yEncoding(panel, metrics, 'lower'),
+        y: yEncoding(panel, metric, 'lower'),
         y2: { field: 'upper' },
         color,
       },
@@ -274,14 +321,15 @@ function timeseriesSpec(
       name: 'mean',
       transform: [measured],
       mark: { type: 'line', strokeWidth: 2 },
-      encoding: { x, y: yEncoding(panel, metrics, 'mean'), color, strokeDash: dashEncoding(hasTheory) },
+      encoding: { x, y: yEncoding(panel, metric, 'mean'), color, strokeDash: dashEncoding(hasTheory) },
     },
     {
       name: 'theory',
       transform: [theory],
       mark: { type: 'line', strokeDash: [6, 4], strokeWidth: 1.5 },
-      encoding: { x, y: yEncoding(panel, metrics, 'mean'), color, strokeDash: dashEncoding(hasTheory) },
+      encoding: { x, y: yEncoding(panel, metric, 'mean'), color, strokeDash: dashEncoding(hasTheory) },
     },
+    ...switchLayers(switches),
   ];
   const subtitle = `Mean over ${seedsNote(rows)} with a ± standard-error band${hasTheory ? '; dashed: closed-form theory' : ''}.`;
   return arrange(panel, metrics, values, layer, subtitle, options);
@@ -317,12 +365,17 @@ function finalSpec(
     }
   }
   const hasTheory = values.some((v) => v.kind === THEORY_LABEL);
+  // Integer group values (depth, widths) get integer ticks: 2, 3, not 2.0, 2.5.
+  const integers = groups.every((g) => g.value === undefined || Number.isInteger(g.value));
   const x = {
     field: 'x',
     type: 'quantitative',
     title: panel.x ?? 'group value',
     scale: panel.xScale === 'log' ? { type: 'log' } : { type: 'linear', zero: false },
-    axis: axisFor(panel.xScale),
+    axis: {
+      ...axisFor(panel.xScale),
+      ...(integers && panel.xScale !== 'log' && { format: 'd', tickMinStep: 1 }),
+    },
   };
   const color = {
     field: 'series',
@@ -337,30 +390,30 @@ function finalSpec(
     { field: 'group', type: 'nominal' },
     { field: 'mean', type: 'quantitative', format: '.4g' },
   ];
-  const layer = [
+  const layer = (metric: string) => [
     {
       name: 'errorbars',
       transform: [measured],
       mark: { type: 'rule', strokeWidth: 1.5 },
-      encoding: { x, y: yEncoding(panel, metrics, 'lower'), y2: { field: 'upper' }, color },
+      encoding: { x, y: yEncoding(panel, metric, 'lower'), y2: { field: 'upper' }, color },
     },
     {
       name: 'mean',
       transform: [measured],
       mark: { type: 'line', strokeWidth: 2 },
-      encoding: { x, y: yEncoding(panel, metrics, 'mean'), color, strokeDash: dashEncoding(hasTheory) },
+      encoding: { x, y: yEncoding(panel, metric, 'mean'), color, strokeDash: dashEncoding(hasTheory) },
     },
     {
       name: 'points',
       transform: [measured],
       mark: { type: 'point', filled: true, size: 45, opacity: 1 },
-      encoding: { x, y: yEncoding(panel, metrics, 'mean'), color, tooltip },
+      encoding: { x, y: yEncoding(panel, metric, 'mean'), color, tooltip },
     },
     {
       name: 'theory',
       transform: [theory],
       mark: { type: 'line', strokeDash: [6, 4], strokeWidth: 1.5 },
-      encoding: { x, y: yEncoding(panel, metrics, 'mean'), color, strokeDash: dashEncoding(hasTheory) },
+      encoding: { x, y: yEncoding(panel, metric, 'mean'), color, strokeDash: dashEncoding(hasTheory) },
     },
   ];
   const what = panel.relative ? 'each group ÷ its reference group, seed by seed' : 'late-window mean';

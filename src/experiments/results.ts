@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { InputError } from '../errors.ts';
 import { type ExperimentConfig, parseExperimentConfig } from './config.ts';
+import type { MetricDefinition } from './definitions.ts';
 
 export interface ResultRow {
   experiment: string;
@@ -40,8 +41,12 @@ export interface ExperimentResults {
   config: ExperimentConfig;
   rows: ResultRow[];
   divergences: Divergence[];
+  /** What each (group, metric) is: "population, exact" or "sample of n = …" (absent in older files). */
+  definitions?: MetricDefinition[];
   /** Whether the config is a preset's quick form. */
   quick?: boolean;
+  /** Written at a log point of a run still going (the rows so far); absent once it has ended. */
+  inProgress?: boolean;
   /** Set when this is one shard of a sharded run (`run --shard i/n`); `merge` combines the shards. */
   shard?: ShardSpec;
 }
@@ -450,7 +455,11 @@ const resultsSchema = z.object({
   divergences: z.array(
     z.object({ group: z.string(), replica: z.number(), step: z.number(), loss: z.number().nullable() }),
   ),
+  definitions: z
+    .array(z.object({ group: z.string(), metric: z.string(), definition: z.string() }))
+    .optional(),
   quick: z.boolean().optional(),
+  inProgress: z.boolean().optional(),
   shard: z
     .object({ index: z.number().int().min(0), count: z.number().int().min(1) })
     .refine((s) => s.index < s.count, 'shard index must be below the shard count')

@@ -61,7 +61,8 @@ function launchRandom(
       counterLo: position.counter % 2 ** 32,
       counterHi: Math.floor(position.counter / 2 ** 32),
       replicaOffset: position.replicaOffset ?? 0,
-      rowStride: rowStride / WORKGROUP,
+      // One invocation per block: grid1d's stride (invocations per row) is the blocks per row.
+      rowStride,
       a,
       b,
       bound,

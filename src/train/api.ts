@@ -39,7 +39,7 @@ export interface InMemoryData {
 export interface LogPoint {
   /** Updates applied so far. */
   step: number;
-  /** Each replica's minibatch loss at the last update. */
+  /** Each replica's loss at the current weights on the next step's minibatch. */
   loss: Float32Array;
   /** The parameters now (batch R each; read them, do not dispose them). */
   parameters: readonly Tensor[];
@@ -72,7 +72,10 @@ export interface TrainRequest {
   initialWeights?: readonly NamedTensor[];
   /** Base seed of every random stream (initialisation, minibatches, label noise); default 0. */
   seed?: number;
-  /** Log every this many steps (and at the last); 0 or absent: only at the end when onLogPoint is given. */
+  /**
+   * Log at 0 (the initialisation), every this many steps and at the last (src/train/schedule.ts);
+   * absent: at 0 and at the end when onLogPoint is given; 0: never.
+   */
   logEvery?: number;
   onLogPoint?: (point: LogPoint) => void | Promise<void>;
   /** 'auto' (default) runs plain SGD on deep linear / small MLP teachers in fused kernels. */
@@ -147,8 +150,8 @@ export async function train(request: TrainRequest): Promise<TrainResult> {
       ...(full && { switchToGdAt: 0 }),
       logEvery,
       path: request.path,
-      // The trainer reports the index of the step just taken; a log point counts updates applied.
-      onLog: (step, loss) => request.onLogPoint?.({ step: step + 1, loss, parameters: params }),
+      // The trainer names a log point by the updates applied (0: the initialisation).
+      onLog: (step, loss) => request.onLogPoint?.({ step, loss, parameters: params }),
     });
     const values = await Promise.all(params.map((p) => p.read()));
     return { parameters: params, weights: replicaTensors(model, values, prefixes), divergences };

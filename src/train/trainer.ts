@@ -24,6 +24,8 @@ import {
 /** Re-exported for the training API (defined beside the built-in losses). */
 export type { LossFunction };
 
+import { isLogPoint } from './schedule.ts';
+
 export interface TrainOptions {
   model: Model;
   /** The model's parameters, batch R each; updated in place. */
@@ -60,8 +62,12 @@ export interface TrainOptions {
   logEvery?: number;
   /** Loss above this (or NaN/Inf) marks a replica diverged at a log point. */
   divergenceBound?: number;
-  /** At log points: the step just taken and each replica's minibatch loss. */
-  onLog?: (step: number, loss: Float32Array) => void | Promise<void>;
+  /**
+   * At log points (see schedule.ts: 0 = before any update when training starts at 0, every
+   * `logEvery` updates, and the end): the number of updates applied and each replica's loss at the
+   * current weights on the minibatch of the next step (the one the step about to run would use).
+   */
+  onLog?: (updates: number, loss: Float32Array) => void | Promise<void>;
   /**
    * 'fused' runs many steps per dispatch (deep linear on a linear teacher only), 'general' one tape
    * step per submit; 'auto' (default) picks fused whenever it applies.
@@ -156,23 +162,31 @@ async function trainSteps(
   const logEvery = options.logEvery ?? 0;
   const bound = options.divergenceBound ?? 1e6;
   const diverged = new Map<number, DivergenceReport>();
-  const isLogPoint = (step: number) =>
-    logEvery > 0 && ((step - start + 1) % logEvery === 0 || step === end - 1);
-  const record = async (step: number, lossTensor: Tensor) => {
-    const values = (await lossTensor.read()) as Float32Array;
+  const logSchedule = { every: logEvery, steps: end };
+  const record = async (updates: number) => {
+    const loss = minibatchLoss(engine, options, replicas, updates);
+    const values = (await loss.value.read()) as Float32Array;
+    loss.dispose();
     values.forEach((value, replica) => {
       if ((!Number.isFinite(value) || Math.abs(value) > bound) && !diverged.has(replica)) {
-        diverged.set(replica, { replica: replica + (options.replicaOffset ?? 0), step, loss: value });
+        diverged.set(replica, {
+          replica: replica + (options.replicaOffset ?? 0),
+          step: updates,
+          loss: value,
+        });
       }
     });
-    await options.onLog?.(step, values);
+    await options.onLog?.(updates, values);
   };
   const totalSteps = options.totalSteps ?? end;
+  // A run that starts afresh measures its initialisation; a resumed one measured it before.
+  if (start === 0 && isLogPoint(0, logSchedule)) await record(0);
   let step = start;
   while (step < end) {
-    // A segment ends at a log point or at the switch to GD, whichever comes first.
+    // A segment of step indices [step, last] ends where a log point follows (last + 1 updates) or
+    // where GD takes over, whichever comes first.
     let last = step;
-    while (last < end - 1 && !isLogPoint(last) && last + 1 !== options.switchToGdAt) last++;
+    while (last < end - 1 && !isLogPoint(last + 1, logSchedule) && last + 1 !== options.switchToGdAt) last++;
     const gd = options.switchToGdAt !== undefined && step >= options.switchToGdAt;
     if (useFused) {
       const loss = fusedSgd(engine, options.model, options.data, options.params, {
@@ -183,7 +197,6 @@ async function trainSteps(
         startStep: step,
         replicaOffset: options.replicaOffset,
       });
-      if (isLogPoint(last)) await record(last, loss);
       loss.dispose();
     } else {
       for (let s = step; s <= last; s++) {
@@ -191,14 +204,68 @@ async function trainSteps(
         const loss = generalStep(engine, options, replicas, s, (params, grads) => {
           state.update(params, grads, s, rate);
         });
-        if (s === last && isLogPoint(last)) await record(last, loss.value);
-        else engine.flush();
+        engine.flush();
         loss.dispose();
       }
     }
     step = last + 1;
+    if (isLogPoint(step, logSchedule)) await record(step);
   }
   return [...diverged.values()];
+}
+
+/** The minibatch of step index `step`: fresh rows (GD: gdBatchSize of them) or the whole fixed set under GD. */
+function stepBatch(options: TrainOptions, replicas: number, step: number): { x: Tensor; y: Tensor } {
+  const { data, seed } = options;
+  const gd = options.switchToGdAt !== undefined && step >= options.switchToGdAt;
+  return gd && data instanceof FixedDataset
+    ? data.fullBatch()
+    : data.sample({
+        seed,
+        step,
+        rows: gd ? (options.gdBatchSize ?? 1000) : options.batchSize,
+        replicas,
+        replicaOffset: options.replicaOffset,
+      });
+}
+
+/**
+ * The minibatch loss of step index `step` at the current weights on a fresh tape: the parameters as
+ * differentiable leaves for a training step, as constants for a measurement. Disposing frees the tape
+ * and the minibatch (the loss tensor belongs to the tape: read it first).
+ */
+function tapedLoss(
+  engine: Engine,
+  options: TrainOptions,
+  replicas: number,
+  step: number,
+  differentiable: boolean,
+) {
+  const batch = stepBatch(options, replicas, step);
+  const tape = new Tape(engine);
+  const vars = options.params.map((p) => (differentiable ? tape.param(p) : tape.constant(p)));
+  const lossOf = typeof options.loss === 'function' ? options.loss : lossFunction(options.loss);
+  const loss = lossOf(
+    tape,
+    options.model.forward(tape, vars, tape.constant(batch.x)),
+    tape.constant(batch.y),
+  );
+  return {
+    tape,
+    vars,
+    loss,
+    value: loss.value,
+    dispose: () => {
+      tape.dispose();
+      batch.x.dispose();
+      batch.y.dispose();
+    },
+  };
+}
+
+/** The loss at the current weights on step `step`'s minibatch (forward only). */
+function minibatchLoss(engine: Engine, options: TrainOptions, replicas: number, step: number) {
+  return tapedLoss(engine, options, replicas, step, false);
 }
 
 /** One tape step of the general path; returns the minibatch loss (owned by the caller). */
@@ -209,33 +276,11 @@ function generalStep(
   step: number,
   update: (params: readonly Tensor[], grads: readonly Tensor[]) => void,
 ): { value: Tensor; dispose(): void } {
-  const { model, params, data, seed } = options;
-  const gd = options.switchToGdAt !== undefined && step >= options.switchToGdAt;
-  const batch =
-    gd && data instanceof FixedDataset
-      ? data.fullBatch()
-      : data.sample({
-          seed,
-          step,
-          rows: gd ? (options.gdBatchSize ?? 1000) : options.batchSize,
-          replicas,
-          replicaOffset: options.replicaOffset,
-        });
-  const tape = new Tape(engine);
-  const vars = params.map((p) => tape.param(p));
-  const lossOf = typeof options.loss === 'function' ? options.loss : lossFunction(options.loss);
-  const loss = lossOf(tape, model.forward(tape, vars, tape.constant(batch.x)), tape.constant(batch.y));
-  const grads = tape.grad(loss, vars);
+  const taped = tapedLoss(engine, options, replicas, step, true);
+  const grads = taped.tape.grad(taped.loss, taped.vars);
   update(
-    params,
+    options.params,
     grads.map((g) => g.value),
   );
-  return {
-    value: loss.value,
-    dispose: () => {
-      tape.dispose();
-      batch.x.dispose();
-      batch.y.dispose();
-    },
-  };
+  return taped;
 }

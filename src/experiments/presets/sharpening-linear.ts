@@ -20,7 +20,12 @@ const preset: ExperimentConfigInput = {
   data: { kind: 'linear-teacher', V: IDENTITY_2, noiseStd: [10, 10] },
   init: { kind: 'xavier' },
   train: { learningRate: 0.01, batchSize: 10, steps: 100_000 },
-  measure: { every: 1000, evaluationSamples: 200, metrics: [...LINEAR_METRICS] },
+  measure: {
+    every: 1000,
+    evaluationSamples: 200,
+    metrics: [...LINEAR_METRICS, 'topEigenvalues', 'gradientNorm', 'layerSharpness'],
+    topEigenvalues: 4,
+  },
   seeds: 5,
   seed: 1,
   groups: [
@@ -33,6 +38,21 @@ const preset: ExperimentConfigInput = {
       kind: 'timeseries',
       metrics: ['sharpness', 'fluctuation', 'lambdaMax'],
       title: 'Sharpness T = Tr H, gradient fluctuation S and λ_max during SGD',
+      yScale: 'log',
+    },
+    // T and S beside each breakdown: T is the sum of all eigenvalues and of the layers' block traces.
+    {
+      name: 'spectrum',
+      kind: 'timeseries',
+      metrics: ['sharpness', 'fluctuation', 'topEigenvalues'],
+      title: 'T, S and the four largest Hessian eigenvalues λ1 ≥ … ≥ λ4',
+      yScale: 'log',
+    },
+    {
+      name: 'layers',
+      kind: 'timeseries',
+      metrics: ['sharpness', 'fluctuation', 'layerSharpness', 'gradientNorm'],
+      title: 'T, S, each layer’s share of T (the trace of its diagonal Hessian block) and ‖∇L‖',
       yScale: 'log',
     },
   ],

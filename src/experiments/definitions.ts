@@ -1,0 +1,146 @@
+/**
+ * What each measured number is. A deep linear network trained with MSE on a linear teacher has its
+ * curvature measured on the population loss, exactly (src/curvature/deep-linear-population.ts): the
+ * same quantities the theory predicts, so only these groups get theory lines (`theoryApplies`). Every
+ * other model is measured on an evaluation set of n samples, and says so.
+ */
+import { POPULATION_DENSE_MAX_PARAMETERS } from '../curvature/deep-linear-population.ts';
+import type { ValidatedGroup } from './config.ts';
+import { theoryApplies } from './theory-rows.ts';
+
+/** One metric of one group, in words: "population, exact" or "sample of n = …". */
+export interface MetricDefinition {
+  group: string;
+  metric: string;
+  definition: string;
+}
+
+/** Σ_x, Σ_ε per replica and V: what the population curvature of a batch needs. */
+export interface PopulationMoments {
+  V: number[][];
+  sigmaX: number[][][];
+  sigmaEps: number[][][];
+}
+
+/**
+ * The population moments of a batch of replicas (each group's seeds in order), when every group is a
+ * deep linear network on a linear teacher under MSE; undefined otherwise.
+ */
+export function populationMoments(
+  members: readonly { group: ValidatedGroup; seeds: number }[],
+): PopulationMoments | undefined {
+  if (!members.every((m) => theoryApplies(m.group))) return undefined;
+  const data = members[0].group.resolved.data;
+  if (data.kind !== 'linear-teacher') return undefined;
+  const repeat = <T>(value: (group: ValidatedGroup) => T) =>
+    members.flatMap((m) => Array.from({ length: m.seeds }, () => value(m.group)));
+  const d = data.V[0].length;
+  const identity = Array.from({ length: d }, (_, i) =>
+    Array.from({ length: d }, (_, j) => (i === j ? 1 : 0)),
+  );
+  return {
+    V: data.V,
+    sigmaX: repeat((g) => g.sigmaX ?? identity),
+    sigmaEps: repeat((g) => g.sigmaEps),
+  };
+}
+
+/** How the curvature of a group is obtained (see the executor's measure step). */
+export interface MeasurementRoute {
+  /** Population moments (exact), the evaluation set's moments (deep linear, float64), or GPU HVPs. */
+  kind: 'population' | 'sample-moments' | 'sample-gpu';
+  /** Parameters of the model. */
+  parameters: number;
+  /** GPU route thresholds: dense Hessian and exact trace up to these parameter counts. */
+  denseMax: number;
+  exactTraceMax: number;
+  probes: number;
+  lanczosSteps: number;
+}
+
+/** The definition of every metric a group measures, for results.json and the report. */
+export function metricDefinitions(group: ValidatedGroup, route: MeasurementRoute): MetricDefinition[] {
+  const { resolved } = group;
+  const n = resolved.measure.evaluationSamples;
+  const sample = `sample of n = ${n} (evaluation set)`;
+  const spread = 'the ± of a final value is over seeds';
+  const population = 'population, exact (float64 from Σ_x, Σ_ε, V)';
+  const out: MetricDefinition[] = [];
+  const define = (metric: string, definition: string) =>
+    out.push({ group: resolved.group, metric, definition });
+  for (const metric of resolved.measure.metrics) {
+    switch (metric) {
+      case 'loss':
+        define(
+          'loss',
+          `minibatch of ${resolved.train.batchSize} at the current weights (the next step's minibatch); ${spread}`,
+        );
+        break;
+      case 'sharpness':
+        if (route.kind === 'population') define('sharpness', `Tr H, ${population}`);
+        else if (route.kind === 'sample-moments' || route.parameters <= route.exactTraceMax)
+          define('sharpness', `Tr H of the loss on a ${sample}, exact; ${spread}`);
+        else
+          define(
+            'sharpness',
+            `Tr H of the loss on a ${sample}, Hutchinson estimate with ${route.probes} probes (each replica's s.e. in sharpnessStandardError); ${spread}`,
+          );
+        break;
+      case 'lambdaMax':
+        if (route.kind === 'population')
+          define(
+            'lambdaMax',
+            route.parameters <= POPULATION_DENSE_MAX_PARAMETERS
+              ? `λ_max, ${population}`
+              : 'λ_max, population (float64 Lanczos from Σ_x, Σ_ε, V)',
+          );
+        else if (route.kind === 'sample-moments' || route.parameters <= route.denseMax)
+          define('lambdaMax', `λ_max of the Hessian on a ${sample}, dense eigen-solve; ${spread}`);
+        else
+          define(
+            'lambdaMax',
+            `λ_max of the Hessian on a ${sample}, Lanczos (${route.lanczosSteps} steps); ${spread}`,
+          );
+        break;
+      case 'fluctuation':
+        if (route.kind === 'population') define('fluctuation', `S = E‖∇ℓ‖², ${population}`);
+        else
+          define(
+            'fluctuation',
+            `S = mean ‖∇ℓ_i‖² over a ${sample}${route.kind === 'sample-gpu' ? " (each replica's s.e. in fluctuationStandardError)" : ''}; ${spread}`,
+          );
+        break;
+      case 'layerCondition':
+        define('layerCondition', 'σ_max / σ_min of each weight matrix, exact');
+        break;
+      case 'topEigenvalues':
+        if (route.kind === 'population')
+          define('topEigenvalues', `the largest eigenvalues λ1 ≥ λ2 ≥ … of H, ${population}`);
+        else
+          define(
+            'topEigenvalues',
+            `the largest eigenvalues of the Hessian on a ${sample}, ${route.kind === 'sample-moments' || route.parameters <= route.denseMax ? 'dense eigen-solve' : `Lanczos (${route.lanczosSteps} steps)`}; ${spread}`,
+          );
+        break;
+      case 'gradientNorm':
+        define(
+          'gradientNorm',
+          route.kind === 'population'
+            ? `‖∇L‖ of the expected loss, ${population}`
+            : `‖∇L‖ of the loss on a ${sample}; ${spread}`,
+        );
+        break;
+      case 'layerSharpness':
+        define(
+          'layerSharpness',
+          route.kind === 'population'
+            ? `each layer's diagonal Hessian block: trace (layerSharpness.W) and λ_max (layerLambdaMax.W), ${population}`
+            : route.kind === 'sample-moments'
+              ? `each layer's diagonal Hessian block: trace and λ_max on a ${sample}, exact; ${spread}`
+              : 'not measured: per-layer blocks are computed for deep linear networks under MSE only',
+        );
+        break;
+    }
+  }
+  return out;
+}
