@@ -44,8 +44,19 @@ export const PARAMETER_COLUMNS: readonly ParameterColumn[] = [
     integer: false,
     value: (g) => (g.resolved.init.kind === 'normal' ? g.resolved.init.scale : g.resolved.init.kind),
   },
-  { key: 'kappaSigmaEps', label: 'κ(Σ_ε)', integer: false, value: (g) => conditionNumber(g.sigmaEps) },
-  { key: 'traceSigmaEps', label: 'Tr Σ_ε', integer: false, value: (g) => trace(g.sigmaEps) },
+  // File data without added label noise has no Σ_ε (an empty matrix): no value, not an error.
+  {
+    key: 'kappaSigmaEps',
+    label: 'κ(Σ_ε)',
+    integer: false,
+    value: (g) => (g.sigmaEps.length > 0 ? conditionNumber(g.sigmaEps) : undefined),
+  },
+  {
+    key: 'traceSigmaEps',
+    label: 'Tr Σ_ε',
+    integer: false,
+    value: (g) => (g.sigmaEps.length > 0 ? trace(g.sigmaEps) : undefined),
+  },
   {
     key: 'traceSigmaX',
     label: 'Tr Σ_x',
