@@ -47,6 +47,54 @@ function positiveInteger(field: string, value: number): number {
   return value;
 }
 
+/**
+ * A spectrum given as nodes θ_k with weights τ_k (normalised here to sum to 1), broadened with a Gaussian
+ * of width σ onto an even grid over the nodes ± 5σ; the density is normalised so its trapezoid integral
+ * is exactly 1. With every eigenvalue as a node of weight 1/n this is the exact density of a spectrum.
+ */
+export function broadenedDensity(
+  nodes: readonly number[],
+  weights: readonly number[],
+  options: Pick<DensityOptions, 'sigma' | 'relativeSigma' | 'gridPoints'> = {},
+): { grid: number[]; density: number[]; sigma: number; weights: number[] } {
+  const gridPoints = positiveInteger('gridPoints', options.gridPoints ?? 512);
+  if (gridPoints < 2) throw new InputError('gridPoints', 'must be at least 2');
+  const relativeSigma = options.relativeSigma ?? 0.01;
+  const total = weights.reduce((a, b) => a + b, 0);
+  const normalised = weights.map((w) => w / total);
+  const lo = Math.min(...nodes);
+  const hi = Math.max(...nodes);
+  const range = hi - lo;
+  const sigma =
+    options.sigma ?? (range > 0 ? relativeSigma * range : relativeSigma * Math.max(Math.abs(hi), 1));
+  const a = lo - 5 * sigma;
+  const step = (hi + 5 * sigma - a) / (gridPoints - 1);
+  const grid = Array.from({ length: gridPoints }, (_, i) => a + i * step);
+  const norm = 1 / (sigma * Math.sqrt(2 * Math.PI));
+  const d = grid.map((t) =>
+    nodes.reduce(
+      (acc, theta, k) => acc + normalised[k] * norm * Math.exp(-0.5 * ((t - theta) / sigma) ** 2),
+      0,
+    ),
+  );
+  // Trapezoid normalisation: the tails beyond ±5σ and the grid spacing lose < 1e-6 of the mass.
+  let integral = 0;
+  for (let i = 1; i < gridPoints; i++) integral += 0.5 * (d[i] + d[i - 1]) * step;
+  return { grid, density: d.map((v) => v / integral), sigma, weights: normalised };
+}
+
+/** Mass ∫ρ and mean ∫λρ of a density on an even or uneven grid (trapezoid rule). */
+export function densityMoments(grid: readonly number[], density: readonly number[]): { mass: number; mean: number } {
+  let mass = 0;
+  let mean = 0;
+  for (let i = 1; i < grid.length; i++) {
+    const h = grid[i] - grid[i - 1];
+    mass += 0.5 * h * (density[i] + density[i - 1]);
+    mean += 0.5 * h * (grid[i] * density[i] + grid[i - 1] * density[i - 1]);
+  }
+  return { mass, mean };
+}
+
 /** Stochastic Lanczos quadrature density per replica of an operator without copies. */
 export async function spectralDensity(
   operator: HessianOperator,
@@ -101,29 +149,11 @@ export async function spectralDensity(
   const density: number[][] = [];
   const sigmas: number[] = [];
   for (let r = 0; r < R; r++) {
-    const total = weights[r].reduce((a, b) => a + b, 0);
-    weights[r] = weights[r].map((w) => w / total);
-    const lo = Math.min(...nodes[r]);
-    const hi = Math.max(...nodes[r]);
-    const range = hi - lo;
-    const sigma =
-      options.sigma ?? (range > 0 ? relativeSigma * range : relativeSigma * Math.max(Math.abs(hi), 1));
-    sigmas.push(sigma);
-    const a = lo - 5 * sigma;
-    const step = (hi + 5 * sigma - a) / (gridPoints - 1);
-    const g = Array.from({ length: gridPoints }, (_, i) => a + i * step);
-    const norm = 1 / (sigma * Math.sqrt(2 * Math.PI));
-    const d = g.map((t) =>
-      nodes[r].reduce(
-        (acc, theta, k) => acc + weights[r][k] * norm * Math.exp(-0.5 * ((t - theta) / sigma) ** 2),
-        0,
-      ),
-    );
-    // Trapezoid normalisation: the tails beyond ±5σ and the grid spacing lose < 1e-6 of the mass.
-    let integral = 0;
-    for (let i = 1; i < gridPoints; i++) integral += 0.5 * (d[i] + d[i - 1]) * step;
-    grid.push(g);
-    density.push(d.map((v) => v / integral));
+    const broadened = broadenedDensity(nodes[r], weights[r], { ...options, gridPoints });
+    weights[r] = broadened.weights;
+    grid.push(broadened.grid);
+    density.push(broadened.density);
+    sigmas.push(broadened.sigma);
   }
   return { grid, density, sigma: sigmas, nodes, weights, hvps };
 }

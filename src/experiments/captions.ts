@@ -4,6 +4,7 @@
  * window — or, for a group that switches from SGD to GD, the fitted slope before and after the switch —
  * as a least-squares slope per seed, then mean ± s.e. over seeds.
  */
+import { densityMoments } from '../curvature/density.ts';
 import { type ExperimentConfig, type PanelSpec, panelGroups, resolveGroup } from './config.ts';
 import { metricLabel, panelMetrics } from './plots.ts';
 import { finalValues, meanAndStandardError, type ResultRow, relativeFinalValues } from './results.ts';
@@ -151,6 +152,21 @@ function finalSentence(
   return `${panel.relative ? `${symbolOf(metric)} relative to the reference group` : symbolOf(metric)} by group value — ${parts.join('; ')}`;
 }
 
+/** A group's density at its last step: the mean eigenvalue ∫λρ(λ)dλ = Tr H / n, mean ± s.e. over seeds. */
+function densitySentence(rows: readonly ResultRow[], group: string): string | undefined {
+  const curves = rows.filter((r) => r.group === group && r.eigenvalue !== undefined && r.seed !== 'theory');
+  if (curves.length === 0) return undefined;
+  const last = Math.max(...curves.map((r) => r.step));
+  const bySeed = new Map<number | 'theory', ResultRow[]>();
+  for (const row of curves) if (row.step === last) bySeed.set(row.seed, [...(bySeed.get(row.seed) ?? []), row]);
+  const means = [...bySeed.values()]
+    .map((seed) => densityMoments(seed.map((r) => r.eigenvalue ?? Number.NaN), seed.map((r) => r.value)).mean)
+    .filter(Number.isFinite);
+  if (means.length === 0) return undefined;
+  const { mean, standardError } = meanAndStandardError(means);
+  return `${group}: mean eigenvalue ∫λρ(λ)dλ = Tr H / n = ${withError(mean, standardError)} at step ${formatStep(last)} (${means.length} seed${means.length === 1 ? '' : 's'})`;
+}
+
 /**
  * The caption of one panel, from its rows: one sentence per group and metric (time series) or per
  * metric (final vs group), each value the late-window mean ± s.e. over seeds.
@@ -163,6 +179,7 @@ export function panelCaption(
   const groups = panelGroups(config, panel).map((g) => g.name);
   const shown = rows.filter((r) => groups.includes(r.group));
   const metrics = panelMetrics(panel, shown);
+  if (panel.kind === 'density') return groups.flatMap((group) => densitySentence(shown, group) ?? []);
   if (panel.kind === 'final-vs-group')
     return metrics.flatMap((metric) => finalSentence(config, panel, shown, metric) ?? []);
   return metrics.flatMap((metric) =>

@@ -26,6 +26,7 @@ export const METRICS = [
   'topEigenvalues',
   'gradientNorm',
   'layerSharpness',
+  'density',
 ] as const;
 export type MetricName = (typeof METRICS)[number];
 
@@ -283,7 +284,8 @@ const groupSchema = z.strictObject({
 
 const panelSchema = z.strictObject({
   name: safeName(),
-  kind: z.enum(['timeseries', 'final-vs-group']),
+  /** `density`: the Hessian's spectral density at the end of training (metric `density` only). */
+  kind: z.enum(['timeseries', 'final-vs-group', 'density']),
   /** Row metrics; `layerCondition` also matches every `layerCondition.<layer>`. */
   metrics: z.array(z.string().min(1, 'must not be empty')).min(1, 'needs at least one metric'),
   title: z.string(),
@@ -586,6 +588,16 @@ function parseInternal(raw: unknown, attribute: Attribute): ExperimentConfig {
         throw fail(
           where('metrics', m),
           `unknown metric '${metric}' (known: ${[...METRICS, ...DERIVED_METRICS].join(', ')}, layerCondition.<layer>)`,
+        );
+    });
+    panel.metrics.forEach((metric, m) => {
+      // A density is a curve over eigenvalues: only density panels draw it, and they draw nothing else.
+      if ((metric === 'density') !== (panel.kind === 'density'))
+        throw fail(
+          where('metrics', m),
+          panel.kind === 'density'
+            ? `a density panel shows only 'density', not '${metric}'`
+            : `'density' is shown by a panel of kind 'density'`,
         );
     });
     const shown = panelGroups(config, panel);

@@ -8,6 +8,11 @@ import { POPULATION_DENSE_MAX_PARAMETERS } from '../curvature/deep-linear-popula
 import type { ValidatedGroup } from './config.ts';
 import { theoryApplies } from './theory-rows.ts';
 
+/** Grid points of the `density` metric's curve (rows per replica). */
+export const DENSITY_GRID_POINTS = 128;
+/** Stochastic Lanczos quadrature runs of the `density` metric where no exact spectrum exists. */
+export const DENSITY_RUNS = 10;
+
 /** One metric of one group, in words: "population, exact" or "sample of n = …". */
 export interface MetricDefinition {
   group: string;
@@ -140,6 +145,19 @@ export function metricDefinitions(group: ValidatedGroup, route: MeasurementRoute
               : 'not measured: per-layer blocks are computed for deep linear networks under MSE only',
         );
         break;
+      case 'density': {
+        const curve = 'spectral density of H at the end of training (rows per eigenvalue, integral 1)';
+        if (route.kind === 'population' && route.parameters <= POPULATION_DENSE_MAX_PARAMETERS)
+          define('density', `${curve}: every eigenvalue broadened by a Gaussian of 1 % of their range, ${population}`);
+        else if (route.kind === 'sample-moments')
+          define('density', `${curve}: every eigenvalue, exact, broadened by a Gaussian of 1 % of their range, on a ${sample}`);
+        else
+          define(
+            'density',
+            `${curve}: stochastic Lanczos quadrature (${DENSITY_RUNS} runs of ${route.lanczosSteps} steps, Gaussian broadening 1 % of the node range) on a ${sample}`,
+          );
+        break;
+      }
     }
   }
   return out;

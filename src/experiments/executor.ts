@@ -7,7 +7,8 @@
  */
 import { deepLinearCurvature } from '../curvature/deep-linear-exact.ts';
 import { populationCurvature } from '../curvature/deep-linear-population.ts';
-import { HessianOperator, type LossClosure, measureCurvature } from '../curvature/index.ts';
+import { broadenedDensity } from '../curvature/density.ts';
+import { HessianOperator, type LossClosure, measureCurvature, spectralDensity } from '../curvature/index.ts';
 import { ArrayDataset, type LabelledTables } from '../data/arrays.ts';
 import { FixedDataset } from '../data/fixed.ts';
 import { LinearTeacher } from '../data/linear-teacher.ts';
@@ -31,6 +32,8 @@ import {
   validateExperiment,
 } from './config.ts';
 import {
+  DENSITY_GRID_POINTS,
+  DENSITY_RUNS,
   type MeasurementRoute,
   type MetricDefinition,
   metricDefinitions,
@@ -247,6 +250,7 @@ const DEFAULT_PROBES = 16;
 const DEFAULT_LANCZOS_STEPS = 30;
 /** k of the topEigenvalues metric when the config does not say. */
 export const DEFAULT_TOP_EIGENVALUES = 3;
+
 /** Loss above this (or NaN/Inf) marks a replica diverged (the trainer's default bound). */
 const DIVERGENCE_BOUND = 1e6;
 /** Seed offset of the evaluation set, so it never coincides with a training minibatch. */
@@ -460,7 +464,7 @@ export async function runExperiment(
     const seeds = batch.members.flatMap((m) => Array.from({ length: m.seeds }, (_, s) => m.firstSeed + s));
     // Replicas whose loss blew up: their later measurements are NaN (see `quarantine`).
     const diverged = new Set<number>();
-    const add = (r: number, step: number, metric: string, value: number) => {
+    const add = (r: number, step: number, metric: string, value: number, eigenvalue?: number) => {
       const lost = diverged.has(r) && metric !== 'loss';
       rows.push({
         experiment: config.name,
@@ -469,6 +473,7 @@ export async function runExperiment(
         step,
         metric,
         value: lost ? Number.NaN : value,
+        ...(eigenvalue !== undefined && { eigenvalue }),
       });
     };
     const source = buildData(engine, batch, hooks, 'train');
@@ -571,6 +576,8 @@ export async function runExperiment(
           add(r, step, names.lambdaMax, block.lambdaMax);
         });
       };
+      // Every eigenvalue of each replica's Hessian where a route computes them exactly (for `density`).
+      let spectrum: number[][] | undefined;
       if (curvature && population) {
         // Deep linear + MSE on a linear teacher: the population loss's Hessian and S, exactly.
         const exact = populationCurvature({
@@ -580,6 +587,7 @@ export async function runExperiment(
           ...population,
           top: Math.max(1, topCount),
         });
+        spectrum = exact.eigenvalues;
         for (let r = 0; r < replicas; r++) {
           if (metrics.has('sharpness')) add(r, step, 'sharpness', exact.trace[r]);
           if (metrics.has('lambdaMax')) add(r, step, 'lambdaMax', exact.top[r][0]);
@@ -597,6 +605,7 @@ export async function runExperiment(
           samples: resolved.measure.evaluationSamples,
           replicas,
         });
+        spectrum = exact.eigenvalues;
         for (let r = 0; r < replicas; r++) {
           if (metrics.has('sharpness')) add(r, step, 'sharpness', exact.trace[r]);
           if (metrics.has('lambdaMax')) add(r, step, 'lambdaMax', exact.eigenvalues[r].at(-1) ?? Number.NaN);
@@ -637,6 +646,29 @@ export async function runExperiment(
         }
         for (let r = 0; r < replicas; r++)
           addMore(r, { top: measured.top?.[r], gradientNorm: measured.gradientNorm?.[r] });
+      }
+      if (metrics.has('density') && step === resolved.train.steps) {
+        // At the end of training only: the exact spectrum broadened, or SLQ on the evaluation set.
+        const curves = spectrum
+          ? spectrum.map((values) =>
+              broadenedDensity(
+                values,
+                values.map(() => 1),
+                { gridPoints: DENSITY_GRID_POINTS },
+              ),
+            )
+          : await spectralDensity(operator, {
+              runs: DENSITY_RUNS,
+              steps: route.lanczosSteps,
+              gridPoints: DENSITY_GRID_POINTS,
+              seed: step,
+              replicaOffset: batch.offset,
+            }).then((result) => result.grid.map((grid, r) => ({ grid, density: result.density[r] })));
+        curves.forEach(({ grid, density }, r) => {
+          grid.forEach((eigenvalue, i) => {
+            add(r, step, 'density', density[i], eigenvalue);
+          });
+        });
       }
       if (metrics.has('layerCondition')) {
         for (const [i, spec] of model.parameters.entries()) {

@@ -48,6 +48,7 @@ const BASE_LABELS: Record<string, string> = {
   layerCondition: 'condition number σ_max/σ_min',
   relativeSharpness: 'T / T(reference)',
   gradientNorm: 'gradient norm ‖∇L‖',
+  density: 'spectral density ρ(λ)',
 };
 
 /** A metric's label on axes and facet headers (`layerCondition.W2` → `κ(W2) = σ_max/σ_min`). */
@@ -110,9 +111,59 @@ export function panelSpec(
   const inPanel = rows.filter((row) => shown.has(row.group));
   const metrics = panelMetrics(panel, inPanel);
   const selected = inPanel.filter(uniqueMetricFilter(metrics));
+  if (panel.kind === 'density') return densitySpec(config, panel, selected, options);
   return panel.kind === 'timeseries'
     ? timeseriesSpec(config, panel, selected, metrics, options)
     : finalSpec(config, panel, selected, metrics, options);
+}
+
+/**
+ * The spectral density ρ(λ) of each replica at the end of training (the `density` rows), one line per
+ * seed coloured by group. Each replica has its own grid, so curves are drawn, not averaged. On a log
+ * y axis densities below 10⁻⁶ of the panel's peak are left out (the Gaussian tails).
+ */
+function densitySpec(
+  config: ExperimentConfig,
+  panel: PanelSpec,
+  rows: readonly ResultRow[],
+  options: PlotOptions,
+): VegaLiteSpec {
+  const groups = panelGroups(config, panel).map((g) => g.name);
+  const curves = rows.filter((row) => row.eigenvalue !== undefined && row.seed !== 'theory');
+  const last = Math.max(...curves.map((row) => row.step));
+  const peak = Math.max(...curves.map((row) => (Number.isFinite(row.value) ? row.value : 0)));
+  const values = curves
+    .filter((row) => row.step === last && Number.isFinite(row.value))
+    .filter((row) => panel.yScale !== 'log' || row.value >= 1e-6 * peak)
+    .map((row) => ({ group: row.group, seed: row.seed, eigenvalue: row.eigenvalue, density: row.value }));
+  const seeds = new Set(values.map((v) => `${v.group}/${v.seed}`)).size;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: title(panel, `Hessian spectrum at step ${last}; one line per replica (${seeds} in all).`),
+    data: { values },
+    config: THEME,
+    width: options.width ?? SINGLE_WIDTH,
+    height: options.height ?? HEIGHT,
+    mark: { type: 'line', strokeWidth: 1.5, opacity: 0.8 },
+    encoding: {
+      x: {
+        field: 'eigenvalue',
+        type: 'quantitative',
+        title: panel.x ?? 'eigenvalue λ of H',
+        axis: { labelOverlap: true },
+        scale: { zero: false, nice: false },
+      },
+      y: yEncoding(panel, 'density', 'density'),
+      color: {
+        field: 'group',
+        type: 'nominal',
+        title: 'group',
+        scale: { domain: groups, range: PALETTE },
+        legend: SERIES_LEGEND,
+      },
+      detail: { field: 'seed', type: 'nominal' },
+    },
+  };
 }
 
 function title(panel: PanelSpec, subtitle: string): Record<string, unknown> {

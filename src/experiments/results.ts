@@ -19,6 +19,8 @@ export interface ResultRow {
   /** `loss`, `sharpness`, `lambdaMax`, `fluctuation`, `layerCondition.<layer>`, … */
   metric: string;
   value: number;
+  /** Metric `density` only: the eigenvalue at which `value` is the spectral density. */
+  eigenvalue?: number;
 }
 
 /** A replica whose loss became non-finite or exceeded the bound (from the trainer's reports). */
@@ -132,7 +134,8 @@ export function canonicalRowOrder(
 // CSV (RFC 4180)
 
 export const CSV_HEADER = 'experiment,group,seed,step,metric,value';
-const CSV_COLUMNS = CSV_HEADER.split(',');
+/** The header when the rows hold a spectral density (metric `density`, see `toCsv`). */
+export const CSV_HEADER_WITH_EIGENVALUE = `${CSV_HEADER},eigenvalue`;
 
 /** A field quoted when it holds a comma, a double quote, CR or LF (quotes doubled), as RFC 4180 says. */
 export function csvField(value: string | number): string {
@@ -142,14 +145,16 @@ export function csvField(value: string | number): string {
 
 /**
  * The rows as CSV: header `experiment,group,seed,step,metric,value`, CRLF line breaks (RFC 4180),
- * numbers in JavaScript's shortest round-trip form (NaN, Infinity and -Infinity spelt out).
+ * numbers in JavaScript's shortest round-trip form (NaN, Infinity and -Infinity spelt out). When any
+ * row is a `density` row, a seventh column `eigenvalue` follows (empty on the other rows).
  */
 export function toCsv(rows: readonly ResultRow[]): string {
-  const lines = [CSV_HEADER];
+  const withEigenvalue = rows.some((row) => row.eigenvalue !== undefined);
+  const lines = [withEigenvalue ? CSV_HEADER_WITH_EIGENVALUE : CSV_HEADER];
   for (const row of rows) {
-    lines.push(
-      [row.experiment, row.group, row.seed, row.step, row.metric, row.value].map(csvField).join(','),
-    );
+    const fields: (string | number)[] = [row.experiment, row.group, row.seed, row.step, row.metric, row.value];
+    if (withEigenvalue) fields.push(row.eigenvalue ?? '');
+    lines.push(fields.map(csvField).join(','));
   }
   return `${lines.join('\r\n')}\r\n`;
 }
@@ -197,15 +202,13 @@ export function parseCsvRecords(text: string): string[][] {
 /** Rows back from `toCsv` output. */
 export function fromCsv(text: string): ResultRow[] {
   const [header, ...records] = parseCsvRecords(text);
-  if (!header || header.join(',') !== CSV_HEADER)
+  const columns = header?.join(',');
+  if (columns !== CSV_HEADER && columns !== CSV_HEADER_WITH_EIGENVALUE)
     throw new InputError('results.csv', `expected the header '${CSV_HEADER}'`);
   return records.map((fields, i) => {
-    if (fields.length !== CSV_COLUMNS.length)
-      throw new InputError(
-        `results.csv line ${i + 2}`,
-        `expected ${CSV_COLUMNS.length} fields, got ${fields.length}`,
-      );
-    const [experiment, group, seed, step, metric, value] = fields;
+    if (fields.length !== header.length)
+      throw new InputError(`results.csv line ${i + 2}`, `expected ${header.length} fields, got ${fields.length}`);
+    const [experiment, group, seed, step, metric, value, eigenvalue] = fields;
     return {
       experiment,
       group,
@@ -213,6 +216,7 @@ export function fromCsv(text: string): ResultRow[] {
       step: Number(step),
       metric,
       value: Number(value),
+      ...(eigenvalue !== undefined && eigenvalue !== '' && { eigenvalue: Number(eigenvalue) }),
     };
   });
 }
@@ -254,6 +258,7 @@ export function summarise(rows: readonly ResultRow[]): SummaryRow[] {
   const groupOrder = new Map<string, number>();
   const metricOrder = new Map<string, number>();
   for (const row of rows) {
+    if (row.eigenvalue !== undefined) continue; // a density is a curve, not a value per step
     if (!groupOrder.has(row.group)) groupOrder.set(row.group, groupOrder.size);
     if (!metricOrder.has(row.metric)) metricOrder.set(row.metric, metricOrder.size);
     const theory = row.seed === 'theory';
@@ -328,6 +333,7 @@ function lateMeans(rows: readonly ResultRow[], lateWindow: LateWindow): LateMean
     { group: string; metric: string; measured: ResultRow[]; theory: ResultRow[] }
   >();
   for (const row of rows) {
+    if (row.eigenvalue !== undefined) continue; // a density is a curve, not a value per step
     const key = JSON.stringify([row.group, row.metric]);
     let entry = byKey.get(key);
     if (!entry) {
