@@ -84,7 +84,10 @@ export function broadenedDensity(
 }
 
 /** Mass ∫ρ and mean ∫λρ of a density on an even or uneven grid (trapezoid rule). */
-export function densityMoments(grid: readonly number[], density: readonly number[]): { mass: number; mean: number } {
+export function densityMoments(
+  grid: readonly number[],
+  density: readonly number[],
+): { mass: number; mean: number } {
   let mass = 0;
   let mean = 0;
   for (let i = 1; i < grid.length; i++) {

@@ -158,9 +158,16 @@ function densitySentence(rows: readonly ResultRow[], group: string): string | un
   if (curves.length === 0) return undefined;
   const last = Math.max(...curves.map((r) => r.step));
   const bySeed = new Map<number | 'theory', ResultRow[]>();
-  for (const row of curves) if (row.step === last) bySeed.set(row.seed, [...(bySeed.get(row.seed) ?? []), row]);
+  for (const row of curves)
+    if (row.step === last) bySeed.set(row.seed, [...(bySeed.get(row.seed) ?? []), row]);
   const means = [...bySeed.values()]
-    .map((seed) => densityMoments(seed.map((r) => r.eigenvalue ?? Number.NaN), seed.map((r) => r.value)).mean)
+    .map(
+      (seed) =>
+        densityMoments(
+          seed.map((r) => r.eigenvalue ?? Number.NaN),
+          seed.map((r) => r.value),
+        ).mean,
+    )
     .filter(Number.isFinite);
   if (means.length === 0) return undefined;
   const { mean, standardError } = meanAndStandardError(means);

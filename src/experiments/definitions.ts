@@ -148,9 +148,15 @@ export function metricDefinitions(group: ValidatedGroup, route: MeasurementRoute
       case 'density': {
         const curve = 'spectral density of H at the end of training (rows per eigenvalue, integral 1)';
         if (route.kind === 'population' && route.parameters <= POPULATION_DENSE_MAX_PARAMETERS)
-          define('density', `${curve}: every eigenvalue broadened by a Gaussian of 1 % of their range, ${population}`);
+          define(
+            'density',
+            `${curve}: every eigenvalue broadened by a Gaussian of 1 % of their range, ${population}`,
+          );
         else if (route.kind === 'sample-moments')
-          define('density', `${curve}: every eigenvalue, exact, broadened by a Gaussian of 1 % of their range, on a ${sample}`);
+          define(
+            'density',
+            `${curve}: every eigenvalue, exact, broadened by a Gaussian of 1 % of their range, on a ${sample}`,
+          );
         else
           define(
             'density',

@@ -152,7 +152,14 @@ export function toCsv(rows: readonly ResultRow[]): string {
   const withEigenvalue = rows.some((row) => row.eigenvalue !== undefined);
   const lines = [withEigenvalue ? CSV_HEADER_WITH_EIGENVALUE : CSV_HEADER];
   for (const row of rows) {
-    const fields: (string | number)[] = [row.experiment, row.group, row.seed, row.step, row.metric, row.value];
+    const fields: (string | number)[] = [
+      row.experiment,
+      row.group,
+      row.seed,
+      row.step,
+      row.metric,
+      row.value,
+    ];
     if (withEigenvalue) fields.push(row.eigenvalue ?? '');
     lines.push(fields.map(csvField).join(','));
   }
@@ -207,7 +214,10 @@ export function fromCsv(text: string): ResultRow[] {
     throw new InputError('results.csv', `expected the header '${CSV_HEADER}'`);
   return records.map((fields, i) => {
     if (fields.length !== header.length)
-      throw new InputError(`results.csv line ${i + 2}`, `expected ${header.length} fields, got ${fields.length}`);
+      throw new InputError(
+        `results.csv line ${i + 2}`,
+        `expected ${header.length} fields, got ${fields.length}`,
+      );
     const [experiment, group, seed, step, metric, value, eigenvalue] = fields;
     return {
       experiment,
