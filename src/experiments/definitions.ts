@@ -9,7 +9,7 @@ import type { ValidatedGroup } from './config.ts';
 import { theoryApplies } from './theory-rows.ts';
 
 /** Grid points of the `density` metric's curve (rows per replica). */
-export const DENSITY_GRID_POINTS = 128;
+export const DENSITY_GRID_POINTS = 256;
 /** Stochastic Lanczos quadrature runs of the `density` metric where no exact spectrum exists. */
 export const DENSITY_RUNS = 10;
 

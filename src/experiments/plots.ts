@@ -120,7 +120,7 @@ export function panelSpec(
 /**
  * The spectral density ρ(λ) of each replica at the end of training (the `density` rows), one line per
  * seed coloured by group. Each replica has its own grid, so curves are drawn, not averaged. On a log
- * y axis densities below 10⁻⁶ of the panel's peak are left out (the Gaussian tails).
+ * y axis densities below `DENSITY_LOG_FLOOR` of the panel's peak are drawn at that floor.
  */
 function densitySpec(
   config: ExperimentConfig,
@@ -132,10 +132,16 @@ function densitySpec(
   const curves = rows.filter((row) => row.eigenvalue !== undefined && row.seed !== 'theory');
   const last = Math.max(...curves.map((row) => row.step));
   const peak = Math.max(...curves.map((row) => (Number.isFinite(row.value) ? row.value : 0)));
+  // On a log axis the gaps between eigenvalue clusters sit on a floor instead of falling to 0.
+  const floor = panel.yScale === 'log' ? DENSITY_LOG_FLOOR * peak : Number.NEGATIVE_INFINITY;
   const values = curves
     .filter((row) => row.step === last && Number.isFinite(row.value))
-    .filter((row) => panel.yScale !== 'log' || row.value >= 1e-6 * peak)
-    .map((row) => ({ group: row.group, seed: row.seed, eigenvalue: row.eigenvalue, density: row.value }));
+    .map((row) => ({
+      group: row.group,
+      seed: row.seed,
+      eigenvalue: row.eigenvalue,
+      density: Math.max(row.value, floor),
+    }));
   const seeds = new Set(values.map((v) => `${v.group}/${v.seed}`)).size;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -154,13 +160,7 @@ function densitySpec(
         scale: { zero: false, nice: false },
       },
       y: yEncoding(panel, 'density', 'density'),
-      color: {
-        field: 'group',
-        type: 'nominal',
-        title: 'group',
-        scale: { domain: groups, range: PALETTE },
-        legend: SERIES_LEGEND,
-      },
+      color: groupColor(groups),
       detail: { field: 'seed', type: 'nominal' },
     },
   };
@@ -329,6 +329,20 @@ export function timeseriesValues(panel: PanelSpec, rows: readonly ResultRow[]): 
   return values;
 }
 
+/** Lowest density drawn on a log axis, relative to the panel's peak (the Gaussian tails fall to 0). */
+const DENSITY_LOG_FLOOR = 1e-4;
+
+/** One colour per group, in the panel's group order. */
+function groupColor(groups: string[]): Record<string, unknown> {
+  return {
+    field: 'group',
+    type: 'nominal',
+    title: 'group',
+    scale: { domain: groups, range: PALETTE },
+    legend: SERIES_LEGEND,
+  };
+}
+
 function timeseriesSpec(
   config: ExperimentConfig,
   panel: PanelSpec,
@@ -346,13 +360,7 @@ function timeseriesSpec(
     axis: { labelOverlap: true, format: '~s', tickMinStep: 1 },
     scale: { nice: false },
   };
-  const color = {
-    field: 'group',
-    type: 'nominal',
-    title: 'group',
-    scale: { domain: groups, range: PALETTE },
-    legend: SERIES_LEGEND,
-  };
+  const color = groupColor(groups);
   const measured = { filter: { field: 'kind', equal: MEASURED_LABEL } };
   const theory = { filter: { field: 'kind', equal: THEORY_LABEL } };
   const switches = switchPoints(config, groups);
