@@ -211,6 +211,15 @@ test('results.json: null values (JSON has no NaN) read back as NaN; bad files na
   const rows: ResultRow[] = [
     { experiment: 'sgd-vs-gd', group: 'sgd', seed: 0, step: 0, metric: 'loss', value: Number.NaN },
     { experiment: 'sgd-vs-gd', group: 'sgd', seed: 'theory', step: 0, metric: 'sharpness', value: 257.9 },
+    {
+      experiment: 'sgd-vs-gd',
+      group: 'sgd',
+      seed: 0,
+      step: 9,
+      metric: 'density',
+      value: 0.5,
+      eigenvalue: 2.5,
+    },
   ];
   const text = JSON.stringify({
     experiment: 'sgd-vs-gd',
@@ -224,6 +233,7 @@ test('results.json: null values (JSON has no NaN) read back as NaN; bad files na
   const results = parseResults(JSON.parse(text));
   assert.ok(Number.isNaN(results.rows[0].value));
   assert.is(results.rows[1].seed, 'theory');
+  assert.is(results.rows[2].eigenvalue, 2.5, 'a density row keeps its eigenvalue');
   assert.ok(Number.isNaN(results.divergences[0].loss));
   assert.equal(results.config, config);
   const broken = JSON.parse(text);

@@ -459,6 +459,8 @@ const rowSchema = z.object({
   metric: z.string(),
   // JSON has no NaN or Infinity: JSON.stringify writes them as null, read back as NaN.
   value: z.number().nullable(),
+  /** `density` rows only (see ResultRow). */
+  eigenvalue: z.number().optional(),
 });
 
 const resultsSchema = z.object({
