@@ -27,6 +27,8 @@ export const METRICS = [
   'gradientNorm',
   'layerSharpness',
   'density',
+  'accuracy',
+  'heldOutLoss',
 ] as const;
 export type MetricName = (typeof METRICS)[number];
 
@@ -266,6 +268,12 @@ const jobSchema = z.strictObject(jobShape).superRefine((job, ctx) => {
         message: `'${metric}' is listed twice`,
       });
     seen.add(metric);
+    if (metric === 'accuracy' && job.loss !== 'cross-entropy')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['measure', 'metrics', i],
+        message: `'accuracy' needs a classification loss (loss: 'cross-entropy'), got '${job.loss}'`,
+      });
   });
 });
 

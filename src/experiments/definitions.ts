@@ -145,6 +145,20 @@ export function metricDefinitions(group: ValidatedGroup, route: MeasurementRoute
               : 'not measured: per-layer blocks are computed for deep linear networks under MSE only',
         );
         break;
+      case 'accuracy':
+      case 'heldOutLoss': {
+        const set =
+          resolved.data.kind === 'mnist'
+            ? `the first ${n} MNIST test digits (clean labels)`
+            : `a held-out ${sample}`;
+        define(
+          metric,
+          metric === 'accuracy'
+            ? `fraction of ${set} whose predicted class (argmax) is the target's; each replica's binomial s.e. in accuracyStandardError; ${spread}`
+            : `mean loss over ${set}; each replica's s.e. (s/√n) in heldOutLossStandardError; ${spread}`,
+        );
+        break;
+      }
       case 'density': {
         const curve = 'spectral density of H at the end of training (rows per eigenvalue, integral 1)';
         if (route.kind === 'population' && route.parameters <= POPULATION_DENSE_MAX_PARAMETERS)

@@ -5,6 +5,7 @@
  * measured on a fixed evaluation set, and linear-teacher deep linear groups get the theory values.
  * Output is tidy rows (experiment, group, seed, step, metric, value; seed = 'theory' for theory).
  */
+import { Tape } from '../autodiff/tape.ts';
 import { deepLinearCurvature } from '../curvature/deep-linear-exact.ts';
 import { populationCurvature } from '../curvature/deep-linear-population.ts';
 import { broadenedDensity } from '../curvature/density.ts';
@@ -12,7 +13,7 @@ import { HessianOperator, type LossClosure, measureCurvature, spectralDensity } 
 import { ArrayDataset, type LabelledTables } from '../data/arrays.ts';
 import { FixedDataset } from '../data/fixed.ts';
 import { LinearTeacher } from '../data/linear-teacher.ts';
-import { type DigitSet, NoisyMnist } from '../data/mnist.ts';
+import { type DigitSet, MNIST_CLASSES, MNIST_PIXELS, NoisyMnist } from '../data/mnist.ts';
 import { SoftmaxTargets } from '../data/soft-targets.ts';
 import type { DataSource } from '../data/source.ts';
 import { TeacherStudent } from '../data/teacher-student.ts';
@@ -39,7 +40,7 @@ import {
   metricDefinitions,
   populationMoments,
 } from './definitions.ts';
-import type { ResultRow } from './results.ts';
+import { meanAndStandardError, type ResultRow } from './results.ts';
 import { conditionNumber, theoryRows } from './theory-rows.ts';
 
 export type { ResultRow };
@@ -255,6 +256,76 @@ export const DEFAULT_TOP_EIGENVALUES = 3;
 const DIVERGENCE_BOUND = 1e6;
 /** Seed offset of the evaluation set, so it never coincides with a training minibatch. */
 const EVALUATION_SEED_OFFSET = 0x5eed;
+
+/** The first `evaluationSamples` test digits (all when fewer) with one-hot targets of their labels. */
+function heldOutDigits(
+  engine: Engine,
+  digits: DigitSet,
+  resolved: { measure: { evaluationSamples: number } },
+): { x: Tensor; y: Tensor; samples: number } {
+  const samples = Math.min(resolved.measure.evaluationSamples, digits.labels.length);
+  const oneHot = new Float32Array(samples * MNIST_CLASSES);
+  for (let i = 0; i < samples; i++) oneHot[i * MNIST_CLASSES + digits.labels[i]] = 1;
+  return {
+    x: engine.tensor(digits.images.subarray(0, samples * MNIST_PIXELS), [samples, MNIST_PIXELS], {
+      label: 'held-out digits',
+    }),
+    y: engine.tensor(oneHot, [samples, MNIST_CLASSES], { label: 'held-out labels' }),
+    samples,
+  };
+}
+
+/**
+ * Accuracy (argmax of the prediction = argmax of the target) and the loss per held-out sample, in
+ * float64 from the model's outputs, per replica: mean and standard error (binomial √(p(1−p)/n) for
+ * accuracy, s/√n for the loss). `predictions` hold replicas × n × k; `targets` n × k (shared) or
+ * replicas × n × k. Loss conventions as in models/losses.ts: MSE ½‖f − y‖², cross-entropy
+ * logsumexp(z) − Σ t z.
+ */
+export function heldOutMetrics(
+  predictions: ArrayLike<number>,
+  targets: ArrayLike<number>,
+  shape: { replicas: number; samples: number; outputs: number },
+  loss: 'mse' | 'cross-entropy',
+): { accuracy: number; accuracyStandardError: number; loss: number; lossStandardError: number }[] {
+  const { replicas, samples: n, outputs: k } = shape;
+  const targetStride = targets.length === n * k ? 0 : n * k;
+  return Array.from({ length: replicas }, (_, r) => {
+    let correct = 0;
+    const losses: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const f = r * n * k + i * k;
+      const t = r * targetStride + i * k;
+      let best = 0;
+      let target = 0;
+      let max = Number.NEGATIVE_INFINITY;
+      for (let j = 0; j < k; j++) {
+        if (predictions[f + j] > predictions[f + best]) best = j;
+        if (targets[t + j] > targets[t + target]) target = j;
+        max = Math.max(max, predictions[f + j]);
+      }
+      if (best === target) correct++;
+      let value = 0;
+      if (loss === 'mse')
+        for (let j = 0; j < k; j++) value += 0.5 * (predictions[f + j] - targets[t + j]) ** 2;
+      else {
+        let sum = 0;
+        for (let j = 0; j < k; j++) sum += Math.exp(predictions[f + j] - max);
+        value = max + Math.log(sum);
+        for (let j = 0; j < k; j++) value -= targets[t + j] * predictions[f + j];
+      }
+      losses.push(value);
+    }
+    const accuracy = correct / n;
+    const { mean, standardError } = meanAndStandardError(losses);
+    return {
+      accuracy,
+      accuracyStandardError: Math.sqrt((accuracy * (1 - accuracy)) / n),
+      loss: mean,
+      lossStandardError: standardError,
+    };
+  });
+}
 
 function buildSource(
   engine: Engine,
@@ -489,6 +560,16 @@ export async function runExperiment(
       replicas,
       replicaOffset: batch.offset,
     });
+    // accuracy / heldOutLoss: MNIST's test digits in order with their clean labels, else the evaluation set.
+    const heldOutMnist =
+      resolved.data.kind === 'mnist' && hooks.mnist
+        ? heldOutDigits(engine, hooks.mnist().test, resolved)
+        : undefined;
+    const heldOut = heldOutMnist ?? {
+      x: evaluation.x,
+      y: evaluation.y,
+      samples: resolved.measure.evaluationSamples,
+    };
     const params = initBatch(engine, batch);
     if (hooks.initialWeights)
       initialWeightValues(batch, hooks.initialWeights.tensors, hooks.initialWeights.field).forEach(
@@ -558,7 +639,9 @@ export async function runExperiment(
         loss.forEach((v, r) => {
           add(r, step, 'loss', v);
         });
-      const curvature = [...metrics].some((m) => m !== 'loss' && m !== 'layerCondition');
+      const curvature = [...metrics].some(
+        (m) => !['loss', 'layerCondition', 'accuracy', 'heldOutLoss'].includes(m),
+      );
       // The metrics beyond T, λ_max and S (topEigenvalues, gradientNorm, layerSharpness) of replica r.
       const addMore = (
         r: number,
@@ -670,6 +753,40 @@ export async function runExperiment(
           });
         });
       }
+      if (metrics.has('accuracy') || metrics.has('heldOutLoss')) {
+        const tape = new Tape(engine);
+        let predictions: Float32Array;
+        try {
+          const output = tape.keep(
+            model.forward(
+              tape,
+              params.map((p) => tape.constant(p)),
+              tape.constant(heldOut.x),
+            ),
+          );
+          predictions = (await output.read()) as Float32Array;
+          output.dispose();
+        } finally {
+          tape.dispose();
+        }
+        const targets = (await heldOut.y.read()) as Float32Array;
+        const outputs = model.outputDim;
+        heldOutMetrics(
+          predictions,
+          targets,
+          { replicas, samples: heldOut.samples, outputs },
+          resolved.loss,
+        ).forEach((m, r) => {
+          if (metrics.has('accuracy')) {
+            add(r, step, 'accuracy', m.accuracy);
+            add(r, step, 'accuracyStandardError', m.accuracyStandardError);
+          }
+          if (metrics.has('heldOutLoss')) {
+            add(r, step, 'heldOutLoss', m.loss);
+            add(r, step, 'heldOutLossStandardError', m.lossStandardError);
+          }
+        });
+      }
       if (metrics.has('layerCondition')) {
         for (const [i, spec] of model.parameters.entries()) {
           if (spec.role !== 'weight') continue;
@@ -757,6 +874,7 @@ export async function runExperiment(
       operator.dispose();
       optimizerState.dispose();
       for (const t of [...params, evaluation.x, evaluation.y] as Tensor[]) t.dispose();
+      if (heldOutMnist) for (const t of [heldOutMnist.x, heldOutMnist.y]) t.dispose();
       if (data !== source) data.dispose();
       if (evaluationSource !== source) evaluationSource.dispose();
       source.dispose();
