@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import type { DigitSet } from '../src/data/mnist.ts';
 import { prepareExperiment } from '../src/experiments/config.ts';
 import { runExperiment } from '../src/experiments/executor.ts';
+import { deepLinearConfig } from './helpers/configs.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
 
 const test = suite('held-out accuracy and loss');
@@ -98,27 +99,16 @@ test('accuracy = fraction of argmax hits, heldOutLoss = mean cross-entropy again
 });
 
 test('accuracy with a regression loss is bad input naming the metric', () => {
-  const config = {
+  const config = deepLinearConfig({
     name: 'held-out-mse',
     description: 'accuracy asked of an MSE model',
-    model: { kind: 'deep-linear', inputDim: 2, hidden: [2], outputDim: 2 },
-    loss: 'mse',
-    data: {
-      kind: 'linear-teacher',
-      V: [
-        [1, 0],
-        [0, 1],
-      ],
-      noiseStd: [1, 1],
-    },
-    init: { kind: 'normal', scale: 0.5 },
-    train: { learningRate: 0.05, batchSize: 10, steps: 10 },
+    steps: 10,
     measure: { every: 5, evaluationSamples: 10, metrics: ['heldOutLoss', 'accuracy'] },
     seeds: 1,
     seed: 1,
     groups: [{ name: 'only' }],
     panels: [],
-  };
+  });
   assert.throws(() => prepareExperiment(config), /measure\.metrics\[1\].*classification loss/);
 });
 
