@@ -49,6 +49,8 @@ const BASE_LABELS: Record<string, string> = {
   relativeSharpness: 'T / T(reference)',
   gradientNorm: 'gradient norm ‖∇L‖',
   density: 'spectral density ρ(λ)',
+  accuracy: 'held-out accuracy',
+  heldOutLoss: 'held-out loss',
 };
 
 /** A metric's label on axes and facet headers (`layerCondition.W2` → `κ(W2) = σ_max/σ_min`). */
