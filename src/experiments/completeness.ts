@@ -1,0 +1,71 @@
+/**
+ * Which replica rows a run of a config must hold: every replica × log point × metric, once. A replica
+ * frozen as diverged (recorded in the results' divergences) legitimately stops having rows at the
+ * step it diverged. `checkRowsComplete` is how `merge` refuses a shard that lost or repeated rows.
+ */
+import { InputError } from '../errors.ts';
+import { type ExperimentConfig, layerConditionMetric, validateExperiment } from './config.ts';
+import { logSteps, replicaOffsets } from './executor.ts';
+import type { Divergence, ResultRow } from './results.ts';
+
+/** The row metrics a group's replicas get at each log point (`layerCondition` → one per weight). */
+function rowMetrics(group: ReturnType<typeof validateExperiment>[number]): string[] {
+  return group.resolved.measure.metrics.flatMap((metric) =>
+    metric === 'layerCondition'
+      ? group.model.parameters.filter((p) => p.role === 'weight').map((p) => layerConditionMetric(p.name))
+      : [metric],
+  );
+}
+
+/**
+ * Checks that `rows` hold exactly the replica rows of the replicas [start, end) (global numbers,
+ * group-major): each group's seeds × its log points × its metrics, once, a diverged replica's ending
+ * at its divergence step. Theory and relativeSharpness rows are not replica rows and are ignored.
+ * Errors are InputErrors on `where` naming the group, seed (replica) and step.
+ */
+export function checkRowsComplete(
+  config: ExperimentConfig,
+  rows: readonly ResultRow[],
+  divergences: readonly Divergence[],
+  range: { start: number; end: number },
+  where: string,
+): void {
+  const groups = validateExperiment(config);
+  const offsets = replicaOffsets(groups);
+  const expected = new Map<string, { group: string; seed: number; step: number; metric: string }>();
+  groups.forEach((group, g) => {
+    const name = group.resolved.group;
+    const metrics = rowMetrics(group);
+    const steps = logSteps(group.resolved);
+    for (let seed = 0; seed < group.resolved.seeds; seed++) {
+      const replica = offsets[g] + seed;
+      if (replica < range.start || replica >= range.end) continue;
+      const stop = divergences.find((d) => d.group === name && d.replica === seed)?.step;
+      for (const step of steps) {
+        if (stop !== undefined && step >= stop) break;
+        for (const metric of metrics)
+          expected.set(JSON.stringify([name, seed, step, metric]), { group: name, seed, step, metric });
+      }
+    }
+  });
+  const seen = new Set<string>();
+  for (const row of rows) {
+    if (row.seed === 'theory' || row.metric === 'relativeSharpness') continue;
+    const key = JSON.stringify([row.group, row.seed, row.step, row.metric]);
+    const what = `group '${row.group}' seed ${row.seed} step ${row.step} (${row.metric})`;
+    if (seen.has(key))
+      throw new InputError(where, `holds the row of ${what} twice; the shard's results are damaged`);
+    if (!expected.has(key))
+      throw new InputError(
+        where,
+        `holds a row this run does not measure: ${what} (not a log point, a metric or a live replica of this shard)`,
+      );
+    seen.add(key);
+  }
+  for (const [key, missing] of expected)
+    if (!seen.has(key))
+      throw new InputError(
+        where,
+        `is incomplete: no row for group '${missing.group}' seed ${missing.seed} at step ${missing.step} (${missing.metric}); rerun this shard`,
+      );
+}
