@@ -109,6 +109,11 @@ test('complete shards merge; each kind of incomplete shard is refused naming sha
       new RegExp(`does not measure: group 'iso' seed 0 step ${SECOND + 1}`),
     ],
     [
+      'the rows of a metric not configured (topEigenvalues)',
+      edit((rows) => [...rows, { ...rows[0], metric: 'lambda1' }]),
+      /does not measure: .*\(lambda1\)/,
+    ],
+    [
       'an unknown metric',
       edit((rows) => [...rows, { ...rows[0], metric: 'hessianNorm' }]),
       /does not measure: .*\(hessianNorm\)/,
@@ -135,6 +140,14 @@ test('complete shards merge; each kind of incomplete shard is refused naming sha
     assert.match(message, /shard-1-of-2\/results\.json: /, what);
     assert.match(message, pattern, `${what}: ${message}`);
   }
+  // Rows a route adds beside a configured metric (Hutchinson's standard error of sharpness) are kept.
+  const withErrors = edit((rows) => [
+    ...rows,
+    ...rows.filter((r) => r.metric === 'sharpness').map((r) => ({ ...r, metric: 'sharpnessStandardError' })),
+  ]);
+  assert.ok(
+    mergeShards([shard(0), shard(1, withErrors)]).rows.some((r) => r.metric === 'sharpnessStandardError'),
+  );
   // A replica frozen as diverged, recorded in results.json, legitimately stops: the merge keeps it.
   const diverged = shardResults(1, [{ group: 'iso', replica: 1, step: DIVERGED_AT, loss: Number.NaN }]);
   const partial = mergeShards([shard(0), shard(1, diverged)]);

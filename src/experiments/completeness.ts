@@ -4,17 +4,44 @@
  * step it diverged. `checkRowsComplete` is how `merge` refuses a shard that lost or repeated rows.
  */
 import { InputError } from '../errors.ts';
-import { type ExperimentConfig, layerConditionMetric, validateExperiment } from './config.ts';
-import { logSteps, replicaOffsets } from './executor.ts';
+import {
+  type ExperimentConfig,
+  layerConditionMetric,
+  layerSharpnessMetrics,
+  topEigenvalueMetric,
+  validateExperiment,
+} from './config.ts';
+import { logSteps, replicaOffsets, topEigenvalueCount } from './executor.ts';
 import type { Divergence, ResultRow } from './results.ts';
 
-/** The row metrics a group's replicas get at each log point (`layerCondition` → one per weight). */
-function rowMetrics(group: ReturnType<typeof validateExperiment>[number]): string[] {
-  return group.resolved.measure.metrics.flatMap((metric) =>
-    metric === 'layerCondition'
-      ? group.model.parameters.filter((p) => p.role === 'weight').map((p) => layerConditionMetric(p.name))
-      : [metric],
+/**
+ * The row metrics a group's replicas get at each log point: `required` always (`layerCondition` → one
+ * per weight, `topEigenvalues` → lambda1 … lambdak), `optional` depending on the measurement route
+ * (gradientNorm, the per-layer blocks of deep linear networks, the estimates' standard errors).
+ */
+function rowMetrics(group: ReturnType<typeof validateExperiment>[number]): {
+  required: string[];
+  optional: Set<string>;
+} {
+  const { measure } = group.resolved;
+  const weights = group.model.parameters.filter((p) => p.role === 'weight');
+  const required = measure.metrics.flatMap((metric) => {
+    if (metric === 'layerCondition') return weights.map((p) => layerConditionMetric(p.name));
+    if (metric === 'topEigenvalues')
+      return Array.from({ length: topEigenvalueCount(measure) }, (_, k) => topEigenvalueMetric(k));
+    if (metric === 'gradientNorm' || metric === 'layerSharpness') return [];
+    return [metric];
+  });
+  const optional = new Set(
+    measure.metrics.flatMap((metric) => {
+      if (metric === 'gradientNorm') return [metric];
+      if (metric === 'layerSharpness')
+        return weights.flatMap((p) => Object.values(layerSharpnessMetrics(p.name)));
+      if (metric === 'sharpness' || metric === 'fluctuation') return [`${metric}StandardError`];
+      return [];
+    }),
   );
+  return { required, optional };
 }
 
 /**
@@ -33,6 +60,7 @@ export function checkRowsComplete(
   const groups = validateExperiment(config);
   const offsets = replicaOffsets(groups);
   const expected = new Map<string, { group: string; seed: number; step: number; metric: string }>();
+  const allowed = new Set<string>();
   groups.forEach((group, g) => {
     const name = group.resolved.group;
     const metrics = rowMetrics(group);
@@ -43,8 +71,9 @@ export function checkRowsComplete(
       const stop = divergences.find((d) => d.group === name && d.replica === seed)?.step;
       for (const step of steps) {
         if (stop !== undefined && step >= stop) break;
-        for (const metric of metrics)
+        for (const metric of metrics.required)
           expected.set(JSON.stringify([name, seed, step, metric]), { group: name, seed, step, metric });
+        for (const metric of metrics.optional) allowed.add(JSON.stringify([name, seed, step, metric]));
       }
     }
   });
@@ -55,7 +84,7 @@ export function checkRowsComplete(
     const what = `group '${row.group}' seed ${row.seed} step ${row.step} (${row.metric})`;
     if (seen.has(key))
       throw new InputError(where, `holds the row of ${what} twice; the shard's results are damaged`);
-    if (!expected.has(key))
+    if (!expected.has(key) && !allowed.has(key))
       throw new InputError(
         where,
         `holds a row this run does not measure: ${what} (not a log point, a metric or a live replica of this shard)`,

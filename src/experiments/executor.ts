@@ -271,6 +271,11 @@ const DEFAULT_PROBES = 16;
 const DEFAULT_LANCZOS_STEPS = 30;
 /** k of the topEigenvalues metric when the config does not say. */
 export const DEFAULT_TOP_EIGENVALUES = 3;
+
+/** k of a group's topEigenvalues metric (its rows lambda1 … lambdak). */
+export function topEigenvalueCount(measure: { topEigenvalues?: number }): number {
+  return measure.topEigenvalues ?? DEFAULT_TOP_EIGENVALUES;
+}
 /** Seed offset of the evaluation set, so it never coincides with a training minibatch. */
 const EVALUATION_SEED_OFFSET = 0x5eed;
 
@@ -541,9 +546,7 @@ export async function runExperiment(
     const widths =
       modelSpec.kind === 'deep-linear' ? [modelSpec.inputDim, ...modelSpec.hidden, modelSpec.outputDim] : [];
     let evaluationValues: { x: ArrayLike<number>; y: ArrayLike<number> } | undefined;
-    const topCount = metrics.has('topEigenvalues')
-      ? (resolved.measure.topEigenvalues ?? DEFAULT_TOP_EIGENVALUES)
-      : 0;
+    const topCount = metrics.has('topEigenvalues') ? topEigenvalueCount(resolved.measure) : 0;
     /**
      * Marks replicas whose loss or weights left the finite range (or whose loss passed the divergence
      * bound) as diverged, records each once, and returns this log point's weights with every diverged

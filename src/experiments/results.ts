@@ -109,7 +109,7 @@ export function groupDivergences(
   });
 }
 
-/** In words: "7 of 8 seeds; seed 3 diverged at step 199", or "all 8 seeds diverged (…)". */
+/** In words: "7 of 8 seeds; seed 3 diverged at step 200", or "all 8 seeds diverged (…)". */
 export function describeDivergence({ seeds, diverged }: GroupDivergence): string {
   const which = diverged.map((d) => `seed ${d.replica} diverged at step ${d.step}`).join(', ');
   if (diverged.length >= seeds) return `all ${seeds} seeds diverged (${which}): no results`;
