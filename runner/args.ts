@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, realpathSync, statfsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { InputError } from '../src/errors.ts';
 
@@ -40,7 +40,8 @@ export function parseArgs(argv: string[], specs: FlagSpec[]): ParsedArgs {
     const raw = inline ?? argv[++i];
     if (raw === undefined) throw new InputError(`--${name}`, `needs a ${spec.kind} value`);
     if (spec.kind === 'number') {
-      const value = Number(raw);
+      // Number('') is 0: an empty value is no number.
+      const value = raw.trim() === '' ? Number.NaN : Number(raw);
       if (!Number.isFinite(value)) throw new InputError(`--${name}`, `expected a number, got '${raw}'`);
       flags[name] = value;
     } else {
@@ -56,17 +57,59 @@ export function formatFlagHelp(specs: FlagSpec[]): string {
     .join('\n');
 }
 
+/** Filesystems whose files are the kernel's, not the user's (statfs magic numbers, Linux). */
+const PSEUDO_FILESYSTEMS = new Map<number, string>([
+  [0x9fa0, 'proc'],
+  [0x62656572, 'sysfs'],
+  [0x1cd1, 'devpts'],
+  [0x64626720, 'debugfs'],
+  [0x74726163, 'tracefs'],
+  [0x27e0eb, 'cgroup'],
+  [0x63677270, 'cgroup2'],
+  [0x73636673, 'securityfs'],
+  [0x62656570, 'configfs'],
+  [0xcafe4a11, 'bpf'],
+  [0x6165676c, 'pstore'],
+]);
+
 /**
- * Refuses an output file path that cannot be written: a folder, or one below a file. Checked before
- * any GPU work so a long job never fails at its last write.
+ * Refuses a place no run can write into, before any GPU work: `path` empty, below a file, in a folder
+ * this user cannot write, or on a pseudo-filesystem (/proc, /sys, /dev). `path` itself may be missing.
+ */
+function checkWritablePlace(path: string, field: string): string {
+  if (path.trim() === '') throw new InputError(field, 'is empty; give a path');
+  let existing = resolve(path);
+  while (!existsSync(existing)) existing = dirname(existing);
+  const real = realpathSync(existing);
+  const kind = PSEUDO_FILESYSTEMS.get(statfsSync(real).type);
+  if (kind !== undefined || real === '/dev' || real.startsWith('/dev/'))
+    throw new InputError(
+      field,
+      `${path} is on a pseudo-filesystem (${kind ?? 'dev'}); give a path on a disk`,
+    );
+  if (existing !== resolve(path) && !statSync(existing).isDirectory())
+    throw new InputError(field, `cannot create ${path}: ${existing} is a file, not a folder`);
+  try {
+    accessSync(existing, constants.W_OK);
+  } catch {
+    throw new InputError(field, `cannot write to ${path}: ${existing} is not writable for this user`);
+  }
+  return existing;
+}
+
+/**
+ * Refuses an output file path that cannot be written: a folder, one below a file, unwritable, or on
+ * a pseudo-filesystem. Checked before any GPU work so a long job never fails at its last write.
  */
 export function checkOutputFile(path: string, field: string): void {
-  if (existsSync(path)) {
-    if (statSync(path).isDirectory()) throw new InputError(field, `${path} is a folder; give a file path`);
-    return;
-  }
-  let parent = dirname(resolve(path));
-  while (!existsSync(parent)) parent = dirname(parent);
-  if (!statSync(parent).isDirectory())
-    throw new InputError(field, `cannot create ${path}: ${parent} is a file, not a folder`);
+  checkWritablePlace(path, field);
+  if (existsSync(path) && statSync(path).isDirectory())
+    throw new InputError(field, `${path} is a folder; give a file path`);
+}
+
+/** Refuses an output folder that cannot be written: exists as a file, below a file, unwritable, pseudo. */
+export function checkOutputFolder(dir: string, field: string): void {
+  checkWritablePlace(dir, field);
+  if (existsSync(dir) && !statSync(dir).isDirectory())
+    throw new InputError(field, `${dir} exists and is not a folder`);
 }

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { InputError } from '../src/errors.ts';
 import { isModuleNotFound } from './node/optional.ts';
+import { packageVersion } from './version.ts';
 
 interface CommandModule {
   /** Returns the process exit code. */
@@ -52,20 +52,6 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   },
 };
 
-/** The package's version: package.json above this file (runner/ in the repository, dist/runner/ installed). */
-function version(): string {
-  for (const up of ['../package.json', '../../package.json']) {
-    try {
-      const json = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as {
-        name?: string;
-        version?: string;
-      };
-      if (json.name === 'sharpness-lab' && json.version) return json.version;
-    } catch {}
-  }
-  return 'unknown';
-}
-
 /** Loads a command; `bench` is not in the package (its peers are devDependencies): say where it runs. */
 async function loadCommand(name: string, load: () => Promise<CommandModule>): Promise<CommandModule> {
   try {
@@ -88,7 +74,7 @@ function overview(): string {
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === '--version' || name === '-v' || name === 'version') {
-    console.log(version());
+    console.log(packageVersion());
     return 0;
   }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
@@ -117,8 +103,8 @@ main(process.argv.slice(2)).then(
     if (error instanceof InputError) {
       console.error(`sharpness-lab: ${error.message}`);
       process.exitCode = 2;
-    } else if (error instanceof Error && error.name === 'GpuFailure') {
-      // A lost device or GPU error: the message says what happened and how to resume; no stack.
+    } else if (error instanceof Error && (error.name === 'GpuFailure' || error.name === 'OutputFailure')) {
+      // A lost device, GPU error or failed write: the message says what happened and how to resume.
       console.error(`sharpness-lab: ${error.message}`);
       process.exitCode = 1;
     } else {

@@ -1,17 +1,16 @@
 // A run killed with SIGKILL right after its first checkpoint leaves only complete files, and
 // `run … --resume` then writes exactly the files of an uninterrupted run (counter-based RNG).
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { runOutput } from '../runner/node/output-set.ts';
 import { fromCsv } from '../src/experiments/results.ts';
+import { startCli } from './helpers/cli.ts';
 import { deepLinearConfig } from './helpers/configs.ts';
 
 const test = suite('reliability: SIGKILL and resume');
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 const NAME = 'resume-after-kill';
 const STEPS = 4000;
@@ -34,37 +33,16 @@ const CONFIG = deepLinearConfig({
   panels: [{ name: 'sharpness', kind: 'timeseries', metrics: ['sharpness'], title: 'T' }],
 });
 
-function start(
-  args: string[],
-  cwd: string,
-): { child: ChildProcess; done: Promise<{ code: number | null; signal: string | null; stderr: string }> } {
-  const child = spawn(process.execPath, [join(root, 'runner', 'bin.mjs'), ...args], {
-    cwd,
-    env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
-  });
-  let stderr = '';
-  child.stdout?.resume();
-  child.stderr?.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  const done = new Promise<{ code: number | null; signal: string | null; stderr: string }>(
-    (resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (code, signal) => resolve({ code, signal, stderr }));
-    },
-  );
-  return { child, done };
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('SIGKILL after the first checkpoint, then --resume, gives the files of an uninterrupted run', async () => {
   const work = mkdtempSync(join(tmpdir(), 'sharpness-lab-resume-'));
   try {
     writeFileSync(join(work, 'c.json'), JSON.stringify(CONFIG));
-    const experiment = join(work, 'killed', NAME);
-    const checkpoint = join(experiment, 'checkpoint.json');
-    const killed = start(['run', 'c.json', '--out', 'killed'], work);
+    const output = runOutput(join(work, 'killed'), NAME);
+    const experiment = output.dir;
+    const checkpoint = output.checkpoint;
+    const killed = startCli(['run', 'c.json', '--out', 'killed'], work);
     let exited = false;
     void killed.done.then(() => {
       exited = true;
@@ -77,15 +55,18 @@ test('SIGKILL after the first checkpoint, then --resume, gives the files of an u
     const outcome = await killed.done;
     assert.is(outcome.signal, 'SIGKILL', 'the run ended before it could be killed');
 
-    // Only complete files: the checkpoint parses and names a log point; beside it the live data files
-    // of that log point or a later one (results.json marked in progress); anything else is a
-    // temporary (NAME.tmp-PID-N) that a rename never published.
-    const files = readdirSync(experiment);
-    const published = files.filter((f) => !/\.tmp-\d+-\d+$/.test(f)).sort();
+    // Only complete files: the checkpoint parses and names a log point; in the staging folder the
+    // live data files of that log point or a later one (results.json marked in progress); anything
+    // else is a temporary (NAME.tmp-PID-N) that a rename never published.
+    const published = (dir: string) =>
+      readdirSync(dir)
+        .filter((f) => !/\.tmp-\d+-\d+$/.test(f))
+        .sort();
+    assert.equal(published(experiment), ['checkpoint.json'], 'no result set is committed before the end');
     assert.equal(
-      published,
-      ['checkpoint.json', 'config.json', 'groups.csv', 'results.csv', 'results.json'],
-      `unexpected files after the kill: ${files.join(', ')}`,
+      published(output.staging),
+      ['config.json', 'groups.csv', 'results.csv', 'results.json'],
+      `unexpected live files after the kill: ${readdirSync(output.staging).join(', ')}`,
     );
     const state = JSON.parse(readFileSync(checkpoint, 'utf8'));
     assert.is(state.experiment, NAME);
@@ -93,7 +74,7 @@ test('SIGKILL after the first checkpoint, then --resume, gives the files of an u
       state.step % EVERY === 0 && state.step > 0 && state.step < STEPS,
       `checkpoint at step ${state.step}`,
     );
-    const live = JSON.parse(readFileSync(join(experiment, 'results.json'), 'utf8'));
+    const live = JSON.parse(readFileSync(join(output.staging, 'results.json'), 'utf8'));
     assert.is(live.inProgress, true, 'the live results.json says the run is in progress');
     const liveSteps = live.rows
       .filter((r: { seed: unknown }) => r.seed !== 'theory')
@@ -102,17 +83,26 @@ test('SIGKILL after the first checkpoint, then --resume, gives the files of an u
       Math.min(...liveSteps) === 0 && Math.max(...liveSteps) >= state.step,
       'live rows from step 0 to the checkpoint',
     );
-    assert.is(fromCsv(readFileSync(join(experiment, 'results.csv'), 'utf8')).length, live.rows.length);
+    assert.is(fromCsv(readFileSync(join(output.staging, 'results.csv'), 'utf8')).length, live.rows.length);
 
-    const resumed = await start(['run', 'c.json', '--out', 'killed', '--resume'], work).done;
+    const resumed = await startCli(['run', 'c.json', '--out', 'killed', '--resume'], work).done;
     assert.is(resumed.code, 0, resumed.stderr);
     assert.not.ok(existsSync(checkpoint), 'the checkpoint is removed once the run completes');
     assert.ok(
       readdirSync(experiment).every((f) => !/\.tmp-/.test(f)),
       'temporaries left by the kill are cleaned up',
     );
+    assert.not.ok(existsSync(output.staging), 'the staging folder is committed');
+    // The resumed run continues the clock of the killed one (read from its live results.json).
+    const finished = JSON.parse(readFileSync(join(experiment, 'results.json'), 'utf8'));
+    assert.is(finished.inProgress, undefined);
+    assert.is(finished.startedAt, live.startedAt, 'startedAt of the run that was killed');
+    assert.ok(
+      finished.wallSeconds > live.wallSeconds,
+      `${finished.wallSeconds} s after ${live.wallSeconds} s`,
+    );
 
-    const whole = await start(['run', 'c.json', '--out', 'whole'], work).done;
+    const whole = await startCli(['run', 'c.json', '--out', 'whole'], work).done;
     assert.is(whole.code, 0, whole.stderr);
     const read = (dir: string, file: string) => readFileSync(join(work, dir, NAME, file), 'utf8');
     const csv = read('killed', 'results.csv');

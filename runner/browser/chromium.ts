@@ -5,13 +5,13 @@
  * the run fails, the browser crashes or the process is interrupted.
  */
 import type { ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { Browser } from 'puppeteer-core';
 import { importOptional } from '../node/optional.ts';
-import { cleanupOnExit, killProcessGroup } from './cleanup.ts';
+import { cleanupOnExit, isProcessAlive, killProcessGroup } from './cleanup.ts';
 import { BrowserRunError } from './errors.ts';
 
 /** 'hardware': the platform's GPU backend; 'swiftshader': Chromium's CPU Vulkan (no GPU needed). */
@@ -191,17 +191,69 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
   ]);
 }
 
-/** Launches Chromium with a fresh profile under the system temp folder. */
+/** A profile folder names the pid of the process that launched it: PREFIX<pid>-XXXXXX. */
+const OWNED_PROFILE = new RegExp(`^${PROFILE_PREFIX}(\\d+)-`);
+
+/**
+ * Chromium's own temporary folder (TMPDIR/org.chromium.Chromium.*, its singleton socket), found
+ * through the profile's SingletonSocket link. Chromium removes it only on a graceful exit.
+ */
+function chromiumTempDir(profileDir: string): string | undefined {
+  try {
+    const dir = dirname(readlinkSync(join(profileDir, 'SingletonSocket')));
+    return basename(dir).startsWith('org.chromium.Chromium.') ? dir : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Deletes a profile and Chromium's temporary folder that belongs to it. */
+function removeProfile(profileDir: string): void {
+  const temporary = chromiumTempDir(profileDir);
+  if (temporary) rmSync(temporary, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+  rmSync(profileDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+}
+
+/**
+ * Removes the profiles (and browsers still using them) of runs whose process is gone — killed with
+ * SIGKILL, which no handler sees. Returns the folders removed.
+ */
+export function sweepDeadProfiles(dir = tmpdir()): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const owner = Number(OWNED_PROFILE.exec(name)?.[1]);
+    if (!Number.isInteger(owner) || owner === process.pid || isProcessAlive(owner)) continue;
+    const path = join(dir, name);
+    killByProfile(path);
+    removeProfile(path);
+    removed.push(path);
+  }
+  return removed;
+}
+
+/**
+ * Launches Chromium with a fresh profile under the system temp folder, named with this process's pid
+ * (so a later run can sweep it if this one is killed). Closing deletes the profile and Chromium's
+ * temporary folder. (Chromium's TMPDIR is not moved inside the profile: its singleton socket path
+ * would then outgrow the 108 bytes a Unix socket path may have, and Chromium fails to start.)
+ */
 export async function launchChromium(options: ChromiumOptions): Promise<Chromium> {
   // An optional peer dependency: without it, one line saying what to install (before anything is made).
   const { default: puppeteer } = await importOptional<typeof import('puppeteer-core')>('puppeteer-core');
   const executablePath = options.executablePath ?? findChromium().path;
-  const profileDir = mkdtempSync(join(tmpdir(), PROFILE_PREFIX));
+  sweepDeadProfiles();
+  const profileDir = mkdtempSync(join(tmpdir(), `${PROFILE_PREFIX}${process.pid}-`));
   let pid: number | undefined;
   const unregister = cleanupOnExit(() => {
     killProcessGroup(pid);
     killByProfile(profileDir); // also when interrupted during launch, before puppeteer gave us the pid
-    rmSync(profileDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+    removeProfile(profileDir);
   });
   const args = chromiumArgs(options.gpu);
   let browser: Browser;
@@ -223,7 +275,7 @@ export async function launchChromium(options: ChromiumOptions): Promise<Chromium
   } catch (error) {
     killByProfile(profileDir); // a browser that started but never answered
     unregister();
-    rmSync(profileDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+    removeProfile(profileDir);
     throw new BrowserRunError(
       'launch',
       `could not start Chromium (${executablePath}): ${(error as Error).message.split('\n')[0]}`,
@@ -252,7 +304,7 @@ export async function launchChromium(options: ChromiumOptions): Promise<Chromium
     killProcessGroup(pid);
     await within(exited(child), 5_000);
     unregister();
-    rmSync(profileDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+    removeProfile(profileDir);
     throw new BrowserRunError(
       'launch',
       `Chromium (${executablePath}) started but did not answer: ${(error as Error).message}`,
@@ -279,6 +331,8 @@ export async function launchChromium(options: ChromiumOptions): Promise<Chromium
         killProcessGroup(pid);
         await within(exited(child), 5_000);
         killByProfile(profileDir); // helpers outside the group (crashpad) that have not exited yet
+        const temporary = chromiumTempDir(profileDir);
+        if (temporary) await rm(temporary, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
         await rm(profileDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
         unregister();
       })();

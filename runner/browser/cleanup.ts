@@ -62,3 +62,13 @@ export function killProcessGroup(pid: number | undefined): void {
     process.kill(pid, 'SIGKILL');
   } catch {}
 }
+
+/** Whether a process with this pid exists (one we may not signal counts: EPERM). */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -4,12 +4,28 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { InputError } from '../../src/errors.ts';
+import { checkRowsComplete } from '../../src/experiments/completeness.ts';
 import { resolveGroups } from '../../src/experiments/config.ts';
 import { relativeSharpnessRows, shardRange } from '../../src/experiments/executor.ts';
 import { canonicalRowOrder, type ExperimentResults, type ResultRow } from '../../src/experiments/results.ts';
 import { type FlagSpec, formatFlagHelp, parseArgs } from '../args.ts';
-import { readWeightsFile, WEIGHTS_FILE, weightsFileBytes } from '../node/experiment.ts';
-import { readResults, writeExperimentReport, writeFileAtomic, writeIndex } from '../node/report.ts';
+import {
+  checkOutputDir,
+  isIoError,
+  OutputFailure,
+  readWeightsFile,
+  WEIGHTS_FILE,
+  weightsFileBytes,
+} from '../node/experiment.ts';
+import {
+  acquireLock,
+  checkNotLocked,
+  commitStaged,
+  prepareStaging,
+  recoverOutput,
+  runOutput,
+} from '../node/output-set.ts';
+import { readResults, writeExperimentFiles, writeFileAtomic, writeIndex } from '../node/report.ts';
 
 const flags: FlagSpec[] = [
   {
@@ -29,7 +45,8 @@ experiment folder holding shard folders, or a results folder holding experiment 
 sharded experiment found is merged.
 
 It checks that the shards of an experiment share one config and one shard count, that each shard
-0 … n−1 is there exactly once and holds only its own replicas, then takes the replica rows of every
+0 … n−1 is there exactly once and holds exactly its own replicas' rows (every log point and metric,
+once; a replica that diverged ends at its recorded divergence step), then takes the replica rows of every
 shard, the theory rows once, and recomputes relativeSharpness (whose reference group may have run in
 another shard). Rows are written in the same canonical order as a single run. The merged results.json
 names every adapter used, the earliest start and the wall time of the slowest shard.
@@ -41,7 +58,8 @@ Example (4 machines, one shared folder):
   sharpness-lab run anisotropy-sweep --shard 0/4 --out sweep     # … and 1/4, 2/4, 3/4 elsewhere
   sharpness-lab merge sweep                                       # → sweep/anisotropy-sweep/report.html
 
-Exit codes: 0 success, 2 bad input (missing, duplicate or foreign shards; nothing is written).`;
+Exit codes: 0 success, 2 bad input (missing, duplicate, foreign or incomplete shards, naming the shard,
+replica and step; nothing is written).`;
 
 interface Shard {
   dir: string;
@@ -143,8 +161,16 @@ export function mergeShards(shards: readonly Shard[]): ExperimentResults {
   const ordered = [...byIndex.entries()].sort((a, b) => a[0] - b[0]).map(([, shard]) => shard);
   const rows: ResultRow[] = [];
   const theory = new Set<string>();
-  for (const [index, shard] of ordered.entries()) {
-    checkReplicas(shard, offsets, shardRange(config, { index, count }));
+  // Foreign replicas first (the clearer message), then each shard's completeness.
+  const ranges = ordered.map((_, index) => shardRange(config, { index, count }));
+  ordered.forEach((shard, index) => {
+    checkReplicas(shard, offsets, ranges[index]);
+  });
+  ordered.forEach((shard, index) => {
+    const where = join(shard.dir, 'results.json');
+    checkRowsComplete(config, shard.results.rows, shard.results.divergences, ranges[index], where);
+  });
+  for (const shard of ordered) {
     for (const row of shard.results.rows) {
       if (row.metric === 'relativeSharpness') continue;
       if (row.seed === 'theory') {
@@ -181,6 +207,8 @@ export async function main(argv: string[]): Promise<number> {
   const { positional, flags: f } = parseArgs(argv, flags);
   if (positional.length === 0)
     throw new InputError('DIR', 'missing: the folder(s) of the shard runs (their --out)');
+  // A given --out is checked before any shard is read (bad input is reported before work).
+  if (typeof f.out === 'string') checkOutputDir(f.out);
   const dirs = [...new Set(positional.flatMap(findShardDirs).map((d) => resolve(d)))];
   if (dirs.length === 0)
     throw new InputError(
@@ -217,13 +245,29 @@ export async function main(argv: string[]): Promise<number> {
       );
     out = [...roots][0];
   }
-  if (existsSync(out) && !statSync(out).isDirectory())
-    throw new InputError('--out', `${out} exists and is not a folder`);
-  for (const { shards, results, weights } of merged) {
-    const written = await writeExperimentReport(out, results);
-    if (weights) writeFileAtomic(join(written.dir, WEIGHTS_FILE), weights);
+  checkOutputDir(out);
+  const outputs = merged.map(({ results }) => runOutput(out, results.experiment));
+  for (const output of outputs) checkNotLocked(output);
+  for (const [i, { shards, results, weights }] of merged.entries()) {
+    // Like a run: staged, then committed as one set, under the folder's lock (shard folders stay).
+    const output = outputs[i];
+    const release = acquireLock(output);
+    try {
+      recoverOutput(output);
+      const staging = prepareStaging(output);
+      await writeExperimentFiles(staging, results);
+      if (weights) writeFileAtomic(join(staging, WEIGHTS_FILE), weights);
+      commitStaged(output);
+    } catch (error) {
+      if (!isIoError(error)) throw error;
+      throw new OutputFailure(
+        `cannot write the merged results (${error.message.split('\n')[0]}); ${output.dir} keeps its previous files; merge again once it can be written`,
+      );
+    } finally {
+      release();
+    }
     console.log(
-      `${results.experiment}: ${shards.length} shards, ${results.rows.length} rows → ${join(written.dir, 'report.html')}`,
+      `${results.experiment}: ${shards.length} shards, ${results.rows.length} rows → ${join(output.dir, 'report.html')}`,
     );
   }
   console.log(`index: ${writeIndex(out)}`);

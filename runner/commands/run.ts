@@ -5,6 +5,7 @@ import { InputError } from '../../src/errors.ts';
 import { checkDeviceLimits } from '../../src/experiments/config.ts';
 import { checkInitialWeights } from '../../src/experiments/executor.ts';
 import { PRESET_NAMES } from '../../src/experiments/presets/index.ts';
+import { describeDivergence, groupDivergences } from '../../src/experiments/results.ts';
 import { checkOutputFile, formatFlagHelp, parseArgs } from '../args.ts';
 import { isBrowserBackend, runEngineJob } from '../browser/commands.ts';
 import { usesMnist } from '../browser/jobs.ts';
@@ -13,7 +14,6 @@ import { createNodeEngine } from '../node/engine.ts';
 import {
   batchReplicas,
   checkOutputDir,
-  checkpointPath,
   type ExperimentExecutor,
   GpuFailure,
   loadExperiment,
@@ -24,6 +24,7 @@ import {
   runAndReport,
 } from '../node/experiment.ts';
 import { checkOptional } from '../node/optional.ts';
+import { checkNotLocked, checkOverwrite, runOutput } from '../node/output-set.ts';
 import { PROFILE_FLAGS, profileRequest, startProfile } from '../node/profile.ts';
 import { DEVICE_FLAGS, deviceOptions } from './device-flags.ts';
 
@@ -47,6 +48,11 @@ const FLAGS = [
     name: 'init-from',
     kind: 'string' as const,
     help: "start every replica from a run's weights.safetensors (tensors group/seed/W1 …; names and shapes must match)",
+  },
+  {
+    name: 'overwrite',
+    kind: 'boolean' as const,
+    help: 'replace finished results of a different config in DIR/NAME/ (refused without it)',
   },
   ...DEVICE_FLAGS,
   ...PROFILE_FLAGS,
@@ -78,8 +84,18 @@ shard can run on another machine (see README, "Running sweeps on a cluster").
 
 ${formatFlagHelp(FLAGS)}
 
-Exit codes: 0 success, 2 bad input (nothing is written), 1 runtime failure such as a lost GPU device
-or an out-of-memory error (the last checkpoint stays; add --resume to continue).`;
+Files are written as one set: into DIR/.NAME.staging/ while the run works (its path is printed at the
+start), then moved into DIR/NAME/ together when it completes, so DIR/NAME/ always holds one complete
+run's files. DIR/.NAME.lock marks a run in progress: a second run on the same folder is refused
+(naming the first one's pid); a lock left by a process that no longer exists is taken over. Finished
+results of a different config in DIR/NAME/ are not replaced unless --overwrite is given.
+
+--resume continues only the run that wrote the checkpoint: a changed config, --seed, --seeds, shard
+or sharpness-lab version, or a damaged checkpoint, is refused naming what differs.
+
+Exit codes: 0 success, 2 bad input (one line naming the field or flag; nothing is written), 1 runtime
+failure such as a lost GPU device, an out-of-memory error or a full disk (one line; the last
+checkpoint stays, and the line gives the --resume command). Ctrl-C prints the same command.`;
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, FLAGS);
@@ -109,8 +125,12 @@ export async function main(argv: string[]): Promise<number> {
   // Optional peers the run needs are found missing before anything is written.
   if (isBrowserBackend(args)) checkOptional('puppeteer-core');
   else if (usesMnist(config)) checkOptional('mnist');
-  // A missing or foreign checkpoint is bad input: found out before any GPU work.
-  if (args.flags.resume === true) readCheckpoint(checkpointPath(out, config.name, shard), config.name, shard);
+  // A missing, damaged or foreign checkpoint, finished results of another config, or a folder another
+  // run is writing are bad input: found out before any GPU work (the lock itself is taken later).
+  const output = runOutput(out, config.name, shard);
+  if (args.flags.resume === true) readCheckpoint(output.checkpoint, config, shard);
+  checkOverwrite(output, config, args.flags.overwrite === true);
+  checkNotLocked(output);
   // Shell-quoted where needed, so the line can be pasted back.
   const shellWord = (word: string) =>
     /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
@@ -122,12 +142,10 @@ export async function main(argv: string[]): Promise<number> {
       resume: args.flags.resume === true,
       shard,
       resumeCommand,
+      overwrite: args.flags.overwrite === true,
     });
-    for (const d of results.divergences) {
-      console.error(
-        `sharpness-lab: group '${d.group}' replica ${d.replica} diverged at step ${d.step} (loss ${d.loss}); the other replicas are kept`,
-      );
-    }
+    for (const entry of groupDivergences(config, results.divergences))
+      console.error(`sharpness-lab: group '${entry.group}': ${describeDivergence(entry)}`);
     console.log(
       `${config.name}${shard ? ` shard ${shard.index}/${shard.count}` : ''}: ${results.rows.length} rows in ${results.wallSeconds.toFixed(1)} s → ${reportPath}`,
     );

@@ -2,11 +2,18 @@
  * Runs one experiment on the Node host: config → engine → executor (with a progress bar and
  * checkpoints) → results.json/csv, SVG panels and report.html in DIR/NAME/, and the index page.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../../src/errors.ts';
 import {
+  checkCheckpoint,
+  checkpointFile as checkpointContent,
+  type RunIdentity,
+  runIdentity,
+} from '../../src/experiments/checkpoint.ts';
+import {
   type ExperimentConfig,
+  LIMITS,
   prepareExperiment,
   validateExperiment,
 } from '../../src/experiments/config.ts';
@@ -24,9 +31,21 @@ import { type ExperimentResults, experimentResults, type ShardSpec } from '../..
 import { type AdapterDescription, adapterSummary } from '../../src/gpu/context.ts';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from '../../src/models/weights.ts';
 import type { Engine } from '../../src/tensor/engine.ts';
+import { checkOutputFolder } from '../args.ts';
+import { cleanupOnExit } from '../browser/cleanup.ts';
+import { packageVersion } from '../version.ts';
+import { DEVICE_FAULTS, requestedFault } from './faults.ts';
 import { loadMnist } from './mnist.ts';
+import {
+  acquireLock,
+  checkOverwrite,
+  commitStaged,
+  prepareStaging,
+  recoverOutput,
+  runOutput,
+} from './output-set.ts';
 import { experimentSegments, ProgressBar } from './progress.ts';
-import { writeExperimentReport, writeFileAtomic, writeIndex, writeResultFiles } from './report.ts';
+import { writeExperimentFiles, writeFileAtomic, writeIndex, writeResultFiles } from './report.ts';
 
 export interface RunRequest {
   /** A preset name or the path of a JSON config file. */
@@ -71,10 +90,11 @@ export function loadExperiment(request: RunRequest): ExperimentConfig {
     [request.seed, 'seed'],
   ] as const) {
     if (flag === undefined) continue;
-    if (!Number.isInteger(flag) || flag < (key === 'seeds' ? 1 : 0)) {
+    const most = key === 'seeds' ? LIMITS.seeds : LIMITS.seed;
+    if (!Number.isInteger(flag) || flag < (key === 'seeds' ? 1 : 0) || flag > most) {
       throw new InputError(
         `--${key}`,
-        `must be a ${key === 'seeds' ? 'positive' : 'non-negative'} integer, got ${flag}`,
+        `must be ${key === 'seeds' ? 'a positive integer' : 'a uint32'} of at most ${most}, got ${flag}`,
       );
     }
     raw[key] = flag;
@@ -106,19 +126,18 @@ export function readWeightsFile(file: string): NamedTensor[] {
   return decodeSafetensors(bytes, file);
 }
 
-/** Refuses an output path that exists and is not a folder (before any GPU work). */
+/** Refuses an --out folder no run can write into (see `checkOutputFolder`), before any GPU work. */
 export function checkOutputDir(dir: string): void {
-  if (existsSync(dir) && !statSync(dir).isDirectory())
-    throw new InputError('--out', `${dir} exists and is not a folder`);
+  checkOutputFolder(dir, '--out');
 }
 
-/** Where a run writes: DIR/NAME/, or DIR/NAME/shard-i-of-n/ for one shard of a sharded run. */
+/** Where a run writes its set: DIR/NAME/, or DIR/NAME/shard-i-of-n/ (see `runOutput`). */
 export function experimentDir(dir: string, experiment: string, shard?: ShardSpec): string {
-  return shard ? join(dir, experiment, `shard-${shard.index}-of-${shard.count}`) : join(dir, experiment);
+  return runOutput(dir, experiment, shard).dir;
 }
 
 export function checkpointPath(dir: string, experiment: string, shard?: ShardSpec): string {
-  return join(experimentDir(dir, experiment, shard), 'checkpoint.json');
+  return runOutput(dir, experiment, shard).checkpoint;
 }
 
 /**
@@ -163,9 +182,18 @@ export class GpuFailure extends Error {
   }
 }
 
-/** Test hook: makes the device fail right after the first checkpoint is saved (runner only). */
-export const FAULT_ENV = 'SHARPNESS_LAB_FAULT';
-const FAULTS = ['device-lost-after-checkpoint', 'gpu-error-after-checkpoint'];
+export { FAULT_ENV } from './faults.ts';
+
+/**
+ * Writing the run's files failed (a full disk, a folder gone read-only): the message says which file
+ * and, when a checkpoint exists, the command that continues the run.
+ */
+export class OutputFailure extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OutputFailure';
+  }
+}
 
 /** Records the first device loss or uncaptured GPU error while a run is in progress. */
 function watchDevice(device: GPUDevice): { failure(): string | undefined; settle(): Promise<void> } {
@@ -202,9 +230,8 @@ export function nodeExecutor(
   return async (hooks) => {
     const device = engine.context.device;
     const watch = watchDevice(device);
-    const fault = process.env[FAULT_ENV];
-    if (fault !== undefined && !FAULTS.includes(fault))
-      throw new InputError(FAULT_ENV, `unknown fault '${fault}' (known: ${FAULTS.join(', ')})`);
+    const requested = requestedFault();
+    const fault = requested !== undefined && DEVICE_FAULTS.includes(requested) ? requested : undefined;
     let faulted = false;
     const stopOnFailure = () => {
       const failure = watch.failure();
@@ -244,37 +271,44 @@ export function nodeExecutor(
   };
 }
 
-/** Reads and checks a checkpoint before any GPU work (the executor checks it against the plan). */
-export function readCheckpoint(file: string, experiment: string, shard: ShardSpec | undefined): Checkpoint {
+/** This package's version (package.json), part of every run's identity. */
+export const PACKAGE_VERSION: string = packageVersion();
+
+/** The identity of this run of `config` (see `runIdentity`). */
+export function identityOf(config: ExperimentConfig, shard: ShardSpec | undefined): RunIdentity {
+  return runIdentity(config, shard, PACKAGE_VERSION);
+}
+
+/**
+ * Reads the checkpoint of this run before any GPU work: a missing, unreadable, damaged or foreign
+ * one (another config, seed, shard or version) is bad input naming what is wrong.
+ */
+export function readCheckpoint(
+  file: string,
+  config: ExperimentConfig,
+  shard: ShardSpec | undefined,
+): Checkpoint {
   if (!existsSync(file))
     throw new InputError('--resume', `no checkpoint at ${file} (run without --resume to start afresh)`);
-  let state: Checkpoint;
+  let raw: unknown;
   try {
-    state = JSON.parse(readFileSync(file, 'utf8')) as Checkpoint;
+    raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (error) {
     throw new InputError(
       '--resume',
       `${file} is not a readable checkpoint (${(error as Error).message}); delete it and run without --resume`,
     );
   }
-  const recorded = (state as { shard?: ShardSpec | null }).shard ?? null;
-  if (
-    typeof state !== 'object' ||
-    state === null ||
-    state.experiment !== experiment ||
-    JSON.stringify(recorded) !== JSON.stringify(shard ?? null)
-  )
-    throw new InputError('--resume', `${file} belongs to another run; delete it and run without --resume`);
-  return state;
+  return checkCheckpoint(raw, file, identityOf(config, shard));
 }
 
 /**
  * When the run being resumed started and how long it ran until its last log point, from the live
- * results.json it left (undefined when there is none to read).
+ * results.json it left in `staging` (see runOutput; undefined when there is none to read).
  */
-function previousTiming(dir: string): { startedAt: string; wallSeconds: number } | undefined {
+function previousTiming(staging: string): { startedAt: string; wallSeconds: number } | undefined {
   try {
-    const previous = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
+    const previous = JSON.parse(readFileSync(join(staging, 'results.json'), 'utf8'));
     if (previous?.inProgress !== true) return undefined;
     const { startedAt, wallSeconds } = previous;
     return typeof startedAt === 'string' && typeof wallSeconds === 'number'
@@ -295,10 +329,19 @@ function removeStaleTemporaries(dir: string): void {
     if (/\.tmp-\d+-\d+$/.test(name)) rmSync(join(dir, name), { force: true });
 }
 
+/** Whether an error is the file system's (disk full, read-only, permissions, I/O), not the program's. */
+export function isIoError(error: unknown): error is NodeJS.ErrnoException {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' && /^E[A-Z]+$/.test(code) && (error as Error).name !== 'InputError';
+}
+
 /**
- * Trains and measures every group (or one shard's replicas), writes the report, and returns where.
- * With `resume`, continues from the checkpoint; a checkpoint is written at every log point and removed
- * at the end. A GPU failure ends the run with `GpuFailure`, the last checkpoint kept.
+ * Trains and measures every group (or one shard's replicas) and writes its files as one set (see
+ * output-set.ts), under an exclusive lock on the folder. With `resume`, continues from the
+ * checkpoint; a checkpoint is written at every log point and removed once the set is committed.
+ * A GPU failure ends the run with `GpuFailure`, a failed write with `OutputFailure`, both one line
+ * naming the command that resumes when a checkpoint was kept; Ctrl-C (or SIGTERM/SIGHUP) prints the
+ * same. Refuses (InputError on --overwrite) to replace finished results of another config.
  */
 export async function runAndReport(
   execute: ExperimentExecutor,
@@ -309,101 +352,137 @@ export async function runAndReport(
     resume?: boolean;
     shard?: ShardSpec;
     progressLabel?: string;
-    /** The command line that continues this run, named in the failure message. */
+    /** The command line that continues this run, named in failure messages. */
     resumeCommand?: string;
+    /** Replace finished results of a different config in the folder. */
+    overwrite?: boolean;
   },
 ): Promise<{ reportPath: string; results: ExperimentResults }> {
   const started = new Date();
   const { shard } = options;
   const definitions = experimentDefinitions(config, shard);
-  const dir = experimentDir(options.out, config.name, shard);
-  const checkpointFile = checkpointPath(options.out, config.name, shard);
-  const resume = options.resume ? readCheckpoint(checkpointFile, config.name, shard) : undefined;
-  mkdirSync(dir, { recursive: true });
-  removeStaleTemporaries(dir);
-  // What results.json says about the run besides its rows (the adapter is known once it has run).
-  // A resumed run continues the clock of the run it resumes (its last live results.json).
-  const before = resume ? previousTiming(dir) : undefined;
-  const runInfo = (adapter = 'this run’s adapter (named when the run ends)') => ({
-    adapter,
-    startedAt: before ? new Date(before.startedAt) : started,
-    wallSeconds: (before?.wallSeconds ?? 0) + (Date.now() - started.getTime()) / 1000,
-    quick: options.quick,
-  });
-  let lastLiveWrite = Number.NEGATIVE_INFINITY;
-  let bar: ProgressBar | undefined;
+  const output = runOutput(options.out, config.name, shard);
+  const checkpointFile = output.checkpoint;
+  // Callers without a command line of their own (start) run presets: name the run that resumes it.
+  const resumeCommand =
+    options.resumeCommand ??
+    `sharpness-lab run ${config.name}${options.quick ? ' --quick' : ''} --out ${options.out}${shard ? ` --shard ${shard.index}/${shard.count}` : ''} --resume`;
   const runStarted = Date.now();
   let saved: { step: number; batch: number } | undefined;
-  let execution: Awaited<ReturnType<ExperimentExecutor>>;
+  const kept = () =>
+    existsSync(checkpointFile)
+      ? `the checkpoint ${checkpointFile}${saved ? ` (batch ${saved.batch + 1}, step ${saved.step})` : ''} is kept; continue with: ${resumeCommand}`
+      : 'no checkpoint was saved yet; run it again';
+  const release = acquireLock(output);
+  // A signal ends the process: say how to continue (the lock is released by its own exit task).
+  const interrupted = cleanupOnExit(() => {
+    if (process.stderr.isTTY) process.stderr.write('\n');
+    process.stderr.write(`sharpness-lab: interrupted; ${kept()}\n`);
+  });
+  let bar: ProgressBar | undefined;
   try {
-    execution = await execute({
-      resume,
-      ...(shard && { shard }),
-      onProgress: (p) => {
-        bar ??= new ProgressBar({
-          total: p.total,
-          label: options.progressLabel ?? config.name,
-          segments: experimentSegments(config, shard),
-          // The first batch's rate counts from here, not from its first log point.
-          startedAt: runStarted,
-        });
-        bar.update(p.done, `${p.group} (${p.groupIndex + 1}/${p.groups}) step ${p.step}/${p.steps}`, {
-          id: p.groupIndex,
-          done: p.step,
-        });
-      },
-      checkpoint: (state) => {
-        // The rows so far, for a user watching the run (the final files replace them at the end):
-        // at most once a second (results.json grows with every log point), and before the
-        // checkpoint, so the first checkpoint always has live files beside it.
-        if (Date.now() - lastLiveWrite >= LIVE_WRITE_INTERVAL_MS) {
-          writeResultFiles(dir, {
-            ...experimentResults(config, state, runInfo()),
-            ...(shard && { shard }),
-            definitions,
-            inProgress: true,
-          });
-          lastLiveWrite = Date.now();
-        }
-        writeFileAtomic(checkpointFile, JSON.stringify(state));
-        saved = { step: state.step, batch: (state as { batchIndex?: number }).batchIndex ?? 0 };
-      },
+    // A resumed run continues the clock of the run it resumes: its last live results.json, in the
+    // staging folder that recoverOutput discards.
+    const before = options.resume ? previousTiming(output.staging) : undefined;
+    recoverOutput(output);
+    checkOverwrite(output, config, options.overwrite ?? false);
+    const resume = options.resume ? readCheckpoint(checkpointFile, config, shard) : undefined;
+    const identity = identityOf(config, shard);
+    // What results.json says about the run besides its rows (the adapter is known once it has run).
+    const runInfo = (adapter = 'this run’s adapter (named when the run ends)') => ({
+      adapter,
+      startedAt: before ? new Date(before.startedAt) : started,
+      wallSeconds: (before?.wallSeconds ?? 0) + (Date.now() - started.getTime()) / 1000,
+      quick: options.quick,
     });
-  } catch (error) {
-    // Leave the bar where it stopped (not at 100 %), on a line of its own.
-    if (bar && process.stderr.isTTY) process.stderr.write('\n');
-    if (error instanceof GpuFailure) {
-      // Callers without a command line of their own (start) run presets: name the run that resumes it.
-      const resumeCommand =
-        options.resumeCommand ??
-        `sharpness-lab run ${config.name}${options.quick ? ' --quick' : ''} --out ${options.out}${shard ? ` --shard ${shard.index}/${shard.count}` : ''} --resume`;
-      const kept = existsSync(checkpointFile)
-        ? `the checkpoint ${checkpointFile}${saved ? ` (batch ${saved.batch + 1}, step ${saved.step})` : ''} is kept; continue on a working device with: ${resumeCommand}`
-        : 'no checkpoint was saved yet; run it again';
-      throw new GpuFailure(`${error.message.replace(/\s+/g, ' ').trim()}; the run stopped; ${kept}`);
+    let lastLiveWrite = Number.NEGATIVE_INFINITY;
+    mkdirSync(output.dir, { recursive: true });
+    removeStaleTemporaries(output.dir);
+    const staging = prepareStaging(output);
+    console.error(`sharpness-lab: writing into ${staging} (moved to ${output.dir} when the run completes)`);
+    let execution: Awaited<ReturnType<ExperimentExecutor>>;
+    try {
+      execution = await execute({
+        resume,
+        ...(shard && { shard }),
+        onProgress: (p) => {
+          bar ??= new ProgressBar({
+            total: p.total,
+            label: options.progressLabel ?? config.name,
+            segments: experimentSegments(config, shard),
+            // The first batch's rate counts from here, not from its first log point.
+            startedAt: runStarted,
+          });
+          bar.update(p.done, `${p.group} (${p.groupIndex + 1}/${p.groups}) step ${p.step}/${p.steps}`, {
+            id: p.groupIndex,
+            done: p.step,
+          });
+        },
+        checkpoint: (state) => {
+          // The rows so far, for a user watching the run, in the staging folder (the final set
+          // replaces them at the end): at most once a second (results.json grows with every log
+          // point), and before the checkpoint, so the first checkpoint always has live files.
+          if (Date.now() - lastLiveWrite >= LIVE_WRITE_INTERVAL_MS) {
+            try {
+              writeResultFiles(staging, {
+                ...experimentResults(config, state, runInfo()),
+                ...(shard && { shard }),
+                definitions,
+                inProgress: true,
+              });
+            } catch (error) {
+              if (!isIoError(error)) throw error;
+              throw new OutputFailure(
+                `cannot write the live results in ${staging} (${error.message.split('\n')[0]}); the run stopped; ${kept()}`,
+              );
+            }
+            lastLiveWrite = Date.now();
+          }
+          try {
+            writeFileAtomic(checkpointFile, JSON.stringify(checkpointContent(state, identity)));
+          } catch (error) {
+            if (!isIoError(error)) throw error;
+            throw new OutputFailure(
+              `cannot write the checkpoint ${checkpointFile} (${error.code}); the run stopped; ${kept()}`,
+            );
+          }
+          saved = { step: state.step, batch: (state as { batchIndex?: number }).batchIndex ?? 0 };
+        },
+      });
+    } catch (error) {
+      // Leave the bar where it stopped (not at 100 %), on a line of its own.
+      if (bar && process.stderr.isTTY) process.stderr.write('\n');
+      if (error instanceof GpuFailure)
+        throw new GpuFailure(`${error.message.replace(/\s+/g, ' ').trim()}; the run stopped; ${kept()}`);
+      throw error;
     }
-    throw error;
+    bar?.finish();
+    const { outcome, adapter } = execution;
+    const results: ExperimentResults = {
+      ...experimentResults(config, outcome, runInfo(adapterSummary(adapter))),
+      ...(shard && { shard }),
+      definitions: outcome.definitions,
+    };
+    try {
+      // For PyTorch, JAX and NumPy, and for --init-from.
+      if (outcome.weights?.length)
+        writeFileAtomic(join(staging, WEIGHTS_FILE), weightsFileBytes(config.name, outcome.weights));
+      // A shard writes its data only; `merge` renders the report.
+      if (shard) writeResultFiles(staging, results);
+      else await writeExperimentFiles(staging, results);
+      commitStaged(output);
+      if (!shard) writeIndex(options.out);
+      rmSync(checkpointFile, { force: true });
+    } catch (error) {
+      if (!isIoError(error)) throw error;
+      throw new OutputFailure(
+        `cannot write the results (${error.message.split('\n')[0]}); ${existsSync(output.dir) ? `${output.dir} keeps its previous complete files; ` : ''}${kept()}`,
+      );
+    }
+    const reportPath = join(output.dir, shard ? 'results.json' : 'report.html');
+    return { reportPath, results };
+  } finally {
+    interrupted();
+    release();
   }
-  bar?.finish();
-  const { outcome, adapter } = execution;
-  const results: ExperimentResults = {
-    ...experimentResults(config, outcome, runInfo(adapterSummary(adapter))),
-    ...(shard && { shard }),
-    definitions: outcome.definitions,
-  };
-  let reportPath: string;
-  // For PyTorch, JAX and NumPy, and for --init-from.
-  if (outcome.weights?.length)
-    writeFileAtomic(join(dir, WEIGHTS_FILE), weightsFileBytes(config.name, outcome.weights));
-  if (shard) {
-    // A shard writes its data only; `merge` renders the report.
-    writeResultFiles(dir, results);
-    reportPath = join(dir, 'results.json');
-  } else {
-    const written = await writeExperimentReport(options.out, results);
-    writeIndex(options.out);
-    reportPath = join(written.dir, 'report.html');
-  }
-  rmSync(checkpointFile, { force: true });
-  return { reportPath, results };
 }

@@ -12,12 +12,16 @@ import { resolveGroup, validateExperiment } from '../../src/experiments/config.t
 import { groupsCsv, varyingColumns } from '../../src/experiments/group-parameters.ts';
 import { metricLabel, panelSpec } from '../../src/experiments/plots.ts';
 import {
+  describeDivergence,
   type ExperimentResults,
   type FinalValue,
   finalValues,
+  groupDivergences,
   parseResults,
   toCsv,
 } from '../../src/experiments/results.ts';
+import { DIVERGENCE_BOUND } from '../../src/train/trainer.ts';
+import { injectWriteFault } from './faults.ts';
 import { renderSvg } from './render.ts';
 
 let temporaryCounter = 0;
@@ -26,6 +30,7 @@ let temporaryCounter = 0;
 export function writeFileAtomic(path: string, content: string | Uint8Array): void {
   const temporary = `${path}.tmp-${process.pid}-${temporaryCounter++}`;
   try {
+    injectWriteFault(path);
     writeFileSync(temporary, content);
     renameSync(temporary, path);
   } catch (error) {
@@ -78,9 +83,17 @@ export function writeResultFiles(out: string, results: ExperimentResults): strin
  */
 export async function writeExperimentReport(dir: string, results: ExperimentResults): Promise<WrittenReport> {
   const out = join(dir, results.experiment);
+  return { dir: out, files: await writeExperimentFiles(out, results) };
+}
+
+/**
+ * Writes the data files, the panels' SVGs and Vega-Lite specs and report.html into `out` itself
+ * (created if missing; a run's staging folder); returns the file names.
+ */
+export async function writeExperimentFiles(out: string, results: ExperimentResults): Promise<string[]> {
   const data = writeResultFiles(out, results);
   const rendered = await renderReportFiles(out, results);
-  return { dir: out, files: [...data, ...rendered] };
+  return [...data, ...rendered];
 }
 
 /** Renders the panels' SVGs and report.html into `out` from the results; returns the file names. */
@@ -124,10 +137,18 @@ export async function rerenderExperiment(experimentDir: string): Promise<Experim
 /** Experiment folders in DIR: subfolders holding a results.json, sorted by name. */
 export function findExperiments(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory() && existsSync(join(dir, entry.name, 'results.json')))
-    .map((entry) => entry.name)
-    .sort();
+  return (
+    readdirSync(dir, { withFileTypes: true })
+      // Dot folders are runs' staging areas (see output-set.ts), not experiments.
+      .filter(
+        (entry) =>
+          entry.isDirectory() &&
+          !entry.name.startsWith('.') &&
+          existsSync(join(dir, entry.name, 'results.json')),
+      )
+      .map((entry) => entry.name)
+      .sort()
+  );
 }
 
 /** Writes DIR/index.html linking every experiment report in DIR; returns its path. */
@@ -241,7 +262,18 @@ function finalTable(results: ExperimentResults): string {
   const validated = validateExperiment(config);
   const columns = varyingColumns(validated).filter((c) => c.key !== 'seeds');
   const header = `<tr><th>group</th>${columns.map((c) => `<th>${escapeHtml(c.label)}</th>`).join('')}<th>seeds</th>${metrics.map((m) => `<th>${escapeHtml(metricLabel(m))}</th>`).join('')}</tr>`;
+  const divergedGroups = new Map(groupDivergences(config, results.divergences).map((d) => [d.group, d]));
   const body = config.groups.map((group) => {
+    const g = validated.find((v) => v.resolved.group === group.name);
+    const parameters = columns.map((c) => {
+      const v = g ? c.value(g) : undefined;
+      const text = typeof v === 'number' ? (c.integer ? String(v) : formatNumber(v)) : (v ?? '');
+      return `<td class="number">${escapeHtml(text)}</td>`;
+    });
+    const name = `<td>${escapeHtml(group.name)}</td>${parameters.join('')}`;
+    const divergence = divergedGroups.get(group.name);
+    if (divergence && divergence.diverged.length >= divergence.seeds)
+      return `<tr>${name}<td class="error" colspan="${metrics.length + 1}">${escapeHtml(describeDivergence(divergence))}</td></tr>`;
     const cells = metrics.map((metric) => {
       const f = byKey.get(`${group.name}\u0000${metric}`);
       if (!f) return '<td class="value">—</td>';
@@ -258,14 +290,11 @@ function finalTable(results: ExperimentResults): string {
           : '';
       return `<td class="value">${measured}${theory}</td>`;
     });
-    const seeds = Math.max(0, ...metrics.map((m) => byKey.get(`${group.name}\u0000${m}`)?.count ?? 0));
-    const g = validated.find((v) => v.resolved.group === group.name);
-    const parameters = columns.map((c) => {
-      const v = g ? c.value(g) : undefined;
-      const text = typeof v === 'number' ? (c.integer ? String(v) : formatNumber(v)) : (v ?? '');
-      return `<td class="number">${escapeHtml(text)}</td>`;
-    });
-    return `<tr><td>${escapeHtml(group.name)}</td>${parameters.join('')}<td class="number">${seeds}</td>${cells.join('')}</tr>`;
+    const counted = Math.max(0, ...metrics.map((m) => byKey.get(`${group.name}\u0000${m}`)?.count ?? 0));
+    const seeds = divergence
+      ? `${counted} <span class="error">(${escapeHtml(describeDivergence(divergence))})</span>`
+      : String(counted);
+    return `<tr>${name}<td class="number">${seeds}</td>${cells.join('')}</tr>`;
   });
   const fractions = [...new Set(config.groups.map((g) => lateWindow(g.name)))];
   const window = fractions.map((f) => `${Math.round(f * 100)} %`).join(' / ');
@@ -303,7 +332,10 @@ function divergenceSection(results: ExperimentResults): string {
     )
     .join('\n');
   return `<h2>Divergences</h2>
-<div class="warning"><p class="error">${results.divergences.length} replica(s) diverged (loss non-finite or above the bound at a log point). Non-finite values are left out of means and standard errors; finite values of a diverged replica are kept, so read its group with care.</p>
+<div class="warning"><p class="error">${results.divergences.length} replica(s) diverged (loss or weights non-finite, or loss above ${formatNumber(DIVERGENCE_BOUND)}, at a log point). A diverged replica is frozen there: it has no rows from that step on and no final value, so the means below are over the other seeds.</p>
+<ul>${groupDivergences(results.config, results.divergences)
+    .map((d) => `<li>${escapeHtml(d.group)}: ${escapeHtml(describeDivergence(d))}</li>`)
+    .join('')}</ul>
 <table><thead><tr><th>group</th><th>replica (seed)</th><th>step</th><th>loss</th></tr></thead><tbody>
 ${rows}
 </tbody></table></div>`;

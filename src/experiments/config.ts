@@ -47,9 +47,35 @@ export function layerConditionMetric(parameterName: string): string {
 // Schema building blocks
 
 const finite = () => z.number().finite('must be a finite number');
-const positive = () => finite().positive('must be positive');
+/** The largest finite float32: values the GPU computes with must stay below it. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+/** A number the GPU reads as float32: finite there too. */
+const finite32 = () =>
+  finite().refine((x) => Math.abs(x) <= FLOAT32_MAX, 'must be finite in float32 (|x| ≤ 3.4e38)');
+const positive = () => finite32().positive('must be positive');
 const positiveInt = () => z.number().int('must be an integer').min(1, 'must be a positive integer');
 const nonNegativeInt = () => z.number().int('must be an integer').min(0, 'must be a non-negative integer');
+
+/**
+ * Limits on sizes as written, checked before any derivation or GPU work (device buffer limits come
+ * later, with the adapter): random streams are keyed by uint32 seeds; replicas share one dispatch
+ * dimension (at most 65535 workgroups); a layer of 16384² float32 weights is already 1 GiB; 64 hidden
+ * layers are far beyond any experiment here. Row counts (batch, evaluation set) are bounded by the
+ * device's buffer limits (`checkDeviceLimits`), which name the field too.
+ */
+export const LIMITS = {
+  seed: 2 ** 32 - 1,
+  seeds: 65535,
+  width: 16384,
+  hiddenLayers: 64,
+  steps: 2 ** 32 - 1,
+  iterations: 4096,
+} as const;
+const uint32 = () => nonNegativeInt().max(LIMITS.seed, `must be a uint32 (at most ${LIMITS.seed})`);
+const width = () => positiveInt().max(LIMITS.width, `must be at most ${LIMITS.width}`);
+const hiddenWidths = () =>
+  z.array(width()).max(LIMITS.hiddenLayers, `at most ${LIMITS.hiddenLayers} hidden layers`);
+
 /** Names become file and directory names: letters, digits, '.', '_' and '-'. */
 const safeName = () =>
   z
@@ -58,37 +84,37 @@ const safeName = () =>
     .max(80, 'must be at most 80 characters')
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'may contain only letters, digits, ".", "_" and "-"');
 const matrix = () =>
-  z.array(z.array(finite()).min(1, 'a row needs at least one entry')).min(1, 'needs a row');
+  z.array(z.array(finite32()).min(1, 'a row needs at least one entry')).min(1, 'needs a row');
 
 const modelSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('deep-linear'),
-    inputDim: positiveInt(),
-    hidden: z.array(positiveInt()),
-    outputDim: positiveInt(),
+    inputDim: width(),
+    hidden: hiddenWidths(),
+    outputDim: width(),
   }),
   z.strictObject({
     kind: z.literal('mlp'),
-    inputDim: positiveInt(),
-    hidden: z.array(positiveInt()),
-    outputDim: positiveInt(),
+    inputDim: width(),
+    hidden: hiddenWidths(),
+    outputDim: width(),
     activation: z.enum(['relu', 'tanh']),
   }),
   z.strictObject({
     kind: z.literal('rnn'),
-    inputDim: positiveInt(),
-    hidden: positiveInt(),
-    outputDim: positiveInt(),
-    sequenceLength: positiveInt(),
+    inputDim: width(),
+    hidden: width(),
+    outputDim: width(),
+    sequenceLength: width(),
   }),
   z.strictObject({
     kind: z.literal('transformer'),
-    inputDim: positiveInt(),
-    modelDim: positiveInt(),
-    heads: positiveInt(),
-    mlpHidden: positiveInt(),
-    outputDim: positiveInt(),
-    sequenceLength: positiveInt(),
+    inputDim: width(),
+    modelDim: width(),
+    heads: width(),
+    mlpHidden: width(),
+    outputDim: width(),
+    sequenceLength: width(),
   }),
 ]);
 
@@ -102,7 +128,15 @@ void specIsModel;
 /** Σ_ε as a matrix, or √ of its diagonal (optionally rotated); exactly one form (checked below). */
 const noiseFields = {
   sigmaEps: matrix().optional(),
-  noiseStd: z.array(positive()).min(1, 'needs at least one entry').optional(),
+  noiseStd: z
+    .array(
+      positive().refine(
+        (x) => x * x <= FLOAT32_MAX,
+        'its square (a variance) must be finite in float32 (at most 1.8e19)',
+      ),
+    )
+    .min(1, 'needs at least one entry')
+    .optional(),
   noiseRotation: matrix().optional(),
 };
 
@@ -151,7 +185,7 @@ const dataSchema = z
     z.strictObject({
       kind: z.literal('teacher-student'),
       teacher: modelSchema,
-      teacherSeed: nonNegativeInt(),
+      teacherSeed: uint32(),
       sigmaX: matrix().optional(),
       ...noiseFields,
     }),
@@ -184,13 +218,13 @@ const dataSchema = z
 const initSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('kaiming') }),
   z.strictObject({ kind: z.literal('xavier') }),
-  z.strictObject({ kind: z.literal('normal'), scale: finite().min(0, 'must be non-negative') }),
+  z.strictObject({ kind: z.literal('normal'), scale: finite32().min(0, 'must be non-negative') }),
 ]);
 
 const trainSchema = z.strictObject({
   learningRate: positive(),
   batchSize: positiveInt(),
-  steps: positiveInt(),
+  steps: positiveInt().max(LIMITS.steps, `must be at most ${LIMITS.steps}`),
   switchToGdAt: nonNegativeInt().optional(),
   gdBatchSize: positiveInt().optional(),
   /** Default plain SGD (the paper's runs); momentum and Adam train on the general path. */
@@ -203,10 +237,10 @@ const measureSchema = z.strictObject({
   every: positiveInt(),
   evaluationSamples: positiveInt(),
   metrics: z.array(z.enum(METRICS)).min(1, 'needs at least one metric'),
-  hutchinsonProbes: positiveInt().optional(),
-  lanczosIterations: positiveInt().optional(),
+  hutchinsonProbes: positiveInt().max(LIMITS.iterations, `must be at most ${LIMITS.iterations}`).optional(),
+  lanczosIterations: positiveInt().max(LIMITS.iterations, `must be at most ${LIMITS.iterations}`).optional(),
   /** k of the `topEigenvalues` metric (rows lambda1 … lambdak; default 3). */
-  topEigenvalues: positiveInt().optional(),
+  topEigenvalues: positiveInt().max(LIMITS.iterations, `must be at most ${LIMITS.iterations}`).optional(),
   lateWindow: finite()
     .gt(0, 'must be a fraction in (0, 1]')
     .max(1, 'must be a fraction in (0, 1]')
@@ -225,8 +259,8 @@ const jobShape = {
   init: initSchema,
   train: trainSchema,
   measure: measureSchema,
-  seeds: positiveInt(),
-  seed: nonNegativeInt(),
+  seeds: positiveInt().max(LIMITS.seeds, `must be at most ${LIMITS.seeds} replicas per group`),
+  seed: uint32(),
 };
 
 const jobSchema = z.strictObject(jobShape).superRefine((job, ctx) => {
@@ -550,9 +584,33 @@ function jobPart(config: Record<string, unknown>): Record<string, unknown> {
 // ---------------------------------------------------------------------------------------------------
 // Public API
 
+/** Deeper than any config needs; deeper JSON would overflow the stack of the recursive merges. */
+const MAX_NESTING = 32;
+
+/** Experiment names that collide with a file a run writes beside the experiment folders (DIR/index.html). */
+const RESERVED_NAMES = ['index.html'];
+
+/** Refuses JSON nested deeper than `limit` (checked without recursion), naming the first deep path. */
+function checkNesting(raw: unknown, limit: number): void {
+  const stack: { value: unknown; path: Path }[] = [{ value: raw, path: [] }];
+  while (stack.length > 0) {
+    const { value, path } = stack.pop() as { value: unknown; path: Path };
+    if (value === null || typeof value !== 'object') continue;
+    if (path.length >= limit)
+      throw new InputError(formatPath(path), `nests deeper than ${limit} levels; no config needs that`);
+    for (const [key, child] of Object.entries(value))
+      stack.push({ value: child, path: [...path, Array.isArray(value) ? Number(key) : key] });
+  }
+}
+
 function parseInternal(raw: unknown, attribute: Attribute): ExperimentConfig {
   if (!isPlainObject(raw)) throw inputError(attribute([]), `expected a JSON object, got ${describe(raw)}`);
   const config = parseWith(experimentSchema, raw, attribute);
+  if (RESERVED_NAMES.includes(config.name.toLowerCase()))
+    throw inputError(
+      attribute(['name']),
+      `'${config.name}' is the name of a file every run writes into the output folder; choose another name`,
+    );
   // The base alone must be a complete job (its own checks, e.g. switchToGdAt ≤ steps).
   parseWith(jobSchema, jobPart(config), attribute);
 
@@ -649,7 +707,9 @@ function parseInternal(raw: unknown, attribute: Attribute): ExperimentConfig {
  * applied. Matrices are only checked to be numbers here; `validateExperiment` does the rest.
  */
 export function parseExperimentConfig(raw: unknown): ExperimentConfig {
+  checkNesting(raw, MAX_NESTING);
   const config = parseInternal(raw, plainPath);
+
   if (config.quick !== undefined) quickConfig(config);
   return config;
 }

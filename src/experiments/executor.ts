@@ -23,11 +23,13 @@ import { lossFunction } from '../models/losses.ts';
 import { batchedValues, type NamedTensor, replicaTensors } from '../models/weights.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 import { OptimizerState, PLAIN_SGD } from '../train/optimizer.ts';
-import { type DivergenceReport, train } from '../train/trainer.ts';
+import { isLogPoint, logPoints } from '../train/schedule.ts';
+import { type DivergenceReport, isDivergedLoss, train } from '../train/trainer.ts';
 import {
   type ExperimentConfig,
   layerConditionMetric,
   layerSharpnessMetrics,
+  type ResolvedGroupConfig,
   topEigenvalueMetric,
   type ValidatedGroup,
   validateExperiment,
@@ -238,6 +240,28 @@ export function planBatches(
   return batches;
 }
 
+/** The log points of a group (updates applied, 0 = the initialisation, the last = the end), ascending. */
+export function logSteps(resolved: Pick<ResolvedGroupConfig, 'train' | 'measure'>): number[] {
+  return logPoints({ every: resolved.measure.every, steps: resolved.train.steps });
+}
+
+/**
+ * Whether a checkpoint may name `step` (updates applied, the next to take) as its own: a log point
+ * strictly inside the run (none at 0, rebuilt from the seeds, nor at the end, the run is done).
+ */
+export function isCheckpointStep(
+  resolved: Pick<ResolvedGroupConfig, 'train' | 'measure'>,
+  step: number,
+): boolean {
+  const { steps } = resolved.train;
+  return (
+    Number.isInteger(step) &&
+    step > 0 &&
+    step < steps &&
+    isLogPoint(step, { every: resolved.measure.every, steps })
+  );
+}
+
 /** Per-replica list of a member property, repeated over each member's seeds. */
 function perSlot<T>(batch: ReplicaBatch, value: (member: BatchMember) => T): T[] {
   return batch.members.flatMap((m) => Array.from({ length: m.seeds }, () => value(m)));
@@ -252,8 +276,10 @@ const DEFAULT_LANCZOS_STEPS = 30;
 /** k of the topEigenvalues metric when the config does not say. */
 export const DEFAULT_TOP_EIGENVALUES = 3;
 
-/** Loss above this (or NaN/Inf) marks a replica diverged (the trainer's default bound). */
-const DIVERGENCE_BOUND = 1e6;
+/** k of a group's topEigenvalues metric (its rows lambda1 … lambdak). */
+export function topEigenvalueCount(measure: { topEigenvalues?: number }): number {
+  return measure.topEigenvalues ?? DEFAULT_TOP_EIGENVALUES;
+}
 /** Seed offset of the evaluation set, so it never coincides with a training minibatch. */
 const EVALUATION_SEED_OFFSET = 0x5eed;
 
@@ -533,17 +559,22 @@ export async function runExperiment(
     // Replica r of the batch is seed `seeds[r]` of group `names[r]`.
     const names = perSlot(batch, (m) => m.group.resolved.group);
     const seeds = batch.members.flatMap((m) => Array.from({ length: m.seeds }, (_, s) => m.firstSeed + s));
-    // Replicas whose loss blew up: their later measurements are NaN (see `quarantine`).
+    // Replicas frozen as diverged: no rows from the log point where they diverged on (see `freeze`).
+    // Resuming mid-batch, those the checkpoint recorded stay frozen.
     const diverged = new Set<number>();
+    if (startStep > 0)
+      names.forEach((name, r) => {
+        if (divergences.some((d) => d.group === name && d.replica === seeds[r])) diverged.add(r);
+      });
     const add = (r: number, step: number, metric: string, value: number, eigenvalue?: number) => {
-      const lost = diverged.has(r) && metric !== 'loss';
+      if (diverged.has(r)) return;
       rows.push({
         experiment: config.name,
         group: names[r],
         seed: seeds[r],
         step,
         metric,
-        value: lost ? Number.NaN : value,
+        value,
         ...(eigenvalue !== undefined && { eigenvalue }),
       });
     };
@@ -554,7 +585,8 @@ export async function runExperiment(
     const evaluationSource =
       resolved.data.kind === 'mnist' ? buildData(engine, batch, hooks, 'test') : source;
     const evaluation = evaluationSource.sample({
-      seed: resolved.seed + EVALUATION_SEED_OFFSET,
+      // Wraps within uint32, like every other stream key (any uint32 seed is valid).
+      seed: (resolved.seed + EVALUATION_SEED_OFFSET) >>> 0,
       step: 0,
       rows: resolved.measure.evaluationSamples,
       replicas,
@@ -606,35 +638,37 @@ export async function runExperiment(
     const widths =
       modelSpec.kind === 'deep-linear' ? [modelSpec.inputDim, ...modelSpec.hidden, modelSpec.outputDim] : [];
     let evaluationValues: { x: ArrayLike<number>; y: ArrayLike<number> } | undefined;
-    const topCount = metrics.has('topEigenvalues')
-      ? (resolved.measure.topEigenvalues ?? DEFAULT_TOP_EIGENVALUES)
-      : 0;
+    const topCount = metrics.has('topEigenvalues') ? topEigenvalueCount(resolved.measure) : 0;
     /**
-     * Curvature runs all replicas in lockstep; a diverged replica's non-finite weights would poison
-     * the shared eigen-solves, so its weights are zeroed (it is already reported and its rows are NaN).
+     * Marks replicas whose loss or weights left the finite range (or whose loss passed the divergence
+     * bound) as diverged, records each once, and returns this log point's weights with every diverged
+     * replica's zeroed, also on the GPU: curvature runs all replicas in lockstep, and a non-finite
+     * weight would poison the shared eigen-solves. A frozen replica keeps training from zero (possibly
+     * diverging again) but its values are never read.
      */
-    const quarantine = async (loss: Float32Array) => {
-      const fresh: number[] = [];
-      loss.forEach((v, r) => {
-        if ((!Number.isFinite(v) || Math.abs(v) > DIVERGENCE_BOUND) && !diverged.has(r)) fresh.push(r);
-      });
-      if (fresh.length === 0) return;
-      for (const r of fresh) diverged.add(r);
-      for (const p of params) {
-        const values = (await p.read()) as Float32Array;
-        for (const r of diverged) values.fill(0, r * p.size, (r + 1) * p.size);
-        engine.write(p, values);
+    const freeze = async (step: number, loss: Float32Array) => {
+      const values = await Promise.all(params.map((p) => p.read()));
+      for (let r = 0; r < replicas; r++) {
+        if (diverged.has(r)) continue;
+        const weightsFinite = params.every((p, i) =>
+          values[i].subarray(r * p.size, (r + 1) * p.size).every((v) => Number.isFinite(v)),
+        );
+        if (!isDivergedLoss(loss[r]) && weightsFinite) continue;
+        diverged.add(r);
+        divergences.push({ group: names[r], replica: seeds[r], step, loss: loss[r] });
       }
+      if (diverged.size === 0) return values;
+      params.forEach((p, i) => {
+        for (const r of diverged) values[i].fill(0, r * p.size, (r + 1) * p.size);
+        engine.write(p, values[i]);
+      });
+      return values;
     };
     const measure = async (step: number, loss: Float32Array) => {
-      await quarantine(loss);
       // The closed form, layer condition numbers and the checkpoint all need this log point's
-      // weights: read them back once.
-      let read: Promise<(Float32Array | Uint32Array)[]> | undefined;
-      const weights = () => {
-        read ??= Promise.all(params.map((p) => p.read()));
-        return read;
-      };
+      // weights: read back once, diverged replicas zeroed.
+      const frozen = await freeze(step, loss);
+      const weights = async () => frozen;
       if (metrics.has('loss'))
         loss.forEach((v, r) => {
           add(r, step, 'loss', v);
@@ -820,7 +854,7 @@ export async function runExperiment(
         total,
       });
       // Not at 0 (the initial state is rebuilt from the seeds) nor at the end (the run is done).
-      if (hooks.checkpoint && step > 0 && step < resolved.train.steps) {
+      if (hooks.checkpoint && isCheckpointStep(resolved, step)) {
         const values = await weights();
         await hooks.checkpoint({
           version: 2,
@@ -839,7 +873,7 @@ export async function runExperiment(
     };
     let lastStep = startStep;
     try {
-      const reports = await train(engine, {
+      await train(engine, {
         model,
         params,
         data,
@@ -859,11 +893,8 @@ export async function runExperiment(
         logEvery: resolved.measure.every,
         onLog: measure,
       });
-      // The trainer numbers replicas globally; reports name the group and its seed.
-      for (const d of reports) {
-        const r = d.replica - batch.offset;
-        divergences.push({ ...d, replica: seeds[r], group: names[r] });
-      }
+      // Divergences were recorded at their log points by `freeze` (the trainer's reports use the same
+      // bound, see isDivergedLoss): nothing to add here. Frozen replicas have no final weights.
       const finals = await Promise.all(params.map((p) => p.read()));
       replicaTensors(model, finals, replicaNames(batch)).forEach((tensor, k) => {
         if (!diverged.has(Math.floor(k / params.length))) finalWeights.push(tensor);

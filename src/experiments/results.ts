@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { InputError } from '../errors.ts';
-import { type ExperimentConfig, parseExperimentConfig } from './config.ts';
+import { type ExperimentConfig, parseExperimentConfig, resolveGroup } from './config.ts';
 import type { MetricDefinition } from './definitions.ts';
 
 export interface ResultRow {
@@ -88,6 +88,34 @@ export function formatJson(value: unknown): string {
 export interface ShardSpec {
   index: number;
   count: number;
+}
+
+/** A group's replicas that diverged (frozen from that log point on, left out of its final values). */
+export interface GroupDivergence {
+  group: string;
+  /** Replicas of the group (its seeds) and those that diverged, by seed. */
+  seeds: number;
+  diverged: Divergence[];
+}
+
+/** Per group with at least one diverged replica: which, in config order (seeds ascending). */
+export function groupDivergences(
+  config: ExperimentConfig,
+  divergences: readonly Divergence[],
+): GroupDivergence[] {
+  return config.groups.flatMap((group) => {
+    const diverged = divergences.filter((d) => d.group === group.name).sort((a, b) => a.replica - b.replica);
+    return diverged.length === 0
+      ? []
+      : [{ group: group.name, seeds: resolveGroup(config, group.name).seeds, diverged }];
+  });
+}
+
+/** In words: "7 of 8 seeds; seed 3 diverged at step 200", or "all 8 seeds diverged (…)". */
+export function describeDivergence({ seeds, diverged }: GroupDivergence): string {
+  const which = diverged.map((d) => `seed ${d.replica} diverged at step ${d.step}`).join(', ');
+  if (diverged.length >= seeds) return `all ${seeds} seeds diverged (${which}): no results`;
+  return `${seeds - diverged.length} of ${seeds} seeds; ${which}`;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -336,6 +364,7 @@ interface LateMeans {
 /**
  * Each seed's mean over the late window: the logged steps s ≥ last − f·(last − first), where first and
  * last are the group's first and last logged steps of that metric and f the late-window fraction.
+ * Only seeds measured at `last` count (a replica that diverged stops having rows).
  */
 function lateMeans(rows: readonly ResultRow[], lateWindow: LateWindow): LateMeans[] {
   const byKey = new Map<
@@ -366,9 +395,11 @@ function lateMeans(rows: readonly ResultRow[], lateWindow: LateWindow): LateMean
       }
       const from = last - fraction * (last - first);
       window = [measured.filter((r) => r.step >= from).reduce((m, r) => Math.min(m, r.step), last), last];
+      // A replica frozen as diverged has no row at the last step: it has no final value.
+      const survivors = new Set(measured.filter((r) => r.step === last).map((r) => r.seed));
       const sums = new Map<number, { sum: number; n: number }>();
       for (const row of measured) {
-        if (row.step < from || !Number.isFinite(row.value)) continue;
+        if (row.step < from || !Number.isFinite(row.value) || !survivors.has(row.seed)) continue;
         const seed = row.seed as number;
         const s = sums.get(seed) ?? { sum: 0, n: 0 };
         s.sum += row.value;
@@ -451,7 +482,16 @@ export function relativeFinalValues(
 // ---------------------------------------------------------------------------------------------------
 // results.json
 
-const rowSchema = z.object({
+/**
+ * Version of what rows mean (their fields, the meaning of `step`, the metrics' definitions). Bump it
+ * when that changes: a checkpoint of another version cannot be resumed into the same results.
+ * 2: `step` counts the updates applied (0 = the initialisation, measured; the last log point is the
+ * end of training; see src/train/schedule.ts), where 1 numbered log points by the 0-based step taken.
+ */
+export const RESULTS_FORMAT = 2;
+
+/** One row of results.json or of a checkpoint (a value of null is NaN: JSON has no NaN). */
+export const rowSchema = z.object({
   experiment: z.string(),
   group: z.string(),
   seed: z.union([z.number(), z.literal('theory')]),

@@ -75,6 +75,14 @@ export interface TrainOptions {
   path?: 'auto' | 'fused' | 'general';
 }
 
+/** Loss above this (or NaN/Inf) marks a replica diverged: the one bound the trainer and the runs use. */
+export const DIVERGENCE_BOUND = 1e6;
+
+/** Whether a loss marks its replica diverged: non-finite, or beyond `bound` in magnitude. */
+export function isDivergedLoss(loss: number, bound = DIVERGENCE_BOUND): boolean {
+  return !Number.isFinite(loss) || Math.abs(loss) > bound;
+}
+
 export interface DivergenceReport {
   replica: number;
   step: number;
@@ -160,7 +168,7 @@ async function trainSteps(
   const start = options.startStep ?? 0;
   const end = start + options.steps;
   const logEvery = options.logEvery ?? 0;
-  const bound = options.divergenceBound ?? 1e6;
+  const bound = options.divergenceBound ?? DIVERGENCE_BOUND;
   const diverged = new Map<number, DivergenceReport>();
   const logSchedule = { every: logEvery, steps: end };
   const record = async (updates: number) => {
@@ -168,7 +176,7 @@ async function trainSteps(
     const values = (await loss.value.read()) as Float32Array;
     loss.dispose();
     values.forEach((value, replica) => {
-      if ((!Number.isFinite(value) || Math.abs(value) > bound) && !diverged.has(replica)) {
+      if (isDivergedLoss(value, bound) && !diverged.has(replica)) {
         diverged.set(replica, {
           replica: replica + (options.replicaOffset ?? 0),
           step: updates,

@@ -1,5 +1,5 @@
 /** Runs the real CLI (runner/bin.mjs) as a child process, as the end-to-end tests do. */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -53,4 +53,30 @@ export function runProcess(command: string, args: string[], options: CliOptions 
       resolve({ code, stdout, stderr, seconds: (Date.now() - started) / 1000 });
     });
   });
+}
+
+/**
+ * Starts `node runner/bin.mjs ...args` in `cwd` without waiting: the child (to signal it) and a promise
+ * of its exit code or signal and its stderr.
+ */
+export function startCli(
+  args: string[],
+  cwd: string,
+): { child: ChildProcess; done: Promise<{ code: number | null; signal: string | null; stderr: string }> } {
+  const child = spawn(process.execPath, [join(root, 'runner', 'bin.mjs'), ...args], {
+    cwd,
+    env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
+  });
+  let stderr = '';
+  child.stdout?.resume();
+  child.stderr?.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const done = new Promise<{ code: number | null; signal: string | null; stderr: string }>(
+    (resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code, signal) => resolve({ code, signal, stderr }));
+    },
+  );
+  return { child, done };
 }
