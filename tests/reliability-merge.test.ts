@@ -155,6 +155,54 @@ test('complete shards merge; each kind of incomplete shard is refused naming sha
   assert.not.ok(partial.rows.some((r) => r.group === 'iso' && r.seed === 1 && r.step >= DIVERGED_AT));
 });
 
+test('a density curve (rows at the end, one per eigenvalue) merges whole; a lost, repeated or early point is refused', () => {
+  const config: ExperimentConfig = prepareExperiment({
+    ...BASE,
+    measure: { ...BASE.measure, metrics: [...BASE.measure.metrics, 'density'] },
+  });
+  const grid = [0, 0.5, 1];
+  const withDensity = (index: number, change: (rows: ResultRow[]) => ResultRow[] = (rows) => rows) => {
+    const results = shardResults(index);
+    const group = index === 0 ? 'aniso' : 'iso';
+    const curve = [0, 1, 2].flatMap((seed) =>
+      grid.map((eigenvalue) => ({
+        experiment: config.name,
+        group,
+        seed,
+        step: LAST,
+        metric: 'density',
+        value: 1,
+        eigenvalue,
+      })),
+    );
+    return shard(index, { ...results, config, rows: change([...results.rows, ...curve]) });
+  };
+  const merged = mergeShards([withDensity(0), withDensity(1)]);
+  assert.is(merged.rows.filter((r) => r.metric === 'density').length, 2 * 3 * grid.length);
+  const refused = (change: (rows: ResultRow[]) => ResultRow[]): string => {
+    try {
+      mergeShards([withDensity(0), withDensity(1, change)]);
+    } catch (error) {
+      assert.is((error as Error).name, 'InputError');
+      return (error as Error).message;
+    }
+    assert.unreachable('merged');
+    return '';
+  };
+  assert.match(
+    refused((rows) => rows.filter((r) => !(r.metric === 'density' && r.seed === 2))),
+    new RegExp(`no row for group 'iso' seed 2 at step ${LAST} \\(density\\)`),
+  );
+  assert.match(
+    refused((rows) => [...rows, rows[rows.length - 1]]),
+    /holds the row of group 'iso' seed 2 step \d+ \(density at λ = 1\) twice/,
+  );
+  assert.match(
+    refused((rows) => [...rows, { ...rows[rows.length - 1], step: FIRST, eigenvalue: 7 }]),
+    new RegExp(`does not measure: group 'iso' seed 2 step ${FIRST} \\(density`),
+  );
+});
+
 test('CLI: an incomplete shard exits 2 naming it, writing nothing', async () => {
   const work = mkdtempSync(join(tmpdir(), 'sharpness-lab-merge-'));
   try {
