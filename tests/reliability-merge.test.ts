@@ -59,9 +59,13 @@ const shard = (index: number, results = shardResults(index)) => ({
   results,
 });
 
-function refusal(results: ExperimentResults & { shard: { index: number; count: number } }): string {
+/** The InputError message of merging `second` after `first` (shard 0 as built by default). */
+function refusal(
+  results: ExperimentResults & { shard: { index: number; count: number } },
+  first = shard(0),
+): string {
   try {
-    mergeShards([shard(0), shard(1, results)]);
+    mergeShards([first, shard(1, results)]);
   } catch (error) {
     assert.is((error as Error).name, 'InputError');
     return (error as Error).message;
@@ -179,16 +183,8 @@ test('a density curve (rows at the end, one per eigenvalue) merges whole; a lost
   };
   const merged = mergeShards([withDensity(0), withDensity(1)]);
   assert.is(merged.rows.filter((r) => r.metric === 'density').length, 2 * 3 * grid.length);
-  const refused = (change: (rows: ResultRow[]) => ResultRow[]): string => {
-    try {
-      mergeShards([withDensity(0), withDensity(1, change)]);
-    } catch (error) {
-      assert.is((error as Error).name, 'InputError');
-      return (error as Error).message;
-    }
-    assert.unreachable('merged');
-    return '';
-  };
+  const refused = (change: (rows: ResultRow[]) => ResultRow[]) =>
+    refusal(withDensity(1, change).results, withDensity(0));
   assert.match(
     refused((rows) => rows.filter((r) => !(r.metric === 'density' && r.seed === 2))),
     new RegExp(`no row for group 'iso' seed 2 at step ${LAST} \\(density\\)`),
