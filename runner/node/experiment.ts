@@ -329,9 +329,17 @@ function removeStaleTemporaries(dir: string): void {
     if (/\.tmp-\d+-\d+$/.test(name)) rmSync(join(dir, name), { force: true });
 }
 
+/** A file-system error as Node raises it (typed here, not as NodeJS.ErrnoException: the package's
+ * public .d.ts must compile for a consumer without @types/node). */
+export interface IoError extends Error {
+  code: string;
+  path?: string;
+  syscall?: string;
+}
+
 /** Whether an error is the file system's (disk full, read-only, permissions, I/O), not the program's. */
-export function isIoError(error: unknown): error is NodeJS.ErrnoException {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+export function isIoError(error: unknown): error is IoError {
+  const code = (error as Partial<IoError> | undefined)?.code;
   return typeof code === 'string' && /^E[A-Z]+$/.test(code) && (error as Error).name !== 'InputError';
 }
 
