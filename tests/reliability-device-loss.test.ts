@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { runOutput } from '../runner/node/output-set.ts';
 import { runCli } from './helpers/cli.ts';
 import { deepLinearConfig } from './helpers/configs.ts';
 
@@ -46,15 +47,19 @@ test('a lost device or GPU error exits 1 with the checkpoint kept; --resume comp
       assert.is(failed.code, 1, `${fault}: exit code\n${failed.stderr}`);
       assert.match(failed.stderr, message);
       assert.match(failed.stderr, /checkpoint .* is kept; continue .*--resume/);
-      const experiment = join(work, out, NAME);
-      // Only the checkpoint: no results of a half-finished run.
-      assert.equal(
-        readdirSync(experiment)
+      const output = runOutput(join(work, out), NAME);
+      const experiment = output.dir;
+      const listed = (dir: string) =>
+        readdirSync(dir)
           .filter((f) => !/\.tmp-/.test(f))
-          .sort(),
-        // The checkpoint and the live data files written beside it at that log point.
-        ['checkpoint.json', 'config.json', 'groups.csv', 'results.csv', 'results.json'],
-        `${fault}: files after the failure`,
+          .sort();
+      // Only the checkpoint: no results of a half-finished run in the experiment folder; the live data
+      // files written at that log point stay in the run's staging folder.
+      assert.equal(listed(experiment), ['checkpoint.json'], `${fault}: files after the failure`);
+      assert.equal(
+        listed(output.staging),
+        ['config.json', 'groups.csv', 'results.csv', 'results.json'],
+        `${fault}: live files after the failure`,
       );
       // The state saved before the fault is kept; nothing computed after it was saved.
       const state = JSON.parse(readFileSync(join(experiment, 'checkpoint.json'), 'utf8'));
