@@ -2,11 +2,13 @@
 // over seeds, late-window final values and ratios to a reference group — each checked against numbers
 // computed here, step by step, from the synthetic rows themselves — plus results.json parsing and the
 // closed-form theory rows.
+import { parse as parseCsv } from 'csv-parse/sync';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { InputError } from '../src/errors.ts';
 import { parseExperimentConfig, validateExperiment } from '../src/experiments/config.ts';
-import { presetConfig } from '../src/experiments/presets/index.ts';
+import { groupsCsv, PARAMETER_COLUMNS } from '../src/experiments/group-parameters.ts';
+import { PRESET_NAMES, presetConfig } from '../src/experiments/presets/index.ts';
 import {
   CSV_HEADER,
   finalValues,
@@ -293,6 +295,26 @@ test('theory rows: T*, S*, λ_max* and per-layer condition numbers of the closed
   // No closed form for nonlinear models.
   const teacher = validateExperiment(parseExperimentConfig(presetConfig('sharpening-teacher')));
   assert.is(theoryRows(teacher[0], [0]).length, 0);
+});
+
+test('groups.csv: every preset gives one row per group with every parameter column; hidden widths of an MLP and an RNN', () => {
+  for (const name of PRESET_NAMES) {
+    const groups = validateExperiment(parseExperimentConfig(presetConfig(name)));
+    const records = parseCsv(groupsCsv(groups)) as string[][];
+    assert.equal(records[0], ['group', ...PARAMETER_COLUMNS.map((c) => c.key)], name);
+    assert.is(records.length, groups.length + 1, name);
+    const hidden = records[0].indexOf('hidden');
+    groups.forEach((g, i) => {
+      assert.is(records[i + 1][0], g.resolved.group, name);
+      const model = g.resolved.model;
+      const expected = 'hidden' in model ? [model.hidden].flat().join(' ') : '';
+      assert.is(records[i + 1][hidden], expected, `${name} ${g.resolved.group}`);
+    });
+  }
+  const kinds = PRESET_NAMES.flatMap((name) =>
+    validateExperiment(parseExperimentConfig(presetConfig(name))).map((g) => g.resolved.model.kind),
+  );
+  assert.ok(kinds.includes('rnn') && kinds.includes('mlp'), 'the presets cover an RNN and an MLP');
 });
 
 test.run();

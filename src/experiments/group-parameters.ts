@@ -34,8 +34,8 @@ export const PARAMETER_COLUMNS: readonly ParameterColumn[] = [
     key: 'hidden',
     label: 'hidden widths',
     integer: false,
-    value: (g) =>
-      'hidden' in g.resolved.model ? (g.resolved.model.hidden as number[]).join(' ') : undefined,
+    // An MLP lists its hidden widths, an RNN has one hidden width.
+    value: (g) => ('hidden' in g.resolved.model ? [g.resolved.model.hidden].flat().join(' ') : undefined),
   },
   { key: 'loss', label: 'loss', integer: false, value: (g) => g.resolved.loss },
   {
