@@ -1,0 +1,55 @@
+/** How a batch's curvature is measured, and what each (group, metric) of a run therefore is. */
+import type { ExperimentConfig } from '../config.ts';
+import {
+  type MeasurementRoute,
+  type MetricDefinition,
+  metricDefinitions,
+  populationMoments,
+} from '../definitions.ts';
+import { type ExperimentShard, planRun, type ReplicaBatch } from './plan.ts';
+
+/** Up to this many parameters the dense Hessian gives trace and λ_max exactly (n HVPs, batched). */
+export const DENSE_MAX_PARAMETERS = 64;
+/** Parameters up to this count get the exact trace (n HVPs); larger models Hutchinson's estimate. */
+export const EXACT_TRACE_MAX_PARAMETERS = 256;
+const DEFAULT_PROBES = 16;
+const DEFAULT_LANCZOS_STEPS = 30;
+/** k of the topEigenvalues metric when the config does not say. */
+export const DEFAULT_TOP_EIGENVALUES = 3;
+
+/** k of a group's topEigenvalues metric (its rows lambda1 … lambdak). */
+export function topEigenvalueCount(measure: { topEigenvalues?: number }): number {
+  return measure.topEigenvalues ?? DEFAULT_TOP_EIGENVALUES;
+}
+
+/**
+ * How a batch's curvature is measured: the population loss exactly (deep linear, MSE, linear teacher),
+ * the evaluation set's moments in float64 (other deep linear MSE models up to the dense limit: beyond
+ * it the n × n eigen-solve per replica costs more than the GPU's trace and Lanczos), or GPU HVPs.
+ */
+export function measurementRoute(batch: ReplicaBatch): MeasurementRoute {
+  const { resolved, model } = batch.members[0].group;
+  const parameters = model.parameters.reduce((sum, p) => sum + p.shape.reduce((a, b) => a * b, 1), 0);
+  const moments =
+    resolved.model.kind === 'deep-linear' && resolved.loss === 'mse' && parameters <= DENSE_MAX_PARAMETERS;
+  return {
+    kind: populationMoments(batch.members) ? 'population' : moments ? 'sample-moments' : 'sample-gpu',
+    parameters,
+    denseMax: DENSE_MAX_PARAMETERS,
+    exactTraceMax: EXACT_TRACE_MAX_PARAMETERS,
+    probes: resolved.measure.hutchinsonProbes ?? DEFAULT_PROBES,
+    lanczosSteps: Math.min(parameters, resolved.measure.lanczosIterations ?? DEFAULT_LANCZOS_STEPS),
+  };
+}
+
+/** What each (group, metric) of these batches is. */
+export function batchDefinitions(batches: readonly ReplicaBatch[]): MetricDefinition[] {
+  return batches.flatMap((batch) =>
+    batch.members.flatMap((m) => metricDefinitions(m.group, measurementRoute(batch))),
+  );
+}
+
+/** What each (group, metric) of a run (or of one shard) is, before it runs: pure CPU. */
+export function experimentDefinitions(config: ExperimentConfig, shard?: ExperimentShard): MetricDefinition[] {
+  return batchDefinitions(planRun(config, shard));
+}
