@@ -2,9 +2,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadShaderSources } from '../runner/node/shaders.ts';
 import { KernelError } from '../src/errors.ts';
-import { expandIncludes } from '../src/kernels/include.ts';
-import { packUniforms, reflectShader } from '../src/kernels/reflect.ts';
-import { compileShader, KernelRegistry } from '../src/kernels/registry.ts';
+import { expandIncludes } from '../src/gpu/shader/include.ts';
+import { packUniforms, reflectShader } from '../src/gpu/shader/reflect.ts';
+import { compileShader, KernelRegistry } from '../src/gpu/shader/registry.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
 
 const test = suite('kernel registry');

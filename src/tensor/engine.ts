@@ -4,10 +4,9 @@
  */
 import { InputError, KernelError } from '../errors.ts';
 import type { GpuContext } from '../gpu/context.ts';
-import { packUniforms } from '../kernels/reflect.ts';
-import { KernelRegistry, type ShaderSources } from '../kernels/registry.ts';
+import { packUniforms } from '../gpu/shader/reflect.ts';
+import { KernelRegistry, type ShaderSources } from '../gpu/shader/registry.ts';
 import { Profiler } from '../profile/profiler.ts';
-import type { MatmulTuning } from '../tune/cache.ts';
 import { BufferPool } from './pool.ts';
 import { type BoundBuffer, Scheduler } from './scheduler.ts';
 
@@ -77,8 +76,6 @@ export interface LaunchSpec {
 export interface EngineOptions {
   /** Print each shader's WGSL (with its override constants) when first used. */
   printWgsl?: boolean;
-  /** Tuned matmul configs for this adapter (src/tune/cache.ts loadTuning); defaults when absent. */
-  tuning?: MatmulTuning;
 }
 
 export class Engine {
@@ -86,8 +83,6 @@ export class Engine {
   readonly scheduler: Scheduler;
   /** Per-launch GPU timing (off until `profiler.start()`). */
   readonly profiler: Profiler;
-  /** Winners of `sharpness-lab tune` that matmul dispatch uses; undefined: the built-in defaults. */
-  tuning: MatmulTuning | undefined;
   private readonly stagingFree: GPUBuffer[] = [];
 
   private constructor(
@@ -109,9 +104,7 @@ export class Engine {
       registry.printSource = (file, source, constants) =>
         console.log(`// ---- shaders/${file} with overrides ${JSON.stringify(constants)}\n${source}`);
     }
-    const engine = new Engine(context, registry);
-    engine.tuning = options.tuning;
-    return engine;
+    return new Engine(context, registry);
   }
 
   get device(): GPUDevice {
