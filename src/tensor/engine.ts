@@ -177,6 +177,40 @@ export class Engine {
     this.device.queue.writeBuffer(t.buffer, 0, typed.buffer, typed.byteOffset, typed.byteLength);
   }
 
+  /**
+   * Copies `bytes` bytes of `source` from byte `sourceOffset` into `target` at `targetOffset`, ordered
+   * after the launches encoded so far. Flush before `source`'s buffer can be reused: a queue write
+   * into the pooled buffer would overtake the copy.
+   */
+  copyBytes(source: Tensor, sourceOffset: number, target: Tensor, targetOffset: number, bytes: number): void {
+    if (source.isDisposed || target.isDisposed)
+      throw new KernelError('copyBytes', 'was given a disposed tensor');
+    this.scheduler
+      .copyEncoder()
+      .copyBufferToBuffer(source.buffer, sourceOffset, target.buffer, targetOffset, bytes);
+  }
+
+  /**
+   * One tensor holding the replicas of `parts` (one per-replica shape and dtype) end to end: batch
+   * Σ parts' batches. Flush before disposing the parts (see `copyBytes`).
+   */
+  concatReplicas(parts: readonly Tensor[], options: { label?: string } = {}): Tensor {
+    if (parts.length === 0) throw new InputError('concatReplicas', 'needs at least one tensor');
+    const [first] = parts;
+    for (const [i, part] of parts.entries()) {
+      if (part.dtype !== first.dtype || part.shape.join(',') !== first.shape.join(','))
+        throw new InputError(`concatReplicas[${i}]`, `${part} does not match ${first}`);
+    }
+    const batch = parts.reduce((sum, part) => sum + part.batch, 0);
+    const whole = this.empty(first.shape, { batch, dtype: first.dtype, label: options.label });
+    let byte = 0;
+    for (const part of parts) {
+      this.copyBytes(part, 0, whole, byte, part.byteLength);
+      byte += part.byteLength;
+    }
+    return whole;
+  }
+
   /** Encodes one kernel launch after checking every binding's size and the dispatch against the limits. */
   launch(spec: LaunchSpec): void {
     const entryName = spec.entry ?? 'main';
