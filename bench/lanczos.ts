@@ -8,10 +8,10 @@
 import { powerIteration, topEigenvalues } from '../src/curvature/lanczos.ts';
 import { HessianOperator } from '../src/curvature/operator.ts';
 import { randomVectors } from '../src/curvature/probes.ts';
-import { stridedCopy } from '../src/curvature/vector-kernels.ts';
 import { LinearTeacher } from '../src/data/linear-teacher.ts';
 import type { DataSource } from '../src/data/source.ts';
 import { TeacherStudent } from '../src/data/teacher-student.ts';
+import { stridedCopy } from '../src/kernels/vectors.ts';
 import { initParameters } from '../src/models/init.ts';
 import { type LossKind, lossFunction } from '../src/models/losses.ts';
 import { buildModel, type Model } from '../src/models/model.ts';

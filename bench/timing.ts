@@ -79,4 +79,4 @@ export function median(values: readonly number[]): number {
 }
 
 /** Deterministic uniform [-1, 1) values (mulberry32), so every run benchmarks the same inputs. */
-export { deterministicFloats as randomFloats } from '../src/tune/tuner.ts';
+export { deterministicFloats as randomFloats } from '../src/kernels/matmul-tuner.ts';

@@ -4,10 +4,10 @@
  * timed interleaved on the wall clock like `bench matmul` (launch until the GPU is done), and once
  * more under the profiler, whose per-launch GPU time shows where the difference comes from.
  */
-import { MATMUL_DEFAULT_WORKGROUP, matmul } from '../src/kernels/matmul.ts';
+
+import { MATMUL_DEFAULT_WORKGROUP, type MatmulConfig, matmul, matmulTuning } from '../src/kernels/matmul.ts';
+import { configLabel, SHAPE_CLASSES, tuneMatmul } from '../src/kernels/matmul-tuner.ts';
 import type { Engine, Tensor } from '../src/tensor/engine.ts';
-import type { MatmulConfig } from '../src/tune/cache.ts';
-import { configLabel, SHAPE_CLASSES, tuneMatmul } from '../src/tune/tuner.ts';
 import type { BenchContext, BenchResult, BenchSuite } from './suite.ts';
 import { measureInterleaved, randomFloats } from './timing.ts';
 
@@ -47,8 +47,10 @@ async function runTune(context: BenchContext): Promise<TuneBenchResult[]> {
   const { engine } = context;
   let source: TuneBenchResult['source'] = 'cache';
   let tuned = new Map<string, { default: MatmulConfig; tuned: MatmulConfig }>();
-  const missing = SHAPE_CLASSES.filter((s) => !engine.tuning?.entries.some((e) => e.shapeClass === s.name));
-  for (const e of engine.tuning?.entries ?? [])
+  const missing = SHAPE_CLASSES.filter(
+    (s) => !matmulTuning(engine)?.entries.some((e) => e.shapeClass === s.name),
+  );
+  for (const e of matmulTuning(engine)?.entries ?? [])
     tuned.set(e.shapeClass, { default: e.default, tuned: e.tuned });
   if (missing.length > 0) {
     source = 'quick tune';
@@ -68,7 +70,7 @@ async function runTune(context: BenchContext): Promise<TuneBenchResult[]> {
       engine: 'sharpness-lab',
       shape: shapeClass.shape,
       shapeClass: shapeClass.name,
-      source: engine.tuning?.entries.some((e) => e.shapeClass === shapeClass.name)
+      source: matmulTuning(engine)?.entries.some((e) => e.shapeClass === shapeClass.name)
         ? ('cache' as const)
         : source,
       defaultConfig: configLabel(configs.default),

@@ -84,9 +84,9 @@ export { type ResultRow, summarise, toCsv } from './experiments/results.ts';
 export type { AdapterDescription, GpuContext } from './gpu/context.ts';
 export { isSwiftShader } from './gpu/context.ts';
 export { describeGpuAdapter, type GpuContextOptions, requestGpuContext } from './gpu/device.ts';
+export type { ShaderSources } from './gpu/shader/registry.ts';
 // ---- tensors: kernels on tensors (no gradient) ---------------------------------------------------
 export { dot, matmul, norm, randomNormal, randomRademacher, randomUniform, reduce } from './kernels/index.ts';
-export type { ShaderSources } from './kernels/registry.ts';
 // ---- layers / blocks, losses, models, weights ----------------------------------------------------
 export {
   type Activation,

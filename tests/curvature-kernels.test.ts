@@ -1,14 +1,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { copiesWithinBudget, withFittingCopies } from '../src/curvature/copies.ts';
-import {
-  KrylovBasis,
-  powerStep,
-  repeatReplicas,
-  stridedCopy,
-  unitVectors,
-} from '../src/curvature/vector-kernels.ts';
 import { InputError, KernelError } from '../src/errors.ts';
+import { KrylovBasis, powerStep } from '../src/kernels/lanczos.ts';
+import { repeatReplicas, stridedCopy, unitVectors } from '../src/kernels/vectors.ts';
 import { MODEL_CASES, quadraticCase } from './helpers/curvature-cases.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
 import { assertClose, dotTolerance, randomArray, seededRandom } from './helpers/reference.ts';

@@ -8,19 +8,15 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Tape } from '../src/autodiff/tape.ts';
-import {
-  groupSum,
-  KrylovBasis,
-  replicaDots,
-  stridedCopy,
-  unitVectors,
-} from '../src/curvature/vector-kernels.ts';
+import { groupSum, replicaDots } from '../src/kernels/curvature-sums.ts';
 import { binary } from '../src/kernels/elementwise.ts';
 import { gatherRows } from '../src/kernels/gather.ts';
+import { KrylovBasis } from '../src/kernels/lanczos.ts';
 import { matmul } from '../src/kernels/matmul.ts';
 import { philoxBits, philoxNormal, toUnit } from '../src/kernels/philox.ts';
 import { reduce } from '../src/kernels/reduce.ts';
 import { randomIntegers, randomNormal, randomUniform } from '../src/kernels/rng.ts';
+import { stridedCopy, unitVectors } from '../src/kernels/vectors.ts';
 import type { Engine } from '../src/tensor/engine.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
 

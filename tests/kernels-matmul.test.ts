@@ -2,7 +2,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadShaderSources } from '../runner/node/shaders.ts';
 import { InputError, KernelError } from '../src/errors.ts';
-import { expandIncludes } from '../src/kernels/include.ts';
+import { expandIncludes } from '../src/gpu/shader/include.ts';
+import { reflectShader } from '../src/gpu/shader/reflect.ts';
 import {
   type Activation,
   MATMUL_VARIANTS,
@@ -10,7 +11,6 @@ import {
   matmul,
   matmulVariant,
 } from '../src/kernels/matmul.ts';
-import { reflectShader } from '../src/kernels/reflect.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
 import { assertClose, dotTolerance, F32_EPS, randomArray, seededRandom } from './helpers/reference.ts';
 

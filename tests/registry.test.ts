@@ -2,9 +2,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadShaderSources } from '../runner/node/shaders.ts';
 import { KernelError } from '../src/errors.ts';
-import { expandIncludes } from '../src/kernels/include.ts';
-import { packUniforms, reflectShader } from '../src/kernels/reflect.ts';
-import { compileShader, KernelRegistry } from '../src/kernels/registry.ts';
+import { expandIncludes } from '../src/gpu/shader/include.ts';
+import { packUniforms, reflectShader } from '../src/gpu/shader/reflect.ts';
+import { compileShader, KernelRegistry } from '../src/gpu/shader/registry.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
 
 const test = suite('kernel registry');
@@ -233,6 +233,22 @@ test('the scheduler batches launches into one submit per flush and the pool reus
   assert.ok(stats.reuses >= 18, `pool reused ${stats.reuses} buffers`);
   x.dispose();
   y.dispose();
+});
+
+test('concatReplicas lays the replicas of its parts end to end, ordered after earlier launches; mismatched parts are refused', async () => {
+  const engine = await testEngine();
+  const { unary } = await import('../src/kernels/elementwise.ts');
+  const a = engine.tensor([1, 2, 3, 4], [2], { batch: 2 });
+  const b = engine.tensor([5, 6], [2]);
+  // Written by a launch still in the open pass: the copy must see its result.
+  const doubled = unary(engine, 'affine', b, { alpha: 2, beta: 0 });
+  const joined = engine.concatReplicas([a, doubled], { label: 'joined' });
+  assert.is(joined.batch, 3);
+  assert.equal([...joined.shape], [2]);
+  assert.equal(Array.from(await joined.read()), [1, 2, 3, 4, 10, 12]);
+  const other = engine.tensor([1, 2, 3], [3]);
+  assert.throws(() => engine.concatReplicas([a, other]), /concatReplicas\[1\]/);
+  for (const t of [a, b, doubled, joined, other]) t.dispose();
 });
 
 test.run();

@@ -6,9 +6,18 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { writeFileAtomic } from '../runner/node/profile.ts';
 import { loadNodeTuning } from '../runner/node/tune-cache.ts';
-import { MATMUL_VARIANTS, matmul, matmulConfig, matmulVariant } from '../src/kernels/matmul.ts';
-import { adapterKey, type MatmulConfig, mergeTuneCache, type TunedMatmul } from '../src/tune/cache.ts';
-import { configLabel, type ShapeClass, tuneMatmul, verifiedWinners } from '../src/tune/tuner.ts';
+import {
+  checkMatmulConfig,
+  MATMUL_VARIANTS,
+  type MatmulConfig,
+  matmul,
+  matmulConfig,
+  matmulTuning,
+  matmulVariant,
+  setMatmulTuning,
+} from '../src/kernels/matmul.ts';
+import { configLabel, type ShapeClass, tuneMatmul, verifiedWinners } from '../src/kernels/matmul-tuner.ts';
+import { adapterKey, mergeTuneCache, type TunedMatmul } from '../src/tune/cache.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
 import { assertClose, dotTolerance, randomArray, seededRandom } from './helpers/reference.ts';
 
@@ -47,7 +56,7 @@ function reference([batch, M, K, N]: readonly number[], a: Float32Array, b: Floa
   return { out, magnitude };
 }
 
-let winners: TunedMatmul[] = [];
+let winners: TunedMatmul<MatmulConfig>[] = [];
 
 test('tune: every candidate is verified before timing; a wrong one is rejected and never cached', async () => {
   const engine = await testEngine();
@@ -111,7 +120,7 @@ test('cache: round-trips through the file, merges per adapter and shape class', 
   assert.ok(winners.length > 0, 'the tune test ran first');
   const info = engine.context.adapterInfo;
   const path = join(dir, 'nested', 'tune.json');
-  const file = mergeTuneCache(undefined, info, winners, new Date(0));
+  const file = mergeTuneCache(undefined, info, winners, new Date(0), checkMatmulConfig);
   writeFileAtomic(path, JSON.stringify(file));
   const lines: string[] = [];
   const tuning = loadNodeTuning(engine.context, path, (l) => lines.push(l));
@@ -121,10 +130,11 @@ test('cache: round-trips through the file, merges per adapter and shape class', 
   // A later tune of one class replaces that class and keeps the other; another adapter's entry stays.
   const foreign = { ...info, description: 'another driver 1.0' };
   const merged = mergeTuneCache(
-    mergeTuneCache(file, foreign, winners, new Date(0)),
+    mergeTuneCache(file, foreign, winners, new Date(0), checkMatmulConfig),
     info,
     [{ ...winners[0], tunedGflops: 123 }],
     new Date(0),
+    checkMatmulConfig,
   );
   assert.is(Object.keys(merged.adapters).length, 2);
   const mine = merged.adapters[adapterKey(info)].matmul;
@@ -150,6 +160,7 @@ function handCache(engine: Awaited<ReturnType<typeof testEngine>>, tuned: Matmul
       },
     ],
     new Date(0),
+    checkMatmulConfig,
   );
 }
 
@@ -160,8 +171,11 @@ test('engine: matmul dispatch uses the cached config near its shape class, defau
   assert.not.ok(same(tuned, byDefault), 'the hand-tuned config is not the default');
   const path = join(dir, 'hand.json');
   writeFileSync(path, JSON.stringify(handCache(engine, tuned)));
-  const previous = engine.tuning;
-  engine.tuning = loadNodeTuning(engine.context, path, () => assert.unreachable('warning'));
+  const previous = matmulTuning(engine);
+  setMatmulTuning(
+    engine,
+    loadNodeTuning(engine.context, path, () => assert.unreachable('warning')),
+  );
   try {
     assert.equal(matmulConfig(engine, 1, 33, 17, 9), { ...tuned, source: 'tuned' });
     assert.equal(matmulConfig(engine, 1, 40, 20, 12), { ...tuned, source: 'tuned' }, 'within 2× in each dim');
@@ -188,7 +202,7 @@ test('engine: matmul dispatch uses the cached config near its shape class, defau
     assertClose(got, out, (i) => dotTolerance(17, magnitude[i]), 'tuned matmul vs float64');
     for (const t of [a, b, c]) t.dispose();
   } finally {
-    engine.tuning = previous;
+    setMatmulTuning(engine, previous);
   }
 });
 

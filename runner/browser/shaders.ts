@@ -4,7 +4,7 @@
  */
 
 import sources from 'sharpness-lab:shaders';
-import type { ShaderSources } from '../../src/kernels/registry.ts';
+import type { ShaderSources } from '../../src/gpu/shader/registry.ts';
 
 export function loadShaderSources(): ShaderSources {
   return sources;

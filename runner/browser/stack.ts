@@ -1,7 +1,7 @@
 /**
  * Page stack traces point into the bundle (http://127.0.0.1:PORT/chunks/x.js:LINE:COL); this maps
  * them back to the TypeScript sources through the bundle's source maps, relative to the repository
- * (src/kernels/registry.ts:45:11), so errors from the page read like errors from Node.
+ * (src/gpu/shader/registry.ts:45:11), so errors from the page read like errors from Node.
  */
 import { readFileSync } from 'node:fs';
 import { SourceMap, type SourceMapPayload } from 'node:module';

@@ -1,14 +1,15 @@
 // `sharpness-lab tune`: searches matmul kernel variants and workgroup shapes for this adapter, verifies
 // every candidate against a float64 reference before timing it, and caches the winners per adapter.
 import { InputError } from '../../src/errors.ts';
-import { mergeTuneCache } from '../../src/tune/cache.ts';
+import { checkMatmulConfig } from '../../src/kernels/matmul.ts';
 import {
   configLabel,
   SHAPE_CLASSES,
   type TuneOutcome,
   tuneMatmul,
   verifiedWinners,
-} from '../../src/tune/tuner.ts';
+} from '../../src/kernels/matmul-tuner.ts';
+import { mergeTuneCache } from '../../src/tune/cache.ts';
 import { checkOutputFile, formatFlagHelp, parseArgs } from '../args.ts';
 import { createNodeEngine } from '../node/engine.ts';
 import { writeFileAtomic } from '../node/profile.ts';
@@ -147,7 +148,7 @@ export async function main(argv: string[]): Promise<number> {
       } catch {
         existing = undefined; // a corrupt file is replaced
       }
-      const file = mergeTuneCache(existing, adapter, winners, new Date());
+      const file = mergeTuneCache(existing, adapter, winners, new Date(), checkMatmulConfig);
       writeFileAtomic(cachePath, `${JSON.stringify(file, null, 2)}\n`);
       process.stderr.write(`tune: ${winners.length} shape classes cached in ${cachePath}\n`);
     }

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ShaderSources } from '../../src/kernels/registry.ts';
+import type { ShaderSources } from '../../src/gpu/shader/registry.ts';
 
 export const SHADER_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shaders');
 

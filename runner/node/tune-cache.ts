@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { GpuContext } from '../../src/gpu/context.ts';
-import { loadTuning, type MatmulTuning } from '../../src/tune/cache.ts';
+import { loadTuning, type MatmulTuning } from '../../src/kernels/matmul.ts';
 import { userCacheDir } from './optional.ts';
 
 /** Overrides the cache path for every command; 'off' disables the cache. */

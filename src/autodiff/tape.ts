@@ -7,7 +7,7 @@
  * backward pass with ones gives each replica the gradient of its own loss.
  */
 import { InputError } from '../errors.ts';
-import { grid1d } from '../kernels/dispatch.ts';
+import { softmaxRows, sumTensors } from '../kernels/autodiff.ts';
 import { binary, broadcastTo, fill, unary } from '../kernels/elementwise.ts';
 import { type Activation, matmul, matmulShape } from '../kernels/matmul.ts';
 import { dot, reduce, reducedShape } from '../kernels/reduce.ts';
@@ -316,7 +316,7 @@ export class Tape {
 
   /** Softmax over the last axis, one launch per pass (shaders/autodiff.wgsl). */
   softmax(x: Var): Var {
-    const value = this.rowKernel('softmax', x.value);
+    const value = softmaxRows(this.engine, 'softmax', x.value);
     const out = this.node(value, [x], (g) => [this.softmaxVjp(g, out)]);
     return out;
   }
@@ -329,7 +329,7 @@ export class Tape {
   private softmaxVjp(g: Var, s: Var): Var {
     if (g.value.length !== s.value.length || !sameShape(g.shape, s.shape))
       throw new InputError('softmax', `gradient ${g.value} does not match the output ${s.value}`);
-    const value = this.rowKernel('softmax_backward', g.value, s.value);
+    const value = softmaxRows(this.engine, 'softmax_backward', g.value, s.value);
     return this.node(value, [g, s], (h) => [
       g.requiresGrad ? this.softmaxVjp(h, s) : undefined,
       s.requiresGrad ? this.softmaxVjpOutputTerm(h, g, s) : undefined,
@@ -343,7 +343,7 @@ export class Tape {
    *   h gets u ∘ (g − a) − s ⟨u, g⟩;  g gets u ∘ (h − b) − s ⟨u, h⟩;  s gets −g ⟨u, h⟩ − h ⟨u, g⟩.
    */
   private softmaxVjpOutputTerm(h: Var, g: Var, s: Var): Var {
-    const value = this.rowKernel('softmax_backward_output', g.value, s.value, h.value);
+    const value = softmaxRows(this.engine, 'softmax_backward_output', g.value, s.value, h.value);
     return this.node(value, [h, g, s], (u) => {
       const rowDot = (a: Var, b: Var) => this.keepLastAxis(this.sum(this.mul(a, b), -1), s);
       const ug = rowDot(u, g);
@@ -354,32 +354,6 @@ export class Tape {
         s.requiresGrad ? this.scale(this.add(this.mul(g, uh), this.mul(h, ug)), -1) : undefined,
       ];
     });
-  }
-
-  /** A fused row kernel of shaders/autodiff.wgsl over the last axis of x (and s). */
-  private rowKernel(
-    entry: 'softmax' | 'softmax_backward' | 'softmax_backward_output',
-    x: Tensor,
-    s?: Tensor,
-    h?: Tensor,
-  ): Tensor {
-    const len = x.shape[x.shape.length - 1];
-    const rows = x.length / len;
-    const out = this.engine.empty(x.shape, { batch: x.batch });
-    const { workgroups, rowStride } = grid1d(rows, 64, this.engine.limits.maxComputeWorkgroupsPerDimension);
-    const buffers: Record<string, { tensor: Tensor }> = { x: { tensor: x }, out: { tensor: out } };
-    if (s) buffers.s = { tensor: s };
-    if (h) buffers.h = { tensor: h };
-    this.engine.launch({
-      kernel: `autodiff.${entry}`,
-      shader: 'autodiff.wgsl',
-      entry,
-      constants: { WG: 64 },
-      buffers,
-      uniforms: { len, rows, rowStride },
-      workgroups,
-    });
-    return out;
   }
 
   /** log Σ exp over the last axis, as [rows, 1]; stable via the (constant) row max. */
@@ -609,25 +583,13 @@ export class Tape {
   private sumOf(terms: readonly Var[]): Var {
     const first = terms[0];
     const compute = () => {
+      // The output is taken from the pool before the terms are made, as when the launch was inline.
       const out = this.engine.empty(first.shape, { batch: first.batch });
-      const total = out.length;
-      const { workgroups, rowStride } = grid1d(
-        total,
-        256,
-        this.engine.limits.maxComputeWorkgroupsPerDimension,
+      return sumTensors(
+        this.engine,
+        out,
+        terms.map((t) => t.value),
       );
-      const buffers: Record<string, { tensor: Tensor }> = { out: { tensor: out } };
-      for (let k = 0; k < 6; k++) buffers[`a${k}`] = { tensor: (terms[k] ?? first).value };
-      this.engine.launch({
-        kernel: 'autodiff.sum',
-        shader: 'autodiff.wgsl',
-        entry: 'sum_n',
-        constants: { WG: 256 },
-        buffers,
-        uniforms: { total, rowStride, count: terms.length },
-        workgroups,
-      });
-      return out;
     };
     const result = () => ({ shape: first.shape, batch: first.batch });
     return this.deferrable(result, compute, [...terms], (h) => terms.map(() => h));

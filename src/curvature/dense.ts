@@ -3,10 +3,10 @@
  * comparisons), and its eigenvalues in float64 (ml-matrix).
  */
 import { InputError } from '../errors.ts';
+import { stridedCopy, unitVectors } from '../kernels/vectors.ts';
 import { withFittingCopies } from './copies.ts';
 import type { HessianOperator } from './operator.ts';
 import { symmetricEigenvalues } from './tridiagonal.ts';
-import { stridedCopy, unitVectors } from './vector-kernels.ts';
 
 /**
  * Columns per batched HVP for a dense Hessian: about a third of n (at most 32), so three launches at

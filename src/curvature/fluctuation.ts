@@ -10,10 +10,11 @@
  */
 import { Tape } from '../autodiff/tape.ts';
 import { InputError } from '../errors.ts';
+import { groupSum, replicaDots } from '../kernels/curvature-sums.ts';
 import { unary } from '../kernels/elementwise.ts';
+import { repeatReplicas, stridedCopy } from '../kernels/vectors.ts';
 import type { Tensor } from '../tensor/engine.ts';
 import type { HessianOperator } from './operator.ts';
-import { groupSum, repeatReplicas, replicaDots, stridedCopy } from './vector-kernels.ts';
 
 export interface FluctuationOptions {
   /** Samples per batched backward pass (default: up to 2^22 parameter copies, at most 65535/R). */

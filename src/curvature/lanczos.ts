@@ -5,12 +5,12 @@
  */
 import { InputError } from '../errors.ts';
 import { fill } from '../kernels/elementwise.ts';
+import { KrylovBasis, powerStep } from '../kernels/lanczos.ts';
 import { matmul } from '../kernels/matmul.ts';
 import type { Tensor } from '../tensor/engine.ts';
 import type { HessianOperator } from './operator.ts';
 import { randomVectors, STREAM_LANCZOS, STREAM_POWER } from './probes.ts';
 import { type TridiagonalEigen, tridiagonalEigen } from './tridiagonal.ts';
-import { KrylovBasis, powerStep } from './vector-kernels.ts';
 
 export interface LanczosRecurrence {
   /** Per replica (batch element): the diagonal α_0..α_{m−1} of T_m. */

@@ -6,6 +6,7 @@
  * everything, fluctuation included, is encoded into one result tensor and read back once.
  */
 import { InputError } from '../errors.ts';
+import { stridedCopy, unitVectors } from '../kernels/vectors.ts';
 import { withFittingCopies } from './copies.ts';
 import { denseColumnsPerLaunch } from './dense.ts';
 import { encodeFluctuation, fluctuationStatistics, gradientFluctuation } from './fluctuation.ts';
@@ -13,7 +14,6 @@ import { topEigenvalues } from './lanczos.ts';
 import type { HessianOperator } from './operator.ts';
 import { exactTrace, hessianTrace } from './trace.ts';
 import { symmetricEigenvalues } from './tridiagonal.ts';
-import { stridedCopy, unitVectors } from './vector-kernels.ts';
 
 /** Up to this many parameters the dense Hessian gives trace and λ_max exactly. */
 export const MEASURE_DENSE_MAX_PARAMETERS = 64;

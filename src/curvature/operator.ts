@@ -12,8 +12,8 @@
  */
 import { Tape, type Var } from '../autodiff/tape.ts';
 import { InputError } from '../errors.ts';
+import { repeatReplicas, stridedCopy } from '../kernels/vectors.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
-import { repeatReplicas, stridedCopy } from './vector-kernels.ts';
 
 /**
  * Evaluation data: named tensors whose per-replica shape starts with the sample (row) axis; batch 1

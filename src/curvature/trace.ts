@@ -4,10 +4,11 @@
  * the exact trace and diagonal from HVPs with basis vectors (n HVPs; for small models).
  */
 import { InputError } from '../errors.ts';
+import { replicaDots } from '../kernels/curvature-sums.ts';
+import { unitVectors } from '../kernels/vectors.ts';
 import { withFittingCopies } from './copies.ts';
 import type { HessianOperator } from './operator.ts';
 import { randomVectors, STREAM_HUTCHINSON } from './probes.ts';
-import { replicaDots, unitVectors } from './vector-kernels.ts';
 
 export interface TraceOptions {
   /** Probe budget per replica (default 100 without a target). */

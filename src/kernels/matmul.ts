@@ -1,6 +1,15 @@
 import { InputError } from '../errors.ts';
-import { isSwiftShader } from '../gpu/context.ts';
+import { type AdapterDescription, isSwiftShader } from '../gpu/context.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
+import {
+  cacheFormatError,
+  isRecord,
+  positiveInteger,
+  readAdapterTuning,
+  type TunedConfig,
+  type TunedMatmul,
+  type WorkgroupLimits,
+} from '../tune/cache.ts';
 import { broadcastBatch, ceilDiv, outputTensor, placeholder } from './shapes.ts';
 
 export type Activation = 'none' | 'relu' | 'tanh';
@@ -42,6 +51,90 @@ export const MATMUL_VARIANTS = {
   flat4x4: { shader: 'matmul_flat.wgsl', rows: 4, cols: 4 },
 } as const;
 export type MatmulVariant = keyof typeof MATMUL_VARIANTS;
+
+export interface MatmulConfig extends TunedConfig {
+  variant: MatmulVariant;
+  /** [x (columns), y (rows)] invocations; the flattened kernel uses [WG, 1]. */
+  workgroup: readonly [number, number];
+}
+
+/** A config that names a known kernel and fits this device's workgroup limits. */
+export function checkMatmulConfig(value: unknown, path: string, limits: WorkgroupLimits): MatmulConfig {
+  const fail: (path: string, message: string) => never = cacheFormatError;
+  if (!isRecord(value)) fail(path, 'expected {variant, workgroup}');
+  const variant = value.variant;
+  if (typeof variant !== 'string' || !Object.hasOwn(MATMUL_VARIANTS, variant))
+    fail(`${path}.variant`, `unknown matmul variant ${JSON.stringify(variant)}`);
+  const wg = value.workgroup;
+  if (!Array.isArray(wg) || wg.length !== 2) fail(`${path}.workgroup`, 'expected [x, y]');
+  const x = positiveInteger(wg[0], `${path}.workgroup[0]`);
+  const y = positiveInteger(wg[1], `${path}.workgroup[1]`);
+  if (variant === 'flat4x4' && y !== 1) fail(`${path}.workgroup`, 'the flattened kernel takes [WG, 1]');
+  if (
+    x > limits.maxComputeWorkgroupSizeX ||
+    y > limits.maxComputeWorkgroupSizeY ||
+    x * y > limits.maxComputeInvocationsPerWorkgroup
+  )
+    fail(`${path}.workgroup`, `[${x}, ${y}] exceeds this device's workgroup limits`);
+  return { variant: variant as MatmulVariant, workgroup: [x, y] };
+}
+
+/** Lookup of tuned matmul configs by shape, as matmul dispatch uses it. */
+export class MatmulTuning {
+  constructor(readonly entries: readonly TunedMatmul<MatmulConfig>[]) {}
+
+  /**
+   * The tuned config of the nearest shape class whose batch, M, K and N are each within a factor 2
+   * of this product's (nearest in summed |log2 ratio|); undefined (use the defaults) otherwise, so a
+   * winner is never stretched to shapes far from the one it was measured on.
+   */
+  lookup(batch: number, M: number, K: number, N: number): TunedMatmul<MatmulConfig> | undefined {
+    let best: TunedMatmul<MatmulConfig> | undefined;
+    let bestDistance = Number.POSITIVE_INFINITY;
+    const dims = [batch, M, K, N];
+    for (const entry of this.entries) {
+      let distance = 0;
+      let near = true;
+      for (let i = 0; i < 4; i++) {
+        const d = Math.abs(Math.log2(dims[i] / entry.shape[i]));
+        if (d > 1) near = false;
+        distance += d;
+      }
+      if (near && distance < bestDistance) {
+        best = entry;
+        bestDistance = distance;
+      }
+    }
+    return best;
+  }
+}
+
+export type LoadedTuning =
+  | { tuning: MatmulTuning; warning?: undefined; entries: number }
+  | { tuning?: undefined; warning: string };
+
+/**
+ * Validates tuning-cache contents (src/tune/cache.ts) for this adapter: a corrupt file, an unknown
+ * version or no entry for this adapter gives a warning (one line) and no tuning; never throws.
+ */
+export function loadTuning(data: unknown, info: AdapterDescription, limits: WorkgroupLimits): LoadedTuning {
+  const read = readAdapterTuning(data, info, limits, checkMatmulConfig);
+  if (read.warning !== undefined) return { warning: read.warning };
+  return { tuning: new MatmulTuning(read.entries), entries: read.entries.length };
+}
+
+/** The winners of `sharpness-lab tune` each engine dispatches with; owned here, not by the engine. */
+const tunings = new WeakMap<Engine, MatmulTuning>();
+
+/** Makes matmul on `engine` use these tuned configs (undefined: the built-in defaults). */
+export function setMatmulTuning(engine: Engine, tuning: MatmulTuning | undefined): void {
+  if (tuning) tunings.set(engine, tuning);
+  else tunings.delete(engine);
+}
+
+export function matmulTuning(engine: Engine): MatmulTuning | undefined {
+  return tunings.get(engine);
+}
 
 /** Default workgroup of the 4×4 kernel on hardware adapters: 8×8 invocations, a 32×32 tile of C. */
 export const MATMUL_DEFAULT_WORKGROUP = [8, 8] as const;
@@ -103,7 +196,7 @@ export function matmulConfig(
   options: Pick<MatmulOptions, 'variant' | 'workgroup'> = {},
 ): { variant: MatmulVariant; workgroup: readonly [number, number]; source: 'options' | 'tuned' | 'default' } {
   if (options.variant === undefined && options.workgroup === undefined) {
-    const tuned = engine.tuning?.lookup(batch, M, K, N);
+    const tuned = matmulTuning(engine)?.lookup(batch, M, K, N);
     if (tuned) return { ...tuned.tuned, source: 'tuned' };
   }
   const chosen = matmulVariant(engine, M, N, options.variant, batch);

@@ -4,10 +4,9 @@
  */
 import { InputError, KernelError } from '../errors.ts';
 import type { GpuContext } from '../gpu/context.ts';
-import { packUniforms } from '../kernels/reflect.ts';
-import { KernelRegistry, type ShaderSources } from '../kernels/registry.ts';
+import { packUniforms } from '../gpu/shader/reflect.ts';
+import { KernelRegistry, type ShaderSources } from '../gpu/shader/registry.ts';
 import { Profiler } from '../profile/profiler.ts';
-import type { MatmulTuning } from '../tune/cache.ts';
 import { BufferPool } from './pool.ts';
 import { type BoundBuffer, Scheduler } from './scheduler.ts';
 
@@ -77,8 +76,6 @@ export interface LaunchSpec {
 export interface EngineOptions {
   /** Print each shader's WGSL (with its override constants) when first used. */
   printWgsl?: boolean;
-  /** Tuned matmul configs for this adapter (src/tune/cache.ts loadTuning); defaults when absent. */
-  tuning?: MatmulTuning;
 }
 
 export class Engine {
@@ -86,8 +83,6 @@ export class Engine {
   readonly scheduler: Scheduler;
   /** Per-launch GPU timing (off until `profiler.start()`). */
   readonly profiler: Profiler;
-  /** Winners of `sharpness-lab tune` that matmul dispatch uses; undefined: the built-in defaults. */
-  tuning: MatmulTuning | undefined;
   private readonly stagingFree: GPUBuffer[] = [];
 
   private constructor(
@@ -109,9 +104,7 @@ export class Engine {
       registry.printSource = (file, source, constants) =>
         console.log(`// ---- shaders/${file} with overrides ${JSON.stringify(constants)}\n${source}`);
     }
-    const engine = new Engine(context, registry);
-    engine.tuning = options.tuning;
-    return engine;
+    return new Engine(context, registry);
   }
 
   get device(): GPUDevice {
@@ -182,6 +175,40 @@ export class Engine {
     // buffer still read by an encoded launch is not overwritten early.
     if (this.scheduler.pending > 0) this.flush();
     this.device.queue.writeBuffer(t.buffer, 0, typed.buffer, typed.byteOffset, typed.byteLength);
+  }
+
+  /**
+   * Copies `bytes` bytes of `source` from byte `sourceOffset` into `target` at `targetOffset`, ordered
+   * after the launches encoded so far. Flush before `source`'s buffer can be reused: a queue write
+   * into the pooled buffer would overtake the copy.
+   */
+  copyBytes(source: Tensor, sourceOffset: number, target: Tensor, targetOffset: number, bytes: number): void {
+    if (source.isDisposed || target.isDisposed)
+      throw new KernelError('copyBytes', 'was given a disposed tensor');
+    this.scheduler
+      .copyEncoder()
+      .copyBufferToBuffer(source.buffer, sourceOffset, target.buffer, targetOffset, bytes);
+  }
+
+  /**
+   * One tensor holding the replicas of `parts` (one per-replica shape and dtype) end to end: batch
+   * Σ parts' batches. Flush before disposing the parts (see `copyBytes`).
+   */
+  concatReplicas(parts: readonly Tensor[], options: { label?: string } = {}): Tensor {
+    if (parts.length === 0) throw new InputError('concatReplicas', 'needs at least one tensor');
+    const [first] = parts;
+    for (const [i, part] of parts.entries()) {
+      if (part.dtype !== first.dtype || part.shape.join(',') !== first.shape.join(','))
+        throw new InputError(`concatReplicas[${i}]`, `${part} does not match ${first}`);
+    }
+    const batch = parts.reduce((sum, part) => sum + part.batch, 0);
+    const whole = this.empty(first.shape, { batch, dtype: first.dtype, label: options.label });
+    let byte = 0;
+    for (const part of parts) {
+      this.copyBytes(part, 0, whole, byte, part.byteLength);
+      byte += part.byteLength;
+    }
+    return whole;
   }
 
   /** Encodes one kernel launch after checking every binding's size and the dispatch against the limits. */

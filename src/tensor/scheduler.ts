@@ -5,7 +5,7 @@
  */
 import { KernelError } from '../errors.ts';
 import type { GpuContext } from '../gpu/context.ts';
-import type { CompiledPipeline } from '../kernels/registry.ts';
+import type { CompiledPipeline } from '../gpu/shader/registry.ts';
 import type { Profiler } from '../profile/profiler.ts';
 
 const ARENA_CHUNK_BYTES = 65536;

@@ -69,7 +69,8 @@ export interface TrainOptions {
    */
   onLog?: (updates: number, loss: Float32Array) => void | Promise<void>;
   /**
-   * 'fused' runs many steps per dispatch (deep linear on a linear teacher only), 'general' one tape
+   * 'fused' runs many steps per dispatch (small deep linear networks and one-hidden-layer MLPs on their
+   * teachers: src/train/fused.ts FUSED_REQUIREMENTS), 'general' one tape
    * step per submit; 'auto' (default) picks fused whenever it applies.
    */
   path?: 'auto' | 'fused' | 'general';

@@ -7,25 +7,28 @@
  *     description, backend}, "tunedAt": ISO time, "matmul": [ { "shapeClass", "shape": [batch, M, K, N],
  *     "default": {variant, workgroup}, "tuned": {variant, workgroup}, "defaultGflops", "tunedGflops",
  *     "clock" } ] } } }
+ *
+ * Which variants exist and which workgroups each accepts is the matmul module's knowledge
+ * (src/kernels/matmul.ts checkMatmulConfig): readers here are handed that check.
  */
 import type { AdapterDescription } from '../gpu/context.ts';
-import { MATMUL_VARIANTS, type MatmulVariant } from '../kernels/matmul.ts';
 
 export const TUNE_CACHE_VERSION = 1;
 
-export interface MatmulConfig {
-  variant: MatmulVariant;
-  /** [x (columns), y (rows)] invocations; the flattened kernel uses [WG, 1]. */
+/** A kernel configuration as the file stores it: a variant name and its workgroup. */
+export interface TunedConfig {
+  variant: string;
+  /** [x (columns), y (rows)] invocations. */
   workgroup: readonly [number, number];
 }
 
 export type MatmulShape = readonly [batch: number, M: number, K: number, N: number];
 
-export interface TunedMatmul {
+export interface TunedMatmul<Config extends TunedConfig = TunedConfig> {
   shapeClass: string;
   shape: MatmulShape;
-  default: MatmulConfig;
-  tuned: MatmulConfig;
+  default: Config;
+  tuned: Config;
   defaultGflops: number;
   tunedGflops: number;
   /** How candidates were timed: 'gpu-timestamp' or 'wall-clock'. */
@@ -45,6 +48,13 @@ export interface AdapterTuning {
   tunedAt: string;
   matmul: TunedMatmul[];
 }
+
+/** Validates one stored config for a device with these workgroup limits; rejects with `cacheFormatError`. */
+export type ConfigCheck<Config extends TunedConfig = TunedConfig> = (
+  value: unknown,
+  path: string,
+  limits: WorkgroupLimits,
+) => Config;
 
 export interface TuneCacheFile {
   version: typeof TUNE_CACHE_VERSION;
@@ -70,41 +80,29 @@ export interface WorkgroupLimits {
 
 class CacheFormatError extends Error {}
 
-function fail(path: string, message: string): never {
+/** Rejects the file at `path` (what a ConfigCheck throws). */
+export function cacheFormatError(path: string, message: string): never {
   throw new CacheFormatError(`${path}: ${message}`);
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+const fail: (path: string, message: string) => never = cacheFormatError;
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function positiveInteger(value: unknown, path: string): number {
+export function positiveInteger(value: unknown, path: string): number {
   if (!Number.isInteger(value) || (value as number) < 1)
     fail(path, `expected a positive integer, got ${JSON.stringify(value)}`);
   return value as number;
 }
 
-/** A config that names a known kernel and fits this device's workgroup limits. */
-export function checkMatmulConfig(value: unknown, path: string, limits: WorkgroupLimits): MatmulConfig {
-  if (!isRecord(value)) fail(path, 'expected {variant, workgroup}');
-  const variant = value.variant;
-  if (typeof variant !== 'string' || !Object.hasOwn(MATMUL_VARIANTS, variant))
-    fail(`${path}.variant`, `unknown matmul variant ${JSON.stringify(variant)}`);
-  const wg = value.workgroup;
-  if (!Array.isArray(wg) || wg.length !== 2) fail(`${path}.workgroup`, 'expected [x, y]');
-  const x = positiveInteger(wg[0], `${path}.workgroup[0]`);
-  const y = positiveInteger(wg[1], `${path}.workgroup[1]`);
-  if (variant === 'flat4x4' && y !== 1) fail(`${path}.workgroup`, 'the flattened kernel takes [WG, 1]');
-  if (
-    x > limits.maxComputeWorkgroupSizeX ||
-    y > limits.maxComputeWorkgroupSizeY ||
-    x * y > limits.maxComputeInvocationsPerWorkgroup
-  )
-    fail(`${path}.workgroup`, `[${x}, ${y}] exceeds this device's workgroup limits`);
-  return { variant: variant as MatmulVariant, workgroup: [x, y] };
-}
-
-function checkEntry(value: unknown, path: string, limits: WorkgroupLimits): TunedMatmul {
+function checkEntry<Config extends TunedConfig>(
+  value: unknown,
+  path: string,
+  limits: WorkgroupLimits,
+  checkConfig: ConfigCheck<Config>,
+): TunedMatmul<Config> {
   if (!isRecord(value)) fail(path, 'expected an object');
   if (typeof value.shapeClass !== 'string' || value.shapeClass === '')
     fail(`${path}.shapeClass`, 'expected a name');
@@ -119,15 +117,20 @@ function checkEntry(value: unknown, path: string, limits: WorkgroupLimits): Tune
   return {
     shapeClass: value.shapeClass,
     shape: [dims[0], dims[1], dims[2], dims[3]],
-    default: checkMatmulConfig(value.default, `${path}.default`, limits),
-    tuned: checkMatmulConfig(value.tuned, `${path}.tuned`, limits),
+    default: checkConfig(value.default, `${path}.default`, limits),
+    tuned: checkConfig(value.tuned, `${path}.tuned`, limits),
     defaultGflops: value.defaultGflops as number,
     tunedGflops: value.tunedGflops as number,
     clock: typeof value.clock === 'string' ? value.clock : 'unknown',
   };
 }
 
-function checkAdapterTuning(value: unknown, path: string, limits: WorkgroupLimits): AdapterTuning {
+function checkAdapterTuning(
+  value: unknown,
+  path: string,
+  limits: WorkgroupLimits,
+  checkConfig: ConfigCheck,
+): AdapterTuning {
   if (!isRecord(value)) fail(path, 'expected an object');
   const adapter = value.adapter;
   if (!isRecord(adapter)) fail(`${path}.adapter`, 'expected the adapter identity');
@@ -137,12 +140,12 @@ function checkAdapterTuning(value: unknown, path: string, limits: WorkgroupLimit
   return {
     adapter: adapter as unknown as AdapterIdentity,
     tunedAt: typeof value.tunedAt === 'string' ? value.tunedAt : '',
-    matmul: value.matmul.map((e, i) => checkEntry(e, `${path}.matmul[${i}]`, limits)),
+    matmul: value.matmul.map((e, i) => checkEntry(e, `${path}.matmul[${i}]`, limits, checkConfig)),
   };
 }
 
 /** The file's structure, checked throughout (entries of every adapter; limits only matter for ours). */
-function checkFile(data: unknown): TuneCacheFile {
+function checkFile(data: unknown, checkConfig: ConfigCheck): TuneCacheFile {
   if (!isRecord(data)) fail('(root)', 'expected a JSON object');
   if (data.version !== TUNE_CACHE_VERSION)
     fail('version', `expected ${TUNE_CACHE_VERSION}, got ${JSON.stringify(data.version)}`);
@@ -154,7 +157,7 @@ function checkFile(data: unknown): TuneCacheFile {
   };
   const adapters: Record<string, AdapterTuning> = {};
   for (const [key, value] of Object.entries(data.adapters)) {
-    const checked = checkAdapterTuning(value, `adapters[${JSON.stringify(key)}]`, loose);
+    const checked = checkAdapterTuning(value, `adapters[${JSON.stringify(key)}]`, loose, checkConfig);
     if (adapterKey(checked.adapter) !== key)
       fail(`adapters[${JSON.stringify(key)}]`, 'key does not match its adapter');
     adapters[key] = checked;
@@ -162,47 +165,18 @@ function checkFile(data: unknown): TuneCacheFile {
   return { version: TUNE_CACHE_VERSION, adapters };
 }
 
-/** Lookup of tuned matmul configs by shape, as the engine uses it. */
-export class MatmulTuning {
-  constructor(readonly entries: readonly TunedMatmul[]) {}
-
-  /**
-   * The tuned config of the nearest shape class whose batch, M, K and N are each within a factor 2
-   * of this product's (nearest in summed |log2 ratio|); undefined (use the defaults) otherwise, so a
-   * winner is never stretched to shapes far from the one it was measured on.
-   */
-  lookup(batch: number, M: number, K: number, N: number): TunedMatmul | undefined {
-    let best: TunedMatmul | undefined;
-    let bestDistance = Number.POSITIVE_INFINITY;
-    const dims = [batch, M, K, N];
-    for (const entry of this.entries) {
-      let distance = 0;
-      let near = true;
-      for (let i = 0; i < 4; i++) {
-        const d = Math.abs(Math.log2(dims[i] / entry.shape[i]));
-        if (d > 1) near = false;
-        distance += d;
-      }
-      if (near && distance < bestDistance) {
-        best = entry;
-        bestDistance = distance;
-      }
-    }
-    return best;
-  }
-}
-
-export type LoadedTuning =
-  | { tuning: MatmulTuning; warning?: undefined; entries: number }
-  | { tuning?: undefined; warning: string };
-
 /**
- * Validates cache contents for this adapter: a corrupt file, an unknown version or no entry for this
- * adapter gives a warning (one line) and no tuning; never throws.
+ * This adapter's entries from cache contents, each config validated by `checkConfig`: a corrupt
+ * file, an unknown version or no entry for this adapter gives a warning (one line); never throws.
  */
-export function loadTuning(data: unknown, info: AdapterDescription, limits: WorkgroupLimits): LoadedTuning {
+export function readAdapterTuning<Config extends TunedConfig>(
+  data: unknown,
+  info: AdapterDescription,
+  limits: WorkgroupLimits,
+  checkConfig: ConfigCheck<Config>,
+): { entries: TunedMatmul<Config>[]; warning?: undefined } | { entries?: undefined; warning: string } {
   try {
-    const file = checkFile(data);
+    const file = checkFile(data, checkConfig);
     const key = adapterKey(adapterIdentity(info));
     const mine = file.adapters[key];
     if (!mine) {
@@ -211,8 +185,7 @@ export function loadTuning(data: unknown, info: AdapterDescription, limits: Work
         warning: `it has no entry for this adapter (${key})${known.length ? `, only for ${known.join('; ')}` : ''}`,
       };
     }
-    const entries = mine.matmul.map((e, i) => checkEntry(e, `matmul[${i}]`, limits));
-    return { tuning: new MatmulTuning(entries), entries: entries.length };
+    return { entries: mine.matmul.map((e, i) => checkEntry(e, `matmul[${i}]`, limits, checkConfig)) };
   } catch (error) {
     if (error instanceof CacheFormatError)
       return { warning: `it is not a valid tuning cache (${error.message})` };
@@ -229,10 +202,11 @@ export function mergeTuneCache(
   info: AdapterDescription,
   matmul: readonly TunedMatmul[],
   now: Date,
+  checkConfig: ConfigCheck,
 ): TuneCacheFile {
   let file: TuneCacheFile;
   try {
-    file = checkFile(existing);
+    file = checkFile(existing, checkConfig);
   } catch {
     file = { version: TUNE_CACHE_VERSION, adapters: {} };
   }

@@ -124,17 +124,12 @@ function initBatch(engine: Engine, batch: ReplicaBatch): Tensor[] {
     return params;
   });
   if (parts.length === 1) return parts[0];
-  const joined = model.parameters.map((spec, i) => {
-    const whole = engine.empty(spec.shape, { batch: batch.replicas, label: spec.name });
-    let byte = 0;
-    for (const part of parts) {
-      engine.scheduler
-        .copyEncoder()
-        .copyBufferToBuffer(part[i].buffer, 0, whole.buffer, byte, part[i].byteLength);
-      byte += part[i].byteLength;
-    }
-    return whole;
-  });
+  const joined = model.parameters.map((spec, i) =>
+    engine.concatReplicas(
+      parts.map((part) => part[i]),
+      { label: spec.name },
+    ),
+  );
   // Submit the copies before the parts' buffers go back to the pool (a queue write would overtake them).
   engine.flush();
   for (const part of parts) for (const t of part) t.dispose();

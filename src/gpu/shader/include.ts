@@ -4,7 +4,7 @@
  * includers (it uses names they declare, such as a type alias: WGSL has no generics). Expansion keeps a map from each expanded line back to its file and line so
  * compiler messages point at the source the author wrote.
  */
-import { KernelError } from '../errors.ts';
+import { KernelError } from '../../errors.ts';
 
 export interface ExpandedSource {
   code: string;

@@ -4,10 +4,10 @@
  * only then timed — with GPU timestamps through the engine's profiler when the adapter has them,
  * else on the wall clock. The winner and the default are finally re-timed side by side.
  */
-import { MATMUL_VARIANTS, type MatmulVariant, matmul, matmulVariant } from '../kernels/matmul.ts';
 import type { ProfileClock } from '../profile/profiler.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
-import type { MatmulConfig, MatmulShape, TunedMatmul } from './cache.ts';
+import type { MatmulShape, TunedMatmul } from '../tune/cache.ts';
+import { MATMUL_VARIANTS, type MatmulConfig, type MatmulVariant, matmul, matmulVariant } from './matmul.ts';
 
 export interface ShapeClass {
   name: string;
@@ -117,7 +117,7 @@ export interface CandidateOutcome {
   gflops?: number;
 }
 
-export interface TuneOutcome extends TunedMatmul {
+export interface TuneOutcome extends TunedMatmul<MatmulConfig> {
   candidates: CandidateOutcome[];
   /** Candidates the budget left untried. */
   skipped: number;
@@ -324,7 +324,7 @@ export async function tuneMatmul(engine: Engine, options: TuneOptions): Promise<
 }
 
 /** The outcomes worth caching: those whose winner passed verification (never a rejected config). */
-export function verifiedWinners(outcomes: readonly TuneOutcome[]): TunedMatmul[] {
+export function verifiedWinners(outcomes: readonly TuneOutcome[]): TunedMatmul<MatmulConfig>[] {
   return outcomes
     .filter((o) =>
       o.candidates.some((c) => c.gflops !== undefined && configLabel(c.config) === configLabel(o.tuned)),

@@ -3,7 +3,7 @@
  * binding order and kinds, uniform struct packing, override constants, workgroup sizes.
  */
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
-import { KernelError } from '../errors.ts';
+import { KernelError } from '../../errors.ts';
 
 export type BindingKind = 'uniform' | 'storage' | 'read-only-storage';
 

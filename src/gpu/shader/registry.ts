@@ -2,7 +2,7 @@
  * Shader modules and compute pipelines, compiled once and cached by (shader, entry, constants).
  * Sources come from the host (files on disk in Node, bundled text in the browser).
  */
-import { KernelError } from '../errors.ts';
+import { KernelError } from '../../errors.ts';
 import { type ExpandedSource, expandIncludes, isFragment } from './include.ts';
 import { type ReflectedEntry, type ReflectedShader, reflectShader } from './reflect.ts';
 
