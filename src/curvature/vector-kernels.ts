@@ -3,7 +3,7 @@
  * strided copies, unit vectors, and the Lanczos / power-iteration steps. Every
  * launch covers all replicas; nothing here reads back.
  */
-import { InputError } from '../errors.ts';
+import { InputError, uint32Integer } from '../errors.ts';
 import { grid1d } from '../kernels/dispatch.ts';
 import { chooseReduceStrategy, dot } from '../kernels/reduce.ts';
 import { placeholder } from '../kernels/shapes.ts';
@@ -12,11 +12,6 @@ import type { Engine, Tensor } from '../tensor/engine.ts';
 const VECTOR_WG = 256;
 /** Workgroup of the per-replica reductions (project, finish, normalize, power_step). */
 const REDUCE_WG = 64;
-
-function checkCount(field: string, value: number): void {
-  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff)
-    throw new InputError(field, `must be an integer in [0, 2^32), got ${value}`);
-}
 
 export interface StridedCopy {
   /** Elements copied per replica. */
@@ -46,7 +41,7 @@ export function stridedCopy(engine: Engine, x: Tensor, out: Tensor, copy: Stride
   const outBatch = copy.outBatch ?? out.size;
   const outOffset = copy.outOffset ?? 0;
   for (const [field, value] of Object.entries({ ...copy, xBatch, xOffset, outBatch, outOffset }))
-    if (field !== 'alpha') checkCount(`stridedCopy.${field}`, value as number);
+    if (field !== 'alpha') uint32Integer(`stridedCopy.${field}`, value as number);
   if (copy.length < 1 || xDiv < 1 || xMod < 1) throw new InputError('stridedCopy', 'empty copy');
   if (x.buffer === out.buffer) throw new InputError('stridedCopy.out', 'aliases x');
   const lastSource = Math.floor((copy.batch - 1) / xDiv) % xMod;
@@ -340,7 +335,7 @@ export function replicaDots(engine: Engine, x: Tensor, y: Tensor, out: Tensor, s
   const outBatch = spec.outBatch ?? 1;
   const outOffset = spec.outOffset ?? 0;
   for (const [field, value] of Object.entries({ ...spec, xBatch, yBatch, outGroup, outBatch, outOffset }))
-    if (field !== 'alpha' && field !== 'beta') checkCount(`replicaDots.${field}`, value as number);
+    if (field !== 'alpha' && field !== 'beta') uint32Integer(`replicaDots.${field}`, value as number);
   if (spec.length < 1 || spec.batch < 1 || outGroup < 1) throw new InputError('replicaDots', 'empty sum');
   const last = spec.batch - 1;
   const lastOut = Math.floor(last / outGroup) * outBatch + (last % outGroup) + outOffset;
@@ -397,7 +392,7 @@ export function groupSum(
   const outBatch = spec.outBatch ?? spec.length;
   const total = spec.replicas * spec.length;
   for (const [field, value] of Object.entries({ ...spec, outBatch, total }))
-    if (field !== 'alpha' && field !== 'beta') checkCount(`groupSum.${field}`, value as number);
+    if (field !== 'alpha' && field !== 'beta') uint32Integer(`groupSum.${field}`, value as number);
   if (total < 1 || spec.groups < 1) throw new InputError('groupSum', 'empty sum');
   const { workgroups, rowStride } = grid1d(total, SUMS_WG, engine.limits.maxComputeWorkgroupsPerDimension);
   engine.launch({

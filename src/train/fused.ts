@@ -12,7 +12,7 @@ import type { DataSource } from '../data/source.ts';
 import { TeacherStudent } from '../data/teacher-student.ts';
 import { InputError } from '../errors.ts';
 import { isSwiftShader } from '../gpu/context.ts';
-import type { Model } from '../models/model.ts';
+import { layerWidths, type Model } from '../models/model.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 
 export const FUSED_MAX_WIDTH = 8;
@@ -57,14 +57,14 @@ function fusedPlan(model: Model, data: DataSource): FusedPlan | undefined {
   const spec = model.spec as Model['spec'] | undefined;
   if (!spec) return undefined;
   if (spec.kind === 'deep-linear' && data instanceof LinearTeacher) {
-    const widths = [spec.inputDim, ...spec.hidden, spec.outputDim];
+    const widths = layerWidths(spec);
     if (isNarrow(widths)) return { kind: 'deep-linear', widths, narrow: true, data };
     if (widths.length - 1 > FUSED_MAX_DEPTH || widths.some((w) => w > FUSED_MAX_WIDTH)) return undefined;
     return { kind: 'deep-linear', widths, narrow: false, data };
   }
   if (spec.kind === 'mlp' && data instanceof TeacherStudent) {
     const teacher = data.teacher.spec;
-    const widths = [spec.inputDim, ...spec.hidden, spec.outputDim];
+    const widths = layerWidths(spec);
     if (spec.hidden.length !== 1 || !widths.every((w) => w <= NARROW_MAX_WIDTH)) return undefined;
     if (teacher.kind !== 'mlp' || teacher.hidden.length !== 1) return undefined;
     if (teacher.hidden[0] > teacherCapacity(spec.inputDim, spec.outputDim)) return undefined;

@@ -8,6 +8,7 @@
  *     "default": {variant, workgroup}, "tuned": {variant, workgroup}, "defaultGflops", "tunedGflops",
  *     "clock" } ] } } }
  */
+import { isPositiveInteger } from '../errors.ts';
 import type { AdapterDescription } from '../gpu/context.ts';
 import { MATMUL_VARIANTS, type MatmulVariant } from '../kernels/matmul.ts';
 
@@ -78,10 +79,10 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** A positive integer of the cache file; a bad one is a format error (a warning, not an InputError). */
 function positiveInteger(value: unknown, path: string): number {
-  if (!Number.isInteger(value) || (value as number) < 1)
-    fail(path, `expected a positive integer, got ${JSON.stringify(value)}`);
-  return value as number;
+  if (!isPositiveInteger(value)) fail(path, `expected a positive integer, got ${JSON.stringify(value)}`);
+  return value;
 }
 
 /** A config that names a known kernel and fits this device's workgroup limits. */
