@@ -9,14 +9,12 @@ import type { Matrix } from '../theory/linalg.ts';
 import { parseMatrix } from '../theory/validate.ts';
 import {
   checkRows,
-  covarianceRoot,
   type DataSource,
-  GaussianSource,
-  identity,
-  perReplica,
+  type GaussianSource,
   type SampleRequest,
   STREAM_INPUTS,
   STREAM_LABEL_NOISE,
+  teacherStreams,
 } from './source.ts';
 
 export { STREAM_INPUTS, STREAM_LABEL_NOISE };
@@ -46,16 +44,10 @@ export class LinearTeacher implements DataSource {
     const V = parseMatrix(spec.V, 'V');
     this.outputDim = V.length;
     this.inputFeatures = V[0].length;
-    const rootX =
-      spec.sigmaX === undefined
-        ? identity(this.inputFeatures)
-        : perReplica(spec.sigmaX).map((s) => covarianceRoot(s, this.inputFeatures, 'sigmaX', 'Σ_x'));
-    const rootEps = perReplica(spec.sigmaEps).map((s) =>
-      covarianceRoot(s, this.outputDim, 'sigmaEps', 'Σ_ε'),
-    );
+    const streams = teacherStreams(engine, spec, { inputs: this.inputFeatures, outputs: this.outputDim });
+    this.inputs = streams.inputs;
+    this.noise = streams.noise;
     this.teacher = engine.tensor(V.flat(), [this.outputDim, this.inputFeatures], { label: 'teacher V' });
-    this.inputs = new GaussianSource(engine, rootX, STREAM_INPUTS, '√Σx');
-    this.noise = new GaussianSource(engine, rootEps, STREAM_LABEL_NOISE, '√Σε');
   }
 
   /** A minibatch for every replica at `step`: x [rows, d] and y [rows, m], batch `replicas`. */

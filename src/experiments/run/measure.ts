@@ -7,6 +7,7 @@ import { deepLinearCurvature } from '../../curvature/deep-linear-exact.ts';
 import { populationCurvature } from '../../curvature/deep-linear-population.ts';
 import { broadenedDensity } from '../../curvature/density.ts';
 import { measureCurvature, spectralDensity } from '../../curvature/index.ts';
+import { layerWidths } from '../../models/model.ts';
 import type { Engine } from '../../tensor/engine.ts';
 import { layerConditionMetric, layerSharpnessMetrics, topEigenvalueMetric } from '../config.ts';
 import {
@@ -20,12 +21,7 @@ import type { PreparedBatch } from './batch.ts';
 import type { LogPointWeights } from './freeze.ts';
 import { scoreHeldOut } from './held-out.ts';
 import type { ReplicaRows } from './replica-rows.ts';
-import {
-  DENSE_MAX_PARAMETERS,
-  EXACT_TRACE_MAX_PARAMETERS,
-  measurementRoute,
-  topEigenvalueCount,
-} from './route.ts';
+import { measurementRoute, topEigenvalueCount } from './route.ts';
 
 /** What a batch measures and how, fixed for all its log points. */
 export interface MeasurementPlan {
@@ -53,8 +49,7 @@ export function planMeasurement(prepared: PreparedBatch, out: ReplicaRows): Meas
     metrics,
     route,
     population: route.kind === 'population' ? populationMoments(batch.members) : undefined,
-    widths:
-      modelSpec.kind === 'deep-linear' ? [modelSpec.inputDim, ...modelSpec.hidden, modelSpec.outputDim] : [],
+    widths: modelSpec.kind === 'deep-linear' ? layerWidths(modelSpec) : [],
     topCount: metrics.has('topEigenvalues') ? topEigenvalueCount(resolved.measure) : 0,
   };
 }
@@ -168,8 +163,8 @@ async function measureCurvatureRows(
     fluctuation: metrics.has('fluctuation'),
     top: metrics.has('topEigenvalues') ? topCount : 0,
     gradientNorm: metrics.has('gradientNorm'),
-    denseMaxParameters: DENSE_MAX_PARAMETERS,
-    exactTraceMaxParameters: EXACT_TRACE_MAX_PARAMETERS,
+    denseMaxParameters: route.denseMax,
+    exactTraceMaxParameters: route.exactTraceMax,
     probes: route.probes,
     lanczosSteps: route.lanczosSteps,
     seed: step,
