@@ -8,8 +8,9 @@
 import { Tape } from '../autodiff/tape.ts';
 import { deepLinearCurvature } from '../curvature/deep-linear-exact.ts';
 import { populationCurvature } from '../curvature/deep-linear-population.ts';
-import { broadenedDensity } from '../curvature/density.ts';
-import { HessianOperator, type LossClosure, measureCurvature, spectralDensity } from '../curvature/index.ts';
+import { broadenedDensity, spectralDensity } from '../curvature/density.ts';
+import { measureCurvature } from '../curvature/measure.ts';
+import { HessianOperator, type LossClosure } from '../curvature/operator.ts';
 import { ArrayDataset, type LabelledTables } from '../data/arrays.ts';
 import { FixedDataset } from '../data/fixed.ts';
 import { LinearTeacher } from '../data/linear-teacher.ts';
