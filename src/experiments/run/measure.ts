@@ -5,8 +5,8 @@
  */
 import { deepLinearCurvature } from '../../curvature/deep-linear-exact.ts';
 import { populationCurvature } from '../../curvature/deep-linear-population.ts';
-import { broadenedDensity } from '../../curvature/density.ts';
-import { measureCurvature, spectralDensity } from '../../curvature/index.ts';
+import { broadenedDensity, spectralDensity } from '../../curvature/density.ts';
+import { measureCurvature } from '../../curvature/measure.ts';
 import { layerWidths } from '../../models/model.ts';
 import type { Engine } from '../../tensor/engine.ts';
 import { layerConditionMetric, layerSharpnessMetrics, topEigenvalueMetric } from '../config.ts';
