@@ -18,8 +18,6 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 /** The repository root (running from sources), or the package's `dist/` (compiled). */
 export const REPO_ROOT = resolve(HERE, '..', '..');
 export const DEFAULT_PAGE_ENTRY = join(REPO_ROOT, 'runner', 'browser', 'page.ts');
-/** The `bench` command's page: the product's jobs plus the benchmark jobs (never in the product page). */
-export const BENCH_PAGE_ENTRY = join(REPO_ROOT, 'runner', 'browser', 'bench-page.ts');
 /** Compiled JavaScript (an installed package) rather than the TypeScript sources under tsx. */
 export const COMPILED = import.meta.url.endsWith('.js');
 /** The default page as `npm run build` bundles it (dist/page): the compiled CLI needs no esbuild. */
