@@ -1,8 +1,8 @@
 /**
  * Bundles a page entry (default runner/browser/page.ts) with esbuild into a folder the static server
- * serves: index.html, page.js and lazily loaded chunks (tfjs only when a benchmark needs it). Shaders
- * are embedded as text through the virtual module `sharpness-lab:shaders`; any `node:*` import
- * fails the build, naming the importer (src/ must stay host-agnostic).
+ * serves: index.html, page.js and a chunk per dynamic import (tfjs, in the bench page). Shaders are
+ * embedded as text through the virtual module `sharpness-lab:shaders`; any `node:*` import fails the
+ * build, naming the importer (src/ must stay host-agnostic).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
