@@ -173,7 +173,7 @@ async function benchCase(
 
 export const suite: BenchSuite = {
   async run(context) {
-    const setups = new Map(benchSetups().map((s) => [s.name, s]));
+    const setups = new Map(benchSetups(context).map((s) => [s.name, s]));
     const results: LogPointResult[] = [];
     for (const spec of CASES) {
       const setup = setups.get(spec.setup);

@@ -334,7 +334,7 @@ async function pathRow(
 
 async function run(context: BenchContext): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
-  for (const setup of benchSetups()) {
+  for (const setup of benchSetups(context)) {
     if (setup.model.spec.kind === 'deep-linear') {
       results.push(...(await learningChecks(context, setup)));
       for (const replicas of [1, 64]) results.push(...(await deepLinearRow(context, setup, replicas)));
