@@ -88,6 +88,7 @@ export function cacheFormatError(path: string, message: string): never {
 
 const fail: (path: string, message: string) => never = cacheFormatError;
 
+/** For config checks (src/kernels/matmul.ts): a JSON object. */
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
