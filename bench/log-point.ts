@@ -1,6 +1,6 @@
 /**
  * A log point's cost in training steps of the same model: the curvature round an experiment runs at
- * each log point (`measureCurvature` with the executor's method limits: dense Hessian up to 64
+ * each log point (`measureCurvature` with the experiments' method limits: dense Hessian up to 64
  * parameters, exact trace up to 256, Hutchinson beyond, Lanczos for λ_max) against one general-path
  * SGD step, for the quick presets' general-path models (anisotropy-sweep's RNN and Transformer,
  * sharpening-mnist's MLP) at their quick settings. Both are timed interleaved (same load) and

@@ -55,7 +55,7 @@ export { type CsvColumns, type CsvRecord, tablesFromCsv } from './data/csv.ts';
 export { FixedDataset } from './data/fixed.ts';
 export { LinearTeacher, type LinearTeacherSpec } from './data/linear-teacher.ts';
 export { type NpyArray, parseNpy } from './data/npy.ts';
-export type { DataSource, SampleRequest } from './data/source.ts';
+export type { DataSource, SampleRequest, TeacherNoiseSpec } from './data/source.ts';
 export { TeacherStudent, type TeacherStudentSpec } from './data/teacher-student.ts';
 // ---- errors --------------------------------------------------------------------------------------
 export { InputError, KernelError } from './errors.ts';

@@ -14,18 +14,15 @@ import {
   type SampleRequest,
   STREAM_INPUTS,
   STREAM_LABEL_NOISE,
+  type TeacherNoiseSpec,
   teacherStreams,
 } from './source.ts';
 
 export { STREAM_INPUTS, STREAM_LABEL_NOISE };
 
-export interface LinearTeacherSpec {
+export interface LinearTeacherSpec extends TeacherNoiseSpec {
   /** m×d teacher. */
   V: Matrix;
-  /** d×d, symmetric positive definite; identity when omitted. One per replica, or one for all. */
-  sigmaX?: Matrix | readonly Matrix[];
-  /** m×m, symmetric positive definite. One per replica, or one for all. */
-  sigmaEps: Matrix | readonly Matrix[];
 }
 
 export class LinearTeacher implements DataSource {

@@ -65,6 +65,14 @@ export function labelNoiseRoots(sigmaEps: Matrix | readonly Matrix[], outputs: n
   return perReplica(sigmaEps).map((s) => covarianceRoot(s, outputs, 'sigmaEps', 'Σ_ε'));
 }
 
+/** The Gaussian part of a teacher's data spec (linear teacher, teacher–student). */
+export interface TeacherNoiseSpec {
+  /** Covariance of each input row (d×d, symmetric positive definite; identity when omitted). One per replica, or one for all. */
+  sigmaX?: Matrix | readonly Matrix[];
+  /** Label-noise covariance (m×m, symmetric positive definite). One per replica, or one for all. */
+  sigmaEps: Matrix | readonly Matrix[];
+}
+
 /**
  * A teacher's random streams: inputs x ~ N(0, Σ_x) (identity when Σ_x is omitted; sequences: per
  * time step) and label noise ε ~ N(0, Σ_ε). Both covariances are checked before any buffer is made;
@@ -72,7 +80,7 @@ export function labelNoiseRoots(sigmaEps: Matrix | readonly Matrix[], outputs: n
  */
 export function teacherStreams(
   engine: Engine,
-  spec: { sigmaX?: Matrix | readonly Matrix[]; sigmaEps: Matrix | readonly Matrix[] },
+  spec: TeacherNoiseSpec,
   shape: { inputs: number; outputs: number },
 ): { inputs: GaussianSource; noise: GaussianSource } {
   const rootX =

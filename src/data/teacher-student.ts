@@ -8,25 +8,22 @@ import { InputError } from '../errors.ts';
 import { type InitScheme, initParameters } from '../models/init.ts';
 import { buildModel, type Model, type ModelSpec } from '../models/model.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
-import type { Matrix } from '../theory/linalg.ts';
 import {
   checkRows,
   type DataSource,
   type GaussianSource,
   type SampleRequest,
+  type TeacherNoiseSpec,
   teacherStreams,
 } from './source.ts';
 
-export interface TeacherStudentSpec {
+/** Sequences (RNN, Transformer): Σ_x covers one time step's features; all T·d are drawn i.i.d. so. */
+export interface TeacherStudentSpec extends TeacherNoiseSpec {
   teacher: ModelSpec;
   /** Initialisation of the teacher's weights (default Kaiming for MLPs, Xavier otherwise). */
   teacherInit?: InitScheme;
   /** Seed of the teacher's weights; one teacher is shared by every replica and seed. */
   teacherSeed: number;
-  /** Covariance of each input row (d×d; identity when omitted). Sequences: all T·d features i.i.d. per step. */
-  sigmaX?: Matrix | readonly Matrix[];
-  /** One per replica, or one for all. */
-  sigmaEps: Matrix | readonly Matrix[];
 }
 
 export class TeacherStudent implements DataSource {
