@@ -4,7 +4,8 @@
 //   basis[b · basisBatch + j · n + i] = (q_j)_i.
 // A Lanczos step on w = H q_j is: project (c = Qᵀw over rows 0..j), subtract (w −= Q c), again
 // (classical Gram–Schmidt twice), then finish: α_j = c_j + c'_j, β_j = ‖w‖, q_{j+1} = w / β_j.
-// The scalars go to `scalars` ([2] per replica: α, β) and are the only values read back per step.
+// The scalars go to `scalars` ([2] per replica: α, β, the latest step) and to `history` ([capacity, 2]
+// per replica: every step's), which is read back once per batch of steps, not per step.
 
 struct BasisParams {
   n: u32,           // vector length per replica
@@ -18,6 +19,7 @@ struct BasisParams {
   secondPass: u32,  // finish: offset of the second pass's coefficients (α = c[j] + c[secondPass + j])
   masked: u32,      // normalize: 1 = only replicas with mask[b] ≠ 0 write their row
   rowStride: u32,   // subtract: invocations per dispatch row
+  historyBatch: u32, // finish: elements between replicas of history (2 · capacity)
 }
 
 struct PowerParams {
@@ -34,6 +36,7 @@ struct PowerParams {
 @group(0) @binding(6) var<storage, read> hv: array<f32>;
 @group(0) @binding(7) var<uniform> basisParams: BasisParams;
 @group(0) @binding(8) var<uniform> powerParams: PowerParams;
+@group(0) @binding(9) var<storage, read_write> history: array<f32>;
 
 override WG: u32 = 64u;
 
@@ -121,8 +124,12 @@ fn finish(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
   let beta = sqrt(workgroup_sum(lid.x, acc));
   if (lid.x == 0u) {
     let c = b * basisParams.coefBatch + basisParams.row - 1u;
-    scalars[2u * b] = coef[c] + coef[c + basisParams.secondPass];
+    let alpha = coef[c] + coef[c + basisParams.secondPass];
+    scalars[2u * b] = alpha;
     scalars[2u * b + 1u] = beta;
+    let h = b * basisParams.historyBatch + 2u * (basisParams.row - 1u);
+    history[h] = alpha;
+    history[h + 1u] = beta;
   }
   if (basisParams.writeRow != 0u) {
     let scale = select(0.0, 1.0 / beta, beta > TINY);

@@ -170,7 +170,10 @@ for (const [c, steps] of [
       const starts = await startTensor.read();
       startTensor.dispose();
       copies.dispose();
-      assert.is(result.hvps, Math.min(steps, instance.operator.size));
+      // One launch per step, plus the steps remade after a restart (α, β are read back every
+      // LANCZOS_CHECK_EVERY steps, so a restart remakes fewer than that many).
+      const stepsMade = Math.min(steps, instance.operator.size);
+      assert.ok(result.hvps >= stepsMade && result.hvps <= 2 * stepsMade, `${result.hvps} launches`);
       reference.forEach((H, r) => {
         const spectrum = eigenvalues(H);
         const { grid, density, sigma } = {

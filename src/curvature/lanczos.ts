@@ -1,7 +1,8 @@
 /**
  * Lanczos with full reorthogonalisation for every replica at once, top eigenvalues with Ritz-residual
- * stopping, and plain power iteration. All vectors live on the GPU; per step only the replicas' α and β
- * (two floats each) are read back, and the tridiagonal eigenproblem is solved on the CPU in float64.
+ * stopping, and plain power iteration. All vectors live on the GPU; the replicas' α and β (two floats
+ * per step) are written there and read back once every few steps, and the tridiagonal eigenproblem is
+ * solved on the CPU in float64.
  */
 import { InputError } from '../errors.ts';
 import { fill } from '../kernels/elementwise.ts';
@@ -23,7 +24,7 @@ export interface LanczosRecurrence {
   restarts: number[];
   /** HVP launches made (each covers every replica). */
   hvps: number;
-  /** Wall-clock milliseconds of each step: launches, the wait for α and β, and the `done` checks. */
+  /** Wall-clock milliseconds of each step: launches, the wait for α and β, and the `done` checks (a batch of steps between readbacks shares its time equally). */
   stepMs: number[];
   /** The basis, if kept (caller disposes). */
   basis?: KrylovBasis;
@@ -44,7 +45,15 @@ export interface RecurrenceOptions {
   replicaOffset?: number;
   /** After each step, per still-active replica: true once it needs no more steps. */
   done: (replica: number, alpha: readonly number[], beta: readonly number[]) => boolean;
+  /** Steps between readbacks of α and β (default LANCZOS_CHECK_EVERY); results do not depend on it. */
+  checkEvery?: number;
 }
+
+/**
+ * Lanczos steps between readbacks: a log point's λ_max (10 steps) reads back once; a long run
+ * spends at most 9 HVPs past convergence.
+ */
+export const LANCZOS_CHECK_EVERY = 10;
 
 /** Runs the Lanczos recurrence on every replica in lockstep until each is done or maxSteps. */
 export function lanczosRecurrence(
@@ -58,6 +67,9 @@ export function lanczosRecurrence(
 async function recurrence(operator: HessianOperator, options: RecurrenceOptions): Promise<LanczosRecurrence> {
   const { engine, batch, size: n } = operator;
   const capacity = Math.min(options.maxSteps, n);
+  const checkEvery = options.checkEvery ?? LANCZOS_CHECK_EVERY;
+  if (!Number.isInteger(checkEvery) || checkEvery < 1)
+    throw new InputError('checkEvery', `must be a positive integer, got ${checkEvery}`);
   const basis = new KrylovBasis(engine, n, capacity, batch);
   fill(engine, basis.rows, 0);
   const counter = options.counter ?? 0;
@@ -81,51 +93,70 @@ async function recurrence(operator: HessianOperator, options: RecurrenceOptions)
   const stepMs: number[] = [];
   let finished = false;
   try {
+    // Steps run on the GPU without waiting: α and β go to the basis's history, read back every
+    // `checkEvery` steps and walked step by step as before. A replica that broke down at step s
+    // (rare: an invariant subspace) is restarted there and the steps after s are made again, so the
+    // result is the same as with a readback after every step; only up to checkEvery − 1 HVPs past
+    // the last replica's convergence are spent.
+    let unchecked = 0; // first step whose α and β have not been walked
+    let chunkStarted = performance.now();
     for (let j = 0; j < capacity; j++) {
-      const started = performance.now();
       basis.readRow(j, q);
       operator.applyFlat(q, w);
       hvps++;
       basis.orthogonalise(w, j + 1);
       basis.finish(w, j);
-      const scalars = await basis.scalars.read();
+      if (j + 1 < capacity && j + 1 - unchecked < checkEvery) continue;
+      const history = await basis.history.read();
       const restart: number[] = [];
-      for (let b = 0; b < batch; b++) {
-        if (!active[b]) continue;
-        const a = scalars[2 * b];
-        const bt = scalars[2 * b + 1];
-        if (!Number.isFinite(a) || !Number.isFinite(bt)) {
-          active[b] = false; // a diverged replica (non-finite loss or parameters) stops here
-          continue;
+      let walked = unchecked;
+      let allDone = false;
+      for (; walked <= j && restart.length === 0 && !allDone; walked++) {
+        for (let b = 0; b < batch; b++) {
+          if (!active[b]) continue;
+          const a = history[b * 2 * capacity + 2 * walked];
+          const bt = history[b * 2 * capacity + 2 * walked + 1];
+          if (!Number.isFinite(a) || !Number.isFinite(bt)) {
+            active[b] = false; // a diverged replica (non-finite loss or parameters) stops here
+            continue;
+          }
+          alpha[b].push(a);
+          beta[b].push(bt);
+          steps[b] = walked + 1;
+          scale[b] = Math.max(scale[b], Math.abs(a), bt);
+          if (options.done(b, alpha[b], beta[b]) || walked + 1 >= capacity) {
+            active[b] = false;
+          } else if (bt <= options.breakdownTolerance * scale[b]) {
+            beta[b][walked] = 0;
+            restarts[b]++;
+            restart.push(b);
+          }
         }
-        alpha[b].push(a);
-        beta[b].push(bt);
-        steps[b] = j + 1;
-        scale[b] = Math.max(scale[b], Math.abs(a), bt);
-        if (options.done(b, alpha[b], beta[b]) || j + 1 >= capacity) {
-          active[b] = false;
-        } else if (bt <= options.breakdownTolerance * scale[b]) {
-          beta[b][j] = 0;
-          restarts[b]++;
-          restart.push(b);
-        }
+        allDone = !active.some(Boolean);
       }
-      stepMs.push(performance.now() - started);
-      if (!active.some(Boolean)) break;
+      const now = performance.now();
+      for (let s = unchecked; s < walked; s++) stepMs.push((now - chunkStarted) / (walked - unchecked));
+      chunkStarted = now;
+      if (allDone) break;
+      unchecked = walked;
       if (restart.length > 0) {
+        // Step walked − 1 broke down for these replicas: restart them in row `walked`, then make the
+        // steps from there again (for every replica: they run in lockstep).
+        const s = walked - 1;
         const mask = new Uint32Array(batch);
         for (const b of restart) mask[b] = 1;
         const maskTensor = engine.tensor(mask, [1], { batch, dtype: 'u32' });
         const fresh = randomVectors(operator, 'normal', {
           seed: options.seed,
           stream: options.stream,
-          counter: counter + j + 1,
+          counter: counter + s + 1,
           replicaOffset: options.replicaOffset,
         });
-        basis.orthogonalise(fresh, j + 1);
-        basis.normalizeInto(fresh, j + 1, maskTensor);
+        basis.orthogonalise(fresh, s + 1);
+        basis.normalizeInto(fresh, s + 1, maskTensor);
         fresh.dispose();
         maskTensor.dispose();
+        j = s;
       }
     }
     finished = true;
@@ -171,7 +202,10 @@ export interface EigenResult {
   converged: boolean[];
   /** HVPs each replica used before its residuals met the tolerance (or it stopped). */
   hvps: number[];
-  /** HVP launches made (replicas run in lockstep: the largest of `hvps`). */
+  /**
+   * HVP launches made: replicas run in lockstep, and α, β are read back every LANCZOS_CHECK_EVERY
+   * steps, so up to that many minus one past the largest of `hvps` (more after a restart).
+   */
   totalHvps: number;
   restarts: number[];
   /** Per replica, the most wanted Ritz value after each step (convergence history). */

@@ -255,7 +255,9 @@ export class HessianOperator {
     const tape = new Tape(this.engine);
     try {
       const { params, loss } = this.build(tape);
-      this.point = { tape, params, gradients: tape.grad(loss, params) };
+      // Recorded deferred: the parameter gradients only seed the H·v passes (through their inputs,
+      // never their values), so their launches (MNIST's ∂L/∂W₁, as large as its forward) are never made.
+      this.point = { tape, params, gradients: tape.deferred(() => tape.grad(loss, params)) };
       return await body();
     } finally {
       this.point = undefined;

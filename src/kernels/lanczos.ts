@@ -21,6 +21,8 @@ export class KrylovBasis {
   readonly coef: Tensor;
   /** α, β per replica after each `finish`. */
   readonly scalars: Tensor;
+  /** α_j, β_j of every `finish(w, j)` so far ([capacity, 2] per replica): read once per batch of steps. */
+  readonly history: Tensor;
 
   constructor(
     private readonly engine: Engine,
@@ -31,6 +33,7 @@ export class KrylovBasis {
     this.rows = engine.empty([capacity, n], { batch, label: `krylov basis [${batch}; ${capacity}×${n}]` });
     this.coef = engine.empty([2, capacity], { batch });
     this.scalars = engine.empty([2], { batch });
+    this.history = engine.empty([capacity, 2], { batch });
   }
 
   private uniforms(rows: number, extra: Partial<Record<string, number>> = {}) {
@@ -46,6 +49,7 @@ export class KrylovBasis {
       secondPass: this.capacity,
       masked: 0,
       rowStride: 0,
+      historyBatch: 2 * this.capacity,
       ...extra,
     };
   }
@@ -109,7 +113,10 @@ export class KrylovBasis {
     this.subtract(w, rows, 1);
   }
 
-  /** After orthogonalise(w, j + 1): scalars = (α_j, β_j = ‖w‖), and row j + 1 = w / β_j if it exists. */
+  /**
+   * After orthogonalise(w, j + 1): scalars = (α_j, β_j = ‖w‖), also kept as history row j, and row
+   * j + 1 = w / β_j if it exists.
+   */
   finish(w: Tensor, j: number): void {
     this.engine.launch({
       kernel: 'lanczos.finish',
@@ -121,6 +128,7 @@ export class KrylovBasis {
         w: { tensor: w },
         coef: { tensor: this.coef },
         scalars: { tensor: this.scalars },
+        history: { tensor: this.history },
       },
       uniforms: this.uniforms(j + 1, { row: j + 1, writeRow: j + 1 < this.capacity ? 1 : 0 }),
       workgroups: [this.batch],
@@ -159,6 +167,7 @@ export class KrylovBasis {
     this.rows.dispose();
     this.coef.dispose();
     this.scalars.dispose();
+    this.history.dispose();
   }
 }
 
