@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copiesWithinBudget, withFittingCopies } from '../src/curvature/copies.ts';
+import { copiesWithinBudget, largestDivisorAtMost, withFittingCopies } from '../src/curvature/copies.ts';
 import { InputError, KernelError } from '../src/errors.ts';
 import { KrylovBasis, powerStep } from '../src/kernels/lanczos.ts';
 import { repeatReplicas, stridedCopy, unitVectors } from '../src/kernels/vectors.ts';
@@ -231,6 +231,23 @@ test('probe copies: capped by the memory budget, halved while a launch exceeds t
   });
   assert.is(result, 8);
   assert.equal(tried, [32, 16, 8]);
+  // Hutchinson's launches hold a divisor of its block of probes: 12 → 6 → 3 (never 2 of a block of 3).
+  assert.equal(
+    [largestDivisorAtMost(32, 7), largestDivisorAtMost(12, 5), largestDivisorAtMost(7, 6)],
+    [4, 4, 1],
+  );
+  const triedDivisors: number[] = [];
+  await withFittingCopies(
+    op,
+    12,
+    async (_, copies) => {
+      triedDivisors.push(copies);
+      if (copies > 3) throw new KernelError('matmul', 'exceeds maxComputeWorkgroupsPerDimension');
+      return copies;
+    },
+    { divisorOfWanted: true },
+  );
+  assert.equal(triedDivisors, [12, 6, 3]);
   // Other errors, and limit errors with one copy, propagate.
   for (const [wanted, error] of [
     [4, new InputError('probes', 'bad')],

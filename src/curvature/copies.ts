@@ -14,11 +14,13 @@ export const COPY_BUDGET_FLOATS = 2 ** 25;
  * Replica·row·parameter products of one batched HVP past which more copies stop paying. A batched
  * HVP tapes the forward pass and first backward at R·c, so c copies repeat that work c times; what
  * they save is launches (n/c rounds instead of n), which only matter while a launch's work is
- * small. MNIST's MLP at its quick settings (4 replicas × 256 rows × 101,770 parameters) thus runs
- * its 8 Hutchinson probes as 8 HVPs at R (one taped point) instead of one at 8R, 30 % less work;
- * the RNN and Transformer of the anisotropy sweep (≤ 10⁶ per copy) keep 16–32 copies.
+ * small, and past a few thousand rows per launch the working set leaves the CPU's caches and every
+ * kernel slows. Measured on SwiftShader (log points of the quick presets' models, 8 replicas, 200
+ * rows, bench/log-point.ts): the RNN's exact trace (n = 92) took 5.0–6.3 s with 32 copies and
+ * 1.5–1.8 s with 7; the Transformer's 8 Hutchinson probes (n = 508) 7.5–9.4 s with 8 copies and
+ * 1.7–3.0 s with 1; MNIST's MLP (4 × 256 × 101,770) runs its 8 probes as 8 HVPs at R.
  */
-export const COPY_WORK_TARGET = 2 ** 24;
+export const COPY_WORK_TARGET = 2 ** 20;
 
 /** The most copies whose batched HVP stays within `target` replica·row·parameter products (at least 1). */
 export function copiesForWork(operator: HessianOperator, wanted: number, target = COPY_WORK_TARGET): number {
@@ -37,6 +39,12 @@ export function copiesWithinBudget(
   return Math.max(1, Math.min(wanted, Math.floor(budget / (operator.replicas * perCopy))));
 }
 
+/** The largest divisor of n that is at most limit (at least 1). */
+export function largestDivisorAtMost(n: number, limit: number): number {
+  for (let d = Math.min(n, limit); d > 1; d--) if (n % d === 0) return d;
+  return 1;
+}
+
 /** True for errors that mean "this batch is too large for the adapter", which fewer copies fix. */
 export function isBatchLimitError(error: unknown): boolean {
   if (error instanceof KernelError)
@@ -53,8 +61,12 @@ export async function withFittingCopies<T>(
   operator: HessianOperator,
   wanted: number,
   body: (batched: HessianOperator, copies: number) => Promise<T>,
+  options: { divisorOfWanted?: boolean } = {},
 ): Promise<T> {
-  let copies = Math.min(copiesWithinBudget(operator, wanted), copiesForWork(operator, wanted));
+  // With divisorOfWanted the count divides `wanted`: launches never straddle two blocks of
+  // `wanted` probes (Hutchinson draws its probes in such blocks, whatever the launch size).
+  const fit = (c: number) => (options.divisorOfWanted ? largestDivisorAtMost(wanted, c) : c);
+  let copies = fit(Math.min(copiesWithinBudget(operator, wanted), copiesForWork(operator, wanted)));
   for (;;) {
     const batched = operator.withCopies(copies);
     try {
@@ -62,7 +74,7 @@ export async function withFittingCopies<T>(
       return await batched.atPoint(() => body(batched, copies));
     } catch (error) {
       if (copies === 1 || !isBatchLimitError(error)) throw error;
-      copies = Math.ceil(copies / 2);
+      copies = fit(Math.ceil(copies / 2));
     } finally {
       batched.dispose();
     }

@@ -6,8 +6,10 @@
 
 import { InputError, positiveInteger } from '../errors.ts';
 import { replicaDots } from '../kernels/curvature-sums.ts';
-import { unitVectors } from '../kernels/vectors.ts';
+import { randomRademacher } from '../kernels/rng.ts';
+import { stridedCopy, unitVectors } from '../kernels/vectors.ts';
 import { meanAndStandardError } from '../statistics.ts';
+import type { Tensor } from '../tensor/engine.ts';
 import { withFittingCopies } from './copies.ts';
 import type { HessianOperator } from './operator.ts';
 import { randomVectors, STREAM_HUTCHINSON } from './probes.ts';
@@ -21,8 +23,10 @@ export interface TraceOptions {
   minProbes?: number;
   maxProbes?: number;
   /**
-   * Probes per replica in one batched HVP (default min(probes, 32); fewer when the repeated inputs
-   * would exceed 128 MiB or a launch the adapter's limits). The probes drawn depend on it.
+   * Probes per replica drawn together (default min(probes, 32)), and the most that go through one
+   * batched HVP: fewer (a divisor) when the repeated inputs would exceed 128 MiB, a launch the
+   * adapter's limits or the work per launch that pays (see COPY_WORK_TARGET). The probes drawn
+   * depend on it, not on how many share a launch.
    */
   probesPerLaunch?: number;
   seed?: number;
@@ -66,50 +70,78 @@ export async function hessianTrace(
   const wanted = Math.min(budget, positiveInteger('probesPerLaunch', options.probesPerLaunch ?? 32));
   const R = operator.replicas;
   const engine = operator.engine;
-  const { samples, hvps } = await withFittingCopies(operator, wanted, async (batched, perLaunch) => {
-    const rounds = Math.ceil(budget / perLaunch);
-    const capacity = rounds * perLaunch;
-    const values = engine.empty([capacity], { batch: R });
-    const samples: number[][] = Array.from({ length: R }, () => []);
-    const done = new Array<boolean>(R).fill(false);
-    let hvps = 0;
-    try {
-      for (let round = 0; round < rounds; round++) {
-        const z = randomVectors(batched, 'rademacher', {
-          seed: options.seed ?? 0,
-          stream: STREAM_HUTCHINSON,
-          counter: round,
-          replicaOffset: options.replicaOffset,
-        });
-        const hz = batched.applyFlat(z);
-        hvps++;
-        // z_pᵀ H z_p of replica-probe b = r·perLaunch + j lands at values[r, round·perLaunch + j].
-        replicaDots(engine, z, hz, values, {
-          length: batched.size,
-          batch: R * perLaunch,
-          outGroup: perLaunch,
-          outBatch: capacity,
-          outOffset: round * perLaunch,
-        });
-        for (const t of [z, hz]) t.dispose();
-        const used = (round + 1) * perLaunch;
-        const last = round === rounds - 1 || used >= budget;
-        if (target === undefined && !last) continue;
-        const all = await values.read();
-        for (let r = 0; r < R; r++) {
-          if (done[r]) continue;
-          samples[r] = Array.from(all.subarray(r * capacity, r * capacity + Math.min(used, budget)));
-          if (target === undefined) continue;
-          const { mean, standardError } = meanAndStandardError(samples[r]);
-          if (samples[r].length >= minProbes && standardError <= target * Math.abs(mean)) done[r] = true;
-        }
-        if (last || done.every(Boolean)) break;
-      }
-    } finally {
-      values.dispose();
-    }
-    return { samples, hvps };
+  const n = operator.size;
+  const position = (counter: number) => ({
+    seed: options.seed ?? 0,
+    stream: STREAM_HUTCHINSON,
+    counter,
+    replicaOffset: options.replicaOffset,
   });
+  const drawn = await withFittingCopies(
+    operator,
+    wanted,
+    async (batched, perLaunch) => {
+      const rounds = Math.ceil(budget / perLaunch);
+      const capacity = rounds * perLaunch;
+      const values = engine.empty([capacity], { batch: R });
+      // Probes come in blocks of `wanted` per replica (block k from counter k); a launch of fewer
+      // copies takes its slice of the current block.
+      const block = perLaunch < wanted ? engine.empty([wanted * n], { batch: R }) : undefined;
+      const samples: number[][] = Array.from({ length: R }, () => []);
+      const done = new Array<boolean>(R).fill(false);
+      let hvps = 0;
+      try {
+        for (let round = 0; round < rounds; round++) {
+          let z: Tensor;
+          if (!block) z = randomVectors(batched, 'rademacher', position(round));
+          else {
+            const first = (round * perLaunch) % wanted;
+            if (first === 0) {
+              const view = engine.view(block, [wanted, n], R);
+              randomRademacher(engine, view.shape, position((round * perLaunch) / wanted), { out: view });
+            }
+            z = engine.empty([n], { batch: R * perLaunch });
+            stridedCopy(engine, block, z, {
+              length: perLaunch * n,
+              batch: R,
+              xBatch: wanted * n,
+              xOffset: first * n,
+              outBatch: perLaunch * n,
+            });
+          }
+          const hz = batched.applyFlat(z);
+          hvps++;
+          // z_pᵀ H z_p of replica-probe b = r·perLaunch + j lands at values[r, round·perLaunch + j].
+          replicaDots(engine, z, hz, values, {
+            length: batched.size,
+            batch: R * perLaunch,
+            outGroup: perLaunch,
+            outBatch: capacity,
+            outOffset: round * perLaunch,
+          });
+          for (const t of [z, hz]) t.dispose();
+          const used = (round + 1) * perLaunch;
+          const last = round === rounds - 1 || used >= budget;
+          if (target === undefined && !last) continue;
+          const all = await values.read();
+          for (let r = 0; r < R; r++) {
+            if (done[r]) continue;
+            samples[r] = Array.from(all.subarray(r * capacity, r * capacity + Math.min(used, budget)));
+            if (target === undefined) continue;
+            const { mean, standardError } = meanAndStandardError(samples[r]);
+            if (samples[r].length >= minProbes && standardError <= target * Math.abs(mean)) done[r] = true;
+          }
+          if (last || done.every(Boolean)) break;
+        }
+      } finally {
+        values.dispose();
+        block?.dispose();
+      }
+      return { samples, hvps };
+    },
+    { divisorOfWanted: true },
+  );
+  const { samples, hvps } = drawn;
   const stats = samples.map(meanAndStandardError);
   return {
     estimate: stats.map((s) => s.mean),
