@@ -4,7 +4,7 @@
  * per step) are written there and read back once every few steps, and the tridiagonal eigenproblem is
  * solved on the CPU in float64.
  */
-import { InputError } from '../errors.ts';
+import { InputError, positiveInteger } from '../errors.ts';
 import { fill } from '../kernels/elementwise.ts';
 import { KrylovBasis, powerStep } from '../kernels/lanczos.ts';
 import { matmul } from '../kernels/matmul.ts';
@@ -68,8 +68,7 @@ async function recurrence(operator: HessianOperator, options: RecurrenceOptions)
   const { engine, batch, size: n } = operator;
   const capacity = Math.min(options.maxSteps, n);
   const checkEvery = options.checkEvery ?? LANCZOS_CHECK_EVERY;
-  if (!Number.isInteger(checkEvery) || checkEvery < 1)
-    throw new InputError('checkEvery', `must be a positive integer, got ${checkEvery}`);
+  positiveInteger('checkEvery', checkEvery);
   const basis = new KrylovBasis(engine, n, capacity, batch);
   fill(engine, basis.rows, 0);
   const counter = options.counter ?? 0;
@@ -227,7 +226,7 @@ export async function topEigenvalues(
   options: EigenOptions = {},
 ): Promise<EigenResult> {
   const n = operator.size;
-  if (!Number.isInteger(k) || k < 1) throw new InputError('k', `must be a positive integer, got ${k}`);
+  positiveInteger('k', k);
   if (k > n) throw new InputError('k', `is ${k}, but the model has only ${n} parameters`);
   const which = options.which ?? 'largest';
   if (!['largest', 'smallest', 'magnitude'].includes(which))
@@ -347,10 +346,8 @@ export async function powerIteration(
   const maxIterations = options.maxIterations ?? 1000;
   const checkEvery = options.checkEvery ?? 1;
   if (!(tolerance > 0)) throw new InputError('tolerance', `must be positive, got ${tolerance}`);
-  if (!Number.isInteger(maxIterations) || maxIterations < 1)
-    throw new InputError('maxIterations', `must be a positive integer, got ${maxIterations}`);
-  if (!Number.isInteger(checkEvery) || checkEvery < 1)
-    throw new InputError('checkEvery', `must be a positive integer, got ${checkEvery}`);
+  positiveInteger('maxIterations', maxIterations);
+  positiveInteger('checkEvery', checkEvery);
   // Every iteration applies H at the same parameters: tape the forward pass and gradient once.
   const seed = options.seed ?? 0;
   const replicaOffset = options.replicaOffset ?? 0;

@@ -11,7 +11,7 @@
  * independent probe vectors per replica go through one batched HVP (Hutchinson, SLQ, exact traces).
  */
 import { Tape, type Var } from '../autodiff/tape.ts';
-import { InputError } from '../errors.ts';
+import { InputError, positiveInteger } from '../errors.ts';
 import { repeatReplicas, stridedCopy } from '../kernels/vectors.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 
@@ -136,8 +136,7 @@ export class HessianOperator {
       data = evaluation.data;
     } else {
       const { samples } = evaluation;
-      if (!Number.isInteger(samples) || samples < 1)
-        throw new InputError('evaluation.samples', `must be a positive integer, got ${samples}`);
+      positiveInteger('evaluation.samples', samples);
       data = evaluation.source.sample({
         seed: evaluation.seed,
         step: evaluation.step,
@@ -172,8 +171,7 @@ export class HessianOperator {
    * repeated once, here). Caller disposes it; it stays valid while the original's inputs are unchanged.
    */
   withCopies(copies: number): HessianOperator {
-    if (!Number.isInteger(copies) || copies < 1)
-      throw new InputError('copies', `must be a positive integer, got ${copies}`);
+    positiveInteger('copies', copies);
     if (this.copies !== 1) throw new InputError('copies', 'this operator already has copies');
     if (copies === 1)
       return new HessianOperator(this.engine, this.params, this.loss, this.data, this.replicas, 1, []);

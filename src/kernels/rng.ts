@@ -1,4 +1,4 @@
-import { InputError } from '../errors.ts';
+import { InputError, uint32Integer } from '../errors.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 import { grid1d } from './dispatch.ts';
 
@@ -18,11 +18,6 @@ export interface RandomPosition {
 
 const WORKGROUP = 64;
 
-function checkU32(field: string, value: number): void {
-  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff)
-    throw new InputError(field, `must be an integer in [0, 2^32), got ${value}`);
-}
-
 type Distribution = 'sample_uniform' | 'sample_normal' | 'sample_rademacher' | 'sample_integer';
 
 function launchRandom(
@@ -34,8 +29,8 @@ function launchRandom(
   b: number,
   bound: number,
 ): Tensor {
-  checkU32('random.seed', position.seed);
-  checkU32('random.stream', position.stream);
+  uint32Integer('random.seed', position.seed);
+  uint32Integer('random.stream', position.stream);
   if (
     !Number.isInteger(position.counter) ||
     position.counter < 0 ||

@@ -2,7 +2,7 @@
  * The engine: a device, its kernel registry, a buffer pool and a scheduler. Tensors are f32 (or u32)
  * arrays on the GPU with a per-replica shape and a leading replica (batch) count.
  */
-import { InputError, KernelError } from '../errors.ts';
+import { InputError, KernelError, positiveInteger } from '../errors.ts';
 import type { GpuContext } from '../gpu/context.ts';
 import { packUniforms } from '../gpu/shader/reflect.ts';
 import { KernelRegistry, type ShaderSources } from '../gpu/shader/registry.ts';
@@ -122,8 +122,7 @@ export class Engine {
       if (!Number.isInteger(d) || d < 1)
         throw new InputError(`shape[${i}]`, `dimensions must be positive integers, got ${d}`);
     }
-    if (!Number.isInteger(batch) || batch < 1)
-      throw new InputError('batch', `must be a positive integer, got ${batch}`);
+    positiveInteger('batch', batch);
     const elements = shape.reduce((a, b) => a * b, 1) * batch;
     const bytes = elements * 4;
     if (bytes > this.limits.maxBufferSize) {

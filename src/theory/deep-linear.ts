@@ -3,7 +3,7 @@
  * fluctuation on the symmetry orbit), from /work/shared/theory.md. Loss ℓ = ½‖W_D⋯W_1 x − y‖²,
  * x ~ N(0, Σ_x), y = V x + ε, ε ~ N(0, Σ_ε); S is the per-sample E‖∇ℓ‖², T the Hessian trace.
  */
-import { InputError } from '../errors.ts';
+import { InputError, positiveInteger } from '../errors.ts';
 import { lambdaMaxAt } from './hessian.ts';
 import { invSqrtSym, invSym, type Matrix, MlMatrix, nuclearNorm, sqrtSym, thinSvd, toMl } from './linalg.ts';
 import { validateTheoryConfig } from './validate.ts';
@@ -148,12 +148,9 @@ export interface InitInput {
  * D · m · Tr Σ_x · (h s²)^{D−1} (T the Gauss–Newton trace Σ_i ‖L_i‖² Tr(R_i Σ_x R_iᵀ)).
  */
 export function initSharpness({ depth, outputDim, traceSigmaX, width, scale }: InitInput): number {
-  const positiveInt = (x: number, field: string) => {
-    if (!Number.isInteger(x) || x < 1) throw new InputError(field, `expected an integer ≥ 1, got ${x}`);
-  };
-  positiveInt(depth, 'depth');
-  positiveInt(outputDim, 'outputDim');
-  positiveInt(width, 'width');
+  positiveInteger('depth', depth);
+  positiveInteger('outputDim', outputDim);
+  positiveInteger('width', width);
   if (!(Number.isFinite(traceSigmaX) && traceSigmaX > 0)) {
     throw new InputError('traceSigmaX', `expected a positive number, got ${traceSigmaX}`);
   }
