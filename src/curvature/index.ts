@@ -46,6 +46,18 @@ export {
 } from './operator.ts';
 export { randomVectors, STREAM_HUTCHINSON, STREAM_LANCZOS, STREAM_POWER, STREAM_SLQ } from './probes.ts';
 export {
+  batchMean,
+  CHUNK_BUDGET_FLOATS,
+  DEFAULT_EVALUATION_CHUNKS,
+  defaultChunkSamples,
+  EvaluationChunks,
+  type EvaluationChunksSpec,
+  measureSampleEstimates,
+  type SampleEstimate,
+  type SampleEstimateRequest,
+  type SampleMeasurement,
+} from './sample-estimates.ts';
+export {
   type ExactTraceResult,
   exactTrace,
   hessianTrace,

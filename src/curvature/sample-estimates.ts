@@ -1,0 +1,499 @@
+/**
+ * Curvature where no closed form exists, as sample estimates with their standard errors. The evaluation
+ * set of N samples per replica is held as K chunks (all resident: the data is small; each chunk's
+ * forward pass, tape and probe copies are built one chunk at a time, so activations stay bounded). The
+ * quantities are those of the loss on all N samples:
+ *
+ * - Tr H and the loss: per-chunk values combined as batch means; their chunk-to-chunk spread gives the
+ *   standard error (sampling of the data and, for Hutchinson, of the probes, drawn afresh per chunk).
+ * - λ_max and the top k: Lanczos on H = Σ_k w_k H_k (w_k = m_k / N), H·v summed over the chunks; the
+ *   standard error by the delta method, from the chunk-to-chunk spread of the Rayleigh quotients
+ *   u_jᵀ H_k u_j at the Ritz vectors u_j (δλ_j ≈ u_jᵀ δH u_j to first order).
+ * - S = mean ‖∇ℓ_i‖²: the per-sample values pooled over all chunks, s.e. = s/√N.
+ * - ‖∇L‖: the chunks' mean gradients combined; s.e. from the spread of their projections on ∇L/‖∇L‖.
+ */
+import { Tape } from '../autodiff/tape.ts';
+import { InputError } from '../errors.ts';
+import { accumulate, fill } from '../kernels/elementwise.ts';
+import type { Engine, Tensor } from '../tensor/engine.ts';
+import { MlMatrix, symmetricEigen } from '../theory/linalg.ts';
+import { denseHessian } from './dense.ts';
+import { gradientFluctuation } from './fluctuation.ts';
+import { MEASURE_DENSE_MAX_PARAMETERS, MEASURE_EXACT_TRACE_MAX_PARAMETERS } from './measure.ts';
+import { HessianOperator, type LossClosure, type SampleSource } from './operator.ts';
+import { randomVectors, STREAM_LANCZOS } from './probes.ts';
+import { exactTrace, hessianTrace } from './trace.ts';
+import { tridiagonalEigen } from './tridiagonal.ts';
+
+/** Chunks an evaluation set is split into by default: enough for a batch-means standard error. */
+export const DEFAULT_EVALUATION_CHUNKS = 8;
+/** Floats of one chunk's rows over all replicas (one row ≈ its widest layer) by default: 16 MiB. */
+export const CHUNK_BUDGET_FLOATS = 2 ** 22;
+
+/**
+ * Rows per chunk: N split into `DEFAULT_EVALUATION_CHUNKS` (fewer when N is smaller), smaller still
+ * when one chunk's activations (replicas × rows × floatsPerRow) would exceed `CHUNK_BUDGET_FLOATS`.
+ */
+export function defaultChunkSamples(samples: number, replicas: number, floatsPerRow: number): number {
+  const byCount = Math.ceil(samples / Math.min(DEFAULT_EVALUATION_CHUNKS, samples));
+  const byMemory = Math.max(1, Math.floor(CHUNK_BUDGET_FLOATS / Math.max(1, replicas * floatsPerRow)));
+  return Math.max(1, Math.min(byCount, byMemory));
+}
+
+/** An estimate per replica and its standard error (NaN from a single chunk or sample). */
+export interface SampleEstimate {
+  value: number[];
+  standardError: number[];
+}
+
+/**
+ * Batch means: Σ_k w_k x_k and its standard error √(K/(K−1) Σ_k w_k² (x_k − x̄)²), which for equal
+ * chunks is the sample standard deviation of the x_k over √K.
+ */
+export function batchMean(
+  values: readonly number[],
+  weights: readonly number[],
+): { mean: number; standardError: number } {
+  const K = values.length;
+  const mean = values.reduce((sum, x, k) => sum + weights[k] * x, 0);
+  if (K < 2) return { mean, standardError: Number.NaN };
+  const spread = values.reduce((sum, x, k) => sum + (weights[k] * (x - mean)) ** 2, 0);
+  return { mean, standardError: Math.sqrt((K / (K - 1)) * spread) };
+}
+
+export interface EvaluationChunksSpec {
+  /** Parameter tensors, batch R (not owned). */
+  params: readonly Tensor[];
+  loss: LossClosure;
+  /** Chunk k is `source.sample({ seed, step: k, rows: m_k, replicas: R, replicaOffset })`. */
+  source: SampleSource;
+  /** N: samples per replica. */
+  samples: number;
+  /** Rows per chunk (the last chunk takes the rest). */
+  chunkSamples: number;
+  seed: number;
+  replicaOffset?: number;
+}
+
+/** An evaluation set of N samples per replica held as chunks, each with its Hessian operator. */
+export class EvaluationChunks {
+  private constructor(
+    readonly engine: Engine,
+    readonly chunks: readonly { operator: HessianOperator; samples: number }[],
+    readonly samples: number,
+  ) {}
+
+  /** Draws every chunk from the source (owned, disposed with the chunks). */
+  static create(engine: Engine, spec: EvaluationChunksSpec): EvaluationChunks {
+    const { samples, chunkSamples } = spec;
+    if (!Number.isInteger(samples) || samples < 1)
+      throw new InputError('samples', `must be a positive integer, got ${samples}`);
+    if (!Number.isInteger(chunkSamples) || chunkSamples < 1)
+      throw new InputError('chunkSamples', `must be a positive integer, got ${chunkSamples}`);
+    const chunks: { operator: HessianOperator; samples: number }[] = [];
+    try {
+      for (let start = 0, k = 0; start < samples; start += chunkSamples, k++) {
+        const rows = Math.min(chunkSamples, samples - start);
+        const operator = HessianOperator.create(engine, {
+          params: spec.params,
+          loss: spec.loss,
+          evaluation: {
+            source: spec.source,
+            samples: rows,
+            seed: spec.seed,
+            step: k,
+            replicaOffset: spec.replicaOffset,
+          },
+        });
+        chunks.push({ operator, samples: rows });
+      }
+    } catch (error) {
+      for (const c of chunks) c.operator.dispose();
+      throw error;
+    }
+    return new EvaluationChunks(engine, chunks, samples);
+  }
+
+  get replicas(): number {
+    return this.chunks[0].operator.replicas;
+  }
+
+  /** n: parameters per replica. */
+  get size(): number {
+    return this.chunks[0].operator.size;
+  }
+
+  /** w_k = m_k / N. */
+  get weights(): number[] {
+    return this.chunks.map((c) => c.samples / this.samples);
+  }
+
+  dispose(): void {
+    for (const c of this.chunks) c.operator.dispose();
+  }
+}
+
+export interface SampleEstimateRequest {
+  trace?: boolean;
+  lambdaMax?: boolean;
+  /** The k largest eigenvalues (each with its s.e.). */
+  top?: number;
+  fluctuation?: boolean;
+  /** The loss on the evaluation set. */
+  loss?: boolean;
+  gradientNorm?: boolean;
+  /** n ≤ this: each chunk's dense Hessian (exact trace and eigen-solve of the mean). Default 64. */
+  denseMaxParameters?: number;
+  /** n ≤ this: each chunk's exact trace from unit vectors; beyond, Hutchinson. Default 256. */
+  exactTraceMaxParameters?: number;
+  /** Hutchinson probes per chunk and replica (default 16). */
+  probes?: number;
+  /** Lanczos steps on the mean Hessian (default 30, capped at n). */
+  lanczosSteps?: number;
+  /** Seed of the probes and the Lanczos start vector (e.g. the step). */
+  seed?: number;
+  /** Global index of the first replica (a shard): keys the probe streams. */
+  replicaOffset?: number;
+}
+
+export interface SampleMeasurement {
+  /** N and K. */
+  samples: number;
+  chunks: number;
+  trace?: SampleEstimate;
+  lambdaMax?: SampleEstimate;
+  /** top[j]: the (j+1)-th largest eigenvalue. */
+  top?: SampleEstimate[];
+  fluctuation?: SampleEstimate;
+  loss?: SampleEstimate;
+  gradientNorm?: SampleEstimate;
+  methods: { trace?: 'dense' | 'exact' | 'hutchinson'; lambdaMax?: 'dense' | 'lanczos' };
+  /** Per replica: every eigenvalue (ascending) of the mean Hessian, when it was formed densely. */
+  eigenvalues?: number[][];
+}
+
+function positiveInteger(field: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1)
+    throw new InputError(field, `must be a positive integer, got ${value}`);
+  return value;
+}
+
+/** A probe seed per (seed, chunk): chunks draw independent probes. */
+function chunkSeed(seed: number, chunk: number): number {
+  return (Math.imul(seed >>> 0, 0x9e3779b1) + chunk * 0x85ebca6b) >>> 0;
+}
+
+/** Combines per-chunk values (values[k][r]) per replica into batch means. */
+function combine(
+  values: readonly (readonly number[])[],
+  weights: readonly number[],
+  R: number,
+): SampleEstimate {
+  const out: SampleEstimate = { value: [], standardError: [] };
+  for (let r = 0; r < R; r++) {
+    const { mean, standardError } = batchMean(
+      values.map((v) => v[r]),
+      weights,
+    );
+    out.value.push(mean);
+    out.standardError.push(standardError);
+  }
+  return out;
+}
+
+/** Measures the requested estimates for every replica on an evaluation set held as chunks. */
+export async function measureSampleEstimates(
+  set: EvaluationChunks,
+  request: SampleEstimateRequest,
+): Promise<SampleMeasurement> {
+  const n = set.size;
+  const R = set.replicas;
+  const weights = set.weights;
+  const denseMax = positiveInteger(
+    'denseMaxParameters',
+    request.denseMaxParameters ?? MEASURE_DENSE_MAX_PARAMETERS,
+  );
+  const exactMax = positiveInteger(
+    'exactTraceMaxParameters',
+    request.exactTraceMaxParameters ?? MEASURE_EXACT_TRACE_MAX_PARAMETERS,
+  );
+  const probes = positiveInteger('probes', request.probes ?? 16);
+  const lanczosSteps = positiveInteger('lanczosSteps', request.lanczosSteps ?? 30);
+  const top = request.top ?? 0;
+  if (!Number.isInteger(top) || top < 0 || top > n)
+    throw new InputError('top', `must be an integer in [0, ${n}], got ${top}`);
+  const seed = request.seed ?? 0;
+  const replicaOffset = request.replicaOffset ?? 0;
+  const eigen = Boolean(request.lambdaMax || top > 0);
+  const dense = (request.trace || eigen) && n <= denseMax;
+  const result: SampleMeasurement = { samples: set.samples, chunks: set.chunks.length, methods: {} };
+
+  const traces: number[][] = [];
+  const losses: number[][] = [];
+  const gradients: Float64Array[] = [];
+  const squares: number[][] = Array.from({ length: R }, () => []);
+  // Per chunk and replica: the dense Hessian (n × n), when small enough.
+  const hessians: number[][][][] = [];
+  for (const [k, chunk] of set.chunks.entries()) {
+    const operator = chunk.operator;
+    if (dense) {
+      const H = await denseHessian(operator);
+      hessians.push(H);
+      traces.push(H.map((rows) => rows.reduce((sum, row, i) => sum + row[i], 0)));
+    } else if (request.trace) {
+      traces.push(
+        n <= exactMax
+          ? (await exactTrace(operator)).trace
+          : (await hessianTrace(operator, { probes, seed: chunkSeed(seed, k), replicaOffset })).estimate,
+      );
+    }
+    if (request.fluctuation) {
+      const f = await gradientFluctuation(operator);
+      f.values.forEach((values, r) => {
+        for (const v of values) squares[r].push(v);
+      });
+    }
+    if (request.loss) {
+      const value = operator.lossValue();
+      try {
+        losses.push(Array.from(await value.read()));
+      } finally {
+        value.dispose();
+      }
+    }
+    if (request.gradientNorm) gradients.push(await meanGradient(operator));
+  }
+  if (request.trace) {
+    result.trace = combine(traces, weights, R);
+    result.methods.trace = dense ? 'dense' : n <= exactMax ? 'exact' : 'hutchinson';
+  }
+  if (request.loss) result.loss = combine(losses, weights, R);
+  if (request.fluctuation) {
+    result.fluctuation = { value: [], standardError: [] };
+    for (const values of squares) {
+      const N = values.length;
+      const mean = values.reduce((a, b) => a + b, 0) / N;
+      const variance = N > 1 ? values.reduce((a, x) => a + (x - mean) ** 2, 0) / (N - 1) : Number.NaN;
+      result.fluctuation.value.push(mean);
+      result.fluctuation.standardError.push(Math.sqrt(variance / N));
+    }
+  }
+  if (request.gradientNorm) result.gradientNorm = gradientNormEstimate(gradients, weights, R, n);
+  if (eigen) {
+    const k = Math.max(1, top);
+    const { values, rayleigh } = dense
+      ? denseEigen(hessians, weights, k, result)
+      : await streamedEigen(set, k, { steps: Math.min(n, lanczosSteps), seed, replicaOffset });
+    // rayleigh[c][j][r]: u_jᵀ H_c u_j; the eigenvalue itself is that of the mean Hessian.
+    const estimates = Array.from({ length: k }, (_, j) => {
+      const spread = combine(
+        rayleigh.map((chunk) => chunk[j]),
+        weights,
+        R,
+      );
+      return { value: values.map((v) => v[j]), standardError: spread.standardError };
+    });
+    if (request.lambdaMax) result.lambdaMax = estimates[0];
+    if (top > 0) result.top = estimates;
+    result.methods.lambdaMax = dense ? 'dense' : 'lanczos';
+  }
+  return result;
+}
+
+/** The chunk's mean gradient per replica, flat (R × n), in float64. */
+async function meanGradient(operator: HessianOperator): Promise<Float64Array> {
+  const tape = new Tape(operator.engine);
+  const flat = operator.engine.empty([operator.size], { batch: operator.replicas });
+  try {
+    const { params, loss } = operator.build(tape);
+    operator.pack(
+      tape.grad(loss, params).map((g) => g.value),
+      flat,
+    );
+    return Float64Array.from(await flat.read());
+  } finally {
+    flat.dispose();
+    tape.dispose();
+  }
+}
+
+/** ‖ḡ‖ with ḡ = Σ_k w_k ḡ_k; its s.e. from the chunks' projections ḡ_k · ḡ/‖ḡ‖. */
+function gradientNormEstimate(
+  gradients: readonly Float64Array[],
+  weights: readonly number[],
+  R: number,
+  n: number,
+): SampleEstimate {
+  const out: SampleEstimate = { value: [], standardError: [] };
+  for (let r = 0; r < R; r++) {
+    const mean = new Float64Array(n);
+    gradients.forEach((g, k) => {
+      for (let i = 0; i < n; i++) mean[i] += weights[k] * g[r * n + i];
+    });
+    const norm = Math.sqrt(mean.reduce((a, v) => a + v * v, 0));
+    const projections = gradients.map((g) => {
+      let dot = 0;
+      for (let i = 0; i < n; i++) dot += g[r * n + i] * mean[i];
+      return norm > 0 ? dot / norm : 0;
+    });
+    out.value.push(norm);
+    out.standardError.push(batchMean(projections, weights).standardError);
+  }
+  return out;
+}
+
+/**
+ * Small models: the mean of the chunks' dense Hessians, eigen-solved in float64; the Rayleigh quotients
+ * of its top k eigenvectors on every chunk. Fills `result.eigenvalues`.
+ */
+function denseEigen(
+  hessians: readonly number[][][][],
+  weights: readonly number[],
+  k: number,
+  result: SampleMeasurement,
+): { values: number[][]; rayleigh: number[][][] } {
+  const R = hessians[0].length;
+  const n = hessians[0][0].length;
+  const values: number[][] = [];
+  const rayleigh: number[][][] = hessians.map(() => Array.from({ length: k }, () => new Array<number>(R)));
+  result.eigenvalues = [];
+  for (let r = 0; r < R; r++) {
+    const mean = new MlMatrix(n, n);
+    hessians.forEach((H, c) => {
+      for (let i = 0; i < n; i++)
+        for (let j = 0; j < n; j++) mean.set(i, j, mean.get(i, j) + weights[c] * H[r][i][j]);
+    });
+    const { values: ascending, vectors } = symmetricEigen(mean);
+    result.eigenvalues.push(ascending);
+    values.push(ascending.slice(-k).reverse());
+    for (let j = 0; j < k; j++) {
+      const u = vectors.getColumn(n - 1 - j);
+      hessians.forEach((H, c) => {
+        let q = 0;
+        for (let a = 0; a < n; a++) {
+          let row = 0;
+          for (let b = 0; b < n; b++) row += 0.5 * (H[r][a][b] + H[r][b][a]) * u[b];
+          q += u[a] * row;
+        }
+        rayleigh[c][j][r] = q;
+      });
+    }
+  }
+  return { values, rayleigh };
+}
+
+/** H·v of the mean Hessian Σ_k w_k H_k v_k for flat vectors (R × n, float64), and each chunk's H_k·v. */
+async function applyChunks(
+  set: EvaluationChunks,
+  v: Float64Array,
+  perChunk?: (chunk: number, hv: Float32Array) => void,
+): Promise<Float64Array> {
+  const engine = set.engine;
+  const n = set.size;
+  const R = set.replicas;
+  const input = engine.tensor(Float32Array.from(v), [n], { batch: R });
+  const hv = engine.empty([n], { batch: R });
+  const sum = engine.empty([n], { batch: R });
+  try {
+    if (!perChunk) fill(engine, sum, 0);
+    const weights = set.weights;
+    for (const [k, chunk] of set.chunks.entries()) {
+      chunk.operator.applyFlat(input, hv);
+      if (perChunk) perChunk(k, (await hv.read()) as Float32Array);
+      else accumulate(engine, sum, hv, 1, weights[k]);
+    }
+    return perChunk ? new Float64Array(0) : Float64Array.from(await sum.read());
+  } finally {
+    for (const t of [input, hv, sum]) t.dispose();
+  }
+}
+
+const dotAt = (a: Float64Array, b: Float64Array, offset: number, n: number) => {
+  let s = 0;
+  for (let i = offset; i < offset + n; i++) s += a[i] * b[i];
+  return s;
+};
+
+/**
+ * Lanczos with full reorthogonalisation (twice, in float64 on the CPU) on the mean Hessian, every
+ * replica in lockstep; each step's H·v is summed over the chunks on the GPU and read back once. Then
+ * the top k Ritz vectors' Rayleigh quotients on every chunk.
+ */
+async function streamedEigen(
+  set: EvaluationChunks,
+  k: number,
+  options: { steps: number; seed: number; replicaOffset: number },
+): Promise<{ values: number[][]; rayleigh: number[][][] }> {
+  const n = set.size;
+  const R = set.replicas;
+  const steps = Math.max(k, options.steps);
+  const startTensor = randomVectors(set.chunks[0].operator, 'normal', {
+    seed: options.seed,
+    stream: STREAM_LANCZOS,
+    counter: 0,
+    replicaOffset: options.replicaOffset,
+  });
+  let q: Float64Array;
+  try {
+    q = Float64Array.from(await startTensor.read());
+  } finally {
+    startTensor.dispose();
+  }
+  for (let r = 0; r < R; r++) {
+    const norm = Math.sqrt(dotAt(q, q, r * n, n));
+    for (let i = r * n; i < (r + 1) * n; i++) q[i] /= norm;
+  }
+  const basis: Float64Array[] = [];
+  const alpha: number[][] = Array.from({ length: R }, () => []);
+  const beta: number[][] = Array.from({ length: R }, () => []);
+  const active = new Array<boolean>(R).fill(true);
+  for (let step = 0; step < steps && active.some(Boolean); step++) {
+    basis.push(q);
+    const w = await applyChunks(set, q);
+    const next = new Float64Array(R * n);
+    for (let r = 0; r < R; r++) {
+      if (!active[r]) continue;
+      const o = r * n;
+      const a = dotAt(q, w, o, n);
+      alpha[r].push(a);
+      for (let pass = 0; pass < 2; pass++)
+        for (const b of basis) {
+          const c = dotAt(b, w, o, n);
+          for (let i = o; i < o + n; i++) w[i] -= c * b[i];
+        }
+      const norm = Math.sqrt(dotAt(w, w, o, n));
+      beta[r].push(norm);
+      const scale = Math.max(...alpha[r].map(Math.abs), ...beta[r]);
+      // An invariant subspace (or the whole space): the Ritz values are eigenvalues.
+      if (norm <= 1e-10 * scale || alpha[r].length === n) active[r] = false;
+      else for (let i = o; i < o + n; i++) next[i] = w[i] / norm;
+    }
+    q = next;
+  }
+  const values: number[][] = [];
+  const ritz = Array.from({ length: k }, () => new Float64Array(R * n));
+  for (let r = 0; r < R; r++) {
+    const m = alpha[r].length;
+    const e = tridiagonalEigen(alpha[r], beta[r].slice(0, m - 1));
+    const wanted = Array.from({ length: k }, (_, j) => m - 1 - j);
+    values.push(wanted.map((i) => (i >= 0 ? e.values[i] : Number.NaN)));
+    wanted.forEach((i, j) => {
+      if (i < 0) return;
+      for (let s = 0; s < m; s++) {
+        const y = e.vectors.get(s, i);
+        for (let t = r * n; t < (r + 1) * n; t++) ritz[j][t] += y * basis[s][t];
+      }
+    });
+  }
+  const rayleigh: number[][][] = set.chunks.map(() => Array.from({ length: k }, () => new Array<number>(R)));
+  for (let j = 0; j < k; j++) {
+    await applyChunks(set, ritz[j], (c, hv) => {
+      for (let r = 0; r < R; r++) {
+        let s = 0;
+        for (let i = r * n; i < (r + 1) * n; i++) s += ritz[j][i] * hv[i];
+        rayleigh[c][j][r] = s;
+      }
+    });
+  }
+  return { values, rayleigh };
+}
