@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import type { SampleSource } from '../src/curvature/operator.ts';
 import {
   batchMean,
-  defaultChunkSamples,
+  chunkSamples,
   EvaluationChunks,
   measureSampleEstimates,
   type SampleEstimate,
@@ -336,11 +336,12 @@ test('batch means: equal chunks give s/√K; one chunk has no standard error', (
   assert.ok(Number.isNaN(batchMean([7], [1]).standardError));
 });
 
-test('default chunk size: eight chunks, fewer rows when one chunk would exceed the memory budget', () => {
-  assert.is(defaultChunkSamples(200, 4, 10), 25);
-  assert.is(defaultChunkSamples(3, 1, 1), 1);
+test('chunk size: N over the chunks asked for, fewer rows when one chunk would exceed the memory budget', () => {
+  assert.is(chunkSamples(200, 8, 4, 10), 25);
+  assert.is(chunkSamples(201, 8, 4, 10), 26);
+  assert.is(chunkSamples(3, 8, 1, 1), 1);
   // 2²² floats over 64 replicas × 1024 floats a row: 64 rows.
-  assert.is(defaultChunkSamples(1_000_000, 64, 1024), 64);
+  assert.is(chunkSamples(1_000_000, 8, 64, 1024), 64);
 });
 
 test.run();

@@ -48,8 +48,8 @@ export { randomVectors, STREAM_HUTCHINSON, STREAM_LANCZOS, STREAM_POWER, STREAM_
 export {
   batchMean,
   CHUNK_BUDGET_FLOATS,
+  chunkSamples,
   DEFAULT_EVALUATION_CHUNKS,
-  defaultChunkSamples,
   EvaluationChunks,
   type EvaluationChunksSpec,
   measureSampleEstimates,

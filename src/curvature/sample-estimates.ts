@@ -15,10 +15,12 @@
 import { Tape } from '../autodiff/tape.ts';
 import { InputError } from '../errors.ts';
 import { accumulate, fill } from '../kernels/elementwise.ts';
+import { stridedCopy, unitVectors } from '../kernels/vectors.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 import { MlMatrix, symmetricEigen } from '../theory/linalg.ts';
-import { denseHessian } from './dense.ts';
-import { gradientFluctuation } from './fluctuation.ts';
+import { withFittingCopies } from './copies.ts';
+import { denseColumnsPerLaunch } from './dense.ts';
+import { encodeFluctuation, gradientFluctuation } from './fluctuation.ts';
 import { MEASURE_DENSE_MAX_PARAMETERS, MEASURE_EXACT_TRACE_MAX_PARAMETERS } from './measure.ts';
 import { HessianOperator, type LossClosure, type SampleSource } from './operator.ts';
 import { randomVectors, STREAM_LANCZOS } from './probes.ts';
@@ -31,11 +33,16 @@ export const DEFAULT_EVALUATION_CHUNKS = 8;
 export const CHUNK_BUDGET_FLOATS = 2 ** 22;
 
 /**
- * Rows per chunk: N split into `DEFAULT_EVALUATION_CHUNKS` (fewer when N is smaller), smaller still
- * when one chunk's activations (replicas × rows × floatsPerRow) would exceed `CHUNK_BUDGET_FLOATS`.
+ * Rows per chunk: N split into `chunks` (fewer when N is smaller), smaller still when one chunk's
+ * activations (replicas × rows × floatsPerRow) would exceed `CHUNK_BUDGET_FLOATS`.
  */
-export function defaultChunkSamples(samples: number, replicas: number, floatsPerRow: number): number {
-  const byCount = Math.ceil(samples / Math.min(DEFAULT_EVALUATION_CHUNKS, samples));
+export function chunkSamples(
+  samples: number,
+  chunks: number,
+  replicas: number,
+  floatsPerRow: number,
+): number {
+  const byCount = Math.ceil(samples / Math.max(1, Math.min(chunks, samples)));
   const byMemory = Math.max(1, Math.floor(CHUNK_BUDGET_FLOATS / Math.max(1, replicas * floatsPerRow)));
   return Math.max(1, Math.min(byCount, byMemory));
 }
@@ -234,20 +241,26 @@ export async function measureSampleEstimates(
   const squares: number[][] = Array.from({ length: R }, () => []);
   // Per chunk and replica: the dense Hessian (n × n), when small enough.
   const hessians: number[][][][] = [];
+  if (dense) {
+    // Every chunk's Hessian columns (and per-sample squared gradients) into one tensor, read once.
+    const round = await denseRound(set, Boolean(request.fluctuation));
+    hessians.push(...round.hessians);
+    for (const H of round.hessians)
+      traces.push(H.map((rows) => rows.reduce((sum, row, i) => sum + row[i], 0)));
+    round.squares.forEach((values, r) => {
+      squares[r].push(...values);
+    });
+  }
   for (const [k, chunk] of set.chunks.entries()) {
     const operator = chunk.operator;
-    if (dense) {
-      const H = await denseHessian(operator);
-      hessians.push(H);
-      traces.push(H.map((rows) => rows.reduce((sum, row, i) => sum + row[i], 0)));
-    } else if (request.trace) {
+    if (!dense && request.trace) {
       traces.push(
         n <= exactMax
           ? (await exactTrace(operator)).trace
           : (await hessianTrace(operator, { probes, seed: chunkSeed(seed, k), replicaOffset })).estimate,
       );
     }
-    if (request.fluctuation) {
+    if (request.fluctuation && !dense) {
       const f = await gradientFluctuation(operator);
       f.values.forEach((values, r) => {
         for (const v of values) squares[r].push(v);
@@ -298,6 +311,66 @@ export async function measureSampleEstimates(
     result.methods.lambdaMax = dense ? 'dense' : 'lanczos';
   }
   return result;
+}
+
+/**
+ * Small models: each chunk's n Hessian columns (a third of them per batched pass, at one taped point)
+ * and, when asked, its per-sample squared gradients, all into one tensor read back once.
+ */
+async function denseRound(
+  set: EvaluationChunks,
+  gradients: boolean,
+): Promise<{ hessians: number[][][][]; squares: number[][] }> {
+  const engine = set.engine;
+  const n = set.size;
+  const R = set.replicas;
+  const largest = Math.max(...set.chunks.map((c) => c.samples));
+  // Per replica and chunk: H (n·n, row i = (H e_i)ᵀ), then ‖∇ℓ_i‖² of its samples and ‖ḡ‖².
+  const width = n * n + (gradients ? largest + 1 : 0);
+  const stride = set.chunks.length * width;
+  const results = engine.empty([stride], { batch: R });
+  try {
+    for (const [k, chunk] of set.chunks.entries()) {
+      await withFittingCopies(chunk.operator, denseColumnsPerLaunch(n), async (batched, copies) => {
+        for (let start = 0; start < n; start += copies) {
+          const e = unitVectors(engine, n, batched.batch, copies, start);
+          const he = batched.applyFlat(e);
+          // Replica r's copies hold columns start … start + copies − 1 back to back.
+          stridedCopy(engine, he, results, {
+            length: Math.min(copies, n - start) * n,
+            batch: R,
+            xBatch: copies * n,
+            outBatch: stride,
+            outOffset: k * width + start * n,
+          });
+          e.dispose();
+          he.dispose();
+        }
+      });
+      if (gradients)
+        encodeFluctuation(chunk.operator, results, { outBatch: stride, offset: k * width + n * n });
+    }
+    const all = await results.read();
+    const hessians = set.chunks.map((_, k) =>
+      Array.from({ length: R }, (_, r) =>
+        Array.from({ length: n }, (_, i) => {
+          const at = r * stride + k * width + i * n;
+          return Array.from(all.subarray(at, at + n));
+        }),
+      ),
+    );
+    const squares = Array.from({ length: R }, (_, r) =>
+      gradients
+        ? set.chunks.flatMap((c, k) => {
+            const at = r * stride + k * width + n * n;
+            return Array.from(all.subarray(at, at + c.samples));
+          })
+        : [],
+    );
+    return { hessians, squares };
+  } finally {
+    results.dispose();
+  }
 }
 
 /** The chunk's mean gradient per replica, flat (R × n), in float64. */

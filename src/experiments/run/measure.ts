@@ -6,7 +6,7 @@
 import { deepLinearCurvature } from '../../curvature/deep-linear-exact.ts';
 import { populationCurvature } from '../../curvature/deep-linear-population.ts';
 import { broadenedDensity } from '../../curvature/density.ts';
-import { measureCurvature, spectralDensity } from '../../curvature/index.ts';
+import { measureSampleEstimates, type SampleEstimate, spectralDensity } from '../../curvature/index.ts';
 import type { Engine } from '../../tensor/engine.ts';
 import { layerConditionMetric, layerSharpnessMetrics, topEigenvalueMetric } from '../config.ts';
 import {
@@ -160,13 +160,17 @@ async function measureCurvatureRows(
     }
     return exact.eigenvalues;
   }
-  // One round for the log point: dense Hessian (exact trace and λ_max) for small models, exact
-  // or Hutchinson trace and Lanczos beyond; probe streams keyed by the global replica number.
-  const measured = await measureCurvature(prepared.operator, {
+  // No closed form: estimates on the evaluation set held as chunks, each with its standard error
+  // (dense, exact or Hutchinson trace per chunk; Lanczos on the chunks' mean Hessian); probe streams
+  // keyed by the global replica number.
+  const chunks = prepared.chunks;
+  if (!chunks) throw new Error('the GPU route needs the evaluation chunks (prepareBatch draws them)');
+  const measured = await measureSampleEstimates(chunks, {
     trace: metrics.has('sharpness'),
     lambdaMax: metrics.has('lambdaMax'),
     fluctuation: metrics.has('fluctuation'),
-    top: metrics.has('topEigenvalues') ? topCount : 0,
+    // k beyond the model's n parameters: NaN rows past its n eigenvalues.
+    top: metrics.has('topEigenvalues') ? Math.min(topCount, route.parameters) : 0,
     gradientNorm: metrics.has('gradientNorm'),
     denseMaxParameters: DENSE_MAX_PARAMETERS,
     exactTraceMaxParameters: EXACT_TRACE_MAX_PARAMETERS,
@@ -175,20 +179,27 @@ async function measureCurvatureRows(
     seed: step,
     replicaOffset: batch.offset,
   });
-  for (const [metric, values] of [
+  const missing = {
+    value: new Array(replicas).fill(Number.NaN),
+    standardError: new Array(replicas).fill(Number.NaN),
+  };
+  const estimates: [string, SampleEstimate | undefined][] = [
     ['sharpness', measured.trace],
     ['lambdaMax', measured.lambdaMax],
     ['fluctuation', measured.fluctuation],
-    // The estimates' own sampling errors (Hutchinson's probes; the evaluation set's samples).
-    ['sharpnessStandardError', measured.standardError?.trace],
-    ['fluctuationStandardError', measured.standardError?.fluctuation],
-  ] as const) {
-    values?.forEach((v, r) => {
-      out.add(r, step, metric, v);
-    });
+    ['gradientNorm', measured.gradientNorm],
+    ...Array.from(
+      { length: metrics.has('topEigenvalues') ? topCount : 0 },
+      (_, k): [string, SampleEstimate] => [topEigenvalueMetric(k), measured.top?.[k] ?? missing],
+    ),
+  ];
+  for (const [metric, estimate] of estimates) {
+    if (!estimate) continue;
+    for (let r = 0; r < replicas; r++) {
+      out.add(r, step, metric, estimate.value[r]);
+      out.add(r, step, `${metric}StandardError`, estimate.standardError[r]);
+    }
   }
-  for (let r = 0; r < replicas; r++)
-    addMore(plan, r, step, { top: measured.top?.[r], gradientNorm: measured.gradientNorm?.[r] });
   return undefined;
 }
 

@@ -1,5 +1,6 @@
 /** How a batch's curvature is measured, and what each (group, metric) of a run therefore is. */
-import type { ExperimentConfig } from '../config.ts';
+import { chunkSamples, DEFAULT_EVALUATION_CHUNKS } from '../../curvature/sample-estimates.ts';
+import type { ExperimentConfig, ValidatedGroup } from '../config.ts';
 import {
   type MeasurementRoute,
   type MetricDefinition,
@@ -32,14 +33,38 @@ export function measurementRoute(batch: ReplicaBatch): MeasurementRoute {
   const parameters = model.parameters.reduce((sum, p) => sum + p.shape.reduce((a, b) => a * b, 1), 0);
   const moments =
     resolved.model.kind === 'deep-linear' && resolved.loss === 'mse' && parameters <= DENSE_MAX_PARAMETERS;
+  const kind = populationMoments(batch.members) ? 'population' : moments ? 'sample-moments' : 'sample-gpu';
+  const samples = resolved.measure.evaluationSamples;
   return {
-    kind: populationMoments(batch.members) ? 'population' : moments ? 'sample-moments' : 'sample-gpu',
+    kind,
     parameters,
     denseMax: DENSE_MAX_PARAMETERS,
     exactTraceMax: EXACT_TRACE_MAX_PARAMETERS,
     probes: resolved.measure.hutchinsonProbes ?? DEFAULT_PROBES,
     lanczosSteps: Math.min(parameters, resolved.measure.lanczosIterations ?? DEFAULT_LANCZOS_STEPS),
+    ...(kind === 'sample-gpu' && {
+      chunks: Math.ceil(samples / evaluationChunkSamples(batch.members[0].group, batch.replicas)),
+    }),
   };
+}
+
+/**
+ * Rows per chunk of the evaluation set on the GPU route: `measure.evaluationChunks` (default 8)
+ * chunks, smaller ones when a chunk's activations (one row ≈ the widest layer, a Transformer's
+ * attention scores) would not fit the chunk budget.
+ */
+export function evaluationChunkSamples(group: ValidatedGroup, replicas: number): number {
+  const { resolved, model } = group;
+  const spec = resolved.model;
+  const widest = Math.max(model.inputFeatures, model.outputDim, ...model.parameters.map((p) => p.shape[0]));
+  const perRow =
+    spec.kind === 'transformer' ? Math.max(widest, spec.heads * spec.sequenceLength ** 2) : widest;
+  return chunkSamples(
+    resolved.measure.evaluationSamples,
+    resolved.measure.evaluationChunks ?? DEFAULT_EVALUATION_CHUNKS,
+    replicas,
+    perRow,
+  );
 }
 
 /** What each (group, metric) of these batches is. */
