@@ -223,7 +223,13 @@ let reference: Population | undefined;
 
 async function measure(
   engine: Engine,
-  options: { denseMaxParameters?: number; exactTraceMaxParameters?: number; probes?: number },
+  options: {
+    denseMaxParameters?: number;
+    exactTraceMaxParameters?: number;
+    probes?: number;
+    stack?: boolean;
+  },
+  chunkSamples = CHUNK,
 ): Promise<SampleMeasurement> {
   const model = buildModel(SPEC);
   // Every replica at the same parameters, each with its own evaluation set: R independent repeats.
@@ -246,7 +252,7 @@ async function measure(
     loss: modelLoss(model, 'mse'),
     source: teacherSource(engine),
     samples: SAMPLES,
-    chunkSamples: CHUNK,
+    chunkSamples,
     seed: 5,
   });
   try {
@@ -299,10 +305,10 @@ function checkEstimate(name: Key, got: SampleEstimate, want: Population) {
   });
 }
 
-function checkAll(got: SampleMeasurement) {
+function checkAll(got: SampleMeasurement, chunks = SAMPLES / CHUNK) {
   reference ??= population(100_000);
   assert.is(got.samples, SAMPLES);
-  assert.is(got.chunks, SAMPLES / CHUNK);
+  assert.is(got.chunks, chunks);
   for (const name of ['trace', 'lambdaMax', 'fluctuation', 'loss', 'gradientNorm'] as const)
     checkEstimate(name, got[name]!, reference);
   // top[0] is λ_max; top[1] the next eigenvalue, below it.
@@ -312,7 +318,7 @@ function checkAll(got: SampleMeasurement) {
   });
 }
 
-test('small model: dense chunk Hessians, their mean eigen-solved in float64', async () => {
+test('small model, chunks batched as replicas: dense chunk Hessians, their mean eigen-solved in float64', async () => {
   const engine = await testEngine();
   const got = await measure(engine, {});
   assert.equal(got.methods, { trace: 'dense', lambdaMax: 'dense' });
@@ -320,12 +326,24 @@ test('small model: dense chunk Hessians, their mean eigen-solved in float64', as
   checkAll(got);
 });
 
-test('Hutchinson per chunk (probe noise in the s.e.) and Lanczos on the mean Hessian, H·v summed over chunks', async () => {
+test('chunks of unequal size, one at a time: dense chunk Hessians and per-sample gradients in one readback', async () => {
   const engine = await testEngine();
-  const got = await measure(engine, { denseMaxParameters: 1, exactTraceMaxParameters: 1, probes: 4 });
-  assert.equal(got.methods, { trace: 'hutchinson', lambdaMax: 'lanczos' });
-  checkAll(got);
+  // 6 chunks of 300 and one of 248.
+  checkAll(await measure(engine, {}, 300), 7);
 });
+
+for (const stack of [true, false])
+  test(`Hutchinson per chunk (probe noise in the s.e.) and Lanczos on the mean Hessian, ${stack ? 'chunks batched as replicas' : 'one chunk at a time'}`, async () => {
+    const engine = await testEngine();
+    const got = await measure(engine, {
+      denseMaxParameters: 1,
+      exactTraceMaxParameters: 1,
+      probes: 4,
+      stack,
+    });
+    assert.equal(got.methods, { trace: 'hutchinson', lambdaMax: 'lanczos' });
+    checkAll(got);
+  });
 
 test('batch means: equal chunks give s/√K; one chunk has no standard error', () => {
   const values = [1, 2, 4, 5];

@@ -15,14 +15,14 @@
 import { Tape } from '../autodiff/tape.ts';
 import { InputError } from '../errors.ts';
 import { accumulate, fill } from '../kernels/elementwise.ts';
-import { stridedCopy, unitVectors } from '../kernels/vectors.ts';
+import { repeatReplicas, stridedCopy, unitVectors } from '../kernels/vectors.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 import { MlMatrix, symmetricEigen } from '../theory/linalg.ts';
 import { withFittingCopies } from './copies.ts';
-import { denseColumnsPerLaunch } from './dense.ts';
+import { denseColumnsPerLaunch, denseHessian } from './dense.ts';
 import { encodeFluctuation, gradientFluctuation } from './fluctuation.ts';
 import { MEASURE_DENSE_MAX_PARAMETERS, MEASURE_EXACT_TRACE_MAX_PARAMETERS } from './measure.ts';
-import { HessianOperator, type LossClosure, type SampleSource } from './operator.ts';
+import { type EvaluationData, HessianOperator, type LossClosure, type SampleSource } from './operator.ts';
 import { randomVectors, STREAM_LANCZOS } from './probes.ts';
 import { exactTrace, hessianTrace } from './trace.ts';
 import { tridiagonalEigen } from './tridiagonal.ts';
@@ -84,10 +84,14 @@ export interface EvaluationChunksSpec {
 
 /** An evaluation set of N samples per replica held as chunks, each with its Hessian operator. */
 export class EvaluationChunks {
+  /** Every chunk's data side by side as one set of R·K replicas (see `stack`), made on first use. */
+  private stackedData: EvaluationData | undefined;
+
   private constructor(
     readonly engine: Engine,
     readonly chunks: readonly { operator: HessianOperator; samples: number }[],
     readonly samples: number,
+    private readonly spec: EvaluationChunksSpec,
   ) {}
 
   /** Draws every chunk from the source (owned, disposed with the chunks). */
@@ -118,7 +122,52 @@ export class EvaluationChunks {
       for (const c of chunks) c.operator.dispose();
       throw error;
     }
-    return new EvaluationChunks(engine, chunks, samples);
+    return new EvaluationChunks(engine, chunks, samples, spec);
+  }
+
+  /**
+   * The chunks as one operator of R·K replicas — replica r·K + k holds replica r's parameters (copied
+   * now: they change between log points) and chunk k's data — so that each pass over all chunks is one
+   * batched launch, as over an unchunked set. Only for chunks of equal size; caller disposes.
+   */
+  stack(): { operator: HessianOperator; dispose(): void } | undefined {
+    const K = this.chunks.length;
+    const m = this.chunks[0].samples;
+    if (K < 2 || this.chunks.some((c) => c.samples !== m)) return undefined;
+    const engine = this.engine;
+    const R = this.replicas;
+    if (!this.stackedData) {
+      const stacked: Record<string, Tensor> = {};
+      for (const [name, first] of Object.entries(this.chunks[0].operator.data)) {
+        const out = engine.empty(first.shape, { batch: R * K });
+        this.chunks.forEach((chunk, k) => {
+          const part = chunk.operator.data[name];
+          // Replica r of chunk k goes to replica r·K + k (part.batch 1: shared, the same for every r).
+          stridedCopy(engine, part, out, {
+            length: part.size,
+            batch: R,
+            xBatch: part.batch === 1 ? 0 : part.size,
+            outBatch: K * part.size,
+            outOffset: k * part.size,
+          });
+        });
+        stacked[name] = out;
+      }
+      this.stackedData = stacked;
+    }
+    const params = this.spec.params.map((p) => repeatReplicas(engine, p, K));
+    const operator = HessianOperator.create(engine, {
+      params,
+      loss: this.spec.loss,
+      evaluation: { data: this.stackedData },
+    });
+    return {
+      operator,
+      dispose() {
+        operator.dispose();
+        for (const p of params) p.dispose();
+      },
+    };
   }
 
   get replicas(): number {
@@ -137,6 +186,8 @@ export class EvaluationChunks {
 
   dispose(): void {
     for (const c of this.chunks) c.operator.dispose();
+    for (const t of Object.values(this.stackedData ?? {})) t.dispose();
+    this.stackedData = undefined;
   }
 }
 
@@ -161,6 +212,17 @@ export interface SampleEstimateRequest {
   seed?: number;
   /** Global index of the first replica (a shard): keys the probe streams. */
   replicaOffset?: number;
+  /**
+   * Keep every chunk's forward pass and gradient taped while Lanczos runs (default true), so each
+   * step costs only the chunks' H·v passes: the memory of one tape over all N samples. False when the
+   * chunks are small for memory's sake: each H·v then tapes its chunk afresh.
+   */
+  holdTapes?: boolean;
+  /**
+   * Run all chunks as one batched operator of R·K replicas when they have equal sizes and their tapes
+   * may be held together (default true); false measures them one at a time.
+   */
+  stack?: boolean;
 }
 
 export interface SampleMeasurement {
@@ -241,76 +303,137 @@ export async function measureSampleEstimates(
   const squares: number[][] = Array.from({ length: R }, () => []);
   // Per chunk and replica: the dense Hessian (n × n), when small enough.
   const hessians: number[][][][] = [];
-  if (dense) {
-    // Every chunk's Hessian columns (and per-sample squared gradients) into one tensor, read once.
-    const round = await denseRound(set, Boolean(request.fluctuation));
-    hessians.push(...round.hessians);
-    for (const H of round.hessians)
-      traces.push(H.map((rows) => rows.reduce((sum, row, i) => sum + row[i], 0)));
-    round.squares.forEach((values, r) => {
-      squares[r].push(...values);
-    });
-  }
-  for (const [k, chunk] of set.chunks.entries()) {
-    const operator = chunk.operator;
-    if (!dense && request.trace) {
-      traces.push(
-        n <= exactMax
-          ? (await exactTrace(operator)).trace
-          : (await hessianTrace(operator, { probes, seed: chunkSeed(seed, k), replicaOffset })).estimate,
-      );
-    }
-    if (request.fluctuation && !dense) {
-      const f = await gradientFluctuation(operator);
-      f.values.forEach((values, r) => {
-        for (const v of values) squares[r].push(v);
-      });
-    }
-    if (request.loss) {
-      const value = operator.lossValue();
-      try {
-        losses.push(Array.from(await value.read()));
-      } finally {
-        value.dispose();
+  const stacked = request.stack !== false && request.holdTapes !== false ? set.stack() : undefined;
+  try {
+    if (stacked) {
+      // All chunks in one batched operator: stacked replica r·K + k is chunk k of replica r.
+      const K = set.chunks.length;
+      const S = stacked.operator;
+      const split = (values: ArrayLike<number>) =>
+        Array.from({ length: K }, (_, k) => Array.from({ length: R }, (_, r) => values[r * K + k]));
+      if (dense) {
+        const H = await denseHessian(S);
+        for (let k = 0; k < K; k++) hessians.push(Array.from({ length: R }, (_, r) => H[r * K + k]));
+        for (const chunk of hessians)
+          traces.push(chunk.map((rows) => rows.reduce((sum, row, i) => sum + row[i], 0)));
+      } else if (request.trace) {
+        const all =
+          n <= exactMax
+            ? (await exactTrace(S)).trace
+            : (await hessianTrace(S, { probes, seed, replicaOffset: replicaOffset * K })).estimate;
+        traces.push(...split(all));
+      }
+      if (request.fluctuation) {
+        const f = await gradientFluctuation(S);
+        f.values.forEach((values, b) => {
+          squares[Math.floor(b / K)].push(...values);
+        });
+      }
+      if (request.loss) {
+        const value = S.lossValue();
+        try {
+          losses.push(...split(await value.read()));
+        } finally {
+          value.dispose();
+        }
+      }
+      if (request.gradientNorm) {
+        const g = await meanGradient(S);
+        for (let k = 0; k < K; k++) {
+          const chunk = new Float64Array(R * n);
+          for (let r = 0; r < R; r++) chunk.set(g.subarray((r * K + k) * n, (r * K + k + 1) * n), r * n);
+          gradients.push(chunk);
+        }
       }
     }
-    if (request.gradientNorm) gradients.push(await meanGradient(operator));
+    return await finish();
+  } finally {
+    stacked?.dispose();
   }
-  if (request.trace) {
-    result.trace = combine(traces, weights, R);
-    result.methods.trace = dense ? 'dense' : n <= exactMax ? 'exact' : 'hutchinson';
-  }
-  if (request.loss) result.loss = combine(losses, weights, R);
-  if (request.fluctuation) {
-    result.fluctuation = { value: [], standardError: [] };
-    for (const values of squares) {
-      const N = values.length;
-      const mean = values.reduce((a, b) => a + b, 0) / N;
-      const variance = N > 1 ? values.reduce((a, x) => a + (x - mean) ** 2, 0) / (N - 1) : Number.NaN;
-      result.fluctuation.value.push(mean);
-      result.fluctuation.standardError.push(Math.sqrt(variance / N));
+
+  async function finish(): Promise<SampleMeasurement> {
+    if (dense && !stacked) {
+      // Every chunk's Hessian columns (and per-sample squared gradients) into one tensor, read once.
+      const round = await denseRound(set, Boolean(request.fluctuation));
+      hessians.push(...round.hessians);
+      for (const H of round.hessians)
+        traces.push(H.map((rows) => rows.reduce((sum, row, i) => sum + row[i], 0)));
+      round.squares.forEach((values, r) => {
+        squares[r].push(...values);
+      });
     }
+    for (const [k, chunk] of (stacked ? [] : set.chunks).entries()) {
+      const operator = chunk.operator;
+      if (!dense && request.trace) {
+        traces.push(
+          n <= exactMax
+            ? (await exactTrace(operator)).trace
+            : (await hessianTrace(operator, { probes, seed: chunkSeed(seed, k), replicaOffset })).estimate,
+        );
+      }
+      if (request.fluctuation && !dense) {
+        const f = await gradientFluctuation(operator);
+        f.values.forEach((values, r) => {
+          for (const v of values) squares[r].push(v);
+        });
+      }
+      if (request.loss) {
+        const value = operator.lossValue();
+        try {
+          losses.push(Array.from(await value.read()));
+        } finally {
+          value.dispose();
+        }
+      }
+      if (request.gradientNorm) gradients.push(await meanGradient(operator));
+    }
+    if (request.trace) {
+      result.trace = combine(traces, weights, R);
+      result.methods.trace = dense ? 'dense' : n <= exactMax ? 'exact' : 'hutchinson';
+    }
+    if (request.loss) result.loss = combine(losses, weights, R);
+    if (request.fluctuation) {
+      result.fluctuation = { value: [], standardError: [] };
+      for (const values of squares) {
+        const N = values.length;
+        const mean = values.reduce((a, b) => a + b, 0) / N;
+        const variance = N > 1 ? values.reduce((a, x) => a + (x - mean) ** 2, 0) / (N - 1) : Number.NaN;
+        result.fluctuation.value.push(mean);
+        result.fluctuation.standardError.push(Math.sqrt(variance / N));
+      }
+    }
+    if (request.gradientNorm) result.gradientNorm = gradientNormEstimate(gradients, weights, R, n);
+    if (eigen) {
+      const k = Math.max(1, top);
+      const { values, rayleigh } = dense
+        ? denseEigen(hessians, weights, k, result)
+        : stacked
+          ? await stacked.operator.atPoint(() =>
+              streamedEigen(
+                set,
+                k,
+                { steps: Math.min(n, lanczosSteps), seed, replicaOffset },
+                stacked.operator,
+              ),
+            )
+          : await withEveryPoint(set, request.holdTapes ?? true, () =>
+              streamedEigen(set, k, { steps: Math.min(n, lanczosSteps), seed, replicaOffset }),
+            );
+      // rayleigh[c][j][r]: u_jᵀ H_c u_j; the eigenvalue itself is that of the mean Hessian.
+      const estimates = Array.from({ length: k }, (_, j) => {
+        const spread = combine(
+          rayleigh.map((chunk) => chunk[j]),
+          weights,
+          R,
+        );
+        return { value: values.map((v) => v[j]), standardError: spread.standardError };
+      });
+      if (request.lambdaMax) result.lambdaMax = estimates[0];
+      if (top > 0) result.top = estimates;
+      result.methods.lambdaMax = dense ? 'dense' : 'lanczos';
+    }
+    return result;
   }
-  if (request.gradientNorm) result.gradientNorm = gradientNormEstimate(gradients, weights, R, n);
-  if (eigen) {
-    const k = Math.max(1, top);
-    const { values, rayleigh } = dense
-      ? denseEigen(hessians, weights, k, result)
-      : await streamedEigen(set, k, { steps: Math.min(n, lanczosSteps), seed, replicaOffset });
-    // rayleigh[c][j][r]: u_jᵀ H_c u_j; the eigenvalue itself is that of the mean Hessian.
-    const estimates = Array.from({ length: k }, (_, j) => {
-      const spread = combine(
-        rayleigh.map((chunk) => chunk[j]),
-        weights,
-        R,
-      );
-      return { value: values.map((v) => v[j]), standardError: spread.standardError };
-    });
-    if (request.lambdaMax) result.lambdaMax = estimates[0];
-    if (top > 0) result.top = estimates;
-    result.methods.lambdaMax = dense ? 'dense' : 'lanczos';
-  }
-  return result;
 }
 
 /**
@@ -455,21 +578,50 @@ function denseEigen(
   return { values, rayleigh };
 }
 
+/** Runs `body` inside every chunk's `atPoint` (nested), or as is. */
+function withEveryPoint<T>(set: EvaluationChunks, hold: boolean, body: () => Promise<T>): Promise<T> {
+  if (!hold) return body();
+  const enter = (k: number): Promise<T> =>
+    k === set.chunks.length ? body() : set.chunks[k].operator.atPoint(() => enter(k + 1));
+  return enter(0);
+}
+
 /** H·v of the mean Hessian Σ_k w_k H_k v_k for flat vectors (R × n, float64), and each chunk's H_k·v. */
 async function applyChunks(
   set: EvaluationChunks,
   v: Float64Array,
   perChunk?: (chunk: number, hv: Float32Array) => void,
+  stacked?: HessianOperator,
 ): Promise<Float64Array> {
   const engine = set.engine;
   const n = set.size;
   const R = set.replicas;
+  const weights = set.weights;
+  if (stacked) {
+    // One batched H·v over every chunk: v repeated K times, replica r·K + k holding chunk k's H_k v.
+    const K = set.chunks.length;
+    const input = engine.tensor(Float32Array.from(v), [n], { batch: R });
+    const repeated = repeatReplicas(engine, input, K);
+    const hv = stacked.applyFlat(repeated);
+    try {
+      const all = (await hv.read()) as Float32Array;
+      const sum = new Float64Array(R * n);
+      for (let k = 0; k < K; k++) {
+        const chunk = new Float32Array(R * n);
+        for (let r = 0; r < R; r++) chunk.set(all.subarray((r * K + k) * n, (r * K + k + 1) * n), r * n);
+        if (perChunk) perChunk(k, chunk);
+        else for (let i = 0; i < R * n; i++) sum[i] += weights[k] * chunk[i];
+      }
+      return sum;
+    } finally {
+      for (const t of [input, repeated, hv]) t.dispose();
+    }
+  }
   const input = engine.tensor(Float32Array.from(v), [n], { batch: R });
   const hv = engine.empty([n], { batch: R });
   const sum = engine.empty([n], { batch: R });
   try {
     if (!perChunk) fill(engine, sum, 0);
-    const weights = set.weights;
     for (const [k, chunk] of set.chunks.entries()) {
       chunk.operator.applyFlat(input, hv);
       if (perChunk) perChunk(k, (await hv.read()) as Float32Array);
@@ -496,6 +648,7 @@ async function streamedEigen(
   set: EvaluationChunks,
   k: number,
   options: { steps: number; seed: number; replicaOffset: number },
+  stacked?: HessianOperator,
 ): Promise<{ values: number[][]; rayleigh: number[][][] }> {
   const n = set.size;
   const R = set.replicas;
@@ -522,7 +675,7 @@ async function streamedEigen(
   const active = new Array<boolean>(R).fill(true);
   for (let step = 0; step < steps && active.some(Boolean); step++) {
     basis.push(q);
-    const w = await applyChunks(set, q);
+    const w = await applyChunks(set, q, undefined, stacked);
     const next = new Float64Array(R * n);
     for (let r = 0; r < R; r++) {
       if (!active[r]) continue;
@@ -560,13 +713,18 @@ async function streamedEigen(
   }
   const rayleigh: number[][][] = set.chunks.map(() => Array.from({ length: k }, () => new Array<number>(R)));
   for (let j = 0; j < k; j++) {
-    await applyChunks(set, ritz[j], (c, hv) => {
-      for (let r = 0; r < R; r++) {
-        let s = 0;
-        for (let i = r * n; i < (r + 1) * n; i++) s += ritz[j][i] * hv[i];
-        rayleigh[c][j][r] = s;
-      }
-    });
+    await applyChunks(
+      set,
+      ritz[j],
+      (c, hv) => {
+        for (let r = 0; r < R; r++) {
+          let s = 0;
+          for (let i = r * n; i < (r + 1) * n; i++) s += ritz[j][i] * hv[i];
+          rayleigh[c][j][r] = s;
+        }
+      },
+      stacked,
+    );
   }
   return { values, rayleigh };
 }

@@ -6,7 +6,12 @@
 import { deepLinearCurvature } from '../../curvature/deep-linear-exact.ts';
 import { populationCurvature } from '../../curvature/deep-linear-population.ts';
 import { broadenedDensity } from '../../curvature/density.ts';
-import { measureSampleEstimates, type SampleEstimate, spectralDensity } from '../../curvature/index.ts';
+import {
+  DEFAULT_EVALUATION_CHUNKS,
+  measureSampleEstimates,
+  type SampleEstimate,
+  spectralDensity,
+} from '../../curvature/index.ts';
 import type { Engine } from '../../tensor/engine.ts';
 import { layerConditionMetric, layerSharpnessMetrics, topEigenvalueMetric } from '../config.ts';
 import {
@@ -178,6 +183,8 @@ async function measureCurvatureRows(
     lanczosSteps: route.lanczosSteps,
     seed: step,
     replicaOffset: batch.offset,
+    // Chunks sized by count, not memory: all their tapes together cost one tape over the whole set.
+    holdTapes: chunks.chunks.length <= (resolved.measure.evaluationChunks ?? DEFAULT_EVALUATION_CHUNKS),
   });
   const missing = {
     value: new Array(replicas).fill(Number.NaN),
