@@ -227,7 +227,7 @@ async function measure(
     denseMaxParameters?: number;
     exactTraceMaxParameters?: number;
     probes?: number;
-    stack?: boolean;
+    holdTapes?: boolean;
   },
   chunkSamples = CHUNK,
 ): Promise<SampleMeasurement> {
@@ -332,14 +332,14 @@ test('chunks of unequal size, one at a time: dense chunk Hessians and per-sample
   checkAll(await measure(engine, {}, 300), 7);
 });
 
-for (const stack of [true, false])
-  test(`Hutchinson per chunk (probe noise in the s.e.) and Lanczos on the mean Hessian, ${stack ? 'chunks batched as replicas' : 'one chunk at a time'}`, async () => {
+for (const hold of [true, false])
+  test(`Hutchinson per chunk (probe noise in the s.e.) and Lanczos on the mean Hessian, ${hold ? 'on all samples at once, chunks batched as replicas' : 'each H·v summed over chunks taped one at a time'}`, async () => {
     const engine = await testEngine();
     const got = await measure(engine, {
       denseMaxParameters: 1,
       exactTraceMaxParameters: 1,
-      probes: 4,
-      stack,
+      probes: 16,
+      holdTapes: hold,
     });
     assert.equal(got.methods, { trace: 'hutchinson', lambdaMax: 'lanczos' });
     checkAll(got);

@@ -6,8 +6,8 @@
  *
  * - Tr H and the loss: per-chunk values combined as batch means; their chunk-to-chunk spread gives the
  *   standard error (sampling of the data and, for Hutchinson, of the probes, drawn afresh per chunk).
- * - λ_max and the top k: Lanczos on H = Σ_k w_k H_k (w_k = m_k / N), H·v summed over the chunks; the
- *   standard error by the delta method, from the chunk-to-chunk spread of the Rayleigh quotients
+ * - λ_max and the top k: Lanczos on H = Σ_k w_k H_k (w_k = m_k / N), the Hessian over all N samples;
+ *   the standard error by the delta method, from the chunk-to-chunk spread of the Rayleigh quotients
  *   u_jᵀ H_k u_j at the Ritz vectors u_j (δλ_j ≈ u_jᵀ δH u_j to first order).
  * - S = mean ‖∇ℓ_i‖²: the per-sample values pooled over all chunks, s.e. = s/√N.
  * - ‖∇L‖: the chunks' mean gradients combined; s.e. from the spread of their projections on ∇L/‖∇L‖.
@@ -21,6 +21,7 @@ import { MlMatrix, symmetricEigen } from '../theory/linalg.ts';
 import { withFittingCopies } from './copies.ts';
 import { denseColumnsPerLaunch, denseHessian } from './dense.ts';
 import { encodeFluctuation, gradientFluctuation } from './fluctuation.ts';
+import { topEigenvalues } from './lanczos.ts';
 import { MEASURE_DENSE_MAX_PARAMETERS, MEASURE_EXACT_TRACE_MAX_PARAMETERS } from './measure.ts';
 import { type EvaluationData, HessianOperator, type LossClosure, type SampleSource } from './operator.ts';
 import { randomVectors, STREAM_LANCZOS } from './probes.ts';
@@ -86,6 +87,8 @@ export interface EvaluationChunksSpec {
 export class EvaluationChunks {
   /** Every chunk's data side by side as one set of R·K replicas (see `stack`), made on first use. */
   private stackedData: EvaluationData | undefined;
+  /** The loss over all N samples at once (see `concatenated`), made on first use. */
+  private whole: { operator: HessianOperator; data: Tensor[] } | undefined;
 
   private constructor(
     readonly engine: Engine,
@@ -184,8 +187,50 @@ export class EvaluationChunks {
     return this.chunks.map((c) => c.samples / this.samples);
   }
 
+  /**
+   * The loss over all N samples as one operator (the chunks' rows one after another): its Hessian is
+   * the mean of the chunks' Σ_k w_k H_k, and its Lanczos runs at one taped point with H·v costing one
+   * pass, as over an unchunked set. Memory: one tape over all N samples. Kept until `dispose`.
+   */
+  concatenated(): HessianOperator {
+    if (this.whole) return this.whole.operator;
+    const engine = this.engine;
+    const R = this.replicas;
+    const data: Record<string, Tensor> = {};
+    for (const [name, first] of Object.entries(this.chunks[0].operator.data)) {
+      const rowSize = first.size / this.chunks[0].samples;
+      const shape = [this.samples, ...first.shape.slice(1)];
+      const out = engine.empty(shape, { batch: R });
+      let row = 0;
+      for (const chunk of this.chunks) {
+        const part = chunk.operator.data[name];
+        stridedCopy(engine, part, out, {
+          length: part.size,
+          batch: R,
+          xBatch: part.batch === 1 ? 0 : part.size,
+          outBatch: out.size,
+          outOffset: row * rowSize,
+        });
+        row += chunk.samples;
+      }
+      data[name] = out;
+    }
+    const operator = HessianOperator.create(engine, {
+      params: this.spec.params,
+      loss: this.spec.loss,
+      evaluation: { data },
+    });
+    this.whole = { operator, data: Object.values(data) };
+    return operator;
+  }
+
   dispose(): void {
     for (const c of this.chunks) c.operator.dispose();
+    if (this.whole) {
+      this.whole.operator.dispose();
+      for (const t of this.whole.data) t.dispose();
+      this.whole = undefined;
+    }
     for (const t of Object.values(this.stackedData ?? {})) t.dispose();
     this.stackedData = undefined;
   }
@@ -213,9 +258,10 @@ export interface SampleEstimateRequest {
   /** Global index of the first replica (a shard): keys the probe streams. */
   replicaOffset?: number;
   /**
-   * Keep every chunk's forward pass and gradient taped while Lanczos runs (default true), so each
-   * step costs only the chunks' H·v passes: the memory of one tape over all N samples. False when the
-   * chunks are small for memory's sake: each H·v then tapes its chunk afresh.
+   * Chunks sized by count, so one tape over all N samples fits (default true): λ_max by the toolkit's
+   * Lanczos on the loss over all N at once, the chunks batched as replicas where equal. False (chunks
+   * small for memory's sake): Lanczos in float64 on the CPU, each H·v summed over the chunks one at a
+   * time, each taped afresh.
    */
   holdTapes?: boolean;
   /**
@@ -294,6 +340,9 @@ export async function measureSampleEstimates(
   const seed = request.seed ?? 0;
   const replicaOffset = request.replicaOffset ?? 0;
   const eigen = Boolean(request.lambdaMax || top > 0);
+  // The probe budget spread over the chunks (at least one each): the H·v passes of an unchunked
+  // estimate, and batch means still cover the probes' variance.
+  const probesPerChunk = Math.ceil(probes / set.chunks.length);
   const dense = (request.trace || eigen) && n <= denseMax;
   const result: SampleMeasurement = { samples: set.samples, chunks: set.chunks.length, methods: {} };
 
@@ -320,7 +369,8 @@ export async function measureSampleEstimates(
         const all =
           n <= exactMax
             ? (await exactTrace(S)).trace
-            : (await hessianTrace(S, { probes, seed, replicaOffset: replicaOffset * K })).estimate;
+            : (await hessianTrace(S, { probes: probesPerChunk, seed, replicaOffset: replicaOffset * K }))
+                .estimate;
         traces.push(...split(all));
       }
       if (request.fluctuation) {
@@ -368,7 +418,13 @@ export async function measureSampleEstimates(
         traces.push(
           n <= exactMax
             ? (await exactTrace(operator)).trace
-            : (await hessianTrace(operator, { probes, seed: chunkSeed(seed, k), replicaOffset })).estimate,
+            : (
+                await hessianTrace(operator, {
+                  probes: probesPerChunk,
+                  seed: chunkSeed(seed, k),
+                  replicaOffset,
+                })
+              ).estimate,
         );
       }
       if (request.fluctuation && !dense) {
@@ -407,18 +463,14 @@ export async function measureSampleEstimates(
       const k = Math.max(1, top);
       const { values, rayleigh } = dense
         ? denseEigen(hessians, weights, k, result)
-        : stacked
-          ? await stacked.operator.atPoint(() =>
-              streamedEigen(
-                set,
-                k,
-                { steps: Math.min(n, lanczosSteps), seed, replicaOffset },
-                stacked.operator,
-              ),
+        : request.holdTapes !== false
+          ? await concatenatedEigen(
+              set,
+              k,
+              { steps: Math.min(n, lanczosSteps), seed, replicaOffset },
+              stacked?.operator,
             )
-          : await withEveryPoint(set, request.holdTapes ?? true, () =>
-              streamedEigen(set, k, { steps: Math.min(n, lanczosSteps), seed, replicaOffset }),
-            );
+          : await streamedEigen(set, k, { steps: Math.min(n, lanczosSteps), seed, replicaOffset });
       // rayleigh[c][j][r]: u_jᵀ H_c u_j; the eigenvalue itself is that of the mean Hessian.
       const estimates = Array.from({ length: k }, (_, j) => {
         const spread = combine(
@@ -578,14 +630,6 @@ function denseEigen(
   return { values, rayleigh };
 }
 
-/** Runs `body` inside every chunk's `atPoint` (nested), or as is. */
-function withEveryPoint<T>(set: EvaluationChunks, hold: boolean, body: () => Promise<T>): Promise<T> {
-  if (!hold) return body();
-  const enter = (k: number): Promise<T> =>
-    k === set.chunks.length ? body() : set.chunks[k].operator.atPoint(() => enter(k + 1));
-  return enter(0);
-}
-
 /** H·v of the mean Hessian Σ_k w_k H_k v_k for flat vectors (R × n, float64), and each chunk's H_k·v. */
 async function applyChunks(
   set: EvaluationChunks,
@@ -648,7 +692,6 @@ async function streamedEigen(
   set: EvaluationChunks,
   k: number,
   options: { steps: number; seed: number; replicaOffset: number },
-  stacked?: HessianOperator,
 ): Promise<{ values: number[][]; rayleigh: number[][][] }> {
   const n = set.size;
   const R = set.replicas;
@@ -675,7 +718,7 @@ async function streamedEigen(
   const active = new Array<boolean>(R).fill(true);
   for (let step = 0; step < steps && active.some(Boolean); step++) {
     basis.push(q);
-    const w = await applyChunks(set, q, undefined, stacked);
+    const w = await applyChunks(set, q);
     const next = new Float64Array(R * n);
     for (let r = 0; r < R; r++) {
       if (!active[r]) continue;
@@ -711,6 +754,53 @@ async function streamedEigen(
       }
     });
   }
+  return { values, rayleigh: await rayleighQuotients(set, ritz) };
+}
+
+/**
+ * Lanczos (the toolkit's, on the GPU) on the loss over all N samples at once, then its Ritz vectors'
+ * Rayleigh quotients on every chunk.
+ */
+async function concatenatedEigen(
+  set: EvaluationChunks,
+  k: number,
+  options: { steps: number; seed: number; replicaOffset: number },
+  stacked?: HessianOperator,
+): Promise<{ values: number[][]; rayleigh: number[][][] }> {
+  const n = set.size;
+  const R = set.replicas;
+  const eigen = await topEigenvalues(set.concatenated(), k, {
+    maxSteps: Math.max(k, options.steps),
+    seed: options.seed,
+    replicaOffset: options.replicaOffset,
+    ritzVectors: true,
+  });
+  const vectors = eigen.vectors;
+  if (!vectors) throw new Error('topEigenvalues returned no Ritz vectors');
+  let flat: Float32Array;
+  try {
+    flat = (await vectors.read()) as Float32Array;
+  } finally {
+    vectors.dispose();
+  }
+  // Replica r's vector j is row j of its [k, n] block.
+  const ritz = Array.from({ length: k }, (_, j) => {
+    const v = new Float64Array(R * n);
+    for (let r = 0; r < R; r++) v.set(flat.subarray((r * k + j) * n, (r * k + j + 1) * n), r * n);
+    return v;
+  });
+  return { values: eigen.values, rayleigh: await rayleighQuotients(set, ritz, stacked) };
+}
+
+/** rayleigh[c][j][r] = u_jᵀ H_c u_j of replica r's Ritz vector u_j on chunk c. */
+async function rayleighQuotients(
+  set: EvaluationChunks,
+  ritz: readonly Float64Array[],
+  stacked?: HessianOperator,
+): Promise<number[][][]> {
+  const n = set.size;
+  const R = set.replicas;
+  const k = ritz.length;
   const rayleigh: number[][][] = set.chunks.map(() => Array.from({ length: k }, () => new Array<number>(R)));
   for (let j = 0; j < k; j++) {
     await applyChunks(
@@ -726,5 +816,5 @@ async function streamedEigen(
       stacked,
     );
   }
-  return { values, rayleigh };
+  return rayleigh;
 }
