@@ -249,7 +249,7 @@ export interface SampleEstimateRequest {
   denseMaxParameters?: number;
   /** n ≤ this: each chunk's exact trace from unit vectors; beyond, Hutchinson. Default 256. */
   exactTraceMaxParameters?: number;
-  /** Hutchinson probes per chunk and replica (default 16). */
+  /** Hutchinson probes per replica (default 16), spread over the chunks (at least one each). */
   probes?: number;
   /** Lanczos steps on the mean Hessian (default 30, capped at n). */
   lanczosSteps?: number;

@@ -94,7 +94,7 @@ export function metricDefinitions(group: ValidatedGroup, route: MeasurementRoute
         else
           define(
             'sharpness',
-            `Tr H of the loss on a ${chunked}, ${route.parameters <= route.exactTraceMax ? "each chunk's trace exact" : `Hutchinson with ${route.probes} probes per chunk`}; ${own('sharpness', 'batch means over the chunks: sampling and probes')}; ${spread}`,
+            `Tr H of the loss on a ${chunked}, ${route.parameters <= route.exactTraceMax ? "each chunk's trace exact" : `Hutchinson, ${route.probes} probes spread over the chunks (at least one each)`}; ${own('sharpness', 'batch means over the chunks: sampling and probes')}; ${spread}`,
           );
         break;
       case 'lambdaMax':
