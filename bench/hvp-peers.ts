@@ -1,7 +1,7 @@
 /**
  * Hessian-vector products of ours and of @jax-js/jax (jvp of grad) on the same parameters, data and
  * vector, checked against each other and then timed interleaved. A host-agnostic engine job
- * (runner/browser/bench-page.ts 'hvp-peers'): in Node it runs on our Dawn engine beside jax-js's wasm
+ * (bench/browser/page.ts 'hvp-peers'): in Node it runs on our Dawn engine beside jax-js's wasm
  * backend, in the page on the page's engine beside jax-js's webgpu backend (same adapter, checked).
  */
 import { Tape } from '../src/autodiff/tape.ts';

@@ -42,7 +42,7 @@ async function run(context: BenchContext): Promise<HvpResult[]> {
   const { engine } = context;
   const results: HvpResult[] = [];
   const cases: HvpPeerCase[] = [];
-  for (const setup of benchSetups()) {
+  for (const setup of benchSetups(context)) {
     context.log(`hvp: ${setup.name}`);
     const data = setup.data(engine);
     const replicas = 1;

@@ -1,14 +1,17 @@
 /**
  * A log point's cost in training steps of the same model: the curvature round an experiment runs at
- * each log point (`measureCurvature` with the executor's method limits: dense Hessian up to 64
+ * each log point (`measureCurvature` with the experiments' method limits: dense Hessian up to 64
  * parameters, exact trace up to 256, Hutchinson beyond, Lanczos for λ_max) against one general-path
  * SGD step, for the quick presets' general-path models (anisotropy-sweep's RNN and Transformer,
  * sharpening-mnist's MLP) at their quick settings. Both are timed interleaved (same load) and
  * reported as medians; the issue's target is a log point ≤ 50 steps.
  */
-import { measureCurvature } from '../src/curvature/measure.ts';
+import {
+  MEASURE_DENSE_MAX_PARAMETERS,
+  MEASURE_EXACT_TRACE_MAX_PARAMETERS,
+  measureCurvature,
+} from '../src/curvature/measure.ts';
 import { HessianOperator } from '../src/curvature/operator.ts';
-import { DENSE_MAX_PARAMETERS, EXACT_TRACE_MAX_PARAMETERS } from '../src/experiments/executor.ts';
 import { initParameters } from '../src/models/init.ts';
 import { lossFunction } from '../src/models/losses.ts';
 import { train } from '../src/train/trainer.ts';
@@ -119,8 +122,8 @@ async function benchCase(
       const measured = await measureCurvature(operator, {
         trace: true,
         lambdaMax: spec.lambdaMax,
-        denseMaxParameters: DENSE_MAX_PARAMETERS,
-        exactTraceMaxParameters: EXACT_TRACE_MAX_PARAMETERS,
+        denseMaxParameters: MEASURE_DENSE_MAX_PARAMETERS,
+        exactTraceMaxParameters: MEASURE_EXACT_TRACE_MAX_PARAMETERS,
         probes: spec.probes,
         lanczosSteps: Math.min(operator.size, spec.lanczosSteps),
         seed: step,
@@ -170,7 +173,7 @@ async function benchCase(
 
 export const suite: BenchSuite = {
   async run(context) {
-    const setups = new Map(benchSetups().map((s) => [s.name, s]));
+    const setups = new Map(benchSetups(context).map((s) => [s.name, s]));
     const results: LogPointResult[] = [];
     for (const spec of CASES) {
       const setup = setups.get(spec.setup);

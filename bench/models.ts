@@ -1,13 +1,13 @@
 /** The model/data set-ups the training and HVP benchmarks share (the paper's presets at bench size). */
 
-import { loadMnist } from '../runner/node/mnist.ts';
 import { LinearTeacher } from '../src/data/linear-teacher.ts';
-import { NoisyMnist } from '../src/data/mnist.ts';
+import { type DigitSet, NoisyMnist } from '../src/data/mnist.ts';
 import type { DataSource } from '../src/data/source.ts';
 import { TeacherStudent } from '../src/data/teacher-student.ts';
 import type { LossKind } from '../src/models/losses.ts';
 import { buildModel, type Model, type ModelSpec } from '../src/models/model.ts';
 import type { Engine } from '../src/tensor/engine.ts';
+import type { BenchContext } from './suite.ts';
 
 export interface BenchSetup {
   name: string;
@@ -24,7 +24,14 @@ export const LINEAR_TEACHER = { V: diag([1, 1]), noiseStd: [10, 0.1] };
 
 const sequenceTeacher = (student: ModelSpec, teacher: ModelSpec) => ({ student, teacher });
 
-export function benchSetups(): BenchSetup[] {
+/** The MNIST digits the host handed in (read when a set-up's data is made, not before). */
+function digits(host: Pick<BenchContext, 'mnistDigits'>): DigitSet {
+  if (!host.mnistDigits) throw new Error('the MNIST set-up needs the digits, and this host gave none');
+  return host.mnistDigits();
+}
+
+/** The set-ups, with `host` giving the MNIST digits (the bench command in Node reads them). */
+export function benchSetups(host: Pick<BenchContext, 'mnistDigits'>): BenchSetup[] {
   const rnn = sequenceTeacher(
     { kind: 'rnn', inputDim: 8, hidden: 4, outputDim: 8, sequenceLength: 4 },
     { kind: 'rnn', inputDim: 8, hidden: 100, outputDim: 8, sequenceLength: 4 },
@@ -79,8 +86,7 @@ export function benchSetups(): BenchSetup[] {
       model: buildModel({ kind: 'mlp', inputDim: 784, hidden: [128], outputDim: 10, activation: 'relu' }),
       loss: 'cross-entropy',
       batchSize: 128,
-      data: (engine) =>
-        new NoisyMnist(engine, loadMnist().train, diag([100, 100, 100, 100, 100, 1, 1, 1, 1, 1])),
+      data: (engine) => new NoisyMnist(engine, digits(host), diag([100, 100, 100, 100, 100, 1, 1, 1, 1, 1])),
     },
     {
       name: 'RNN 8-4-8, T=4',

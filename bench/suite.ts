@@ -1,23 +1,24 @@
-/** What every benchmark suite (matmul now; train, hvp, lanczos later) is given and returns. */
-import type { NodeDeviceOptions } from '../runner/node/device.ts';
+/**
+ * What every benchmark suite is given and returns. A suite imports only the engine (src/); what it
+ * needs of its host (MNIST digits, a Chromium page, the tfjs peer on our adapter) comes in the context
+ * from the command that runs it (bench/command.ts in Node, bench/browser/job.ts in the page).
+ */
+import type { DigitSet } from '../src/data/mnist.ts';
 import type { Engine } from '../src/tensor/engine.ts';
-import type { TfjsWebgpu } from './tfjs.ts';
+import type { TfjsWebgpu } from './tfjs-session.ts';
 
 export interface BenchContext {
   /** Our engine; peers are opened on the same adapter. */
   engine: Engine;
-  /** The device flags our engine was created with (peers use the same adapter selection). */
-  device: NodeDeviceOptions;
   /** Each measurement repeats until at least this many seconds have passed. */
   minSeconds: number;
   /** Progress lines (stderr): which engine and shape is running. */
   log(line: string): void;
   /** tfjs-core + tfjs-backend-webgpu on our adapter, loaded on first use and shared by suites. */
   tfjs(): Promise<TfjsWebgpu>;
-  /**
-   * Runs a job of the bench page (runner/browser/bench-page.ts) in Chromium and returns its result:
-   * handed in by the bench command, so bench/ never imports the browser runner. Absent in the page.
-   */
+  /** The MNIST training digits (the Node host reads them from the `mnist` package). Absent in the page. */
+  mnistDigits?(): DigitSet;
+  /** Runs a job of the bench page (bench/browser/page.ts) in Chromium and returns its result. Absent in the page. */
   runInPage?(job: string, params: unknown, log: (line: string) => void): Promise<unknown>;
 }
 

@@ -1,6 +1,6 @@
 /**
  * tfjs-core with its WebGPU backend, opened and closed the same way on every host (Node's Dawn in
- * bench/tfjs.ts, the page in runner/browser/tfjs.ts); the hosts only differ in how `navigator.gpu`
+ * bench/tfjs.ts, the page in bench/browser/tfjs.ts); the hosts only differ in how `navigator.gpu`
  * comes to exist and how they check the adapter. No `node:*` imports: the page bundles it.
  */
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';

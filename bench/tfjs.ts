@@ -8,12 +8,16 @@
  */
 import { fileURLToPath } from 'node:url';
 import { create, globals } from 'webgpu';
-import type { NodeDeviceOptions } from '../runner/node/device.ts';
 import type { AdapterDescription } from '../src/gpu/context.ts';
-
 import { closeTfjsWebgpu, openTfjsWebgpu, type TfjsWebgpu } from './tfjs-session.ts';
 
 export type { Tf, TfjsWebgpu } from './tfjs-session.ts';
+
+/** The Dawn adapter selection our engine was made with (the device flags `--backend`, `--adapter`). */
+export interface DawnSelection {
+  backend?: string;
+  adapter?: string;
+}
 
 // Dropping a dawn.node GPU object can hang the process (see runner/node/device.ts): keep it.
 let gpu: GPU | undefined;
@@ -23,15 +27,12 @@ let loading: Promise<TfjsWebgpu> | undefined;
  * Loads tfjs-core with its WebGPU backend on the adapter `ours` describes (same Dawn backend and
  * adapter selection as our engine), once per process. Throws if Dawn hands tfjs another adapter.
  */
-export function loadTfjsWebgpu(
-  ours: AdapterDescription,
-  options: NodeDeviceOptions = {},
-): Promise<TfjsWebgpu> {
+export function loadTfjsWebgpu(ours: AdapterDescription, options: DawnSelection = {}): Promise<TfjsWebgpu> {
   loading ??= load(ours, options);
   return loading;
 }
 
-async function load(ours: AdapterDescription, options: NodeDeviceOptions): Promise<TfjsWebgpu> {
+async function load(ours: AdapterDescription, options: DawnSelection): Promise<TfjsWebgpu> {
   Object.assign(globalThis, globals);
   const flags = [`backend=${options.backend ?? ours.backend}`];
   if (options.adapter) flags.push(`adapter=${options.adapter}`);

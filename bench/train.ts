@@ -8,6 +8,7 @@
  */
 
 import { initParameters } from '../src/models/init.ts';
+import { layerWidths } from '../src/models/model.ts';
 import type { Tensor } from '../src/tensor/engine.ts';
 import { canFuse } from '../src/train/fused.ts';
 import { train } from '../src/train/trainer.ts';
@@ -70,7 +71,7 @@ const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / 
 function widthsOf(setup: BenchSetup): number[] {
   const spec = setup.model.spec;
   if (spec.kind !== 'deep-linear') throw new Error(`${setup.name} is not a deep linear model`);
-  return [spec.inputDim, ...spec.hidden, spec.outputDim];
+  return layerWidths(spec);
 }
 
 function initialWeights(context: BenchContext, setup: BenchSetup, replicas: number): Tensor[] {
@@ -333,7 +334,7 @@ async function pathRow(
 
 async function run(context: BenchContext): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
-  for (const setup of benchSetups()) {
+  for (const setup of benchSetups(context)) {
     if (setup.model.spec.kind === 'deep-linear') {
       results.push(...(await learningChecks(context, setup)));
       for (const replicas of [1, 64]) results.push(...(await deepLinearRow(context, setup, replicas)));

@@ -10,7 +10,7 @@ interface CommandModule {
 
 const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   start: {
-    summary: "the main job (npm start): engine self-check and the paper's theory values",
+    summary: "the main job (npm start): the paper's two headline experiments, quick, beside the theory",
     load: () => import('./commands/start.ts'),
   },
   run: {

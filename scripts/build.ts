@@ -56,22 +56,15 @@ async function build(): Promise<void> {
     },
   );
   if (tsc.status !== 0) throw new Error('tsc failed (see above)');
-  // The bench command's modules are compiled because runner/ imports them; the package does not
-  // ship them (their peers are devDependencies), nor any module statically importing one that is gone
-  // (the bench page and its jobs; a dynamic import fails only when the bench runs). The command itself stays, so `sharpness-lab bench` says where it runs.
+  // tsc compiles bench/ too (runner/commands/bench.ts loads it dynamically); the package does not
+  // ship it (its peers are devDependencies), so that import fails there and the CLI says where the
+  // bench runs. No product module may import bench/ statically: fail the build if one does.
   rmSync(join(DIST, 'bench'), { recursive: true, force: true });
-  const command = join(DIST, 'runner', 'commands', 'bench.js');
-  let removed = true;
-  while (removed) {
-    removed = false;
-    for (const file of listFiles(join(DIST, 'runner'))) {
-      if (!file.endsWith('.js') || file === command) continue;
-      const imports = [...readFileSync(file, 'utf8').matchAll(/from ['"](\.{1,2}\/[^'"]+)['"]/g)];
-      if (imports.every(([, spec]) => existsSync(join(dirname(file), spec)))) continue;
-      rmSync(file);
-      rmSync(file.replace(/\.js$/, '.d.ts'), { force: true });
-      removed = true;
-    }
+  for (const file of listFiles(join(DIST, 'runner'))) {
+    if (!file.endsWith('.js')) continue;
+    for (const [, spec] of readFileSync(file, 'utf8').matchAll(/from ['"](\.{1,2}\/[^'"]+)['"]/g))
+      if (!existsSync(join(dirname(file), spec)))
+        throw new Error(`${relative(ROOT, file)} imports ${spec}, which the package does not ship`);
   }
   cpSync(join(ROOT, 'shaders'), join(DIST, 'shaders'), { recursive: true });
   // runner/browser/shaders.ts imports the bundler's virtual module: point it at the generated file.

@@ -33,49 +33,49 @@ struct GroupParams {
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> y: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<uniform> dp: DotParams;
-@group(0) @binding(4) var<uniform> gp: GroupParams;
+@group(0) @binding(3) var<uniform> dotParams: DotParams;
+@group(0) @binding(4) var<uniform> groupParams: GroupParams;
 
 override WG: u32 = 64u;
 
 @compute @workgroup_size(WG, 1, 1)
 fn dots(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let b = gid.y * dp.rowStride + gid.x;
-  if (b >= dp.batch) {
+  let b = gid.y * dotParams.rowStride + gid.x;
+  if (b >= dotParams.batch) {
     return;
   }
   var acc = 0.0;
-  let xs = b * dp.xBatch;
-  let ys = b * dp.yBatch;
-  for (var i = 0u; i < dp.len; i += 1u) {
+  let xs = b * dotParams.xBatch;
+  let ys = b * dotParams.yBatch;
+  for (var i = 0u; i < dotParams.len; i += 1u) {
     acc += x[xs + i] * y[ys + i];
   }
-  let at = (b / dp.outGroup) * dp.outBatch + b % dp.outGroup + dp.outOffset;
-  var value = dp.alpha * acc;
-  if (dp.beta != 0.0) {
-    value += dp.beta * out[at];
+  let at = (b / dotParams.outGroup) * dotParams.outBatch + b % dotParams.outGroup + dotParams.outOffset;
+  var value = dotParams.alpha * acc;
+  if (dotParams.beta != 0.0) {
+    value += dotParams.beta * out[at];
   }
   out[at] = value;
 }
 
 @compute @workgroup_size(WG, 1, 1)
 fn group_sum(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let index = gid.y * gp.rowStride + gid.x;
-  if (index >= gp.total) {
+  let index = gid.y * groupParams.rowStride + gid.x;
+  if (index >= groupParams.total) {
     return;
   }
-  let r = index / gp.len;
-  let i = index % gp.len;
+  let r = index / groupParams.len;
+  let i = index % groupParams.len;
   var acc = 0.0;
-  var at = r * gp.groups * gp.len + i;
-  for (var j = 0u; j < gp.groups; j += 1u) {
+  var at = r * groupParams.groups * groupParams.len + i;
+  for (var j = 0u; j < groupParams.groups; j += 1u) {
     acc += x[at];
-    at += gp.len;
+    at += groupParams.len;
   }
-  let o = r * gp.outBatch + i;
-  var value = gp.alpha * acc;
-  if (gp.beta != 0.0) {
-    value += gp.beta * out[o];
+  let o = r * groupParams.outBatch + i;
+  var value = groupParams.alpha * acc;
+  if (groupParams.beta != 0.0) {
+    value += groupParams.beta * out[o];
   }
   out[o] = value;
 }

@@ -22,7 +22,7 @@ struct Params {
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> y: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(3) var<uniform> params: Params;
 
 override OP: u32 = 0u;
 override WG: u32 = 256u;
@@ -57,25 +57,25 @@ const TANH_BACKWARD = 6u;  // x · (1 − y²), y = tanh output
 const GREATER = 7u;        // 1 where x > y else 0
 
 fn element_index(gid: vec3<u32>) -> u32 {
-  return gid.y * p.rowStride + gid.x;
+  return gid.y * params.rowStride + gid.x;
 }
 
 fn x_at(index: u32) -> f32 {
   if (X_DIRECT) {
     return x[index];
   }
-  let b = index / p.n;
-  let i = index - b * p.n;
-  return x[b * p.xBatch + (i / p.xDiv) % p.xMod];
+  let b = index / params.n;
+  let i = index - b * params.n;
+  return x[b * params.xBatch + (i / params.xDiv) % params.xMod];
 }
 
 fn y_at(index: u32) -> f32 {
   if (Y_DIRECT) {
     return y[index];
   }
-  let b = index / p.n;
-  let i = index - b * p.n;
-  return y[b * p.yBatch + (i / p.yDiv) % p.yMod];
+  let b = index / params.n;
+  let i = index - b * params.n;
+  return y[b * params.yBatch + (i / params.yDiv) % params.yMod];
 }
 
 fn unary_op(v: f32) -> f32 {
@@ -90,29 +90,29 @@ fn unary_op(v: f32) -> f32 {
     case ABS: { return abs(v); }
     case SIGN: { return sign(v); }
     case RECIPROCAL: { return 1.0 / v; }
-    case FILL: { return p.beta; }
+    case FILL: { return params.beta; }
     case SIGMOID: { return 1.0 / (1.0 + exp(-v)); }
-    default: { return p.alpha * v + p.beta; }
+    default: { return params.alpha * v + params.beta; }
   }
 }
 
 fn binary_op(u: f32, v: f32) -> f32 {
   switch OP {
-    case MUL: { return p.alpha * u * v; }
-    case DIV: { return p.alpha * u / v; }
+    case MUL: { return params.alpha * u * v; }
+    case DIV: { return params.alpha * u / v; }
     case MAX: { return max(u, v); }
     case MIN: { return min(u, v); }
     case RELU_BACKWARD: { return select(0.0, u, v > 0.0); }
     case TANH_BACKWARD: { return u * (1.0 - v * v); }
     case GREATER: { return select(0.0, 1.0, u > v); }
-    default: { return p.alpha * u + p.beta * v; }
+    default: { return params.alpha * u + params.beta * v; }
   }
 }
 
 @compute @workgroup_size(WG, 1, 1)
 fn unary(@builtin(global_invocation_id) gid: vec3<u32>) {
   let index = element_index(gid);
-  if (index >= p.total) {
+  if (index >= params.total) {
     return;
   }
   out[index] = unary_op(x_at(index));
@@ -121,7 +121,7 @@ fn unary(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(WG, 1, 1)
 fn binary(@builtin(global_invocation_id) gid: vec3<u32>) {
   let index = element_index(gid);
-  if (index >= p.total) {
+  if (index >= params.total) {
     return;
   }
   out[index] = binary_op(x_at(index), y_at(index));
@@ -131,17 +131,17 @@ fn binary(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(WG, 1, 1)
 fn accumulate(@builtin(global_invocation_id) gid: vec3<u32>) {
   let index = element_index(gid);
-  if (index >= p.total) {
+  if (index >= params.total) {
     return;
   }
-  out[index] = p.alpha * out[index] + p.beta * y_at(index);
+  out[index] = params.alpha * out[index] + params.beta * y_at(index);
 }
 
 // In place: out = value (beta) everywhere.
 @compute @workgroup_size(WG, 1, 1)
 fn fill(@builtin(global_invocation_id) gid: vec3<u32>) {
   let index = element_index(gid);
-  if (index < p.total) {
-    out[index] = p.beta;
+  if (index < params.total) {
+    out[index] = params.beta;
   }
 }

@@ -1,3 +1,4 @@
+//!fragment: compiled only inside the fused kernels that include it.
 // Uniforms, bindings, widths and helpers shared by the fused many-steps-per-dispatch SGD kernels:
 // fused_deep_linear.wgsl (generic), fused_deep_linear_narrow.wgsl and fused_mlp_narrow.wgsl
 // (every width ≤ 4, layers as zero-padded mat4x4) and fused_deep_linear_2x2.wgsl (widths ≤ 2).
@@ -32,7 +33,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> rootEps: array<f32>;  // m×m per replica (or shared), S Sᵀ = Σ_ε
 @group(0) @binding(3) var<storage, read> teacher: array<f32>;  // V, m×d
 @group(0) @binding(4) var<storage, read_write> lastLoss: array<f32>; // minibatch loss of the last step, per replica
-@group(0) @binding(5) var<uniform> p: Params;
+@group(0) @binding(5) var<uniform> params: Params;
 
 override WG: u32 = 64u;
 // Input and output widths d and m of the narrow kernels (compile-time; the generic one reads widths).
@@ -41,12 +42,12 @@ override OUT: u32 = 2u;
 
 fn width(l: u32) -> u32 {
   if (l < 4u) {
-    return p.widths0[l];
+    return params.widths0[l];
   }
   if (l < 8u) {
-    return p.widths1[l - 4u];
+    return params.widths1[l - 4u];
   }
-  return p.widths2[l - 8u];
+  return params.widths2[l - 8u];
 }
 
 // Row-major rows×cols matrix at `base` of a storage array, as a zero-padded column-major mat4x4.
@@ -72,13 +73,13 @@ fn block_normals(stream: u32, step: vec2<u32>, replica: u32, blockIndex: u32) ->
   if (stream == STREAM_INPUTS) {
     if (cachedInputBlock != blockIndex) {
       cachedInputBlock = blockIndex;
-      cachedInputNormals = box_muller(philox(vec4<u32>(blockIndex, replica, step.x, step.y), vec2<u32>(p.seed, stream)));
+      cachedInputNormals = box_muller(philox(vec4<u32>(blockIndex, replica, step.x, step.y), vec2<u32>(params.seed, stream)));
     }
     return cachedInputNormals;
   }
   if (cachedNoiseBlock != blockIndex) {
     cachedNoiseBlock = blockIndex;
-    cachedNoiseNormals = box_muller(philox(vec4<u32>(blockIndex, replica, step.x, step.y), vec2<u32>(p.seed, stream)));
+    cachedNoiseNormals = box_muller(philox(vec4<u32>(blockIndex, replica, step.x, step.y), vec2<u32>(params.seed, stream)));
   }
   return cachedNoiseNormals;
 }
@@ -111,7 +112,7 @@ struct NormalCursor {
 
 fn next_normals(stream: u32, step: vec2<u32>, replica: u32, width: u32, cursor: ptr<function, NormalCursor>) -> vec4<f32> {
   if ((*cursor).lane == 0u) {
-    (*cursor).values = box_muller(philox(vec4<u32>((*cursor).block, replica, step.x, step.y), vec2<u32>(p.seed, stream)));
+    (*cursor).values = box_muller(philox(vec4<u32>((*cursor).block, replica, step.x, step.y), vec2<u32>(params.seed, stream)));
   }
   let z = (*cursor).values;
   var out: vec4<f32>;
@@ -147,7 +148,7 @@ fn outer(column: vec4<f32>, row: vec4<f32>) -> mat4x4<f32> {
 fn root_x(replica: u32) -> mat4x4<f32> {
   var scratch: array<f32, 16>;
   for (var k = 0u; k < IN * IN; k += 1u) {
-    scratch[k] = rootX[replica * p.rootXStride + k];
+    scratch[k] = rootX[replica * params.rootXStride + k];
   }
   return load_rows(IN, IN, &scratch);
 }
@@ -155,7 +156,7 @@ fn root_x(replica: u32) -> mat4x4<f32> {
 fn root_eps(replica: u32) -> mat4x4<f32> {
   var scratch: array<f32, 16>;
   for (var k = 0u; k < OUT * OUT; k += 1u) {
-    scratch[k] = rootEps[replica * p.rootEpsStride + k];
+    scratch[k] = rootEps[replica * params.rootEpsStride + k];
   }
   return load_rows(OUT, OUT, &scratch);
 }

@@ -34,16 +34,16 @@ fn layer_offset(l: u32) -> u32 {
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let replica = gid.x;
-  if (replica >= p.replicas) {
+  if (replica >= params.replicas) {
     return;
   }
-  let depth = p.depth;
+  let depth = params.depth;
   let d = width(0u);
   let m = width(depth);
   let total = layer_offset(depth);
-  let streamReplica = replica + p.replicaOffset;
-  let rootXBase = replica * p.rootXStride;
-  let rootEpsBase = replica * p.rootEpsStride;
+  let streamReplica = replica + params.replicaOffset;
+  let rootXBase = replica * params.rootXStride;
+  let rootEpsBase = replica * params.rootEpsStride;
 
   // Load this replica's weights from the layer-major packing.
   var packedBase = 0u;
@@ -53,15 +53,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var k = 0u; k < size; k += 1u) {
       w[local + k] = weights[packedBase + replica * size + k];
     }
-    packedBase += p.replicas * size;
+    packedBase += params.replicas * size;
   }
 
-  let scale = 1.0 / f32(p.batchSize);
+  let scale = 1.0 / f32(params.batchSize);
   var loss = 0.0;
-  for (var s = 0u; s < p.steps; s += 1u) {
+  for (var s = 0u; s < params.steps; s += 1u) {
     // 64-bit step counter = start + s.
-    let lo = p.stepLo + s;
-    let step = vec2<u32>(lo, p.stepHi + select(0u, 1u, lo < p.stepLo));
+    let lo = params.stepLo + s;
+    let step = vec2<u32>(lo, params.stepHi + select(0u, 1u, lo < params.stepLo));
     for (var k = 0u; k < total; k += 1u) {
       grad[k] = 0.0;
     }
@@ -69,7 +69,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     cachedInputBlock = 0xFFFFFFFFu;
     cachedNoiseBlock = 0xFFFFFFFFu;
     loss = 0.0;
-    for (var b = 0u; b < p.batchSize; b += 1u) {
+    for (var b = 0u; b < params.batchSize; b += 1u) {
       // x = S_x z, y = V x + S_ε e, exactly as LinearTeacher.sample draws row b.
       for (var j = 0u; j < d; j += 1u) {
         z[j] = element_normal(STREAM_INPUTS, step, streamReplica, b * d + j);
@@ -134,7 +134,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       }
     }
     for (var k = 0u; k < total; k += 1u) {
-      w[k] -= p.learningRate * grad[k];
+      w[k] -= params.learningRate * grad[k];
     }
   }
   lastLoss[replica] = loss * scale;
@@ -146,6 +146,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var k = 0u; k < size; k += 1u) {
       weights[packedBase + replica * size + k] = w[local + k];
     }
-    packedBase += p.replicas * size;
+    packedBase += params.replicas * size;
   }
 }

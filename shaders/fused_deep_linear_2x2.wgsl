@@ -34,27 +34,27 @@ fn outer_2x2(column: vec2<f32>, row: vec2<f32>) -> mat2x2<f32> {
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let replica = gid.x;
-  if (replica >= p.replicas) {
+  if (replica >= params.replicas) {
     return;
   }
-  let streamReplica = replica + p.replicaOffset;
+  let streamReplica = replica + params.replicaOffset;
 
   // Data-generating matrices: x = S_x z, y = V x + S_ε e.
-  let ox = replica * p.rootXStride;
+  let ox = replica * params.rootXStride;
   let sx = rows_2x2(rootX[ox], rootX[ox + 1u], rootX[ox + 2u], rootX[ox + 3u]);
-  let oe = replica * p.rootEpsStride;
+  let oe = replica * params.rootEpsStride;
   let se = rows_2x2(rootEps[oe], rootEps[oe + 1u], rootEps[oe + 2u], rootEps[oe + 3u]);
   let v = rows_2x2(teacher[0], teacher[1], teacher[2], teacher[3]);
 
   load_layers(replica); // zero-padded to 2×2 (a hidden width may be 1)
 
-  let scale = 1.0 / f32(p.batchSize);
-  let pairs = (p.batchSize + 1u) / 2u;
+  let scale = 1.0 / f32(params.batchSize);
+  let pairs = (params.batchSize + 1u) / 2u;
   var loss = 0.0;
-  for (var s = 0u; s < p.steps; s += 1u) {
+  for (var s = 0u; s < params.steps; s += 1u) {
     // 64-bit step counter = start + s.
-    let lo = p.stepLo + s;
-    let step = vec2<u32>(lo, p.stepHi + select(0u, 1u, lo < p.stepLo));
+    let lo = params.stepLo + s;
+    let step = vec2<u32>(lo, params.stepHi + select(0u, 1u, lo < params.stepLo));
 
     // Forward, once per step: prefix products P_{l+1} = W_l P_l (h_l = P_l x), f = P_DEPTH.
     let P1 = W0;
@@ -76,12 +76,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     // only the first sample of its last blocks. The loss is only reported for the last step.
     var zz = mat2x2<f32>();
     var ez = mat2x2<f32>();
-    let last = s + 1u == p.steps;
+    let last = s + 1u == params.steps;
     for (var pair = 0u; pair < pairs; pair += 1u) {
       let counter = vec4<u32>(pair, streamReplica, step.x, step.y);
-      let z = box_muller(philox(counter, vec2<u32>(p.seed, STREAM_INPUTS)));
-      let e = box_muller(philox(counter, vec2<u32>(p.seed, STREAM_LABEL_NOISE)));
-      let second = select(1.0, 0.0, 2u * pair + 1u == p.batchSize);
+      let z = box_muller(philox(counter, vec2<u32>(params.seed, STREAM_INPUTS)));
+      let e = box_muller(philox(counter, vec2<u32>(params.seed, STREAM_LABEL_NOISE)));
+      let second = select(1.0, 0.0, 2u * pair + 1u == params.batchSize);
       zz += outer_2x2(z.xy, z.xy) + outer_2x2(second * z.zw, z.zw);
       ez += outer_2x2(e.xy, z.xy) + outer_2x2(second * e.zw, z.zw);
       if (last) {
@@ -94,16 +94,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     // Backward, once per step: T_D = Σ_b r_b x_bᵀ / B, ∇W_l = T_{l+1} P_lᵀ, T_l = W_lᵀ T_{l+1}.
     // Each layer is updated once T has passed through it; the P_l were made before any update.
     var t = (A * zz - se * ez) * transpose(sx) * scale;
-    if (DEPTH > 9u) { let g = t * transpose(P9); t = transpose(W9) * t; W9 -= p.learningRate * g; }
-    if (DEPTH > 8u) { let g = t * transpose(P8); t = transpose(W8) * t; W8 -= p.learningRate * g; }
-    if (DEPTH > 7u) { let g = t * transpose(P7); t = transpose(W7) * t; W7 -= p.learningRate * g; }
-    if (DEPTH > 6u) { let g = t * transpose(P6); t = transpose(W6) * t; W6 -= p.learningRate * g; }
-    if (DEPTH > 5u) { let g = t * transpose(P5); t = transpose(W5) * t; W5 -= p.learningRate * g; }
-    if (DEPTH > 4u) { let g = t * transpose(P4); t = transpose(W4) * t; W4 -= p.learningRate * g; }
-    if (DEPTH > 3u) { let g = t * transpose(P3); t = transpose(W3) * t; W3 -= p.learningRate * g; }
-    if (DEPTH > 2u) { let g = t * transpose(P2); t = transpose(W2) * t; W2 -= p.learningRate * g; }
-    if (DEPTH > 1u) { let g = t * transpose(P1); t = transpose(W1) * t; W1 -= p.learningRate * g; }
-    W0 -= p.learningRate * t;
+    if (DEPTH > 9u) { let g = t * transpose(P9); t = transpose(W9) * t; W9 -= params.learningRate * g; }
+    if (DEPTH > 8u) { let g = t * transpose(P8); t = transpose(W8) * t; W8 -= params.learningRate * g; }
+    if (DEPTH > 7u) { let g = t * transpose(P7); t = transpose(W7) * t; W7 -= params.learningRate * g; }
+    if (DEPTH > 6u) { let g = t * transpose(P6); t = transpose(W6) * t; W6 -= params.learningRate * g; }
+    if (DEPTH > 5u) { let g = t * transpose(P5); t = transpose(W5) * t; W5 -= params.learningRate * g; }
+    if (DEPTH > 4u) { let g = t * transpose(P4); t = transpose(W4) * t; W4 -= params.learningRate * g; }
+    if (DEPTH > 3u) { let g = t * transpose(P3); t = transpose(W3) * t; W3 -= params.learningRate * g; }
+    if (DEPTH > 2u) { let g = t * transpose(P2); t = transpose(W2) * t; W2 -= params.learningRate * g; }
+    if (DEPTH > 1u) { let g = t * transpose(P1); t = transpose(W1) * t; W1 -= params.learningRate * g; }
+    W0 -= params.learningRate * t;
   }
   lastLoss[replica] = loss * scale;
   store_layers(replica);

@@ -19,10 +19,10 @@ alias Layer = mat4x4<f32>;
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let replica = gid.x;
-  if (replica >= p.replicas) {
+  if (replica >= params.replicas) {
     return;
   }
-  let streamReplica = replica + p.replicaOffset;
+  let streamReplica = replica + params.replicaOffset;
 
   // Data-generating matrices, padded: x = S_x z, y = V x + S_ε e.
   var scratch: array<f32, 16>;
@@ -35,12 +35,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
   load_layers(replica);
 
-  let scale = 1.0 / f32(p.batchSize);
+  let scale = 1.0 / f32(params.batchSize);
   var loss = 0.0;
-  for (var s = 0u; s < p.steps; s += 1u) {
+  for (var s = 0u; s < params.steps; s += 1u) {
     // 64-bit step counter = start + s.
-    let lo = p.stepLo + s;
-    let step = vec2<u32>(lo, p.stepHi + select(0u, 1u, lo < p.stepLo));
+    let lo = params.stepLo + s;
+    let step = vec2<u32>(lo, params.stepHi + select(0u, 1u, lo < params.stepLo));
     // Gradients of this step, per layer.
     var g0 = mat4x4<f32>(); var g1 = mat4x4<f32>(); var g2 = mat4x4<f32>(); var g3 = mat4x4<f32>(); var g4 = mat4x4<f32>();
     var g5 = mat4x4<f32>(); var g6 = mat4x4<f32>(); var g7 = mat4x4<f32>(); var g8 = mat4x4<f32>(); var g9 = mat4x4<f32>();
@@ -50,7 +50,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var inputs = NormalCursor(0u, 0u, vec4<f32>());
     var noise = NormalCursor(0u, 0u, vec4<f32>());
     loss = 0.0;
-    for (var b = 0u; b < p.batchSize; b += 1u) {
+    for (var b = 0u; b < params.batchSize; b += 1u) {
       let x = sx * sample_normals(STREAM_INPUTS, step, streamReplica, b, IN, &inputs);
       let y = v * x + se * sample_normals(STREAM_LABEL_NOISE, step, streamReplica, b, OUT, &noise);
       // Forward: h_{l+1} = W_l h_l; f = h_DEPTH.
@@ -90,16 +90,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       if (DEPTH > 1u) { g1 += outer(delta, h1); delta = delta * W1; }
       g0 += outer(delta, h0);
     }
-    W0 -= p.learningRate * g0;
-    if (DEPTH > 1u) { W1 -= p.learningRate * g1; }
-    if (DEPTH > 2u) { W2 -= p.learningRate * g2; }
-    if (DEPTH > 3u) { W3 -= p.learningRate * g3; }
-    if (DEPTH > 4u) { W4 -= p.learningRate * g4; }
-    if (DEPTH > 5u) { W5 -= p.learningRate * g5; }
-    if (DEPTH > 6u) { W6 -= p.learningRate * g6; }
-    if (DEPTH > 7u) { W7 -= p.learningRate * g7; }
-    if (DEPTH > 8u) { W8 -= p.learningRate * g8; }
-    if (DEPTH > 9u) { W9 -= p.learningRate * g9; }
+    W0 -= params.learningRate * g0;
+    if (DEPTH > 1u) { W1 -= params.learningRate * g1; }
+    if (DEPTH > 2u) { W2 -= params.learningRate * g2; }
+    if (DEPTH > 3u) { W3 -= params.learningRate * g3; }
+    if (DEPTH > 4u) { W4 -= params.learningRate * g4; }
+    if (DEPTH > 5u) { W5 -= params.learningRate * g5; }
+    if (DEPTH > 6u) { W6 -= params.learningRate * g6; }
+    if (DEPTH > 7u) { W7 -= params.learningRate * g7; }
+    if (DEPTH > 8u) { W8 -= params.learningRate * g8; }
+    if (DEPTH > 9u) { W9 -= params.learningRate * g9; }
   }
   lastLoss[replica] = loss * scale;
   store_layers(replica);

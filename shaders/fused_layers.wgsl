@@ -1,6 +1,6 @@
 //!fragment: never compiled alone. Its includers first declare `alias Layer = mat4x4<f32>;`
 // (fused_deep_linear_narrow.wgsl) or `mat2x2<f32>` (fused_deep_linear_2x2.wgsl): WGSL has no
-// generics, so the layer type is theirs. Needs fused_common.wgsl (weights, p, width).
+// generics, so the layer type is theirs. Needs fused_common.wgsl (weights, params, width).
 //
 // A deep linear network's layers W_0 … W_{DEPTH−1}, zero-padded to Layer, as named variables rather
 // than an array: CPU adapters neither unroll loops nor keep dynamically indexed private arrays in
@@ -65,7 +65,7 @@ fn load_layers(replica: u32) {
       }
     }
     set_layer(l, m);
-    packedBase += p.replicas * rows * cols;
+    packedBase += params.replicas * rows * cols;
   }
 }
 
@@ -80,6 +80,6 @@ fn store_layers(replica: u32) {
         weights[packedBase + replica * rows * cols + i * cols + j] = m[j][i];
       }
     }
-    packedBase += p.replicas * rows * cols;
+    packedBase += params.replicas * rows * cols;
   }
 }

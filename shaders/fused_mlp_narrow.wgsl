@@ -146,11 +146,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
   load_teacher(local);
   workgroupBarrier();
   let replica = gid.x;
-  if (replica >= p.replicas) {
+  if (replica >= params.replicas) {
     return;
   }
-  let streamReplica = replica + p.replicaOffset;
-  let R = p.replicas;
+  let streamReplica = replica + params.replicaOffset;
+  let R = params.replicas;
 
   let sx = root_x(replica);
   let se = root_eps(replica);
@@ -170,12 +170,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
   for (var a = 0u; a < OUT; a += 1u) {
     teacherB2[a] = teacher[teacherB2At + a];
   }
-  let scale = 1.0 / f32(p.batchSize);
+  let scale = 1.0 / f32(params.batchSize);
   var loss = 0.0;
-  for (var s = 0u; s < p.steps; s += 1u) {
+  for (var s = 0u; s < params.steps; s += 1u) {
     // 64-bit step counter = start + s.
-    let lo = p.stepLo + s;
-    let step = vec2<u32>(lo, p.stepHi + select(0u, 1u, lo < p.stepLo));
+    let lo = params.stepLo + s;
+    let step = vec2<u32>(lo, params.stepHi + select(0u, 1u, lo < params.stepLo));
     var gW1 = mat4x4<f32>();
     var gb1 = vec4<f32>(0.0);
     var gW2 = mat4x4<f32>();
@@ -185,7 +185,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
     var inputs = NormalCursor(0u, 0u, vec4<f32>());
     var noise = NormalCursor(0u, 0u, vec4<f32>());
     loss = 0.0;
-    for (var b = 0u; b < p.batchSize; b += 1u) {
+    for (var b = 0u; b < params.batchSize; b += 1u) {
       let x = sx * sample_normals(STREAM_INPUTS, step, streamReplica, b, IN, &inputs);
       let y = teacher_output(x, teacherB2) + se * sample_normals(STREAM_LABEL_NOISE, step, streamReplica, b, OUT, &noise);
       let z1 = W1 * x + b1;
@@ -200,10 +200,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
       gW1 += outer(d1, x);
       gb1 += d1;
     }
-    W1 -= p.learningRate * gW1;
-    b1 -= p.learningRate * gb1;
-    W2 -= p.learningRate * gW2;
-    b2 -= p.learningRate * gb2;
+    W1 -= params.learningRate * gW1;
+    b1 -= params.learningRate * gb1;
+    W2 -= params.learningRate * gW2;
+    b2 -= params.learningRate * gb2;
   }
   lastLoss[replica] = loss * scale;
   store_matrix(w1At, HIDDEN, IN, W1);

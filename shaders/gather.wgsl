@@ -14,20 +14,20 @@ struct Params {
 @group(0) @binding(0) var<storage, read> src: array<f32>;
 @group(0) @binding(1) var<storage, read> index: array<u32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(3) var<uniform> params: Params;
 
 override WG: u32 = 256u;
 
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let element = gid.y * p.rowStride + gid.x;
-  if (element >= p.total) {
+  let element = gid.y * params.rowStride + gid.x;
+  if (element >= params.total) {
     return;
   }
-  let perReplica = p.rows * p.rowLength;
+  let perReplica = params.rows * params.rowLength;
   let b = element / perReplica;
-  let r = (element % perReplica) / p.rowLength;
-  let column = element % p.rowLength;
-  let row = min(index[b * p.indexBatch + r], p.srcRows - 1u);
-  out[element] = src[b * p.srcBatch + row * p.rowLength + column];
+  let r = (element % perReplica) / params.rowLength;
+  let column = element % params.rowLength;
+  let row = min(index[b * params.indexBatch + r], params.srcRows - 1u);
+  out[element] = src[b * params.srcBatch + row * params.rowLength + column];
 }

@@ -32,8 +32,8 @@ struct PowerParams {
 @group(0) @binding(4) var<storage, read_write> scalars: array<f32>;
 @group(0) @binding(5) var<storage, read> mask: array<u32>;
 @group(0) @binding(6) var<storage, read> hv: array<f32>;
-@group(0) @binding(7) var<uniform> p: BasisParams;
-@group(0) @binding(8) var<uniform> pp: PowerParams;
+@group(0) @binding(7) var<uniform> basisParams: BasisParams;
+@group(0) @binding(8) var<uniform> powerParams: PowerParams;
 
 override WG: u32 = 64u;
 
@@ -60,15 +60,15 @@ fn workgroup_sum(local: u32, value: f32) -> f32 {
 fn project(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let j = wid.x;
   let b = wid.y;
-  let q = b * p.basisBatch + j * p.n;
-  let v = b * p.n;
+  let q = b * basisParams.basisBatch + j * basisParams.n;
+  let v = b * basisParams.n;
   var acc = 0.0;
-  for (var i = lid.x; i < p.n; i += WG) {
+  for (var i = lid.x; i < basisParams.n; i += WG) {
     acc += basis[q + i] * w[v + i];
   }
   let total = workgroup_sum(lid.x, acc);
   if (lid.x == 0u) {
-    coef[b * p.coefBatch + p.coefOffset + j] = total;
+    coef[b * basisParams.coefBatch + basisParams.coefOffset + j] = total;
   }
 }
 
@@ -76,35 +76,35 @@ fn project(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
 // workgroup per output would mostly idle (and barriers are costly on CPU adapters).
 @compute @workgroup_size(WG, 1, 1)
 fn project_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let index = gid.y * p.rowStride + gid.x;
-  if (index >= p.rows * p.batch) {
+  let index = gid.y * basisParams.rowStride + gid.x;
+  if (index >= basisParams.rows * basisParams.batch) {
     return;
   }
-  let b = index / p.rows;
-  let j = index % p.rows;
-  let q = b * p.basisBatch + j * p.n;
-  let v = b * p.n;
+  let b = index / basisParams.rows;
+  let j = index % basisParams.rows;
+  let q = b * basisParams.basisBatch + j * basisParams.n;
+  let v = b * basisParams.n;
   var acc = 0.0;
-  for (var i = 0u; i < p.n; i += 1u) {
+  for (var i = 0u; i < basisParams.n; i += 1u) {
     acc += basis[q + i] * w[v + i];
   }
-  coef[b * p.coefBatch + p.coefOffset + j] = acc;
+  coef[b * basisParams.coefBatch + basisParams.coefOffset + j] = acc;
 }
 
 // w_b −= Σ_{j < rows} coef[b, j] · q_j, one invocation per element.
 @compute @workgroup_size(WG, 1, 1)
 fn subtract(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let index = gid.y * p.rowStride + gid.x;
-  if (index >= p.n * p.batch) {
+  let index = gid.y * basisParams.rowStride + gid.x;
+  if (index >= basisParams.n * basisParams.batch) {
     return;
   }
-  let b = index / p.n;
-  let i = index % p.n;
-  let c = b * p.coefBatch + p.coefOffset;
-  let q = b * p.basisBatch + i;
+  let b = index / basisParams.n;
+  let i = index % basisParams.n;
+  let c = b * basisParams.coefBatch + basisParams.coefOffset;
+  let q = b * basisParams.basisBatch + i;
   var acc = 0.0;
-  for (var j = 0u; j < p.rows; j += 1u) {
-    acc += coef[c + j] * basis[q + j * p.n];
+  for (var j = 0u; j < basisParams.rows; j += 1u) {
+    acc += coef[c + j] * basis[q + j * basisParams.n];
   }
   w[index] -= acc;
 }
@@ -113,21 +113,21 @@ fn subtract(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(WG, 1, 1)
 fn finish(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let b = wid.x;
-  let v = b * p.n;
+  let v = b * basisParams.n;
   var acc = 0.0;
-  for (var i = lid.x; i < p.n; i += WG) {
+  for (var i = lid.x; i < basisParams.n; i += WG) {
     acc += w[v + i] * w[v + i];
   }
   let beta = sqrt(workgroup_sum(lid.x, acc));
   if (lid.x == 0u) {
-    let c = b * p.coefBatch + p.row - 1u;
-    scalars[2u * b] = coef[c] + coef[c + p.secondPass];
+    let c = b * basisParams.coefBatch + basisParams.row - 1u;
+    scalars[2u * b] = coef[c] + coef[c + basisParams.secondPass];
     scalars[2u * b + 1u] = beta;
   }
-  if (p.writeRow != 0u) {
+  if (basisParams.writeRow != 0u) {
     let scale = select(0.0, 1.0 / beta, beta > TINY);
-    let q = b * p.basisBatch + p.row * p.n;
-    for (var i = lid.x; i < p.n; i += WG) {
+    let q = b * basisParams.basisBatch + basisParams.row * basisParams.n;
+    for (var i = lid.x; i < basisParams.n; i += WG) {
       basisOut[q + i] = w[v + i] * scale;
     }
   }
@@ -137,18 +137,18 @@ fn finish(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
 @compute @workgroup_size(WG, 1, 1)
 fn normalize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let b = wid.x;
-  let v = b * p.n;
+  let v = b * basisParams.n;
   var acc = 0.0;
-  for (var i = lid.x; i < p.n; i += WG) {
+  for (var i = lid.x; i < basisParams.n; i += WG) {
     acc += w[v + i] * w[v + i];
   }
   let norm = sqrt(workgroup_sum(lid.x, acc));
-  if (p.masked != 0u && mask[b] == 0u) {
+  if (basisParams.masked != 0u && mask[b] == 0u) {
     return;
   }
   let scale = select(0.0, 1.0 / norm, norm > TINY);
-  let q = b * p.basisBatch + p.row * p.n;
-  for (var i = lid.x; i < p.n; i += WG) {
+  let q = b * basisParams.basisBatch + basisParams.row * basisParams.n;
+  for (var i = lid.x; i < basisParams.n; i += WG) {
     basisOut[q + i] = w[v + i] * scale;
   }
 }
@@ -158,10 +158,10 @@ fn normalize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
 @compute @workgroup_size(WG, 1, 1)
 fn power_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let b = wid.x;
-  let base = b * pp.n;
+  let base = b * powerParams.n;
   var vh = 0.0;
   var hh = 0.0;
-  for (var i = lid.x; i < pp.n; i += WG) {
+  for (var i = lid.x; i < powerParams.n; i += WG) {
     let h = hv[base + i];
     vh += w[base + i] * h;
     hh += h * h;
@@ -169,7 +169,7 @@ fn power_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
   let lambda = workgroup_sum(lid.x, vh);
   let norm = sqrt(workgroup_sum(lid.x, hh));
   var rr = 0.0;
-  for (var i = lid.x; i < pp.n; i += WG) {
+  for (var i = lid.x; i < powerParams.n; i += WG) {
     let r = hv[base + i] - lambda * w[base + i];
     rr += r * r;
   }
@@ -180,7 +180,7 @@ fn power_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     scalars[3u * b + 2u] = norm;
   }
   let scale = select(0.0, 1.0 / norm, norm > TINY);
-  for (var i = lid.x; i < pp.n; i += WG) {
+  for (var i = lid.x; i < powerParams.n; i += WG) {
     w[base + i] = hv[base + i] * scale;
   }
 }

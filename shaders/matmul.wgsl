@@ -20,7 +20,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let col0 = gid.x * 4u;
   let row0 = gid.y * 4u;
   let batch = gid.z;
-  if (col0 >= p.N || row0 >= p.M) {
+  if (col0 >= params.N || row0 >= params.M) {
     return;
   }
   multiply_block4x4(batch, row0, col0);

@@ -25,38 +25,38 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let col0 = gid.x * 8u;
   let row0 = gid.y * 16u;
   let batch = gid.z;
-  if (col0 >= p.N || row0 >= p.M) {
+  if (col0 >= params.N || row0 >= params.M) {
     return;
   }
   // Clamped rows/columns keep loads in bounds; results outside C are dropped in finish().
-  let lastRow = p.M - 1u;
-  let lastCol = p.N - 1u;
-  let aBase = batch * p.aBatch;
-  let bBase = batch * p.bBatch;
-  let a0 = aBase + min(row0 + 0u, lastRow) * p.aRow;
-  let a1 = aBase + min(row0 + 1u, lastRow) * p.aRow;
-  let a2 = aBase + min(row0 + 2u, lastRow) * p.aRow;
-  let a3 = aBase + min(row0 + 3u, lastRow) * p.aRow;
-  let a4 = aBase + min(row0 + 4u, lastRow) * p.aRow;
-  let a5 = aBase + min(row0 + 5u, lastRow) * p.aRow;
-  let a6 = aBase + min(row0 + 6u, lastRow) * p.aRow;
-  let a7 = aBase + min(row0 + 7u, lastRow) * p.aRow;
-  let a8 = aBase + min(row0 + 8u, lastRow) * p.aRow;
-  let a9 = aBase + min(row0 + 9u, lastRow) * p.aRow;
-  let a10 = aBase + min(row0 + 10u, lastRow) * p.aRow;
-  let a11 = aBase + min(row0 + 11u, lastRow) * p.aRow;
-  let a12 = aBase + min(row0 + 12u, lastRow) * p.aRow;
-  let a13 = aBase + min(row0 + 13u, lastRow) * p.aRow;
-  let a14 = aBase + min(row0 + 14u, lastRow) * p.aRow;
-  let a15 = aBase + min(row0 + 15u, lastRow) * p.aRow;
-  let b0 = bBase + min(col0 + 0u, lastCol) * p.bCol;
-  let b1 = bBase + min(col0 + 1u, lastCol) * p.bCol;
-  let b2 = bBase + min(col0 + 2u, lastCol) * p.bCol;
-  let b3 = bBase + min(col0 + 3u, lastCol) * p.bCol;
-  let b4 = bBase + min(col0 + 4u, lastCol) * p.bCol;
-  let b5 = bBase + min(col0 + 5u, lastCol) * p.bCol;
-  let b6 = bBase + min(col0 + 6u, lastCol) * p.bCol;
-  let b7 = bBase + min(col0 + 7u, lastCol) * p.bCol;
+  let lastRow = params.M - 1u;
+  let lastCol = params.N - 1u;
+  let aBase = batch * params.aBatch;
+  let bBase = batch * params.bBatch;
+  let a0 = aBase + min(row0 + 0u, lastRow) * params.aRow;
+  let a1 = aBase + min(row0 + 1u, lastRow) * params.aRow;
+  let a2 = aBase + min(row0 + 2u, lastRow) * params.aRow;
+  let a3 = aBase + min(row0 + 3u, lastRow) * params.aRow;
+  let a4 = aBase + min(row0 + 4u, lastRow) * params.aRow;
+  let a5 = aBase + min(row0 + 5u, lastRow) * params.aRow;
+  let a6 = aBase + min(row0 + 6u, lastRow) * params.aRow;
+  let a7 = aBase + min(row0 + 7u, lastRow) * params.aRow;
+  let a8 = aBase + min(row0 + 8u, lastRow) * params.aRow;
+  let a9 = aBase + min(row0 + 9u, lastRow) * params.aRow;
+  let a10 = aBase + min(row0 + 10u, lastRow) * params.aRow;
+  let a11 = aBase + min(row0 + 11u, lastRow) * params.aRow;
+  let a12 = aBase + min(row0 + 12u, lastRow) * params.aRow;
+  let a13 = aBase + min(row0 + 13u, lastRow) * params.aRow;
+  let a14 = aBase + min(row0 + 14u, lastRow) * params.aRow;
+  let a15 = aBase + min(row0 + 15u, lastRow) * params.aRow;
+  let b0 = bBase + min(col0 + 0u, lastCol) * params.bCol;
+  let b1 = bBase + min(col0 + 1u, lastCol) * params.bCol;
+  let b2 = bBase + min(col0 + 2u, lastCol) * params.bCol;
+  let b3 = bBase + min(col0 + 3u, lastCol) * params.bCol;
+  let b4 = bBase + min(col0 + 4u, lastCol) * params.bCol;
+  let b5 = bBase + min(col0 + 5u, lastCol) * params.bCol;
+  let b6 = bBase + min(col0 + 6u, lastCol) * params.bCol;
+  let b7 = bBase + min(col0 + 7u, lastCol) * params.bCol;
   // acc{i}_{q}: row row0 + i, columns col0 + 4q … col0 + 4q + 3.
   var acc0_0 = vec4<f32>(0.0); var acc0_1 = vec4<f32>(0.0);
   var acc1_0 = vec4<f32>(0.0); var acc1_1 = vec4<f32>(0.0);
@@ -74,13 +74,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var acc13_0 = vec4<f32>(0.0); var acc13_1 = vec4<f32>(0.0);
   var acc14_0 = vec4<f32>(0.0); var acc14_1 = vec4<f32>(0.0);
   var acc15_0 = vec4<f32>(0.0); var acc15_1 = vec4<f32>(0.0);
-  let aStep = p.aCol;
-  let bStep = p.bRow;
+  let aStep = params.aCol;
+  let bStep = params.bRow;
   var ka = 0u; // k · aCol
   var kb = 0u; // k · bRow
   var k = 0u;
   // Two k per iteration, each as 2 + 16 loads followed by 32 vec4 multiply-adds.
-  for (; k + 1u < p.K; k += 2u) {
+  for (; k + 1u < params.K; k += 2u) {
     let bk0_0 = vec4<f32>(b[b0 + kb], b[b1 + kb], b[b2 + kb], b[b3 + kb]);
     let bk1_0 = vec4<f32>(b[b4 + kb], b[b5 + kb], b[b6 + kb], b[b7 + kb]);
     let ak0_0 = a[a0 + ka];
@@ -152,7 +152,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     ka += 2u * aStep;
     kb += 2u * bStep;
   }
-  if (k < p.K) { // odd K: the last k on its own
+  if (k < params.K) { // odd K: the last k on its own
     let bk0_0 = vec4<f32>(b[b0 + kb], b[b1 + kb], b[b2 + kb], b[b3 + kb]);
     let bk1_0 = vec4<f32>(b[b4 + kb], b[b5 + kb], b[b6 + kb], b[b7 + kb]);
     let ak0_0 = a[a0 + ka];
@@ -192,54 +192,54 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   // (edges, alpha, beta, bias, activation) goes through finish() in a loop. Straight-line finish()
   // calls for all 128 values would compile for seconds on SwiftShader; the loop compiles in
   // milliseconds and costs little next to the k loop.
-  if (row0 + 16u <= p.M && col0 + 8u <= p.N && p.alpha == 1.0 && p.beta == 0.0 && p.hasBias == 0u &&
-      p.activation == 0u) {
-    var o = (batch * p.M + row0) * p.N + col0;
+  if (row0 + 16u <= params.M && col0 + 8u <= params.N && params.alpha == 1.0 && params.beta == 0.0 && params.hasBias == 0u &&
+      params.activation == 0u) {
+    var o = (batch * params.M + row0) * params.N + col0;
     c[o + 0u] = acc0_0.x; c[o + 1u] = acc0_0.y; c[o + 2u] = acc0_0.z; c[o + 3u] = acc0_0.w;
     c[o + 4u] = acc0_1.x; c[o + 5u] = acc0_1.y; c[o + 6u] = acc0_1.z; c[o + 7u] = acc0_1.w;
-    o += p.N;
+    o += params.N;
     c[o + 0u] = acc1_0.x; c[o + 1u] = acc1_0.y; c[o + 2u] = acc1_0.z; c[o + 3u] = acc1_0.w;
     c[o + 4u] = acc1_1.x; c[o + 5u] = acc1_1.y; c[o + 6u] = acc1_1.z; c[o + 7u] = acc1_1.w;
-    o += p.N;
+    o += params.N;
     c[o + 0u] = acc2_0.x; c[o + 1u] = acc2_0.y; c[o + 2u] = acc2_0.z; c[o + 3u] = acc2_0.w;
     c[o + 4u] = acc2_1.x; c[o + 5u] = acc2_1.y; c[o + 6u] = acc2_1.z; c[o + 7u] = acc2_1.w;
-    o += p.N;
+    o += params.N;
     c[o + 0u] = acc3_0.x; c[o + 1u] = acc3_0.y; c[o + 2u] = acc3_0.z; c[o + 3u] = acc3_0.w;
     c[o + 4u] = acc3_1.x; c[o + 5u] = acc3_1.y; c[o + 6u] = acc3_1.z; c[o + 7u] = acc3_1.w;
-    o += p.N;
+    o += params.N;
     c[o + 0u] = acc4_0.x; c[o + 1u] = acc4_0.y; c[o + 2u] = acc4_0.z; c[o + 3u] = acc4_0.w;
     c[o + 4u] = acc4_1.x; c[o + 5u] = acc4_1.y; c[o + 6u] = acc4_1.z; c[o + 7u] = acc4_1.w;
-    o += p.N;
+    o += params.N;
     c[o + 0u] = acc5_0.x; c[o + 1u] = acc5_0.y; c[o + 2u] = acc5_0.z; c[o + 3u] = acc5_0.w;
     c[o + 4u] = acc5_1.x; c[o + 5u] = acc5_1.y; c[o + 6u] = acc5_1.z; c[o + 7u] = acc5_1.w;
-    o += p.N;
+    o += params.N;
     c[o + 0u] = acc6_0.x; c[o + 1u] = acc6_0.y; c[o + 2u] = acc6_0.z; c[o + 3u] = acc6_0.w;
     c[o + 4u] = acc6_1.x; c[o + 5u] = acc6_1.y; c[o + 6u] = acc6_1.z; c[o + 7u] = acc6_1.w;
-    o += p.N;
+    o += params.N;
     c[o + 0u] = acc7_0.x; c[o + 1u] = acc7_0.y; c[o + 2u] = acc7_0.z; c[o + 3u] = acc7_0.w;
     c[o + 4u] = acc7_1.x; c[o + 5u] = acc7_1.y; c[o + 6u] = acc7_1.z; c[o + 7u] = acc7_1.w;
-    o += p.N;
+    o += params.N;
     c[o + 0u] = acc8_0.x; c[o + 1u] = acc8_0.y; c[o + 2u] = acc8_0.z; c[o + 3u] = acc8_0.w;
     c[o + 4u] = acc8_1.x; c[o + 5u] = acc8_1.y; c[o + 6u] = acc8_1.z; c[o + 7u] = acc8_1.w;
-    o += p.N;
+    o += params.N;
     c[o + 0u] = acc9_0.x; c[o + 1u] = acc9_0.y; c[o + 2u] = acc9_0.z; c[o + 3u] = acc9_0.w;
     c[o + 4u] = acc9_1.x; c[o + 5u] = acc9_1.y; c[o + 6u] = acc9_1.z; c[o + 7u] = acc9_1.w;
-    o += p.N;
+    o += params.N;
     c[o + 0u] = acc10_0.x; c[o + 1u] = acc10_0.y; c[o + 2u] = acc10_0.z; c[o + 3u] = acc10_0.w;
     c[o + 4u] = acc10_1.x; c[o + 5u] = acc10_1.y; c[o + 6u] = acc10_1.z; c[o + 7u] = acc10_1.w;
-    o += p.N;
+    o += params.N;
     c[o + 0u] = acc11_0.x; c[o + 1u] = acc11_0.y; c[o + 2u] = acc11_0.z; c[o + 3u] = acc11_0.w;
     c[o + 4u] = acc11_1.x; c[o + 5u] = acc11_1.y; c[o + 6u] = acc11_1.z; c[o + 7u] = acc11_1.w;
-    o += p.N;
+    o += params.N;
     c[o + 0u] = acc12_0.x; c[o + 1u] = acc12_0.y; c[o + 2u] = acc12_0.z; c[o + 3u] = acc12_0.w;
     c[o + 4u] = acc12_1.x; c[o + 5u] = acc12_1.y; c[o + 6u] = acc12_1.z; c[o + 7u] = acc12_1.w;
-    o += p.N;
+    o += params.N;
     c[o + 0u] = acc13_0.x; c[o + 1u] = acc13_0.y; c[o + 2u] = acc13_0.z; c[o + 3u] = acc13_0.w;
     c[o + 4u] = acc13_1.x; c[o + 5u] = acc13_1.y; c[o + 6u] = acc13_1.z; c[o + 7u] = acc13_1.w;
-    o += p.N;
+    o += params.N;
     c[o + 0u] = acc14_0.x; c[o + 1u] = acc14_0.y; c[o + 2u] = acc14_0.z; c[o + 3u] = acc14_0.w;
     c[o + 4u] = acc14_1.x; c[o + 5u] = acc14_1.y; c[o + 6u] = acc14_1.z; c[o + 7u] = acc14_1.w;
-    o += p.N;
+    o += params.N;
     c[o + 0u] = acc15_0.x; c[o + 1u] = acc15_0.y; c[o + 2u] = acc15_0.z; c[o + 3u] = acc15_0.w;
     c[o + 4u] = acc15_1.x; c[o + 5u] = acc15_1.y; c[o + 6u] = acc15_1.z; c[o + 7u] = acc15_1.w;
     return;

@@ -1,3 +1,4 @@
+//!fragment: compiled only inside the matmul kernels that include it.
 // The interface and epilogue every matmul kernel shares (`//!include matmul_common.wgsl`): the
 // uniform struct, the bindings, and `finish`, which applies alpha, beta, bias and the activation and
 // stores one element of C if it lies inside the matrix.
@@ -25,7 +26,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
+@group(0) @binding(4) var<uniform> params: Params;
 
 // Activation codes (Params.activation); src/kernels/matmul.ts keeps the same table, tests compare them.
 const ACTIVATION_NONE = 0u;
@@ -33,7 +34,7 @@ const ACTIVATION_RELU = 1u;
 const ACTIVATION_TANH = 2u;
 
 fn activate(x: f32) -> f32 {
-  switch p.activation {
+  switch params.activation {
     case ACTIVATION_RELU: { return max(x, 0.0); }
     case ACTIVATION_TANH: { return tanh(x); }
     default: { return x; }
@@ -41,16 +42,16 @@ fn activate(x: f32) -> f32 {
 }
 
 fn finish(batch: u32, row: u32, col: u32, value: f32) {
-  if (row >= p.M || col >= p.N) {
+  if (row >= params.M || col >= params.N) {
     return;
   }
-  let index = (batch * p.M + row) * p.N + col;
-  var result = p.alpha * value;
-  if (p.beta != 0.0) {
-    result += p.beta * c[index];
+  let index = (batch * params.M + row) * params.N + col;
+  var result = params.alpha * value;
+  if (params.beta != 0.0) {
+    result += params.beta * c[index];
   }
-  if (p.hasBias != 0u) {
-    result += bias[batch * p.biasBatch + row * p.biasRow + col];
+  if (params.hasBias != 0u) {
+    result += bias[batch * params.biasBatch + row * params.biasRow + col];
   }
   c[index] = activate(result);
 }

@@ -9,12 +9,12 @@ override WG: u32 = 64;
 
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let rowBlocks = (p.M + 3u) / 4u;
-  let colBlocks = (p.N + 3u) / 4u;
+  let rowBlocks = (params.M + 3u) / 4u;
+  let colBlocks = (params.N + 3u) / 4u;
   let perReplica = rowBlocks * colBlocks;
   // Row-major over dispatch rows of 65535 workgroups when the grid is 2-D.
   let index = gid.y * (65535u * WG) + gid.x;
-  if ((index >= perReplica * p.batch)) {
+  if ((index >= perReplica * params.batch)) {
     return;
   }
   let batch = index / perReplica;

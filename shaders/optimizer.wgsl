@@ -25,14 +25,14 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> first: array<f32>;
 // Adam's second moment v.
 @group(0) @binding(3) var<storage, read_write> second: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
+@group(0) @binding(4) var<uniform> params: Params;
 
 override WG: u32 = 256u;
 override DECOUPLED: bool = false;
 override NESTEROV: bool = false;
 
 fn element_index(gid: vec3<u32>) -> u32 {
-  return gid.y * p.rowStride + gid.x;
+  return gid.y * params.rowStride + gid.x;
 }
 
 // The gradient the update sees (L2 decay folded in) and θ after decoupled decay.
@@ -40,12 +40,12 @@ fn decayed_gradient(i: u32, theta: f32) -> f32 {
   if (DECOUPLED) {
     return grad[i];
   }
-  return grad[i] + p.weightDecay * theta;
+  return grad[i] + params.weightDecay * theta;
 }
 
 fn decayed_param(theta: f32) -> f32 {
   if (DECOUPLED) {
-    return theta - p.learningRate * p.weightDecay * theta;
+    return theta - params.learningRate * params.weightDecay * theta;
   }
   return theta;
 }
@@ -54,30 +54,30 @@ fn decayed_param(theta: f32) -> f32 {
 @compute @workgroup_size(WG, 1, 1)
 fn sgd(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = element_index(gid);
-  if (i >= p.total) {
+  if (i >= params.total) {
     return;
   }
   let theta = param[i];
   let g = decayed_gradient(i, theta);
-  param[i] = decayed_param(theta) - p.learningRate * g;
+  param[i] = decayed_param(theta) - params.learningRate * g;
 }
 
 // b ← μ b + g; heavy-ball θ ← θ − η b, Nesterov θ ← θ − η (g + μ b) (PyTorch's SGD, dampening 0).
 @compute @workgroup_size(WG, 1, 1)
 fn momentum(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = element_index(gid);
-  if (i >= p.total) {
+  if (i >= params.total) {
     return;
   }
   let theta = param[i];
   let g = decayed_gradient(i, theta);
-  let b = p.momentum * first[i] + g;
+  let b = params.momentum * first[i] + g;
   first[i] = b;
   var direction = b;
   if (NESTEROV) {
-    direction = g + p.momentum * b;
+    direction = g + params.momentum * b;
   }
-  param[i] = decayed_param(theta) - p.learningRate * direction;
+  param[i] = decayed_param(theta) - params.learningRate * direction;
 }
 
 // m ← β1 m + (1 − β1) g, v ← β2 v + (1 − β2) g², θ ← θ − η m̂ / (√v̂ + ε) with m̂ = m / (1 − β1^t),
@@ -85,16 +85,16 @@ fn momentum(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(WG, 1, 1)
 fn adam(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = element_index(gid);
-  if (i >= p.total) {
+  if (i >= params.total) {
     return;
   }
   let theta = param[i];
   let g = decayed_gradient(i, theta);
-  let m = p.beta1 * first[i] + (1.0 - p.beta1) * g;
-  let v = p.beta2 * second[i] + (1.0 - p.beta2) * g * g;
+  let m = params.beta1 * first[i] + (1.0 - params.beta1) * g;
+  let v = params.beta2 * second[i] + (1.0 - params.beta2) * g * g;
   first[i] = m;
   second[i] = v;
-  let mHat = m / p.biasCorrection1;
-  let vHat = v / p.biasCorrection2;
-  param[i] = decayed_param(theta) - p.learningRate * mHat / (sqrt(vHat) + p.epsilon);
+  let mHat = m / params.biasCorrection1;
+  let vHat = v / params.biasCorrection2;
+  param[i] = decayed_param(theta) - params.learningRate * mHat / (sqrt(vHat) + params.epsilon);
 }

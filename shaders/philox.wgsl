@@ -1,3 +1,4 @@
+//!fragment: the Philox generator, compiled only inside the kernels that include it.
 // Philox-4×32-10 (Salmon et al., SC'11) and the conversions to uniform and normal floats, shared by
 // every kernel that draws random numbers (`//!include philox.wgsl`). The CPU reference is
 // src/kernels/philox.ts; both must stay bit-identical.

@@ -20,7 +20,7 @@ struct Params {
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> y: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(3) var<uniform> params: Params;
 
 override OP: u32 = 0u;   // one of the REDUCE_* codes below
 override WG: u32 = 64u;
@@ -62,25 +62,25 @@ fn merge(a: f32, b: f32) -> f32 {
 }
 
 fn finish(acc: f32) -> f32 {
-  let scaled = p.alpha * acc;
-  return select(scaled, sqrt(scaled), p.finalSqrt != 0u);
+  let scaled = params.alpha * acc;
+  return select(scaled, sqrt(scaled), params.finalSqrt != 0u);
 }
 
 @compute @workgroup_size(WG, 1, 1)
 fn rows(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let perReplica = p.outer * p.inner;
-  let index = gid.y * p.rowStride + gid.x;
-  if (index >= perReplica * p.batch) {
+  let perReplica = params.outer * params.inner;
+  let index = gid.y * params.rowStride + gid.x;
+  if (index >= perReplica * params.batch) {
     return;
   }
   let b = index / perReplica;
-  let o = (index % perReplica) / p.inner;
-  let j = index % p.inner;
-  var at = b * p.xBatch + o * p.len * p.inner + j;
+  let o = (index % perReplica) / params.inner;
+  let j = index % params.inner;
+  var at = b * params.xBatch + o * params.len * params.inner + j;
   var acc = identity();
-  for (var k = 0u; k < p.len; k += 1u) {
+  for (var k = 0u; k < params.len; k += 1u) {
     acc = combine(acc, x[at]);
-    at += p.inner;
+    at += params.inner;
   }
   out[index] = finish(acc);
 }
@@ -100,17 +100,17 @@ fn workgroup_reduce(local: u32, value: f32) -> f32 {
 
 @compute @workgroup_size(WG, 1, 1)
 fn tree(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let perReplica = p.outer * p.inner;
-  let index = wid.y * p.rowStride + wid.x;
-  let valid = (index < perReplica * p.batch);
+  let perReplica = params.outer * params.inner;
+  let index = wid.y * params.rowStride + wid.x;
+  let valid = (index < perReplica * params.batch);
   let b = index / perReplica;
-  let o = (index % perReplica) / p.inner;
-  let j = index % p.inner;
-  let base = b * p.xBatch + o * p.len * p.inner + j;
+  let o = (index % perReplica) / params.inner;
+  let j = index % params.inner;
+  let base = b * params.xBatch + o * params.len * params.inner + j;
   var acc = identity();
   if (valid) {
-    for (var k = lid.x; k < p.len; k += WG) {
-      acc = combine(acc, x[base + k * p.inner]);
+    for (var k = lid.x; k < params.len; k += WG) {
+      acc = combine(acc, x[base + k * params.inner]);
     }
   }
   let total = workgroup_reduce(lid.x, acc);
@@ -124,8 +124,8 @@ fn tree(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 fn dot(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let b = wid.x;
   var acc = 0.0;
-  for (var k = lid.x; k < p.len; k += WG) {
-    acc += x[b * p.xBatch + k] * y[b * p.yBatch + k];
+  for (var k = lid.x; k < params.len; k += WG) {
+    acc += x[b * params.xBatch + k] * y[b * params.yBatch + k];
   }
   let total = workgroup_reduce(lid.x, acc);
   if (lid.x == 0u) {

@@ -24,7 +24,7 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read_write> outIndex: array<u32>;
-@group(0) @binding(2) var<uniform> p: Params;
+@group(0) @binding(2) var<uniform> params: Params;
 
 override WG: u32 = 64u;
 
@@ -39,15 +39,15 @@ struct Block {
 
 fn block_at(gid: vec3<u32>) -> Block {
   var result: Block;
-  let blocksPerReplica = (p.n + 3u) / 4u;
-  let id = gid.y * p.rowStride + gid.x;
-  result.valid = (id < blocksPerReplica * p.batch);
+  let blocksPerReplica = (params.n + 3u) / 4u;
+  let id = gid.y * params.rowStride + gid.x;
+  result.valid = (id < blocksPerReplica * params.batch);
   result.replica = id / blocksPerReplica;
   let blockIndex = id % blocksPerReplica;
   result.start = blockIndex * 4u;
   result.bits = philox(
-    vec4<u32>(blockIndex, result.replica + p.replicaOffset, p.counterLo, p.counterHi),
-    vec2<u32>(p.seed, p.stream),
+    vec4<u32>(blockIndex, result.replica + params.replicaOffset, params.counterLo, params.counterHi),
+    vec2<u32>(params.seed, params.stream),
   );
   return result;
 }
@@ -59,8 +59,8 @@ fn sample_uniform(@builtin(global_invocation_id) gid: vec3<u32>) {
     return;
   }
   for (var lane = 0u; lane < 4u; lane += 1u) {
-    if (blk.start + lane < p.n) {
-      out[blk.replica * p.n + blk.start + lane] = p.a + (p.b - p.a) * to_unit(blk.bits[lane]);
+    if (blk.start + lane < params.n) {
+      out[blk.replica * params.n + blk.start + lane] = params.a + (params.b - params.a) * to_unit(blk.bits[lane]);
     }
   }
 }
@@ -74,8 +74,8 @@ fn sample_normal(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   let z = box_muller(blk.bits);
   for (var lane = 0u; lane < 4u; lane += 1u) {
-    if (blk.start + lane < p.n) {
-      out[blk.replica * p.n + blk.start + lane] = p.a + p.b * z[lane];
+    if (blk.start + lane < params.n) {
+      out[blk.replica * params.n + blk.start + lane] = params.a + params.b * z[lane];
     }
   }
 }
@@ -88,8 +88,8 @@ fn sample_rademacher(@builtin(global_invocation_id) gid: vec3<u32>) {
     return;
   }
   for (var lane = 0u; lane < 4u; lane += 1u) {
-    if (blk.start + lane < p.n) {
-      out[blk.replica * p.n + blk.start + lane] = select(-1.0, 1.0, (blk.bits[lane] >> 31u) == 1u);
+    if (blk.start + lane < params.n) {
+      out[blk.replica * params.n + blk.start + lane] = select(-1.0, 1.0, (blk.bits[lane] >> 31u) == 1u);
     }
   }
 }
@@ -102,8 +102,8 @@ fn sample_integer(@builtin(global_invocation_id) gid: vec3<u32>) {
     return;
   }
   for (var lane = 0u; lane < 4u; lane += 1u) {
-    if (blk.start + lane < p.n) {
-      outIndex[blk.replica * p.n + blk.start + lane] = mul_wide(blk.bits[lane], p.bound & 0xFFFFu, p.bound >> 16u).x;
+    if (blk.start + lane < params.n) {
+      outIndex[blk.replica * params.n + blk.start + lane] = mul_wide(blk.bits[lane], params.bound & 0xFFFFu, params.bound >> 16u).x;
     }
   }
 }

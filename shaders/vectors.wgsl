@@ -27,32 +27,32 @@ struct UnitParams {
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> cp: CopyParams;
-@group(0) @binding(3) var<uniform> up: UnitParams;
+@group(0) @binding(2) var<uniform> copyParams: CopyParams;
+@group(0) @binding(3) var<uniform> unitParams: UnitParams;
 
 override WG: u32 = 256u;
 
 // out[b · outBatch + outOffset + i] = alpha · x[((b / xDiv) % xMod) · xBatch + xOffset + i]
 @compute @workgroup_size(WG, 1, 1)
 fn copy(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let index = gid.y * cp.rowStride + gid.x;
-  if (index >= cp.total) {
+  let index = gid.y * copyParams.rowStride + gid.x;
+  if (index >= copyParams.total) {
     return;
   }
-  let b = index / cp.len;
-  let i = index % cp.len;
-  let source = ((b / cp.xDiv) % cp.xMod) * cp.xBatch + cp.xOffset + i;
-  out[b * cp.outBatch + cp.outOffset + i] = cp.alpha * x[source];
+  let b = index / copyParams.len;
+  let i = index % copyParams.len;
+  let source = ((b / copyParams.xDiv) % copyParams.xMod) * copyParams.xBatch + copyParams.xOffset + i;
+  out[b * copyParams.outBatch + copyParams.outOffset + i] = copyParams.alpha * x[source];
 }
 
 // out[b, i] = 1 where i = start + b % copies, else 0.
 @compute @workgroup_size(WG, 1, 1)
 fn unit(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let index = gid.y * up.rowStride + gid.x;
-  if (index >= up.total) {
+  let index = gid.y * unitParams.rowStride + gid.x;
+  if (index >= unitParams.total) {
     return;
   }
-  let b = index / up.n;
-  let i = index % up.n;
-  out[index] = select(0.0, 1.0, i == up.start + b % up.copies);
+  let b = index / unitParams.n;
+  let i = index % unitParams.n;
+  out[index] = select(0.0, 1.0, i == unitParams.start + b % unitParams.copies);
 }

@@ -10,6 +10,14 @@
 // ---- autodiff / tape (elementwise ops and reductions are Tape methods) ---------------------------
 export { Tape, Var } from './autodiff/tape.ts';
 // ---- curvature: hessian() and the operator machinery under it ------------------------------------
+export { denseHessian } from './curvature/dense.ts';
+export { type DensityOptions, type DensityResult, spectralDensity } from './curvature/density.ts';
+export {
+  type FluctuationOptions,
+  type FluctuationResult,
+  gradientFluctuation,
+  minibatchGradientSquared,
+} from './curvature/fluctuation.ts';
 export {
   type ArrayInput,
   BLOCK_EXACT_TRACE_MAX,
@@ -23,28 +31,15 @@ export {
   type HessianTraceOptions,
   hessian,
 } from './curvature/hessian.ts';
+export { type EigenOptions, type EigenResult, topEigenvalues, type Which } from './curvature/lanczos.ts';
+export { HessianOperator, type HessianSpec, type LossClosure } from './curvature/operator.ts';
 export {
-  type DensityOptions,
-  type DensityResult,
-  denseHessian,
-  type EigenOptions,
-  type EigenResult,
   type ExactTraceResult,
   exactTrace,
-  type FluctuationOptions,
-  type FluctuationResult,
-  gradientFluctuation,
-  HessianOperator,
-  type HessianSpec,
   hessianTrace,
-  type LossClosure,
-  minibatchGradientSquared,
-  spectralDensity,
   type TraceOptions,
   type TraceResult,
-  topEigenvalues,
-  type Which,
-} from './curvature/index.ts';
+} from './curvature/trace.ts';
 // ---- data: your own tables (.npy, CSV, in memory) and the built-in sources -----------------------
 export {
   type ArrayDataOptions,
@@ -60,7 +55,7 @@ export { type CsvColumns, type CsvRecord, tablesFromCsv } from './data/csv.ts';
 export { FixedDataset } from './data/fixed.ts';
 export { LinearTeacher, type LinearTeacherSpec } from './data/linear-teacher.ts';
 export { type NpyArray, parseNpy } from './data/npy.ts';
-export type { DataSource, SampleRequest } from './data/source.ts';
+export type { DataSource, SampleRequest, TeacherNoiseSpec } from './data/source.ts';
 export { TeacherStudent, type TeacherStudentSpec } from './data/teacher-student.ts';
 // ---- errors --------------------------------------------------------------------------------------
 export { InputError, KernelError } from './errors.ts';
@@ -86,7 +81,9 @@ export { isSwiftShader } from './gpu/context.ts';
 export { describeGpuAdapter, type GpuContextOptions, requestGpuContext } from './gpu/device.ts';
 export type { ShaderSources } from './gpu/shader/registry.ts';
 // ---- tensors: kernels on tensors (no gradient) ---------------------------------------------------
-export { dot, matmul, norm, randomNormal, randomRademacher, randomUniform, reduce } from './kernels/index.ts';
+export { matmul } from './kernels/matmul.ts';
+export { dot, norm, reduce } from './kernels/reduce.ts';
+export { randomNormal, randomRademacher, randomUniform } from './kernels/rng.ts';
 // ---- layers / blocks, losses, models, weights ----------------------------------------------------
 export {
   type Activation,
@@ -127,17 +124,10 @@ export {
 } from './models/weights.ts';
 export { type DType, Engine, type EngineOptions, Tensor } from './tensor/engine.ts';
 // ---- theory (CPU, float64, deep linear networks) -------------------------------------------------
-export {
-  type DeepLinearInput,
-  type DeepLinearTheory,
-  deepLinearTheory,
-  fluctuationAt,
-  lambdaMaxAt,
-  type Matrix,
-  sharpnessAt,
-  type TheoryConfig,
-  validateTheoryConfig,
-} from './theory/index.ts';
+export { type DeepLinearInput, type DeepLinearTheory, deepLinearTheory } from './theory/deep-linear.ts';
+export { fluctuationAt, lambdaMaxAt, sharpnessAt } from './theory/hessian.ts';
+export type { Matrix } from './theory/linalg.ts';
+export { type TheoryConfig, validateTheoryConfig } from './theory/validate.ts';
 // ---- training (docs/api-training.md) -------------------------------------------------------------
 export { type InMemoryData, type LogPoint, type TrainRequest, type TrainResult, train } from './train/api.ts';
 export {

@@ -4,7 +4,7 @@ import { Tape, type Var } from '../src/autodiff/tape.ts';
 import { type LossKind, lossFunction } from '../src/models/losses.ts';
 import { buildModel, type ModelSpec } from '../src/models/model.ts';
 import type { Tensor } from '../src/tensor/engine.ts';
-import { denseHessian } from '../src/theory/index.ts';
+import { denseHessian } from '../src/theory/hessian.ts';
 import { centralGradient, centralHessian, cpuLoss } from './helpers/cpu-models.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
 import { F32_EPS, randomArray, seededRandom } from './helpers/reference.ts';

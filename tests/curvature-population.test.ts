@@ -10,7 +10,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { lanczosTop } from '../src/curvature/deep-linear-chain.ts';
 import { populationCurvature } from '../src/curvature/deep-linear-population.ts';
-import { deepLinearTheory } from '../src/theory/index.ts';
+import { deepLinearTheory } from '../src/theory/deep-linear.ts';
 import type { Matrix } from '../src/theory/linalg.ts';
 import { sqrtSym } from '../src/theory/linalg.ts';
 import { chain, empiricalHessian, meanAndError, perSample } from './helpers/curvature-deep-linear.ts';

@@ -9,7 +9,8 @@ import { InputError } from '../src/errors.ts';
 import { mseLoss } from '../src/models/losses.ts';
 import { buildModel } from '../src/models/model.ts';
 import type { Engine, Tensor } from '../src/tensor/engine.ts';
-import { deepLinearTheory, type Matrix } from '../src/theory/index.ts';
+import { deepLinearTheory } from '../src/theory/deep-linear.ts';
+import type { Matrix } from '../src/theory/linalg.ts';
 import { centralGradient } from './helpers/cpu-models.ts';
 import { MODEL_CASES } from './helpers/curvature-cases.ts';
 import {

@@ -4,7 +4,8 @@ import { prepareExperiment } from '../src/experiments/config.ts';
 import { type Checkpoint, type ResultRow, runExperiment } from '../src/experiments/executor.ts';
 import { initParameters } from '../src/models/init.ts';
 import { buildModel } from '../src/models/model.ts';
-import { deepLinearTheory, sharpnessAt } from '../src/theory/index.ts';
+import { deepLinearTheory } from '../src/theory/deep-linear.ts';
+import { sharpnessAt } from '../src/theory/hessian.ts';
 import { deepLinearConfig } from './helpers/configs.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
 

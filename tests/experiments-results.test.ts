@@ -23,7 +23,7 @@ import {
   toCsv,
 } from '../src/experiments/results.ts';
 import { conditionNumber, theoryRows } from '../src/experiments/theory-rows.ts';
-import { deepLinearTheory } from '../src/theory/index.ts';
+import { deepLinearTheory } from '../src/theory/deep-linear.ts';
 
 /** Deterministic pseudo-random values in [0, 1). */
 function lcg(seed: number): () => number {

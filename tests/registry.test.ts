@@ -22,7 +22,7 @@ test('matmul.wgsl reflects to the bindings, order and uniform offsets written in
       ['b', 1, 'read-only-storage', 'f32'],
       ['bias', 2, 'read-only-storage', 'f32'],
       ['c', 3, 'storage', 'f32'],
-      ['p', 4, 'uniform', 'Params'],
+      ['params', 4, 'uniform', 'Params'],
     ],
   );
   // Sixteen 4-byte scalars in declaration order, as WGSL lays them out.
@@ -132,7 +132,7 @@ test('registry start-up fails on a broken shader and names it', async () => {
   }
 });
 
-test('a //!fragment compiles inside its includers, with their alias; its errors point into it; an orphan is refused', async () => {
+test('a //!fragment compiles inside its includers, with their alias; its errors point into it; an orphan, or an included file without the mark, is refused', async () => {
   const engine = await testEngine();
   const fragment = '//!fragment: needs Scalar\nfn twice(x: Scalar) -> Scalar {\n  return x + x;\n}\n';
   const main = (type: string) =>
@@ -163,6 +163,15 @@ test('a //!fragment compiles inside its includers, with their alias; its errors 
     assert.unreachable('should have thrown');
   } catch (error) {
     assert.match((error as Error).message, /frag\.wgsl.*no shader includes/);
+  }
+  try {
+    await KernelRegistry.create(engine.device, {
+      'frag.wgsl': fragment.replace('//!fragment: needs Scalar\n', ''),
+      'f32.wgsl': main('f32'),
+    });
+    assert.unreachable('should have thrown');
+  } catch (error) {
+    assert.match((error as Error).message, /frag\.wgsl.*included by f32\.wgsl.*\/\/!fragment/);
   }
 });
 

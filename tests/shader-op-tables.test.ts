@@ -1,10 +1,13 @@
-// The op codes a launch wrapper passes to a shader are written twice: as a TypeScript table and as
-// WGSL `const`s the shader switches on. Nothing else ties them together, so this reads the constants
-// out of the shader source and compares them with the tables, name by name, in both directions.
+// The op codes a launch wrapper passes to a shader (and the few other numbers both sides must agree
+// on: random streams, the fused kernels' size limits) are written twice: as TypeScript and as WGSL
+// `const`s. Nothing else ties them together, so this reads the constants out of the shader source
+// and compares them with the TypeScript values, name by name, in both directions.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadShaderSources } from '../runner/node/shaders.ts';
+import { STREAM_INPUTS, STREAM_LABEL_NOISE } from '../src/data/source.ts';
 import { BINARY_OPS, UNARY_OPS } from '../src/kernels/elementwise.ts';
+import { FUSED_MAX_DEPTH, FUSED_MAX_WIDTH } from '../src/kernels/fused.ts';
 import { ACTIVATION_CODE } from '../src/kernels/matmul.ts';
 import { REDUCE_OPS } from '../src/kernels/reduce.ts';
 
@@ -53,6 +56,20 @@ test('reduce.wgsl REDUCE_* constants equal REDUCE_OPS', () => {
 
 test('matmul_common.wgsl ACTIVATION_* constants equal the matmul activation codes', () => {
   assert.equal(tableMismatches('matmul_common.wgsl', ACTIVATION_CODE, 'ACTIVATION_'), []);
+});
+
+test('fused_common.wgsl STREAM_* constants equal the Philox streams the general path draws data from', () => {
+  const streams = { inputs: STREAM_INPUTS, labelNoise: STREAM_LABEL_NOISE };
+  assert.equal(tableMismatches('fused_common.wgsl', streams, 'STREAM_'), []);
+});
+
+test("fused_deep_linear.wgsl MAX_* constants equal the fused path's width and depth limits", () => {
+  const limits = {
+    width: FUSED_MAX_WIDTH,
+    depth: FUSED_MAX_DEPTH,
+    weights: FUSED_MAX_DEPTH * FUSED_MAX_WIDTH ** 2,
+  };
+  assert.equal(tableMismatches('fused_deep_linear.wgsl', limits, 'MAX_'), []);
 });
 
 test('the comparison fails on a changed code and on a constant without a table entry', () => {

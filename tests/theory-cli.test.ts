@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { deepLinearTheory, initSharpness } from '../src/theory/index.ts';
+import { deepLinearTheory, initSharpness } from '../src/theory/deep-linear.ts';
 import { runCli } from './helpers/cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sharpness-lab-theory-'));

@@ -5,24 +5,20 @@ import { EigenvalueDecomposition, Matrix as MlMatrix } from 'ml-matrix';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { InputError } from '../src/errors.ts';
+import { deepLinearTheory, initSharpness } from '../src/theory/deep-linear.ts';
 import {
   balanceResidual,
-  createRng,
-  deepLinearTheory,
   denseHessian,
   endToEnd,
   fluctuationAt,
-  initSharpness,
   lambdaMaxAt,
-  type Matrix,
-  minimiseOrbit,
-  orbitDistance,
   parameterCount,
-  type Rng,
-  randomFactorisation,
   sharpnessAt,
-  validateTheoryConfig,
-} from '../src/theory/index.ts';
+} from '../src/theory/hessian.ts';
+import type { Matrix } from '../src/theory/linalg.ts';
+import { minimiseOrbit, orbitDistance, randomFactorisation } from '../src/theory/orbit.ts';
+import { createRng, type Rng } from '../src/theory/random.ts';
+import { validateTheoryConfig } from '../src/theory/validate.ts';
 
 // ---------------------------------------------------------------------------------------------
 // helpers

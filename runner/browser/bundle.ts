@@ -1,8 +1,8 @@
 /**
  * Bundles a page entry (default runner/browser/page.ts) with esbuild into a folder the static server
- * serves: index.html, page.js and lazily loaded chunks (tfjs only when a benchmark needs it). Shaders
- * are embedded as text through the virtual module `sharpness-lab:shaders`; any `node:*` import
- * fails the build, naming the importer (src/ must stay host-agnostic).
+ * serves: index.html, page.js and a chunk per dynamic import (tfjs, in the bench page). Shaders are
+ * embedded as text through the virtual module `sharpness-lab:shaders`; any `node:*` import fails the
+ * build, naming the importer (src/ must stay host-agnostic).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -18,8 +18,6 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 /** The repository root (running from sources), or the package's `dist/` (compiled). */
 export const REPO_ROOT = resolve(HERE, '..', '..');
 export const DEFAULT_PAGE_ENTRY = join(REPO_ROOT, 'runner', 'browser', 'page.ts');
-/** The `bench` command's page: the product's jobs plus the benchmark jobs (never in the product page). */
-export const BENCH_PAGE_ENTRY = join(REPO_ROOT, 'runner', 'browser', 'bench-page.ts');
 /** Compiled JavaScript (an installed package) rather than the TypeScript sources under tsx. */
 export const COMPILED = import.meta.url.endsWith('.js');
 /** The default page as `npm run build` bundles it (dist/page): the compiled CLI needs no esbuild. */

@@ -2,16 +2,12 @@
  * What the CLI commands call for `--backend browser`: the same work as the Node backend, run in the
  * page, with results returned in the Node backend's shapes so the commands print them unchanged.
  */
-import type { BenchResult } from '../../bench/suite.ts';
 import { InputError } from '../../src/errors.ts';
 import type { AdapterDescription } from '../../src/gpu/context.ts';
 import type { ParsedArgs } from '../args.ts';
 import { deviceOptions } from '../commands/device-flags.ts';
 import { createNodeEngine } from '../node/engine.ts';
-import type { BenchPageJobs } from './bench-page.ts';
-import { PAGE_BENCH_SUITE_NAMES } from './bench-suites.ts';
-import { BENCH_PAGE_ENTRY } from './bundle.ts';
-import { type BrowserHostOptions, type RunOptions, runBrowserJob, withBrowserEngine } from './host.ts';
+import { type BrowserHostOptions, runBrowserJob } from './host.ts';
 import { type EngineJobs, engineJobs } from './jobs.ts';
 import type { EngineJob, JobParams, JobProgress, JobResult } from './protocol.ts';
 
@@ -34,42 +30,6 @@ export function browserOptions(args: ParsedArgs, log?: (line: string) => void): 
 /** `info --backend browser`: the adapter the page's engine gets, described like the Node one. */
 export function browserInfo(args: ParsedArgs): Promise<AdapterDescription> {
   return runBrowserJob('info', undefined, browserOptions(args));
-}
-
-/**
- * `bench --backend browser`: the suites run in the page; results as the Node suites return them.
- * Named suites that do not run in the page are an input error; without names, those are skipped.
- */
-export async function browserBench(
-  args: ParsedArgs,
-  suites: string[],
-  minSeconds: number,
-  log: (line: string) => void,
-): Promise<{ adapter: AdapterDescription; suites: { name: string; results: BenchResult[] }[] }> {
-  const unsupported = suites.filter((name) => !PAGE_BENCH_SUITE_NAMES.includes(name));
-  if (unsupported.length > 0 && args.positional.length > 0)
-    throw new InputError(
-      'suite',
-      `${unsupported.join(', ')} does not run in the browser yet (browser suites: ${PAGE_BENCH_SUITE_NAMES.join(', ')})`,
-    );
-  if (unsupported.length > 0) log(`bench: skipping ${unsupported.join(', ')} (Node only for now)`);
-  const supported = suites.filter((name) => PAGE_BENCH_SUITE_NAMES.includes(name));
-  return runBenchPageJob('bench', { suites: supported, minSeconds }, browserOptions(args, log));
-}
-
-/**
- * Runs one job of the bench command's page (BENCH_PAGE_ENTRY: the product's jobs plus the benchmark
- * jobs) in a fresh browser: how the bench command hands its jobs to the page.
- */
-export function runBenchPageJob<N extends keyof BenchPageJobs & string>(
-  name: N,
-  params: JobParams<BenchPageJobs[N]>,
-  options: BrowserHostOptions & RunOptions<JobProgress<BenchPageJobs[N]>> = {},
-): Promise<JobResult<BenchPageJobs[N]>> {
-  return withBrowserEngine<JobResult<BenchPageJobs[N]>, BenchPageJobs>(
-    (session) => session.run(name, params, options),
-    { ...options, entry: BENCH_PAGE_ENTRY },
-  );
 }
 
 export interface EngineJobIO<Progress> {

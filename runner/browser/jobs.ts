@@ -1,7 +1,7 @@
 /**
  * Host-agnostic engine jobs: each is `(engine, params, io) => result` and runs unchanged in Node (on a
- * Dawn engine) or in the page (`runBrowserJob(name, params)`, on a Chromium engine). A new job (the
- * `run` command's experiments) is one more entry here; params and results must survive `encodeJson`.
+ * Dawn engine) or in the page (`runBrowserJob(name, params)`, on a Chromium engine). A new job is
+ * one more entry in `engineJobs`; params and results must survive `encodeJson`.
  */
 import { LinearTeacher } from '../../src/data/linear-teacher.ts';
 import { InputError } from '../../src/errors.ts';

@@ -7,7 +7,7 @@ export const DEVICE_FLAGS: FlagSpec[] = [
   {
     name: 'backend',
     kind: 'string',
-    help: "Dawn backend: vulkan, metal, d3d12, opengl (default: the platform's); browser: Chromium via Puppeteer (info, bench)",
+    help: "Dawn backend: vulkan, metal, d3d12, opengl (default: the platform's); browser: Chromium via Puppeteer (info, run, bench)",
   },
   { name: 'adapter', kind: 'string', help: 'pick the adapter whose name contains this text (Dawn adapter=)' },
   {
@@ -23,7 +23,10 @@ const DAWN_BACKENDS = ['vulkan', 'metal', 'd3d12', 'd3d11', 'opengl', 'opengles'
 export function deviceOptions(args: ParsedArgs): NodeDeviceOptions {
   // Commands with a browser path branch before asking for Dawn options.
   if (args.flags.backend === 'browser')
-    throw new InputError('--backend', "'browser' is not available for this command (info and bench take it)");
+    throw new InputError(
+      '--backend',
+      "'browser' is not available for this command (info, run and bench take it)",
+    );
   const backend = args.flags.backend as string | undefined;
   if (backend !== undefined && !DAWN_BACKENDS.includes(backend))
     throw new InputError(

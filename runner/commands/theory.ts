@@ -2,16 +2,10 @@
 // of a deep linear network (src/theory), with an independent numerical check on the symmetry orbit.
 import { readFileSync } from 'node:fs';
 import { InputError } from '../../src/errors.ts';
-import {
-  type DeepLinearTheory,
-  deepLinearTheory,
-  initSharpness,
-  minimiseOrbit,
-  type OrbitResult,
-  orbitDistance,
-  parameterCount,
-  validateTheoryConfig,
-} from '../../src/theory/index.ts';
+import { type DeepLinearTheory, deepLinearTheory, initSharpness } from '../../src/theory/deep-linear.ts';
+import { parameterCount } from '../../src/theory/hessian.ts';
+import { minimiseOrbit, type OrbitResult, orbitDistance } from '../../src/theory/orbit.ts';
+import { validateTheoryConfig } from '../../src/theory/validate.ts';
 import { type FlagSpec, formatFlagHelp, parseArgs } from '../args.ts';
 
 const flags: FlagSpec[] = [

@@ -13,7 +13,7 @@ import { experimentResults, formatJson, type ResultRow, toCsv } from '../../src/
 import { adapterSummary } from '../../src/gpu/context.ts';
 import { requestGpuContext } from '../../src/gpu/device.ts';
 import { Engine } from '../../src/tensor/engine.ts';
-import type { DeepLinearTheory } from '../../src/theory/index.ts';
+import type { DeepLinearTheory } from '../../src/theory/deep-linear.ts';
 import { loadShaderSources } from '../browser/shaders.ts';
 import { LIVE_METRICS, type LiveMetric, LivePlots } from './plots.ts';
 import { LabRun, type RunStatus } from './run.ts';

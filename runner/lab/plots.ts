@@ -17,7 +17,7 @@ import {
   type VegaLiteSpec,
 } from '../../src/experiments/plots.ts';
 import type { ResultRow } from '../../src/experiments/results.ts';
-import type { DeepLinearTheory } from '../../src/theory/index.ts';
+import type { DeepLinearTheory } from '../../src/theory/deep-linear.ts';
 
 const DATA = 'rows';
 /** Views fill their container: `width` and the height are the whole view's, axes and titles included. */

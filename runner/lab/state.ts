@@ -20,7 +20,7 @@ import {
 } from '../../src/experiments/config.ts';
 import { LINEAR_METRICS } from '../../src/experiments/presets/common.ts';
 import { loadPreset } from '../../src/experiments/presets/index.ts';
-import { type DeepLinearTheory, deepLinearTheory } from '../../src/theory/index.ts';
+import { type DeepLinearTheory, deepLinearTheory } from '../../src/theory/deep-linear.ts';
 
 /** Widths the fused narrow kernel trains (deeper or wider nets still run, on the slower tape path). */
 export const LAB_MAX_DEPTH = 10;

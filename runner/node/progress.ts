@@ -16,7 +16,12 @@ import {
   type ValidatedGroup,
   validateExperiment,
 } from '../../src/experiments/config.ts';
-import { type ExperimentShard, planBatches, shardRange } from '../../src/experiments/executor.ts';
+import {
+  type ExperimentShard,
+  measurementRoute,
+  planBatches,
+  shardRange,
+} from '../../src/experiments/executor.ts';
 
 export interface ProgressStream {
   write(text: string): unknown;
@@ -244,10 +249,6 @@ const FLOPS_PER_MS = 2e6;
  * the quick RNN: 92 exact-trace HVPs over 200 rows ≈ 500 steps of batch 10.
  */
 const HVP_STEP_FRACTION = 0.25;
-/** Deep linear + MSE up to this many parameters: the log point is the CPU closed form (executor). */
-const CLOSED_FORM_MAX_PARAMETERS = 64;
-/** Up to this many parameters the trace is n unit-vector HVPs (executor's exact-trace limit). */
-const EXACT_TRACE_MAX_PARAMETERS = 256;
 
 function fusedPrior(group: ValidatedGroup): boolean {
   const { model, loss, data } = group.resolved;
@@ -266,22 +267,22 @@ export function experimentSegments(config: ExperimentConfig, shard?: ExperimentS
   const batches = planBatches(validateExperiment(config), shard ? shardRange(config, shard) : undefined);
   return batches.map((batch) => {
     const group = batch.members[0].group;
-    const { model, train, measure, loss } = group.resolved;
-    const parameters = group.model.parameters.reduce((sum, p) => sum + p.shape.reduce((a, b) => a * b, 1), 0);
+    const { model, train, measure } = group.resolved;
+    // How the executor measures this batch's curvature: on the CPU (closed forms), or by HVPs.
+    const route = measurementRoute(batch);
+    const { parameters } = route;
     const fused = fusedPrior(group);
     const flopsMs = (rows: number) => (6 * parameters * rows * batch.replicas) / FLOPS_PER_MS;
     const stepMs = (fused ? FUSED_STEP_MS : (GENERAL_STEP_MS[model.kind] ?? 3)) + flopsMs(train.batchSize);
     const curvature = measure.metrics.some(
       (m) => m === 'sharpness' || m === 'lambdaMax' || m === 'fluctuation',
     );
-    const closedForm =
-      model.kind === 'deep-linear' && loss === 'mse' && parameters <= CLOSED_FORM_MAX_PARAMETERS;
     const hvps =
-      !curvature || closedForm
+      !curvature || route.kind !== 'sample-gpu'
         ? 0
-        : parameters <= EXACT_TRACE_MAX_PARAMETERS
+        : parameters <= route.exactTraceMax
           ? parameters
-          : (measure.hutchinsonProbes ?? 16) + (measure.lanczosIterations ?? 30);
+          : route.probes + route.lanczosSteps;
     const generalStepMs = (GENERAL_STEP_MS[model.kind] ?? 3) + flopsMs(train.batchSize);
     const logPointMs =
       hvps * (measure.evaluationSamples / train.batchSize) * HVP_STEP_FRACTION * generalStepMs;

@@ -2,7 +2,8 @@
  * The dense Hessian of every replica from n HVPs with unit vectors (small models: tests and theory
  * comparisons), and its eigenvalues in float64 (ml-matrix).
  */
-import { InputError } from '../errors.ts';
+
+import { InputError, positiveInteger } from '../errors.ts';
 import { stridedCopy, unitVectors } from '../kernels/vectors.ts';
 import { withFittingCopies } from './copies.ts';
 import type { HessianOperator } from './operator.ts';
@@ -37,8 +38,7 @@ export async function denseHessian(
       `the model has ${n} parameters; a dense Hessian is for at most ${DENSE_HESSIAN_MAX_PARAMETERS} (use topEigenvalues or spectralDensity)`,
     );
   const perLaunch = options.perLaunch ?? denseColumnsPerLaunch(n);
-  if (!Number.isInteger(perLaunch) || perLaunch < 1)
-    throw new InputError('perLaunch', `must be a positive integer, got ${perLaunch}`);
+  positiveInteger('perLaunch', perLaunch);
   const R = operator.replicas;
   const engine = operator.engine;
   return withFittingCopies(operator, Math.min(n, perLaunch), async (batched, copies) => {

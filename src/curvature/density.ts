@@ -4,7 +4,7 @@
  * nodes θ_k (Ritz values) and weights τ_k = (first component of the Ritz vector)², averaged over runs
  * and broadened with a Gaussian of width σ. The density is per parameter: it integrates to one.
  */
-import { InputError } from '../errors.ts';
+import { InputError, positiveInteger } from '../errors.ts';
 import { withFittingCopies } from './copies.ts';
 import { lanczosRecurrence } from './lanczos.ts';
 import type { HessianOperator } from './operator.ts';
@@ -39,12 +39,6 @@ export interface DensityResult {
   weights: number[][];
   /** HVP launches (each covers every run of every replica). */
   hvps: number;
-}
-
-function positiveInteger(field: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1)
-    throw new InputError(field, `must be a positive integer, got ${value}`);
-  return value;
 }
 
 /**

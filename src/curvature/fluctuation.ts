@@ -9,10 +9,11 @@
  * in chunks of s so memory stays bounded; nothing is read back until the end.
  */
 import { Tape } from '../autodiff/tape.ts';
-import { InputError } from '../errors.ts';
+import { InputError, positiveInteger } from '../errors.ts';
 import { groupSum, replicaDots } from '../kernels/curvature-sums.ts';
 import { unary } from '../kernels/elementwise.ts';
 import { repeatReplicas, stridedCopy } from '../kernels/vectors.ts';
+import { meanAndStandardError } from '../statistics.ts';
 import type { Tensor } from '../tensor/engine.ts';
 import type { HessianOperator } from './operator.ts';
 
@@ -118,8 +119,7 @@ function samplesPerLaunch(operator: HessianOperator, n: number, options: Fluctua
     Math.min(n, Math.floor(2 ** 22 / (R * operator.size)), Math.floor(65535 / R)),
   );
   const perLaunch = options.samplesPerLaunch ?? maxPerLaunch;
-  if (!Number.isInteger(perLaunch) || perLaunch < 1)
-    throw new InputError('samplesPerLaunch', `must be a positive integer, got ${perLaunch}`);
+  positiveInteger('samplesPerLaunch', perLaunch);
   return perLaunch;
 }
 
@@ -217,16 +217,13 @@ export function encodeFluctuation(
   return launches;
 }
 
-/** Sample mean of per-sample values and its standard error (∞ for one sample). */
+/** Sample mean of per-sample values and its standard error (NaN for one sample; see `meanAndStandardError`). */
 export function fluctuationStatistics(values: readonly number[]): {
   fluctuation: number;
   standardError: number;
 } {
-  const n = values.length;
-  const fluctuation = values.reduce((a, b) => a + b, 0) / n;
-  if (n < 2) return { fluctuation, standardError: Number.POSITIVE_INFINITY };
-  const variance = values.reduce((a, x) => a + (x - fluctuation) ** 2, 0) / (n - 1);
-  return { fluctuation, standardError: Math.sqrt(variance / n) };
+  const { mean, standardError } = meanAndStandardError(values);
+  return { fluctuation: mean, standardError };
 }
 
 /** Per-sample gradient fluctuation of an operator's loss, parameters and evaluation set (no copies); one readback. */

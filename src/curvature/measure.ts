@@ -5,7 +5,8 @@
  * Hutchinson's estimate beyond; Lanczos for λ_max when there is no dense Hessian. For dense models
  * everything, fluctuation included, is encoded into one result tensor and read back once.
  */
-import { InputError } from '../errors.ts';
+
+import { InputError, positiveInteger } from '../errors.ts';
 import { stridedCopy, unitVectors } from '../kernels/vectors.ts';
 import { withFittingCopies } from './copies.ts';
 import { denseColumnsPerLaunch } from './dense.ts';
@@ -19,6 +20,10 @@ import { symmetricEigenvalues } from './tridiagonal.ts';
 export const MEASURE_DENSE_MAX_PARAMETERS = 64;
 /** Up to this many parameters the trace is exact (n unit-vector HVPs); beyond, Hutchinson's estimate. */
 export const MEASURE_EXACT_TRACE_MAX_PARAMETERS = 256;
+/** Hutchinson probes per replica beyond the exact-trace limit, unless the request says. */
+export const MEASURE_DEFAULT_PROBES = 16;
+/** Lanczos steps for λ_max without a dense Hessian (capped at n), unless the request says. */
+export const MEASURE_DEFAULT_LANCZOS_STEPS = 30;
 
 export interface CurvatureRequest {
   /** Tr H (the sharpness). */
@@ -31,13 +36,13 @@ export interface CurvatureRequest {
   top?: number;
   /** ‖∇L‖ of the loss on the evaluation set. */
   gradientNorm?: boolean;
-  /** n ≤ this: dense Hessian (default 64). */
+  /** n ≤ this: dense Hessian (default MEASURE_DENSE_MAX_PARAMETERS). */
   denseMaxParameters?: number;
-  /** n ≤ this (and above the dense limit): exact trace from unit vectors (default 256). */
+  /** n ≤ this (and above the dense limit): exact trace from unit vectors (default MEASURE_EXACT_TRACE_MAX_PARAMETERS). */
   exactTraceMaxParameters?: number;
-  /** Hutchinson probes per replica beyond the exact limit (default 16). */
+  /** Hutchinson probes per replica beyond the exact limit (default MEASURE_DEFAULT_PROBES). */
   probes?: number;
-  /** Lanczos steps for λ_max without a dense Hessian (default 30, capped at n). */
+  /** Lanczos steps for λ_max without a dense Hessian (default MEASURE_DEFAULT_LANCZOS_STEPS, capped at n). */
   lanczosSteps?: number;
   /** Seed of the Hutchinson probes and the Lanczos start vector (e.g. the step). */
   seed?: number;
@@ -64,12 +69,6 @@ export interface CurvatureMeasurement {
   standardError?: { trace?: number[]; fluctuation?: number[] };
 }
 
-function positiveInteger(field: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1)
-    throw new InputError(field, `must be a positive integer, got ${value}`);
-  return value;
-}
-
 /** Measures the requested quantities for every replica of an operator without copies. */
 export async function measureCurvature(
   operator: HessianOperator,
@@ -85,8 +84,8 @@ export async function measureCurvature(
     'exactTraceMaxParameters',
     request.exactTraceMaxParameters ?? MEASURE_EXACT_TRACE_MAX_PARAMETERS,
   );
-  const probes = positiveInteger('probes', request.probes ?? 16);
-  const lanczosSteps = positiveInteger('lanczosSteps', request.lanczosSteps ?? 30);
+  const probes = positiveInteger('probes', request.probes ?? MEASURE_DEFAULT_PROBES);
+  const lanczosSteps = positiveInteger('lanczosSteps', request.lanczosSteps ?? MEASURE_DEFAULT_LANCZOS_STEPS);
   const seed = request.seed ?? 0;
   const replicaOffset = request.replicaOffset ?? 0;
   const top = request.top ?? 0;

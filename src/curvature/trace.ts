@@ -3,9 +3,11 @@
  * probes drawn on the GPU (estimate and standard error, by probe budget or target relative error), and
  * the exact trace and diagonal from HVPs with basis vectors (n HVPs; for small models).
  */
-import { InputError } from '../errors.ts';
+
+import { InputError, positiveInteger } from '../errors.ts';
 import { replicaDots } from '../kernels/curvature-sums.ts';
 import { unitVectors } from '../kernels/vectors.ts';
+import { meanAndStandardError } from '../statistics.ts';
 import { withFittingCopies } from './copies.ts';
 import type { HessianOperator } from './operator.ts';
 import { randomVectors, STREAM_HUTCHINSON } from './probes.ts';
@@ -31,7 +33,7 @@ export interface TraceOptions {
 export interface TraceResult {
   /** Per replica: mean of z_pᵀ H z_p over its probes (an unbiased estimate of Tr H). */
   estimate: number[];
-  /** Sample standard deviation of z_pᵀ H z_p over √probes. */
+  /** Sample standard deviation of z_pᵀ H z_p over √probes (NaN with one probe; see `meanAndStandardError`). */
   standardError: number[];
   /** Probes used per replica. */
   probes: number[];
@@ -39,20 +41,6 @@ export interface TraceResult {
   hvps: number;
   /** Per replica, every probe's z_pᵀ H z_p. */
   samples: number[][];
-}
-
-function positiveInteger(field: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1)
-    throw new InputError(field, `must be a positive integer, got ${value}`);
-  return value;
-}
-
-function meanAndError(values: readonly number[]): { mean: number; standardError: number } {
-  const p = values.length;
-  const mean = values.reduce((a, b) => a + b, 0) / p;
-  if (p < 2) return { mean, standardError: Number.POSITIVE_INFINITY };
-  const variance = values.reduce((a, v) => a + (v - mean) ** 2, 0) / (p - 1);
-  return { mean, standardError: Math.sqrt(variance / p) };
 }
 
 /**
@@ -112,7 +100,7 @@ export async function hessianTrace(
           if (done[r]) continue;
           samples[r] = Array.from(all.subarray(r * capacity, r * capacity + Math.min(used, budget)));
           if (target === undefined) continue;
-          const { mean, standardError } = meanAndError(samples[r]);
+          const { mean, standardError } = meanAndStandardError(samples[r]);
           if (samples[r].length >= minProbes && standardError <= target * Math.abs(mean)) done[r] = true;
         }
         if (last || done.every(Boolean)) break;
@@ -122,7 +110,7 @@ export async function hessianTrace(
     }
     return { samples, hvps };
   });
-  const stats = samples.map(meanAndError);
+  const stats = samples.map(meanAndStandardError);
   return {
     estimate: stats.map((s) => s.mean),
     standardError: stats.map((s) => s.standardError),

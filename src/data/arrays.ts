@@ -9,13 +9,7 @@ import { InputError } from '../errors.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 import type { Matrix } from '../theory/linalg.ts';
 import { FixedDataset } from './fixed.ts';
-import {
-  covarianceRoot,
-  GaussianSource,
-  perReplica,
-  type SampleRequest,
-  STREAM_LABEL_NOISE,
-} from './source.ts';
+import { GaussianSource, labelNoiseRoots, type SampleRequest, STREAM_LABEL_NOISE } from './source.ts';
 
 /** A row-major table: values with their shape ([n] is read as one column), as the .npy reader returns. */
 export interface NumericTable {
@@ -134,9 +128,7 @@ export class ArrayDataset extends FixedDataset {
     const tables = checkPairedTables(x, y, options.xField, options.yField);
     // Σ_ε is checked before any buffer is made.
     const roots =
-      options.sigmaEps === undefined
-        ? undefined
-        : perReplica(options.sigmaEps).map((s) => covarianceRoot(s, tables.y.columns, 'sigmaEps', 'Σ_ε'));
+      options.sigmaEps === undefined ? undefined : labelNoiseRoots(options.sigmaEps, tables.y.columns);
     super(
       engine,
       engine.tensor(tables.x.values, [tables.x.rows, tables.x.columns], { label: 'data x' }),

@@ -9,25 +9,20 @@ import type { Matrix } from '../theory/linalg.ts';
 import { parseMatrix } from '../theory/validate.ts';
 import {
   checkRows,
-  covarianceRoot,
   type DataSource,
-  GaussianSource,
-  identity,
-  perReplica,
+  type GaussianSource,
   type SampleRequest,
   STREAM_INPUTS,
   STREAM_LABEL_NOISE,
+  type TeacherNoiseSpec,
+  teacherStreams,
 } from './source.ts';
 
 export { STREAM_INPUTS, STREAM_LABEL_NOISE };
 
-export interface LinearTeacherSpec {
+export interface LinearTeacherSpec extends TeacherNoiseSpec {
   /** m×d teacher. */
   V: Matrix;
-  /** d×d, symmetric positive definite; identity when omitted. One per replica, or one for all. */
-  sigmaX?: Matrix | readonly Matrix[];
-  /** m×m, symmetric positive definite. One per replica, or one for all. */
-  sigmaEps: Matrix | readonly Matrix[];
 }
 
 export class LinearTeacher implements DataSource {
@@ -46,16 +41,10 @@ export class LinearTeacher implements DataSource {
     const V = parseMatrix(spec.V, 'V');
     this.outputDim = V.length;
     this.inputFeatures = V[0].length;
-    const rootX =
-      spec.sigmaX === undefined
-        ? identity(this.inputFeatures)
-        : perReplica(spec.sigmaX).map((s) => covarianceRoot(s, this.inputFeatures, 'sigmaX', 'Σ_x'));
-    const rootEps = perReplica(spec.sigmaEps).map((s) =>
-      covarianceRoot(s, this.outputDim, 'sigmaEps', 'Σ_ε'),
-    );
+    const streams = teacherStreams(engine, spec, { inputs: this.inputFeatures, outputs: this.outputDim });
+    this.inputs = streams.inputs;
+    this.noise = streams.noise;
     this.teacher = engine.tensor(V.flat(), [this.outputDim, this.inputFeatures], { label: 'teacher V' });
-    this.inputs = new GaussianSource(engine, rootX, STREAM_INPUTS, '√Σx');
-    this.noise = new GaussianSource(engine, rootEps, STREAM_LABEL_NOISE, '√Σε');
   }
 
   /** A minibatch for every replica at `step`: x [rows, d] and y [rows, m], batch `replicas`. */

@@ -9,11 +9,10 @@ import type { Engine, Tensor } from '../tensor/engine.ts';
 import type { Matrix } from '../theory/linalg.ts';
 import {
   checkRows,
-  covarianceRoot,
   type DataSource,
   drawRows,
   GaussianSource,
-  perReplica,
+  labelNoiseRoots,
   type SampleRequest,
   STREAM_LABEL_NOISE,
 } from './source.ts';
@@ -55,7 +54,7 @@ export class NoisyMnist implements DataSource {
         throw new InputError('data.mnist', `label ${label} of digit ${i} is not 0–9`);
       oneHot[i * MNIST_CLASSES + label] = 1;
     });
-    const root = perReplica(sigmaEps).map((s) => covarianceRoot(s, MNIST_CLASSES, 'data.sigmaEps', 'Σ_ε'));
+    const root = labelNoiseRoots(sigmaEps, MNIST_CLASSES);
     this.images = engine.tensor(digits.images, [this.size, MNIST_PIXELS], { label: 'mnist images' });
     this.oneHot = engine.tensor(oneHot, [this.size, MNIST_CLASSES], { label: 'mnist one-hot' });
     this.noise = new GaussianSource(engine, root, STREAM_LABEL_NOISE, '√Σε');

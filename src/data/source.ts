@@ -1,4 +1,4 @@
-import { InputError } from '../errors.ts';
+import { positiveInteger } from '../errors.ts';
 import { gatherRows } from '../kernels/gather.ts';
 import { matmul } from '../kernels/matmul.ts';
 import { randomIntegers, randomNormal } from '../kernels/rng.ts';
@@ -30,8 +30,7 @@ export interface DataSource {
 }
 
 export function checkRows(rows: number, field = 'batchSize'): void {
-  if (!Number.isInteger(rows) || rows < 1)
-    throw new InputError(field, `must be a positive integer, got ${rows}`);
+  positiveInteger(field, rows);
 }
 
 export function identity(n: number): Matrix {
@@ -56,6 +55,43 @@ function isMatrixList(value: Matrix | readonly Matrix[]): value is readonly Matr
 /** Validated symmetric square root S (S Sᵀ = Σ) of a covariance given as a matrix. */
 export function covarianceRoot(raw: unknown, n: number, field: string, what: string): Matrix {
   return toRows(sqrtSym(toMl(checkCovariance(parseMatrix(raw, field), n, field, what))));
+}
+
+/**
+ * Validated square roots of the label-noise covariance Σ_ε (m × m), one per replica or one for all.
+ * Errors name the spec's own field, `sigmaEps`.
+ */
+export function labelNoiseRoots(sigmaEps: Matrix | readonly Matrix[], outputs: number): Matrix[] {
+  return perReplica(sigmaEps).map((s) => covarianceRoot(s, outputs, 'sigmaEps', 'Σ_ε'));
+}
+
+/** The Gaussian part of a teacher's data spec (linear teacher, teacher–student). */
+export interface TeacherNoiseSpec {
+  /** Covariance of each input row (d×d, symmetric positive definite; identity when omitted). One per replica, or one for all. */
+  sigmaX?: Matrix | readonly Matrix[];
+  /** Label-noise covariance (m×m, symmetric positive definite). One per replica, or one for all. */
+  sigmaEps: Matrix | readonly Matrix[];
+}
+
+/**
+ * A teacher's random streams: inputs x ~ N(0, Σ_x) (identity when Σ_x is omitted; sequences: per
+ * time step) and label noise ε ~ N(0, Σ_ε). Both covariances are checked before any buffer is made;
+ * errors name the spec's own fields, `sigmaX` and `sigmaEps`.
+ */
+export function teacherStreams(
+  engine: Engine,
+  spec: TeacherNoiseSpec,
+  shape: { inputs: number; outputs: number },
+): { inputs: GaussianSource; noise: GaussianSource } {
+  const rootX =
+    spec.sigmaX === undefined
+      ? identity(shape.inputs)
+      : perReplica(spec.sigmaX).map((s) => covarianceRoot(s, shape.inputs, 'sigmaX', 'Σ_x'));
+  const rootEps = labelNoiseRoots(spec.sigmaEps, shape.outputs);
+  return {
+    inputs: new GaussianSource(engine, rootX, STREAM_INPUTS, '√Σx'),
+    noise: new GaussianSource(engine, rootEps, STREAM_LABEL_NOISE, '√Σε'),
+  };
 }
 
 /**

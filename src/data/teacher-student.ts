@@ -8,29 +8,22 @@ import { InputError } from '../errors.ts';
 import { type InitScheme, initParameters } from '../models/init.ts';
 import { buildModel, type Model, type ModelSpec } from '../models/model.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
-import type { Matrix } from '../theory/linalg.ts';
 import {
   checkRows,
-  covarianceRoot,
   type DataSource,
-  GaussianSource,
-  identity,
-  perReplica,
+  type GaussianSource,
   type SampleRequest,
-  STREAM_INPUTS,
-  STREAM_LABEL_NOISE,
+  type TeacherNoiseSpec,
+  teacherStreams,
 } from './source.ts';
 
-export interface TeacherStudentSpec {
+/** Sequences (RNN, Transformer): Σ_x covers one time step's features; all T·d are drawn i.i.d. so. */
+export interface TeacherStudentSpec extends TeacherNoiseSpec {
   teacher: ModelSpec;
   /** Initialisation of the teacher's weights (default Kaiming for MLPs, Xavier otherwise). */
   teacherInit?: InitScheme;
   /** Seed of the teacher's weights; one teacher is shared by every replica and seed. */
   teacherSeed: number;
-  /** Covariance of each input feature vector (d×d; identity when omitted). Sequences: per step. */
-  sigmaX?: Matrix | readonly Matrix[];
-  /** One per replica, or one for all. */
-  sigmaEps: Matrix | readonly Matrix[];
 }
 
 export class TeacherStudent implements DataSource {
@@ -46,20 +39,15 @@ export class TeacherStudent implements DataSource {
     private readonly engine: Engine,
     spec: TeacherStudentSpec,
   ) {
-    this.teacher = buildModel(spec.teacher, 'data.teacher');
+    this.teacher = buildModel(spec.teacher, 'teacher');
     this.inputFeatures = this.teacher.inputFeatures;
     this.outputDim = this.teacher.outputDim;
     if (!Number.isInteger(spec.teacherSeed) || spec.teacherSeed < 0) {
-      throw new InputError('data.teacherSeed', `must be a non-negative integer, got ${spec.teacherSeed}`);
+      throw new InputError('teacherSeed', `must be a non-negative integer, got ${spec.teacherSeed}`);
     }
-    // Sequences draw all T·d features i.i.d. with Σ_x per time step; here Σ_x covers one row.
-    const rootX =
-      spec.sigmaX === undefined
-        ? identity(this.inputFeatures)
-        : perReplica(spec.sigmaX).map((s) => covarianceRoot(s, this.inputFeatures, 'data.sigmaX', 'Σ_x'));
-    const rootEps = perReplica(spec.sigmaEps).map((s) =>
-      covarianceRoot(s, this.outputDim, 'data.sigmaEps', 'Σ_ε'),
-    );
+    const streams = teacherStreams(engine, spec, { inputs: this.inputFeatures, outputs: this.outputDim });
+    this.inputs = streams.inputs;
+    this.noise = streams.noise;
     const scheme =
       spec.teacherInit ?? (spec.teacher.kind === 'mlp' ? { kind: 'kaiming' } : { kind: 'xavier' });
     this.teacherParams = initParameters(engine, this.teacher, scheme, {
@@ -67,8 +55,6 @@ export class TeacherStudent implements DataSource {
       seed: spec.teacherSeed,
       replicaOffset: 0xfffff,
     });
-    this.inputs = new GaussianSource(engine, rootX, STREAM_INPUTS, '√Σx');
-    this.noise = new GaussianSource(engine, rootEps, STREAM_LABEL_NOISE, '√Σε');
   }
 
   /** Noise-free teacher outputs for given inputs (batch of x). */

@@ -5,9 +5,10 @@
  * as a least-squares slope per seed, then mean ± s.e. over seeds.
  */
 import { densityMoments } from '../curvature/density.ts';
+import { meanAndStandardError } from '../statistics.ts';
 import { type ExperimentConfig, type PanelSpec, panelGroups, resolveGroup } from './config.ts';
 import { metricLabel, panelMetrics } from './plots.ts';
-import { finalValues, meanAndStandardError, type ResultRow, relativeFinalValues } from './results.ts';
+import { finalValues, type ResultRow, relativeFinalValues } from './results.ts';
 
 /** Short symbols for captions (the axis titles carry the long labels). */
 const SYMBOLS: Record<string, string> = {
@@ -79,6 +80,8 @@ export function windowChange(
 
 /** 'rising', 'falling' or 'flat' for a change beyond or within two standard errors. */
 function trendWord(change: { mean: number; standardError: number }): string {
+  // One seed gives no standard error (NaN): the spread, hence the trend, is not known.
+  if (Number.isNaN(change.standardError)) return 'one seed: no trend test';
   if (!(Math.abs(change.mean) > 2 * change.standardError)) return 'flat within 2 s.e.';
   return change.mean > 0 ? 'still rising' : 'still falling';
 }

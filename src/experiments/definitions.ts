@@ -50,7 +50,7 @@ export function populationMoments(
   };
 }
 
-/** How the curvature of a group is obtained (see the executor's measure step). */
+/** How the curvature of a group is obtained (chosen by run/route.ts, followed by run/measure.ts). */
 export interface MeasurementRoute {
   /** Population moments (exact), the evaluation set's moments (deep linear, float64), or GPU HVPs. */
   kind: 'population' | 'sample-moments' | 'sample-gpu';

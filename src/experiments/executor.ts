@@ -42,9 +42,8 @@ export {
 } from './run/plan.ts';
 export {
   DEFAULT_TOP_EIGENVALUES,
-  DENSE_MAX_PARAMETERS,
-  EXACT_TRACE_MAX_PARAMETERS,
   experimentDefinitions,
+  measurementRoute,
   topEigenvalueCount,
 } from './run/route.ts';
 export { relativeSharpnessRows } from './run/write.ts';

@@ -210,6 +210,33 @@ const SERIES_LEGEND = {
   symbolOpacity: 1,
 };
 
+/** The rows of a panel's measured values, and of its closed-form values. */
+const measured = { filter: { field: 'kind', equal: MEASURED_LABEL } };
+const theory = { filter: { field: 'kind', equal: THEORY_LABEL } };
+
+/** The measured mean as a solid line, and the closed form as a dashed one: in every panel kind. */
+function meanAndTheoryLines(
+  x: Record<string, unknown>,
+  y: Record<string, unknown>,
+  color: Record<string, unknown>,
+  hasTheory: boolean,
+): { mean: Record<string, unknown>; theory: Record<string, unknown> } {
+  return {
+    mean: {
+      name: 'mean',
+      transform: [measured],
+      mark: { type: 'line', strokeWidth: 2 },
+      encoding: { x, y, color, strokeDash: dashEncoding(hasTheory) },
+    },
+    theory: {
+      name: 'theory',
+      transform: [theory],
+      mark: { type: 'line', strokeDash: [6, 4], strokeWidth: 1.5 },
+      encoding: { x, y, color, strokeDash: dashEncoding(hasTheory) },
+    },
+  };
+}
+
 function dashEncoding(hasTheory: boolean): Record<string, unknown> {
   return {
     field: 'kind',
@@ -388,50 +415,41 @@ function timeseriesSpec(
     scale: { nice: false },
   };
   const color = groupColor(groups);
-  const measured = { filter: { field: 'kind', equal: MEASURED_LABEL } };
-  const theory = { filter: { field: 'kind', equal: THEORY_LABEL } };
   const switches = switchPoints(config, groups);
-  const layer = (metric: string) => [
-    {
-      name: 'band',
-      transform: [measured],
-      mark: { type: 'area', opacity: 0.2, interpolate: 'linear' },
-      encoding: {
-        x,
-        y: yEncoding(panel, metric, 'lower'),
-        y2: { field: 'upper' },
-        color,
+  const layer = (metric: string) => {
+    const lines = meanAndTheoryLines(x, yEncoding(panel, metric, 'mean'), color, hasTheory);
+    return [
+      {
+        name: 'band',
+        transform: [measured],
+        mark: { type: 'area', opacity: 0.2, interpolate: 'linear' },
+        encoding: {
+          x,
+          y: yEncoding(panel, metric, 'lower'),
+          y2: { field: 'upper' },
+          color,
+        },
       },
-    },
-    ...(hasEstimateErrors
-      ? [
-          {
-            name: 'estimateBand',
-            transform: [measured, { filter: 'isValid(datum.estimateUpper)' }],
-            mark: { type: 'area', opacity: 0.35, interpolate: 'linear' },
-            encoding: {
-              x,
-              y: yEncoding(panel, metric, 'estimateLower'),
-              y2: { field: 'estimateUpper' },
-              color,
+      ...(hasEstimateErrors
+        ? [
+            {
+              name: 'estimateBand',
+              transform: [measured, { filter: 'isValid(datum.estimateUpper)' }],
+              mark: { type: 'area', opacity: 0.35, interpolate: 'linear' },
+              encoding: {
+                x,
+                y: yEncoding(panel, metric, 'estimateLower'),
+                y2: { field: 'estimateUpper' },
+                color,
+              },
             },
-          },
-        ]
-      : []),
-    {
-      name: 'mean',
-      transform: [measured],
-      mark: { type: 'line', strokeWidth: 2 },
-      encoding: { x, y: yEncoding(panel, metric, 'mean'), color, strokeDash: dashEncoding(hasTheory) },
-    },
-    {
-      name: 'theory',
-      transform: [theory],
-      mark: { type: 'line', strokeDash: [6, 4], strokeWidth: 1.5 },
-      encoding: { x, y: yEncoding(panel, metric, 'mean'), color, strokeDash: dashEncoding(hasTheory) },
-    },
-    ...switchLayers(switches),
-  ];
+          ]
+        : []),
+      lines.mean,
+      lines.theory,
+      ...switchLayers(switches),
+    ];
+  };
   const subtitle = `Mean over ${seedsNote(rows)} with a ± standard-error band${hasEstimateErrors ? " (darker: the estimates' own s.e., from the evaluation sample and probes)" : ''}${hasTheory ? '; dashed: closed-form theory' : ''}.`;
   return arrange(panel, metrics, values, layer, subtitle, options);
 }
@@ -485,38 +503,29 @@ function finalSpec(
     scale: { domain: series, range: PALETTE },
     legend: anySeries ? SERIES_LEGEND : null,
   };
-  const measured = { filter: { field: 'kind', equal: MEASURED_LABEL } };
-  const theory = { filter: { field: 'kind', equal: THEORY_LABEL } };
   const tooltip = [
     { field: 'group', type: 'nominal' },
     { field: 'mean', type: 'quantitative', format: '.4g' },
   ];
-  const layer = (metric: string) => [
-    {
-      name: 'errorbars',
-      transform: [measured],
-      mark: { type: 'rule', strokeWidth: 1.5 },
-      encoding: { x, y: yEncoding(panel, metric, 'lower'), y2: { field: 'upper' }, color },
-    },
-    {
-      name: 'mean',
-      transform: [measured],
-      mark: { type: 'line', strokeWidth: 2 },
-      encoding: { x, y: yEncoding(panel, metric, 'mean'), color, strokeDash: dashEncoding(hasTheory) },
-    },
-    {
-      name: 'points',
-      transform: [measured],
-      mark: { type: 'point', filled: true, size: 45, opacity: 1 },
-      encoding: { x, y: yEncoding(panel, metric, 'mean'), color, tooltip },
-    },
-    {
-      name: 'theory',
-      transform: [theory],
-      mark: { type: 'line', strokeDash: [6, 4], strokeWidth: 1.5 },
-      encoding: { x, y: yEncoding(panel, metric, 'mean'), color, strokeDash: dashEncoding(hasTheory) },
-    },
-  ];
+  const layer = (metric: string) => {
+    const lines = meanAndTheoryLines(x, yEncoding(panel, metric, 'mean'), color, hasTheory);
+    return [
+      {
+        name: 'errorbars',
+        transform: [measured],
+        mark: { type: 'rule', strokeWidth: 1.5 },
+        encoding: { x, y: yEncoding(panel, metric, 'lower'), y2: { field: 'upper' }, color },
+      },
+      lines.mean,
+      {
+        name: 'points',
+        transform: [measured],
+        mark: { type: 'point', filled: true, size: 45, opacity: 1 },
+        encoding: { x, y: yEncoding(panel, metric, 'mean'), color, tooltip },
+      },
+      lines.theory,
+    ];
+  };
   const what = panel.relative ? 'each group ÷ its reference group, seed by seed' : 'late-window mean';
   const fractions = [...new Set(groups.map((g) => lateWindow(g.name)))];
   const window = fractions.length === 1 ? `last ${Math.round(fractions[0] * 100)} % of steps` : 'late window';

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { InputError } from '../errors.ts';
+import { meanAndStandardError } from '../statistics.ts';
 import { type ExperimentConfig, parseExperimentConfig, resolveGroup } from './config.ts';
 import type { MetricDefinition } from './definitions.ts';
 
@@ -260,17 +261,7 @@ export function fromCsv(text: string): ResultRow[] {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Statistics
-
-/** Mean and standard error s/√n (s the sample standard deviation, n − 1 in the denominator; 0 when n < 2). */
-export function meanAndStandardError(values: readonly number[]): { mean: number; standardError: number } {
-  const n = values.length;
-  if (n === 0) return { mean: Number.NaN, standardError: Number.NaN };
-  const mean = values.reduce((sum, v) => sum + v, 0) / n;
-  if (n < 2) return { mean, standardError: 0 };
-  const variance = values.reduce((sum, v) => sum + (v - mean) ** 2, 0) / (n - 1);
-  return { mean, standardError: Math.sqrt(variance / n) };
-}
+// Statistics (mean ± standard error: see src/statistics.ts)
 
 export interface SummaryRow {
   group: string;
@@ -278,6 +269,7 @@ export interface SummaryRow {
   step: number;
   /** Mean over seeds of the finite values (a theory row: its value). */
   mean: number;
+  /** Over seeds (NaN with one seed); 0 for a theory row, a closed form rather than a sample. */
   standardError: number;
   /** Seeds with a finite value at this step (non-finite values, e.g. diverged replicas, are left out). */
   count: number;
@@ -315,7 +307,7 @@ export function summarise(rows: readonly ResultRow[]): SummaryRow[] {
       metric: b.metric,
       step: b.step,
       mean,
-      standardError,
+      standardError: b.theory ? 0 : standardError,
       count: b.values.length,
       theory: b.theory,
     };

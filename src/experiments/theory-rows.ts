@@ -6,7 +6,7 @@
  * the condition number infinite).
  */
 import { SingularValueDecomposition } from 'ml-matrix';
-import { deepLinearTheory } from '../theory/index.ts';
+import { deepLinearTheory } from '../theory/deep-linear.ts';
 import { toMl } from '../theory/linalg.ts';
 import { layerConditionMetric, type ValidatedGroup } from './config.ts';
 import type { ResultRow } from './results.ts';

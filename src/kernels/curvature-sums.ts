@@ -2,11 +2,10 @@
  * Launches of shaders/curvature_sums.wgsl: short per-replica dot products and sums over groups of
  * consecutive replicas, one invocation per output.
  */
-import { InputError } from '../errors.ts';
+import { InputError, uint32Integer } from '../errors.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 import { grid1d } from './dispatch.ts';
 import { dot } from './reduce.ts';
-import { checkCount } from './shapes.ts';
 import { stridedCopy } from './vectors.ts';
 
 /** Invocations per workgroup of the short per-replica sums (shaders/curvature_sums.wgsl). */
@@ -74,7 +73,7 @@ export function replicaDots(engine: Engine, x: Tensor, y: Tensor, out: Tensor, s
   const outBatch = spec.outBatch ?? 1;
   const outOffset = spec.outOffset ?? 0;
   for (const [field, value] of Object.entries({ ...spec, xBatch, yBatch, outGroup, outBatch, outOffset }))
-    if (field !== 'alpha' && field !== 'beta') checkCount(`replicaDots.${field}`, value as number);
+    if (field !== 'alpha' && field !== 'beta') uint32Integer(`replicaDots.${field}`, value as number);
   if (spec.length < 1 || spec.batch < 1 || outGroup < 1) throw new InputError('replicaDots', 'empty sum');
   const last = spec.batch - 1;
   const lastOut = Math.floor(last / outGroup) * outBatch + (last % outGroup) + outOffset;
@@ -131,7 +130,7 @@ export function groupSum(
   const outBatch = spec.outBatch ?? spec.length;
   const total = spec.replicas * spec.length;
   for (const [field, value] of Object.entries({ ...spec, outBatch, total }))
-    if (field !== 'alpha' && field !== 'beta') checkCount(`groupSum.${field}`, value as number);
+    if (field !== 'alpha' && field !== 'beta') uint32Integer(`groupSum.${field}`, value as number);
   if (total < 1 || spec.groups < 1) throw new InputError('groupSum', 'empty sum');
   const { workgroups, rowStride } = grid1d(total, SUMS_WG, engine.limits.maxComputeWorkgroupsPerDimension);
   engine.launch({

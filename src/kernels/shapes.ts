@@ -16,12 +16,6 @@ export function broadcastBatch(kernel: string, ...tensors: { readonly batch: num
   return batch;
 }
 
-/** A count a kernel's u32 uniform holds: an integer in [0, 2³²). */
-export function checkCount(field: string, value: number): void {
-  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff)
-    throw new InputError(field, `must be an integer in [0, 2^32), got ${value}`);
-}
-
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }

@@ -3,10 +3,9 @@
  * flat vector and back, repeating replicas for probe copies) and unit vectors. Every launch covers
  * all replicas; nothing here reads back.
  */
-import { InputError } from '../errors.ts';
+import { InputError, uint32Integer } from '../errors.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 import { grid1d } from './dispatch.ts';
-import { checkCount } from './shapes.ts';
 
 const VECTOR_WG = 256;
 
@@ -38,7 +37,7 @@ export function stridedCopy(engine: Engine, x: Tensor, out: Tensor, copy: Stride
   const outBatch = copy.outBatch ?? out.size;
   const outOffset = copy.outOffset ?? 0;
   for (const [field, value] of Object.entries({ ...copy, xBatch, xOffset, outBatch, outOffset }))
-    if (field !== 'alpha') checkCount(`stridedCopy.${field}`, value as number);
+    if (field !== 'alpha') uint32Integer(`stridedCopy.${field}`, value as number);
   if (copy.length < 1 || xDiv < 1 || xMod < 1) throw new InputError('stridedCopy', 'empty copy');
   if (x.buffer === out.buffer) throw new InputError('stridedCopy.out', 'aliases x');
   const lastSource = Math.floor((copy.batch - 1) / xDiv) % xMod;

@@ -4,7 +4,7 @@
  * per replica; sequence models read a row as T time steps of `inputDim` features, time-major.
  */
 import type { Tape, Var } from '../autodiff/tape.ts';
-import { InputError } from '../errors.ts';
+import { InputError, positiveInteger } from '../errors.ts';
 import { gatherRows } from '../kernels/gather.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 import { dense, multiHeadAttention, recurrentCell, residual } from './blocks.ts';
@@ -22,6 +22,15 @@ export type ModelSpec =
       outputDim: number;
       sequenceLength: number;
     };
+
+/** Layer widths of a deep linear net or MLP: input, each hidden layer, output (W_i is widths[i] × widths[i−1]). */
+export function layerWidths(spec: {
+  inputDim: number;
+  hidden: readonly number[];
+  outputDim: number;
+}): number[] {
+  return [spec.inputDim, ...spec.hidden, spec.outputDim];
+}
 
 export interface ParameterSpec {
   name: string;
@@ -50,13 +59,6 @@ export interface Model extends ModelDefinition {
   forward(tape: Tape, params: readonly Var[], x: Var): Var;
 }
 
-function positiveInteger(field: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new InputError(field, `must be a positive integer, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
-
 /** A weight matrix [out, in] (fan-in `in`, fan-out `out`), for a model's parameter list. */
 export const weight = (name: string, out: number, inp: number): ParameterSpec => ({
   name,
@@ -81,11 +83,8 @@ export function buildModel(spec: ModelSpec, path = 'model'): Model {
   switch (spec.kind) {
     case 'deep-linear': {
       if (!Array.isArray(spec.hidden)) throw new InputError(`${path}.hidden`, 'must be an array of widths');
-      const widths = [
-        inputDim,
-        ...spec.hidden.map((h, i) => positiveInteger(`${path}.hidden[${i}]`, h)),
-        outputDim,
-      ];
+      const hidden = spec.hidden.map((h, i) => positiveInteger(`${path}.hidden[${i}]`, h));
+      const widths = layerWidths({ inputDim, hidden, outputDim });
       const parameters = widths.slice(1).map((out, i) => weight(`W${i + 1}`, out, widths[i]));
       return {
         spec,
@@ -103,11 +102,8 @@ export function buildModel(spec: ModelSpec, path = 'model'): Model {
           `must be 'relu' or 'tanh', got ${JSON.stringify(spec.activation)}`,
         );
       }
-      const widths = [
-        inputDim,
-        ...spec.hidden.map((h, i) => positiveInteger(`${path}.hidden[${i}]`, h)),
-        outputDim,
-      ];
+      const hidden = spec.hidden.map((h, i) => positiveInteger(`${path}.hidden[${i}]`, h));
+      const widths = layerWidths({ inputDim, hidden, outputDim });
       const parameters = widths
         .slice(1)
         .flatMap((out, i) => [weight(`W${i + 1}`, out, widths[i]), bias(`b${i + 1}`, out)]);

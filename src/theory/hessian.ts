@@ -52,10 +52,16 @@ export function buildChain(weights: ReadonlyArray<Matrix | MlMatrix>): Chain {
   return { W, L, R, d, m };
 }
 
-function checkSquare(a: MlMatrix, n: number, field: string): void {
-  if (a.rows !== n || a.columns !== n) {
-    throw new InputError(field, `must be ${n}×${n} to match the weights, got ${a.rows}×${a.columns}`);
+/** A covariance as an ml-matrix, checked to be n × n (the chain's input or output width). */
+function squareOf(a: Matrix | MlMatrix, n: number, field: string): MlMatrix {
+  const matrix = toMl(a);
+  if (matrix.rows !== n || matrix.columns !== n) {
+    throw new InputError(
+      field,
+      `must be ${n}×${n} to match the weights, got ${matrix.rows}×${matrix.columns}`,
+    );
   }
+  return matrix;
 }
 
 /** Product W_D ⋯ W_1 (the end-to-end matrix). */
@@ -74,10 +80,8 @@ export function fluctuationAt(
   sigmaEps: Matrix | MlMatrix,
 ): number {
   const { L, R, d, m } = buildChain(weights);
-  const sx = toMl(sigmaX);
-  const se = toMl(sigmaEps);
-  checkSquare(sx, d, 'sigmaX');
-  checkSquare(se, m, 'sigmaEps');
+  const sx = squareOf(sigmaX, d, 'sigmaX');
+  const se = squareOf(sigmaEps, m, 'sigmaEps');
   let s = 0;
   for (let i = 0; i < L.length; i++) s += traceQuad(L[i].transpose(), se) * traceQuad(R[i], sx);
   return s;
@@ -89,8 +93,7 @@ export function fluctuationAt(
  */
 export function sharpnessAt(weights: ReadonlyArray<Matrix | MlMatrix>, sigmaX: Matrix | MlMatrix): number {
   const { L, R, d } = buildChain(weights);
-  const sx = toMl(sigmaX);
-  checkSquare(sx, d, 'sigmaX');
+  const sx = squareOf(sigmaX, d, 'sigmaX');
   let t = 0;
   for (let i = 0; i < L.length; i++) t += frob2(L[i]) * traceQuad(R[i], sx);
   return t;
@@ -107,8 +110,7 @@ export function parameterCount(weights: ReadonlyArray<Matrix | MlMatrix>): numbe
  */
 export function denseHessian(weights: ReadonlyArray<Matrix | MlMatrix>, sigmaX: Matrix | MlMatrix): Matrix {
   const { W, L, R, d } = buildChain(weights);
-  const sx = toMl(sigmaX);
-  checkSquare(sx, d, 'sigmaX');
+  const sx = squareOf(sigmaX, d, 'sigmaX');
   const offsets: number[] = [0];
   for (const w of W) offsets.push(offsets[offsets.length - 1] + w.rows * w.columns);
   const n = offsets[W.length];
@@ -131,8 +133,7 @@ export function denseHessian(weights: ReadonlyArray<Matrix | MlMatrix>, sigmaX: 
 export function lambdaMaxAt(weights: ReadonlyArray<Matrix | MlMatrix>, sigmaX: Matrix | MlMatrix): number {
   const chain = buildChain(weights);
   const { L, R, d, m } = chain;
-  const sx = toMl(sigmaX);
-  checkSquare(sx, d, 'sigmaX');
+  const sx = squareOf(sigmaX, d, 'sigmaX');
   const n = chain.W.reduce((acc, w) => acc + w.rows * w.columns, 0);
   let gram: MlMatrix;
   if (n <= m * d) {
@@ -160,10 +161,8 @@ export function balanceResidual(
   sigmaEps: Matrix | MlMatrix,
 ): number {
   const { L, R, d, m } = buildChain(weights);
-  const sx = toMl(sigmaX);
-  const se = toMl(sigmaEps);
-  checkSquare(sx, d, 'sigmaX');
-  checkSquare(se, m, 'sigmaEps');
+  const sx = squareOf(sigmaX, d, 'sigmaX');
+  const se = squareOf(sigmaEps, m, 'sigmaEps');
   let worst = 0;
   for (let i = 0; i + 1 < L.length; i++) {
     const { lhs, rhs } = balanceTerms(L, R, sx, se, i);

@@ -7,7 +7,7 @@
 import { ArrayDataset, type TableInput } from '../data/arrays.ts';
 import { FixedDataset } from '../data/fixed.ts';
 import type { DataSource } from '../data/source.ts';
-import { InputError } from '../errors.ts';
+import { InputError, positiveInteger } from '../errors.ts';
 import { type InitScheme, initParameters } from '../models/init.ts';
 import type { LossKind } from '../models/losses.ts';
 import type { Model } from '../models/model.ts';
@@ -99,8 +99,7 @@ function isSource(data: TrainRequest['data']): data is DataSource {
 export async function train(request: TrainRequest): Promise<TrainResult> {
   const { engine, model } = request;
   const replicas = request.replicas ?? 1;
-  if (!Number.isInteger(replicas) || replicas < 1)
-    throw new InputError('replicas', `must be a positive integer, got ${replicas}`);
+  positiveInteger('replicas', replicas);
   const seed = request.seed ?? 0;
   const optimizer = parseOptimizer(request.optimizer ?? { kind: 'sgd' });
   const schedule = request.schedule === undefined ? undefined : parseSchedule(request.schedule);

@@ -20,7 +20,7 @@ import {
   TEACHER_WORKGROUP_BYTES,
   teacherCapacity,
 } from '../kernels/fused.ts';
-import type { Model } from '../models/model.ts';
+import { layerWidths, type Model } from '../models/model.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 
 export const FUSED_REQUIREMENTS =
@@ -34,14 +34,14 @@ function fusedNetwork(model: Model, data: DataSource): FusedNetwork | undefined 
   const spec = model.spec as Model['spec'] | undefined;
   if (!spec) return undefined;
   if (spec.kind === 'deep-linear' && data instanceof LinearTeacher) {
-    const widths = [spec.inputDim, ...spec.hidden, spec.outputDim];
+    const widths = layerWidths(spec);
     if (!isNarrow(widths) && (widths.length - 1 > FUSED_MAX_DEPTH || widths.some((w) => w > FUSED_MAX_WIDTH)))
       return undefined;
     return { kind: 'deep-linear', widths, teacher: data.teacher };
   }
   if (spec.kind === 'mlp' && data instanceof TeacherStudent) {
     const teacher = data.teacher.spec;
-    const widths = [spec.inputDim, ...spec.hidden, spec.outputDim];
+    const widths = layerWidths(spec);
     if (spec.hidden.length !== 1 || !widths.every((w) => w <= NARROW_MAX_WIDTH)) return undefined;
     if (teacher.kind !== 'mlp' || teacher.hidden.length !== 1) return undefined;
     if (teacher.hidden[0] > teacherCapacity(spec.inputDim, spec.outputDim)) return undefined;

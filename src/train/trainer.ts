@@ -7,7 +7,7 @@
 import { Tape } from '../autodiff/tape.ts';
 import { FixedDataset } from '../data/fixed.ts';
 import type { DataSource } from '../data/source.ts';
-import { InputError } from '../errors.ts';
+import { InputError, positiveInteger } from '../errors.ts';
 import { type LossFunction, type LossKind, lossFunction } from '../models/losses.ts';
 import type { Model } from '../models/model.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
@@ -69,9 +69,9 @@ export interface TrainOptions {
    */
   onLog?: (updates: number, loss: Float32Array) => void | Promise<void>;
   /**
-   * 'fused' runs many steps per dispatch (small deep linear networks and one-hidden-layer MLPs on their
-   * teachers: src/train/fused.ts FUSED_REQUIREMENTS), 'general' one tape
-   * step per submit; 'auto' (default) picks fused whenever it applies.
+   * 'fused' runs many steps per dispatch (plain SGD at a constant rate, MSE, on the models and data of
+   * `FUSED_REQUIREMENTS`: deep linear on a linear teacher, small one-hidden-layer MLP teacher–student),
+   * 'general' one tape step per submit; 'auto' (default) picks fused whenever it applies.
    */
   path?: 'auto' | 'fused' | 'general';
 }
@@ -95,8 +95,7 @@ export function checkTrainOptions(options: TrainOptions): number {
   const { model, params, data, learningRate, batchSize, steps } = options;
   if (!(learningRate > 0 && Number.isFinite(learningRate)))
     throw new InputError('train.learningRate', `must be a positive number, got ${learningRate}`);
-  if (!Number.isInteger(batchSize) || batchSize < 1)
-    throw new InputError('train.batchSize', `must be a positive integer, got ${batchSize}`);
+  positiveInteger('train.batchSize', batchSize);
   if (!Number.isInteger(steps) || steps < 0)
     throw new InputError('train.steps', `must be a non-negative integer, got ${steps}`);
   if (data.inputFeatures !== model.inputFeatures) {

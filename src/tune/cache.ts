@@ -11,6 +11,7 @@
  * Which variants exist and which workgroups each accepts is the matmul module's knowledge
  * (src/kernels/matmul.ts checkMatmulConfig): readers here are handed that check.
  */
+import { isPositiveInteger } from '../errors.ts';
 import type { AdapterDescription } from '../gpu/context.ts';
 
 export const TUNE_CACHE_VERSION = 1;
@@ -87,14 +88,15 @@ export function cacheFormatError(path: string, message: string): never {
 
 const fail: (path: string, message: string) => never = cacheFormatError;
 
+/** For config checks (src/kernels/matmul.ts): a JSON object. */
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** A positive integer of the cache file; a bad one is a format error (a warning, not an InputError). */
 export function positiveInteger(value: unknown, path: string): number {
-  if (!Number.isInteger(value) || (value as number) < 1)
-    fail(path, `expected a positive integer, got ${JSON.stringify(value)}`);
-  return value as number;
+  if (!isPositiveInteger(value)) fail(path, `expected a positive integer, got ${JSON.stringify(value)}`);
+  return value;
 }
 
 function checkEntry<Config extends TunedConfig>(

@@ -10,7 +10,7 @@
  * - per-sample squared gradient ‖∇ℓ‖² = Σ_i ‖L_iᵀ r‖² ‖R_i x‖² (∇_{W_i} ℓ = L_iᵀ r (R_i x)ᵀ).
  */
 import { EigenvalueDecomposition, Matrix as MlMatrix } from 'ml-matrix';
-import { denseHessian } from '../../src/theory/index.ts';
+import { denseHessian } from '../../src/theory/hessian.ts';
 import { type Matrix, sqrtSym } from '../../src/theory/linalg.ts';
 import { seededRandom } from './reference.ts';
 

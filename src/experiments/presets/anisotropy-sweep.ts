@@ -1,6 +1,6 @@
 import type { ModelSpec } from '../../models/model.ts';
 import type { ExperimentConfigInput } from '../config.ts';
-import { deepLinear, IDENTITY_2, oneLargeStdForKappa, stdForKappa } from './common.ts';
+import { deepLinear, IDENTITY_2, oneLargeStdForKappa, paperTraining, stdForKappa } from './common.ts';
 
 type ModelKey = 'linear' | 'mlp' | 'rnn' | 'transformer';
 type LossKey = 'mse' | 'cross-entropy';
@@ -39,7 +39,7 @@ const FULL: Record<ModelKey, Setup> = {
     bigStd: 10,
     noise: 'alternating',
     init: { kind: 'xavier' },
-    train: { learningRate: 0.01, batchSize: 10, steps: 100_000 },
+    train: paperTraining(0.01, 10),
     measure: { every: 1000, evaluationSamples: 200 },
   },
   mlp: {
@@ -54,7 +54,7 @@ const FULL: Record<ModelKey, Setup> = {
     bigStd: 3,
     noise: 'alternating',
     init: { kind: 'kaiming' },
-    train: { learningRate: 0.1, batchSize: 100, steps: 100_000 },
+    train: paperTraining(0.1, 100),
     measure: { every: 1000, evaluationSamples: 200 },
   },
   rnn: {

@@ -1,5 +1,6 @@
 /** Building blocks shared by the presets: the paper's deep linear setup (its Appendix B) and helpers. */
 import type { ModelSpec } from '../../models/model.ts';
+import type { ExperimentConfigInput, MetricName } from '../config.ts';
 
 /** V = I₂ and Σ_x = I₂: the deep linear teacher of Figs 1, 2, 4–7. */
 export const IDENTITY_2 = [
@@ -24,6 +25,51 @@ export function stdForKappa(m: number, big: number, kappa: number): number[] {
 
 /** Measurements of a deep linear run: all four (the theory has T*, S*, λ_max*), on 200 fresh samples. */
 export const LINEAR_METRICS = ['loss', 'sharpness', 'lambdaMax', 'fluctuation'] as const;
+
+/** The paper's online SGD for the deep linear net and the teacher–student MLP: 10⁵ steps. */
+export function paperTraining(learningRate: number, batchSize: number) {
+  return { learningRate, batchSize, steps: 100_000 };
+}
+
+/** The paper's log points: every 1000 steps, curvature on 200 fresh samples. */
+export function paperMeasure(metrics: readonly MetricName[]) {
+  return { every: 1000, evaluationSamples: 200, metrics: [...metrics] };
+}
+
+/** The paper's estimator budgets beyond the exact limits: Hutchinson probes and Lanczos steps. */
+export const PAPER_ESTIMATORS = { hutchinsonProbes: 32, lanczosIterations: 20 };
+/** Quick forms' estimator budgets. */
+export const QUICK_ESTIMATORS = { hutchinsonProbes: 8, lanczosIterations: 10 };
+
+/**
+ * A deep linear preset's run (the paper's Appendix B): D = 3, V = I₂, MSE, label noise √Σ_ε =
+ * diag(noiseStd), online SGD with batch 10 for 10⁵ steps, measured every 1000 steps on 200 fresh
+ * samples, five seeds from base seed 1.
+ */
+export function deepLinearRun(options: {
+  noiseStd: number[];
+  init: ExperimentConfigInput['init'];
+  learningRate: number;
+  metrics: readonly MetricName[];
+  /** Extra measure fields (e.g. topEigenvalues). */
+  measure?: Partial<ExperimentConfigInput['measure']>;
+}) {
+  return {
+    model: deepLinear(3),
+    loss: 'mse' as const,
+    data: { kind: 'linear-teacher' as const, V: IDENTITY_2, noiseStd: options.noiseStd },
+    init: options.init,
+    train: paperTraining(options.learningRate, 10),
+    measure: { ...paperMeasure(options.metrics), ...options.measure },
+    seeds: 5,
+    seed: 1,
+  };
+}
+
+/** A group that differs from the base only in its label noise √Σ_ε = diag(noiseStd); `value` is κ(Σ_ε). */
+export function noiseGroup(name: string, value: number, noiseStd: number[]) {
+  return { name, value, overrides: { data: { noiseStd } } };
+}
 
 /**
  * √Σ_ε = diag(big, big/√κ, …, big/√κ) of length m: one large noise direction. With cross-entropy

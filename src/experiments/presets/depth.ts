@@ -1,5 +1,5 @@
 import type { ExperimentConfigInput } from '../config.ts';
-import { deepLinear, IDENTITY_2 } from './common.ts';
+import { deepLinear, deepLinearRun, LINEAR_METRICS } from './common.ts';
 
 const DEPTHS = [2, 3, 4, 6, 8, 10];
 const QUICK_DEPTHS = [2, 4, 6];
@@ -34,18 +34,12 @@ const preset: ExperimentConfigInput = {
     'batch 10) under anisotropic Σ_ε = diag(0.09, 9) (the shape of the paper’s eqs 18 and 21) and isotropic ' +
     'Σ_ε = 9 I label noise. Final sharpness and fluctuation against depth, with the closed form dashed ' +
     '(isotropic: T* = 4D).',
-  model: deepLinear(3),
-  loss: 'mse',
-  data: { kind: 'linear-teacher', V: IDENTITY_2, noiseStd: [0.3, 3] },
-  init: { kind: 'normal', scale: 0.9 },
-  train: { learningRate: 0.01, batchSize: 10, steps: 100_000 },
-  measure: {
-    every: 1000,
-    evaluationSamples: 200,
-    metrics: ['loss', 'sharpness', 'lambdaMax', 'fluctuation'],
-  },
-  seeds: 5,
-  seed: 1,
+  ...deepLinearRun({
+    noiseStd: [0.3, 3],
+    init: { kind: 'normal', scale: 0.9 },
+    learningRate: 0.01,
+    metrics: LINEAR_METRICS,
+  }),
   groups: groups(DEPTHS),
   panels: [
     {

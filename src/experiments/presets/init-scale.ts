@@ -1,5 +1,5 @@
 import type { ExperimentConfigInput } from '../config.ts';
-import { deepLinear, IDENTITY_2 } from './common.ts';
+import { deepLinearRun, LINEAR_METRICS } from './common.ts';
 
 const SCALES = [0.2, 0.5, 1, 1.5];
 
@@ -18,18 +18,12 @@ const preset: ExperimentConfigInput = {
     '0.001, batch 10) from N(0, s²) weights with s = 0.2 … 1.5. The initial sharpness spans two decades ' +
     '(E[T] = 48 s⁴); the final sharpness and fluctuation do not depend on s and match the closed form ' +
     '(dashed: T* = 12, S* = 1200).',
-  model: deepLinear(3),
-  loss: 'mse',
-  data: { kind: 'linear-teacher', V: IDENTITY_2, noiseStd: [10, 10] },
-  init: { kind: 'normal', scale: 1 },
-  train: { learningRate: 0.001, batchSize: 10, steps: 100_000 },
-  measure: {
-    every: 1000,
-    evaluationSamples: 200,
-    metrics: ['loss', 'sharpness', 'lambdaMax', 'fluctuation'],
-  },
-  seeds: 5,
-  seed: 1,
+  ...deepLinearRun({
+    noiseStd: [10, 10],
+    init: { kind: 'normal', scale: 1 },
+    learningRate: 0.001,
+    metrics: LINEAR_METRICS,
+  }),
   groups: SCALES.map((s) => ({
     name: `scale-${s}`,
     value: s,

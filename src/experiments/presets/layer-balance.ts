@@ -1,5 +1,5 @@
 import type { ExperimentConfigInput } from '../config.ts';
-import { deepLinear, IDENTITY_2 } from './common.ts';
+import { deepLinearRun, noiseGroup } from './common.ts';
 
 /**
  * Fig 6: the condition number σ_max/σ_min of every weight matrix. Isotropic (balanced) noise keeps
@@ -14,22 +14,13 @@ const preset: ExperimentConfigInput = {
     'online SGD (learning rate 0.01, batch 10) under balanced noise √Σ_ε = diag(10, 10) and imbalanced ' +
     'noise √Σ_ε = diag(10, 0.1), beside its sharpness T and fluctuation S. Dashed: the condition numbers ' +
     'of the closed-form minimum SGD selects.',
-  model: deepLinear(3),
-  loss: 'mse',
-  data: { kind: 'linear-teacher', V: IDENTITY_2, noiseStd: [10, 10] },
-  init: { kind: 'xavier' },
-  train: { learningRate: 0.01, batchSize: 10, steps: 100_000 },
-  measure: {
-    every: 1000,
-    evaluationSamples: 200,
+  ...deepLinearRun({
+    noiseStd: [10, 10],
+    init: { kind: 'xavier' },
+    learningRate: 0.01,
     metrics: ['loss', 'sharpness', 'fluctuation', 'layerCondition'],
-  },
-  seeds: 5,
-  seed: 1,
-  groups: [
-    { name: 'balanced', value: 1, overrides: { data: { noiseStd: [10, 10] } } },
-    { name: 'imbalanced', value: 1e4, overrides: { data: { noiseStd: [10, 0.1] } } },
-  ],
+  }),
+  groups: [noiseGroup('balanced', 1, [10, 10]), noiseGroup('imbalanced', 1e4, [10, 0.1])],
   panels: [
     {
       name: 'layers',
@@ -48,10 +39,7 @@ const preset: ExperimentConfigInput = {
     train: { learningRate: 0.05, steps: 20_000 },
     measure: { every: 1000 },
     seeds: 5,
-    groups: [
-      { name: 'balanced', value: 1, overrides: { data: { noiseStd: [3, 3] } } },
-      { name: 'imbalanced', value: 100, overrides: { data: { noiseStd: [3, 0.3] } } },
-    ],
+    groups: [noiseGroup('balanced', 1, [3, 3]), noiseGroup('imbalanced', 100, [3, 0.3])],
   },
 };
 

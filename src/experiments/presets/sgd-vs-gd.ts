@@ -1,5 +1,5 @@
 import type { ExperimentConfigInput } from '../config.ts';
-import { deepLinear, IDENTITY_2, LINEAR_METRICS } from './common.ts';
+import { deepLinearRun, LINEAR_METRICS } from './common.ts';
 
 /**
  * Fig 4: switching from SGD to gradient descent (batch 1000) mid-run stops the sharpening, because the
@@ -13,14 +13,12 @@ const preset: ExperimentConfigInput = {
     'Deep linear network (D = 3, V = I₂, anisotropic √Σ_ε = diag(10, 0.1)) trained by online SGD (learning ' +
     'rate 0.01, batch 10); one run switches to gradient descent on batches of 1000 halfway. SGD keeps ' +
     'sharpening toward T* ≈ 257.9; after the switch the sharpness stays where it was.',
-  model: deepLinear(3),
-  loss: 'mse',
-  data: { kind: 'linear-teacher', V: IDENTITY_2, noiseStd: [10, 0.1] },
-  init: { kind: 'xavier' },
-  train: { learningRate: 0.01, batchSize: 10, steps: 100_000 },
-  measure: { every: 1000, evaluationSamples: 200, metrics: [...LINEAR_METRICS] },
-  seeds: 5,
-  seed: 1,
+  ...deepLinearRun({
+    noiseStd: [10, 0.1],
+    init: { kind: 'xavier' },
+    learningRate: 0.01,
+    metrics: LINEAR_METRICS,
+  }),
   groups: [
     { name: 'sgd', overrides: {} },
     { name: 'sgd-then-gd', overrides: { train: { switchToGdAt: 50_000, gdBatchSize: 1000 } } },

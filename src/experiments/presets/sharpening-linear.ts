@@ -1,5 +1,5 @@
 import type { ExperimentConfigInput } from '../config.ts';
-import { deepLinear, IDENTITY_2, LINEAR_METRICS } from './common.ts';
+import { deepLinearRun, LINEAR_METRICS, noiseGroup } from './common.ts';
 
 /**
  * Figs 2 (left) and 5 (left): progressive sharpening of a deep linear network under anisotropic
@@ -15,23 +15,14 @@ const preset: ExperimentConfigInput = {
     'the flattest minimum (T* = 12); anisotropic noise sharpens the solution progressively toward the ' +
     'minimal-fluctuation minimum (T* ≈ 257.9, λ_max* ≈ 189.6), and λ_max follows the trace. ' +
     'Dashed: the closed-form values of the minimum SGD selects.',
-  model: deepLinear(3),
-  loss: 'mse',
-  data: { kind: 'linear-teacher', V: IDENTITY_2, noiseStd: [10, 10] },
-  init: { kind: 'xavier' },
-  train: { learningRate: 0.01, batchSize: 10, steps: 100_000 },
-  measure: {
-    every: 1000,
-    evaluationSamples: 200,
+  ...deepLinearRun({
+    noiseStd: [10, 10],
+    init: { kind: 'xavier' },
+    learningRate: 0.01,
     metrics: [...LINEAR_METRICS, 'topEigenvalues', 'gradientNorm', 'layerSharpness'],
-    topEigenvalues: 4,
-  },
-  seeds: 5,
-  seed: 1,
-  groups: [
-    { name: 'isotropic', value: 1, overrides: { data: { noiseStd: [10, 10] } } },
-    { name: 'anisotropic', value: 1e4, overrides: { data: { noiseStd: [10, 0.1] } } },
-  ],
+    measure: { topEigenvalues: 4 },
+  }),
+  groups: [noiseGroup('isotropic', 1, [10, 10]), noiseGroup('anisotropic', 1e4, [10, 0.1])],
   panels: [
     {
       name: 'sharpening',
@@ -69,10 +60,7 @@ const preset: ExperimentConfigInput = {
     // Ten seeds (a few seconds with the fused kernel) so the drift toward T* is resolved above the
     // seed spread, not just its sign.
     seeds: 10,
-    groups: [
-      { name: 'isotropic', value: 1, overrides: { data: { noiseStd: [3, 3] } } },
-      { name: 'anisotropic', value: 100, overrides: { data: { noiseStd: [3, 0.3] } } },
-    ],
+    groups: [noiseGroup('isotropic', 1, [3, 3]), noiseGroup('anisotropic', 100, [3, 0.3])],
   },
 };
 

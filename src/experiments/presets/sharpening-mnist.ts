@@ -1,7 +1,17 @@
 import type { ExperimentConfigInput } from '../config.ts';
+import { LINEAR_METRICS, noiseGroup, PAPER_ESTIMATORS, QUICK_ESTIMATORS } from './common.ts';
 
 const TEN_FIVE_ONE_FIVE = [10, 10, 10, 10, 10, 1, 1, 1, 1, 1];
 const TEN = new Array(10).fill(10);
+
+/** The panel both forms show (the quick form drops fluctuation from the other). */
+const SHARPENING_PANEL = {
+  name: 'sharpening',
+  kind: 'timeseries' as const,
+  metrics: ['sharpness', 'lambdaMax'],
+  title: 'Sharpness Tr H (Hutchinson) and λ_max during training on MNIST',
+  yScale: 'log' as const,
+};
 
 /**
  * Fig 2 (right): MNIST with label noise. Two-layer ReLU network (784 → 128 → 10), softmax
@@ -20,27 +30,12 @@ const preset: ExperimentConfigInput = {
   data: { kind: 'mnist', noiseStd: TEN },
   init: { kind: 'kaiming' },
   train: { learningRate: 0.01, batchSize: 128, steps: 10_000 },
-  measure: {
-    every: 250,
-    evaluationSamples: 1024,
-    metrics: ['loss', 'sharpness', 'lambdaMax', 'fluctuation'],
-    hutchinsonProbes: 32,
-    lanczosIterations: 20,
-  },
+  measure: { every: 250, evaluationSamples: 1024, metrics: [...LINEAR_METRICS], ...PAPER_ESTIMATORS },
   seeds: 5,
   seed: 1,
-  groups: [
-    { name: 'isotropic', value: 1, overrides: { data: { noiseStd: TEN } } },
-    { name: 'anisotropic', value: 100, overrides: { data: { noiseStd: TEN_FIVE_ONE_FIVE } } },
-  ],
+  groups: [noiseGroup('isotropic', 1, TEN), noiseGroup('anisotropic', 100, TEN_FIVE_ONE_FIVE)],
   panels: [
-    {
-      name: 'sharpening',
-      kind: 'timeseries',
-      metrics: ['sharpness', 'lambdaMax'],
-      title: 'Sharpness Tr H (Hutchinson) and λ_max during training on MNIST',
-      yScale: 'log',
-    },
+    SHARPENING_PANEL,
     {
       name: 'loss',
       kind: 'timeseries',
@@ -57,18 +52,11 @@ const preset: ExperimentConfigInput = {
       every: 150,
       evaluationSamples: 256,
       metrics: ['loss', 'sharpness', 'lambdaMax'],
-      hutchinsonProbes: 8,
-      lanczosIterations: 10,
+      ...QUICK_ESTIMATORS,
     },
     seeds: 2,
     panels: [
-      {
-        name: 'sharpening',
-        kind: 'timeseries',
-        metrics: ['sharpness', 'lambdaMax'],
-        title: 'Sharpness Tr H (Hutchinson) and λ_max during training on MNIST',
-        yScale: 'log',
-      },
+      SHARPENING_PANEL,
       { name: 'loss', kind: 'timeseries', metrics: ['loss'], title: 'Training loss', yScale: 'log' },
     ],
   },

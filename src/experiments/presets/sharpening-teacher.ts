@@ -1,4 +1,12 @@
 import type { ExperimentConfigInput } from '../config.ts';
+import {
+  LINEAR_METRICS,
+  noiseGroup,
+  PAPER_ESTIMATORS,
+  paperMeasure,
+  paperTraining,
+  QUICK_ESTIMATORS,
+} from './common.ts';
 
 /**
  * Fig 2 (middle): the same sharpening in a nonlinear network. Teacher–student ReLU networks with one
@@ -23,20 +31,11 @@ const preset: ExperimentConfigInput = {
     noiseStd: [3, 3],
   },
   init: { kind: 'kaiming' },
-  train: { learningRate: 0.1, batchSize: 100, steps: 100_000 },
-  measure: {
-    every: 1000,
-    evaluationSamples: 200,
-    metrics: ['loss', 'sharpness', 'lambdaMax', 'fluctuation'],
-    hutchinsonProbes: 32,
-    lanczosIterations: 20,
-  },
+  train: paperTraining(0.1, 100),
+  measure: { ...paperMeasure(LINEAR_METRICS), ...PAPER_ESTIMATORS },
   seeds: 5,
   seed: 1,
-  groups: [
-    { name: 'isotropic', value: 1, overrides: { data: { noiseStd: [3, 3] } } },
-    { name: 'anisotropic', value: 1e4, overrides: { data: { noiseStd: [3, 0.03] } } },
-  ],
+  groups: [noiseGroup('isotropic', 1, [3, 3]), noiseGroup('anisotropic', 1e4, [3, 0.03])],
   panels: [
     {
       name: 'sharpening',
@@ -49,7 +48,7 @@ const preset: ExperimentConfigInput = {
   ],
   quick: {
     train: { steps: 3000 },
-    measure: { every: 150, hutchinsonProbes: 8, lanczosIterations: 10 },
+    measure: { every: 150, ...QUICK_ESTIMATORS },
     seeds: 2,
   },
 };

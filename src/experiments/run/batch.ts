@@ -3,8 +3,8 @@
  * groups' initialisations, given initial weights, or a checkpoint's), optimizer state and Hessian
  * operator; `dispose` frees them all.
  */
-import type { LossClosure } from '../../curvature/index.ts';
-import { EvaluationChunks, HessianOperator } from '../../curvature/index.ts';
+import { HessianOperator, type LossClosure } from '../../curvature/operator.ts';
+import { EvaluationChunks } from '../../curvature/sample-estimates.ts';
 import { FixedDataset } from '../../data/fixed.ts';
 import type { DataSource } from '../../data/source.ts';
 import { initParameters } from '../../models/init.ts';

@@ -1,7 +1,7 @@
 /** accuracy and heldOutLoss: the model's outputs on the held-out set, scored on the CPU. */
 import { Tape } from '../../autodiff/tape.ts';
+import { meanAndStandardError } from '../../statistics.ts';
 import type { Engine } from '../../tensor/engine.ts';
-import { meanAndStandardError } from '../results.ts';
 import type { PreparedBatch } from './batch.ts';
 
 /**

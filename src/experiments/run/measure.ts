@@ -5,13 +5,13 @@
  */
 import { deepLinearCurvature } from '../../curvature/deep-linear-exact.ts';
 import { populationCurvature } from '../../curvature/deep-linear-population.ts';
-import { broadenedDensity } from '../../curvature/density.ts';
+import { broadenedDensity, spectralDensity } from '../../curvature/density.ts';
 import {
   DEFAULT_EVALUATION_CHUNKS,
   measureSampleEstimates,
   type SampleEstimate,
-  spectralDensity,
-} from '../../curvature/index.ts';
+} from '../../curvature/sample-estimates.ts';
+import { layerWidths } from '../../models/model.ts';
 import type { Engine } from '../../tensor/engine.ts';
 import { layerConditionMetric, layerSharpnessMetrics, topEigenvalueMetric } from '../config.ts';
 import {
@@ -25,12 +25,7 @@ import type { PreparedBatch } from './batch.ts';
 import type { LogPointWeights } from './freeze.ts';
 import { scoreHeldOut } from './held-out.ts';
 import type { ReplicaRows } from './replica-rows.ts';
-import {
-  DENSE_MAX_PARAMETERS,
-  EXACT_TRACE_MAX_PARAMETERS,
-  measurementRoute,
-  topEigenvalueCount,
-} from './route.ts';
+import { measurementRoute, topEigenvalueCount } from './route.ts';
 
 /** What a batch measures and how, fixed for all its log points. */
 export interface MeasurementPlan {
@@ -58,8 +53,7 @@ export function planMeasurement(prepared: PreparedBatch, out: ReplicaRows): Meas
     metrics,
     route,
     population: route.kind === 'population' ? populationMoments(batch.members) : undefined,
-    widths:
-      modelSpec.kind === 'deep-linear' ? [modelSpec.inputDim, ...modelSpec.hidden, modelSpec.outputDim] : [],
+    widths: modelSpec.kind === 'deep-linear' ? layerWidths(modelSpec) : [],
     topCount: metrics.has('topEigenvalues') ? topEigenvalueCount(resolved.measure) : 0,
   };
 }
@@ -177,8 +171,8 @@ async function measureCurvatureRows(
     // k beyond the model's n parameters: NaN rows past its n eigenvalues.
     top: metrics.has('topEigenvalues') ? Math.min(topCount, route.parameters) : 0,
     gradientNorm: metrics.has('gradientNorm'),
-    denseMaxParameters: DENSE_MAX_PARAMETERS,
-    exactTraceMaxParameters: EXACT_TRACE_MAX_PARAMETERS,
+    denseMaxParameters: route.denseMax,
+    exactTraceMaxParameters: route.exactTraceMax,
     probes: route.probes,
     lanczosSteps: route.lanczosSteps,
     seed: step,

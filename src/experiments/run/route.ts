@@ -1,4 +1,14 @@
-/** How a batch's curvature is measured, and what each (group, metric) of a run therefore is. */
+/**
+ * How a batch's curvature is measured, and what each (group, metric) of a run therefore is. The size
+ * limits and defaults are measureCurvature's own (src/curvature/measure.ts), so the route and the
+ * measurement agree.
+ */
+import {
+  MEASURE_DEFAULT_LANCZOS_STEPS,
+  MEASURE_DEFAULT_PROBES,
+  MEASURE_DENSE_MAX_PARAMETERS,
+  MEASURE_EXACT_TRACE_MAX_PARAMETERS,
+} from '../../curvature/measure.ts';
 import { chunkSamples, DEFAULT_EVALUATION_CHUNKS } from '../../curvature/sample-estimates.ts';
 import type { ExperimentConfig, ValidatedGroup } from '../config.ts';
 import {
@@ -9,12 +19,6 @@ import {
 } from '../definitions.ts';
 import { type ExperimentShard, planRun, type ReplicaBatch } from './plan.ts';
 
-/** Up to this many parameters the dense Hessian gives trace and λ_max exactly (n HVPs, batched). */
-export const DENSE_MAX_PARAMETERS = 64;
-/** Parameters up to this count get the exact trace (n HVPs); larger models Hutchinson's estimate. */
-export const EXACT_TRACE_MAX_PARAMETERS = 256;
-const DEFAULT_PROBES = 16;
-const DEFAULT_LANCZOS_STEPS = 30;
 /** k of the topEigenvalues metric when the config does not say. */
 export const DEFAULT_TOP_EIGENVALUES = 3;
 
@@ -32,16 +36,18 @@ export function measurementRoute(batch: ReplicaBatch): MeasurementRoute {
   const { resolved, model } = batch.members[0].group;
   const parameters = model.parameters.reduce((sum, p) => sum + p.shape.reduce((a, b) => a * b, 1), 0);
   const moments =
-    resolved.model.kind === 'deep-linear' && resolved.loss === 'mse' && parameters <= DENSE_MAX_PARAMETERS;
+    resolved.model.kind === 'deep-linear' &&
+    resolved.loss === 'mse' &&
+    parameters <= MEASURE_DENSE_MAX_PARAMETERS;
   const kind = populationMoments(batch.members) ? 'population' : moments ? 'sample-moments' : 'sample-gpu';
   const samples = resolved.measure.evaluationSamples;
   return {
     kind,
     parameters,
-    denseMax: DENSE_MAX_PARAMETERS,
-    exactTraceMax: EXACT_TRACE_MAX_PARAMETERS,
-    probes: resolved.measure.hutchinsonProbes ?? DEFAULT_PROBES,
-    lanczosSteps: Math.min(parameters, resolved.measure.lanczosIterations ?? DEFAULT_LANCZOS_STEPS),
+    denseMax: MEASURE_DENSE_MAX_PARAMETERS,
+    exactTraceMax: MEASURE_EXACT_TRACE_MAX_PARAMETERS,
+    probes: resolved.measure.hutchinsonProbes ?? MEASURE_DEFAULT_PROBES,
+    lanczosSteps: Math.min(parameters, resolved.measure.lanczosIterations ?? MEASURE_DEFAULT_LANCZOS_STEPS),
     ...(kind === 'sample-gpu' && {
       chunks: Math.ceil(samples / evaluationChunkSamples(batch.members[0].group, batch.replicas)),
     }),

@@ -1,8 +1,10 @@
 /**
  * WGSL has no includes; kernels that share code (the Philox generator) say `//!include FILE.wgsl` on
- * a line of its own. A file whose first line starts `//!fragment` is only ever compiled inside its
- * includers (it uses names they declare, such as a type alias: WGSL has no generics). Expansion keeps a map from each expanded line back to its file and line so
- * compiler messages point at the source the author wrote.
+ * a line of its own. The shader library convention: a file that others include starts with a
+ * `//!fragment` line and is only ever compiled inside its includers (it may use names they declare,
+ * such as a type alias: WGSL has no generics); every other file is a kernel, compiled on its own.
+ * Expansion keeps a map from each expanded line back to its file and line so compiler messages
+ * point at the source the author wrote.
  */
 import { KernelError } from '../../errors.ts';
 
@@ -18,6 +20,14 @@ const FRAGMENT = /^\/\/!fragment\b/;
 /** Whether a shader source is a fragment: compiled only where it is included. */
 export function isFragment(source: string): boolean {
   return FRAGMENT.test(source);
+}
+
+/** The files a source includes directly, in order. */
+export function includedFiles(source: string): string[] {
+  return source.split('\n').flatMap((line) => {
+    const match = INCLUDE.exec(line);
+    return match ? [match[1]] : [];
+  });
 }
 
 export function expandIncludes(

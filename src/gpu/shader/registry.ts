@@ -3,7 +3,7 @@
  * Sources come from the host (files on disk in Node, bundled text in the browser).
  */
 import { KernelError } from '../../errors.ts';
-import { type ExpandedSource, expandIncludes, isFragment } from './include.ts';
+import { type ExpandedSource, expandIncludes, includedFiles, isFragment } from './include.ts';
 import { type ReflectedEntry, type ReflectedShader, reflectShader } from './reflect.ts';
 
 export type ShaderSources = Readonly<Record<string, string>>;
@@ -77,9 +77,20 @@ export class KernelRegistry {
 
   /**
    * Compiles every shader up front so syntax errors surface at start-up with file and line;
-   * fragments are compiled inside the shaders that include them.
+   * fragments are compiled inside the shaders that include them. A file that is included but not
+   * marked `//!fragment`, or a fragment nobody includes, is refused.
    */
   static async create(device: GPUDevice, sources: ShaderSources): Promise<KernelRegistry> {
+    for (const [file, source] of Object.entries(sources)) {
+      for (const included of includedFiles(source)) {
+        const library = sources[included];
+        if (library !== undefined && !isFragment(library))
+          throw new KernelError(
+            included,
+            `is included by ${file} but does not start with //!fragment (files that others include are fragments, compiled only inside their includers)`,
+          );
+      }
+    }
     const registry = new KernelRegistry(device, sources);
     for (const [file, source] of Object.entries(sources)) {
       if (!isFragment(source)) registry.modules.set(file, await compileShader(device, file, source, sources));

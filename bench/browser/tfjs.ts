@@ -3,8 +3,8 @@
  * bench/tfjs.ts. In Chromium, tfjs-backend-webgpu finds `navigator.gpu` itself and asks for the same
  * high-performance adapter as our engine; we check that it got the same one before comparing.
  */
-import { closeTfjsWebgpu, openTfjsWebgpu, type TfjsWebgpu } from '../../bench/tfjs-session.ts';
 import type { AdapterDescription } from '../../src/gpu/context.ts';
+import { closeTfjsWebgpu, openTfjsWebgpu, type TfjsWebgpu } from '../tfjs-session.ts';
 
 let loading: Promise<TfjsWebgpu> | undefined;
 

@@ -3,11 +3,11 @@
  * peer on the same adapter, and returns their results for Node to print exactly as the Node backend
  * does. Page-only (the tfjs peer is loaded from the bundle, not from Dawn).
  */
-import type { BenchResult } from '../../bench/suite.ts';
+import { withEngine } from '../../runner/browser/page-runtime.ts';
+import type { JobContext } from '../../runner/browser/protocol.ts';
 import type { AdapterDescription } from '../../src/gpu/context.ts';
-import { PAGE_BENCH_SUITES } from './bench-suites.ts';
-import { withEngine } from './page-runtime.ts';
-import type { JobContext } from './protocol.ts';
+import type { BenchResult } from '../suite.ts';
+import { PAGE_BENCH_SUITES } from './suites.ts';
 import { disposePageTfjs, loadPageTfjs } from './tfjs.ts';
 
 export interface BenchJobParams {
@@ -38,7 +38,6 @@ export async function benchJob(context: JobContext, params: BenchJobParams): Pro
         const suite = await PAGE_BENCH_SUITES[name as keyof typeof PAGE_BENCH_SUITES]();
         const results = await suite.run({
           engine,
-          device: {},
           minSeconds: params.minSeconds,
           log: context.log,
           tfjs: () => loadPageTfjs(adapter),
