@@ -162,6 +162,20 @@ test('rejects bad fields with the JSON path of the bad value', () => {
   rejects((c) => (c.data.V[1][0] = 'x'), 'data.V[1][0]', /expected a number/);
   rejects((c) => (c.measure.metrics = ['sharpness', 'curvature']), 'measure.metrics[1]', /must be one of/);
   rejects((c) => (c.measure.lateWindow = 1.5), 'measure.lateWindow', /\(0, 1\]/);
+  rejects(
+    (c) => (c.measure.evaluationChunks = 1),
+    'measure.evaluationChunks',
+    /at least 2 \(a standard error/,
+  );
+  rejects((c) => (c.measure.evaluationChunks = 2.5), 'measure.evaluationChunks', /integer/);
+  rejects(
+    (c) => {
+      c.measure.evaluationSamples = 4;
+      c.measure.evaluationChunks = 8;
+    },
+    'measure.evaluationChunks',
+    /is 8, more than the 4 evaluation samples/,
+  );
   rejects((c) => (c.train.switchToGdAt = 500), 'train.switchToGdAt', /at most train\.steps \(100\)/);
 });
 

@@ -6,8 +6,10 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { InputError } from '../src/errors.ts';
-import { parseExperimentConfig, validateExperiment } from '../src/experiments/config.ts';
+import { towardTheory } from '../src/experiments/captions.ts';
+import { type PanelSpec, parseExperimentConfig, validateExperiment } from '../src/experiments/config.ts';
 import { groupsCsv, PARAMETER_COLUMNS } from '../src/experiments/group-parameters.ts';
+import { MEASURED_LABEL, metricLabel, timeseriesValues } from '../src/experiments/plots.ts';
 import { PRESET_NAMES, presetConfig } from '../src/experiments/presets/index.ts';
 import {
   CSV_HEADER,
@@ -151,6 +153,65 @@ test('summarise: per (group, metric, step) mean and standard error over seeds; t
   ];
   const point = summarise(withNaN).find((s) => s.group === 'iso' && s.metric === 'loss' && s.step === 0);
   assert.is(point?.count, 4);
+});
+
+test("timeseries values: the estimates' own s.e. of each seed mean, √(Σ s.e.²) / seeds, beside the seeds' band", () => {
+  const rows = syntheticRows();
+  const errors = new Map<string, number[]>();
+  for (const r of rows.filter((r) => r.metric === 'sharpness' && r.seed !== 'theory')) {
+    // A per-replica s.e. that differs by seed and step.
+    const se = 0.1 + 0.01 * Number(r.seed) + r.step / 1000;
+    rows.push({ ...r, metric: 'sharpnessStandardError', value: se });
+    const key = `${r.group}/${r.step}`;
+    errors.set(key, [...(errors.get(key) ?? []), se]);
+  }
+  const panel: PanelSpec = { name: 'p', kind: 'timeseries', metrics: ['sharpness', 'loss'], title: 'p' };
+  const values = timeseriesValues(panel, rows);
+  for (const v of values) {
+    if (v.kind !== MEASURED_LABEL || v.metric !== metricLabel('sharpness')) {
+      assert.is(v.estimateUpper, undefined, 'no band without StandardError rows (or for theory)');
+      continue;
+    }
+    const se = errors.get(`${v.group}/${v.step}`) ?? [];
+    const want = Math.sqrt(se.reduce((a, x) => a + x * x, 0)) / se.length;
+    close((v.estimateUpper as number) - (v.mean as number), want, `${v.group}/${v.step} upper`);
+    close((v.mean as number) - (v.estimateLower as number), want, `${v.group}/${v.step} lower`);
+  }
+  assert.ok(values.some((v) => v.estimateUpper !== undefined));
+});
+
+test('captions: a metric still moving beside its theory says how far it got and the steps the rest takes at its late rate', () => {
+  // 50 of 258 after 100,000 steps, rising by 10 over the last 20,000: 208 / (10 / 20,000) = 416,000.
+  assert.is(
+    towardTheory(
+      'T',
+      { mean: 50, standardError: 1.2, theory: 258 },
+      { mean: 10, standardError: 1 },
+      20_000,
+      100_000,
+    ),
+    " at 100,000 steps: 50 of T* = 258; at the late window's rate the rest takes about 416,000 more steps",
+  );
+  assert.is(
+    towardTheory(
+      'T',
+      { mean: 300, standardError: 1, theory: 258 },
+      { mean: 10, standardError: 1 },
+      20_000,
+      100_000,
+    ),
+    ' at 100,000 steps: 300 of T* = 258, moving away from it',
+  );
+  // Flat within 2 s.e., at the theory within 2 s.e., or no theory: nothing to add.
+  assert.is(
+    towardTheory('T', { mean: 50, standardError: 1, theory: 258 }, { mean: 1, standardError: 1 }, 1, 2),
+    '',
+  );
+  assert.is(
+    towardTheory('T', { mean: 257, standardError: 1, theory: 258 }, { mean: 9, standardError: 1 }, 1, 2),
+    '',
+  );
+  assert.is(towardTheory('T', { mean: 50, standardError: 1 }, { mean: 9, standardError: 1 }, 1, 2), '');
 });
 
 test('finalValues: each seed averaged over the late window, then mean ± s.e. over seeds; theory value attached', () => {

@@ -17,6 +17,12 @@ Prints the experiment config of a preset as JSON (model, loss, data and noise, i
 seeds, groups, panels, and its 'quick' override), validated. Save it, edit it, and run it with
 'sharpness-lab run --config FILE'.
 
+The precision of sampled curvature (teacher-student, MNIST, RNN, Transformer) is set by
+measure.evaluationSamples (samples per replica; each estimate's standard error falls as 1/sqrt of it)
+and measure.evaluationChunks (chunks measured one at a time, default 8, at least 2: the standard
+errors of Tr H and lambda_max are batch means over them); every estimate is written with its s.e.
+in a row <metric>StandardError.
+
 presets: ${PRESET_NAMES.join(', ')}
 
 options:

@@ -128,9 +128,30 @@ function timeseriesSentence(
     const window = Math.round(steps * (1 - lateWindow));
     const change = windowChange(rows, group, metric, window, steps);
     if (change.seeds > 0)
-      text += `; fitted change over steps ${formatStep(window)}–${formatStep(steps)}: ${signed(change.mean, change.standardError)} (${trendWord(change)})`;
+      text += `; fitted change over steps ${formatStep(window)}–${formatStep(steps)}: ${signed(change.mean, change.standardError)} (${trendWord(change)}${towardTheory(symbol, final, change, steps - window, steps)})`;
   }
   return text;
+}
+
+/**
+ * For a metric still moving at the end beside a theory value: how far it got (“50 of T* = 258 at
+ * 100,000 steps”) and, moving toward the theory, the steps the rest would take at the late window's
+ * fitted rate (a relaxation time measured from the run, a lower bound when the approach slows down).
+ */
+export function towardTheory(
+  symbol: string,
+  final: { mean: number; standardError: number; theory?: number },
+  change: { mean: number; standardError: number },
+  windowSteps: number,
+  steps: number,
+): string {
+  if (final.theory === undefined || !(Math.abs(change.mean) > 2 * change.standardError)) return '';
+  const gap = final.theory - final.mean;
+  if (!(Math.abs(gap) > 2 * final.standardError)) return '';
+  const where = ` at ${formatStep(steps)} steps: ${formatValue(final.mean)} of ${symbol}* = ${formatValue(final.theory)}`;
+  if (Math.sign(gap) !== Math.sign(change.mean)) return `${where}, moving away from it`;
+  const rate = change.mean / windowSteps;
+  return `${where}; at the late window's rate the rest takes about ${formatStep(gap / rate)} more steps`;
 }
 
 /** The sentences for one metric of a final-vs-group panel: its range over the groups, with theory. */

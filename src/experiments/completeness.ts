@@ -35,10 +35,15 @@ function rowMetrics(group: ReturnType<typeof validateExperiment>[number]): {
   });
   const optional = new Set(
     measure.metrics.flatMap((metric) => {
-      if (metric === 'gradientNorm') return [metric];
+      if (metric === 'gradientNorm') return [metric, `${metric}StandardError`];
       if (metric === 'layerSharpness')
         return weights.flatMap((p) => Object.values(layerSharpnessMetrics(p.name)));
-      if (['sharpness', 'fluctuation', 'accuracy', 'heldOutLoss'].includes(metric))
+      if (metric === 'topEigenvalues')
+        return Array.from(
+          { length: topEigenvalueCount(measure) },
+          (_, k) => `${topEigenvalueMetric(k)}StandardError`,
+        );
+      if (['sharpness', 'lambdaMax', 'fluctuation', 'accuracy', 'heldOutLoss'].includes(metric))
         return [`${metric}StandardError`];
       return [];
     }),

@@ -61,6 +61,8 @@ export interface MeasurementRoute {
   exactTraceMax: number;
   probes: number;
   lanczosSteps: number;
+  /** GPU route: chunks of the evaluation set (the batch means behind the standard errors). */
+  chunks?: number;
 }
 
 /** The definition of every metric a group measures, for results.json and the report. */
@@ -68,6 +70,10 @@ export function metricDefinitions(group: ValidatedGroup, route: MeasurementRoute
   const { resolved } = group;
   const n = resolved.measure.evaluationSamples;
   const sample = `sample of n = ${n} (evaluation set)`;
+  // GPU route: every estimate with its own standard error, written beside it.
+  const chunked =
+    route.kind === 'sample-gpu' ? `sample of n = ${n} (evaluation set, ${route.chunks ?? 1} chunks)` : sample;
+  const own = (metric: string, how: string) => `± s.e. (${how}) in ${metric}StandardError`;
   const spread = 'the ± of a final value is over seeds';
   const population = 'population, exact (float64 from Σ_x, Σ_ε, V)';
   const out: MetricDefinition[] = [];
@@ -83,12 +89,12 @@ export function metricDefinitions(group: ValidatedGroup, route: MeasurementRoute
         break;
       case 'sharpness':
         if (route.kind === 'population') define('sharpness', `Tr H, ${population}`);
-        else if (route.kind === 'sample-moments' || route.parameters <= route.exactTraceMax)
+        else if (route.kind === 'sample-moments')
           define('sharpness', `Tr H of the loss on a ${sample}, exact; ${spread}`);
         else
           define(
             'sharpness',
-            `Tr H of the loss on a ${sample}, Hutchinson estimate with ${route.probes} probes (each replica's s.e. in sharpnessStandardError); ${spread}`,
+            `Tr H of the loss on a ${chunked}, ${route.parameters <= route.exactTraceMax ? "each chunk's trace exact" : `Hutchinson, ${route.probes} probes spread over the chunks (at least one each)`}; ${own('sharpness', 'batch means over the chunks: sampling and probes')}; ${spread}`,
           );
         break;
       case 'lambdaMax':
@@ -99,20 +105,22 @@ export function metricDefinitions(group: ValidatedGroup, route: MeasurementRoute
               ? `λ_max, ${population}`
               : 'λ_max, population (float64 Lanczos from Σ_x, Σ_ε, V)',
           );
-        else if (route.kind === 'sample-moments' || route.parameters <= route.denseMax)
+        else if (route.kind === 'sample-moments')
           define('lambdaMax', `λ_max of the Hessian on a ${sample}, dense eigen-solve; ${spread}`);
         else
           define(
             'lambdaMax',
-            `λ_max of the Hessian on a ${sample}, Lanczos (${route.lanczosSteps} steps); ${spread}`,
+            `λ_max of the Hessian on a ${chunked}, ${route.parameters <= route.denseMax ? "dense eigen-solve of the mean of the chunks' Hessians" : `Lanczos (${route.lanczosSteps} steps, H·v summed over the chunks)`}; ${own('lambdaMax', "delta method: the top eigenvector's Rayleigh quotients over the chunks")}; ${spread}`,
           );
         break;
       case 'fluctuation':
         if (route.kind === 'population') define('fluctuation', `S = E‖∇ℓ‖², ${population}`);
+        else if (route.kind === 'sample-moments')
+          define('fluctuation', `S = mean ‖∇ℓ_i‖² over a ${sample}; ${spread}`);
         else
           define(
             'fluctuation',
-            `S = mean ‖∇ℓ_i‖² over a ${sample}${route.kind === 'sample-gpu' ? " (each replica's s.e. in fluctuationStandardError)" : ''}; ${spread}`,
+            `S = mean ‖∇ℓ_i‖² over a ${chunked}; ${own('fluctuation', 's/√n over the samples')}; ${spread}`,
           );
         break;
       case 'layerCondition':
@@ -121,10 +129,15 @@ export function metricDefinitions(group: ValidatedGroup, route: MeasurementRoute
       case 'topEigenvalues':
         if (route.kind === 'population')
           define('topEigenvalues', `the largest eigenvalues λ1 ≥ λ2 ≥ … of H, ${population}`);
+        else if (route.kind === 'sample-moments')
+          define(
+            'topEigenvalues',
+            `the largest eigenvalues of the Hessian on a ${sample}, dense eigen-solve; ${spread}`,
+          );
         else
           define(
             'topEigenvalues',
-            `the largest eigenvalues of the Hessian on a ${sample}, ${route.kind === 'sample-moments' || route.parameters <= route.denseMax ? 'dense eigen-solve' : `Lanczos (${route.lanczosSteps} steps)`}; ${spread}`,
+            `the largest eigenvalues of the Hessian on a ${chunked}, ${route.parameters <= route.denseMax ? 'dense eigen-solve' : `Lanczos (${route.lanczosSteps} steps)`}; ± s.e. (delta method over the chunks) in lambda<k>StandardError; ${spread}`,
           );
         break;
       case 'gradientNorm':
@@ -132,7 +145,9 @@ export function metricDefinitions(group: ValidatedGroup, route: MeasurementRoute
           'gradientNorm',
           route.kind === 'population'
             ? `‖∇L‖ of the expected loss, ${population}`
-            : `‖∇L‖ of the loss on a ${sample}; ${spread}`,
+            : route.kind === 'sample-moments'
+              ? `‖∇L‖ of the loss on a ${sample}; ${spread}`
+              : `‖∇L‖ of the loss on a ${chunked}; ${own('gradientNorm', "the chunks' mean gradients projected on ∇L/‖∇L‖")}; ${spread}`,
         );
         break;
       case 'layerSharpness':

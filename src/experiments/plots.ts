@@ -341,10 +341,12 @@ function switchLayers(switches: { step: number; label: string }[]): Record<strin
  */
 export function timeseriesValues(panel: PanelSpec, rows: readonly ResultRow[]): Record<string, unknown>[] {
   const values: Record<string, unknown>[] = [];
+  const estimateErrors = estimateErrorsOfMeans(rows);
   for (const s of summarise(rows)) {
     const lowerRaw = s.mean - s.standardError;
     const { ok, lower } = logSafe(panel, s.mean, lowerRaw);
     if (!ok) continue;
+    const estimate = s.theory ? undefined : estimateErrors.get(JSON.stringify([s.group, s.metric, s.step]));
     values.push({
       group: s.group,
       metric: metricLabel(s.metric),
@@ -352,10 +354,32 @@ export function timeseriesValues(panel: PanelSpec, rows: readonly ResultRow[]): 
       mean: s.mean,
       lower,
       upper: s.mean + s.standardError,
+      ...(estimate !== undefined && {
+        estimateLower: logSafe(panel, s.mean, s.mean - estimate).lower,
+        estimateUpper: s.mean + estimate,
+      }),
       kind: s.theory ? THEORY_LABEL : MEASURED_LABEL,
     });
   }
   return values;
+}
+
+/**
+ * The estimates' own sampling error of each seed mean, keyed by (group, metric, step): the rows
+ * `<metric>StandardError` (evaluation sample, probes) of its seeds combined, √(Σ s.e.²) / seeds.
+ */
+function estimateErrorsOfMeans(rows: readonly ResultRow[]): Map<string, number> {
+  const sums = new Map<string, { squares: number; count: number }>();
+  for (const row of rows) {
+    const match = /^(.+)StandardError$/.exec(row.metric);
+    if (!match || row.seed === 'theory' || !Number.isFinite(row.value)) continue;
+    const key = JSON.stringify([row.group, match[1], row.step]);
+    const sum = sums.get(key) ?? { squares: 0, count: 0 };
+    sum.squares += row.value * row.value;
+    sum.count++;
+    sums.set(key, sum);
+  }
+  return new Map([...sums].map(([key, { squares, count }]) => [key, Math.sqrt(squares) / count]));
 }
 
 /** Lowest density drawn on a log axis, relative to the panel's peak (the Gaussian tails fall to 0). */
@@ -382,6 +406,7 @@ function timeseriesSpec(
   const groups = panelGroups(config, panel).map((g) => g.name);
   const values = timeseriesValues(panel, rows);
   const hasTheory = values.some((v) => v.kind === THEORY_LABEL);
+  const hasEstimateErrors = values.some((v) => v.estimateUpper !== undefined);
   const x = {
     field: 'step',
     type: 'quantitative',
@@ -405,12 +430,27 @@ function timeseriesSpec(
           color,
         },
       },
+      ...(hasEstimateErrors
+        ? [
+            {
+              name: 'estimateBand',
+              transform: [measured, { filter: 'isValid(datum.estimateUpper)' }],
+              mark: { type: 'area', opacity: 0.35, interpolate: 'linear' },
+              encoding: {
+                x,
+                y: yEncoding(panel, metric, 'estimateLower'),
+                y2: { field: 'estimateUpper' },
+                color,
+              },
+            },
+          ]
+        : []),
       lines.mean,
       lines.theory,
       ...switchLayers(switches),
     ];
   };
-  const subtitle = `Mean over ${seedsNote(rows)} with a ± standard-error band${hasTheory ? '; dashed: closed-form theory' : ''}.`;
+  const subtitle = `Mean over ${seedsNote(rows)} with a ± standard-error band${hasEstimateErrors ? " (darker: the estimates' own s.e., from the evaluation sample and probes)" : ''}${hasTheory ? '; dashed: closed-form theory' : ''}.`;
   return arrange(panel, metrics, values, layer, subtitle, options);
 }
 

@@ -202,6 +202,13 @@ function validateGroup(resolved: ResolvedGroupConfig): ValidatedGroup {
       'cross-entropy needs at least 2 outputs (a softmax over one class is constant)',
     );
 
+  const { evaluationChunks, evaluationSamples } = resolved.measure;
+  if (evaluationChunks !== undefined && evaluationChunks > evaluationSamples)
+    throw new InputError(
+      'measure.evaluationChunks',
+      `is ${evaluationChunks}, more than the ${evaluationSamples} evaluation samples (measure.evaluationSamples) it splits`,
+    );
+
   let sigmaX: number[][] | undefined;
   if ('sigmaX' in data && data.sigmaX !== undefined) {
     sigmaX = checkCovariance(

@@ -201,6 +201,15 @@ const trainSchema = z.strictObject({
 const measureSchema = z.strictObject({
   every: positiveInt(),
   evaluationSamples: positiveInt(),
+  /**
+   * Where no closed form exists (teacher–student, MNIST, RNN, Transformer): the evaluation set is
+   * measured in this many chunks, one at a time, and the standard errors of Tr H, λ_max and the top
+   * eigenvalues are batch means over them (default 8; more when one chunk would not fit in memory).
+   */
+  evaluationChunks: positiveInt()
+    .min(2, 'must be at least 2 (a standard error needs two chunks)')
+    .max(LIMITS.iterations, `must be at most ${LIMITS.iterations}`)
+    .optional(),
   metrics: z.array(z.enum(METRICS)).min(1, 'needs at least one metric'),
   hutchinsonProbes: positiveInt().max(LIMITS.iterations, `must be at most ${LIMITS.iterations}`).optional(),
   lanczosIterations: positiveInt().max(LIMITS.iterations, `must be at most ${LIMITS.iterations}`).optional(),

@@ -278,7 +278,9 @@ const preset: ExperimentConfigInput = {
   quick: {
     // Seeds are cheap next to steps (replicas train in one batch); 8 give a t-test with 7 df.
     seeds: 8,
-    measure: { hutchinsonProbes: 8 },
+    // The Transformer's Hutchinson probes, spread over the 8 chunks of the evaluation set (8 each):
+    // the H·v rows of 8 probes on the whole set, as before the chunks.
+    measure: { hutchinsonProbes: 64 },
     groups: groups(QUICK_KAPPAS, true),
   },
 };

@@ -4,6 +4,7 @@
  * operator; `dispose` frees them all.
  */
 import { HessianOperator, type LossClosure } from '../../curvature/operator.ts';
+import { EvaluationChunks } from '../../curvature/sample-estimates.ts';
 import { FixedDataset } from '../../data/fixed.ts';
 import type { DataSource } from '../../data/source.ts';
 import { initParameters } from '../../models/init.ts';
@@ -16,6 +17,7 @@ import { buildData, heldOutDigits } from './data.ts';
 import type { Checkpoint, ExperimentHooks } from './hooks.ts';
 import { type ExperimentShard, planRun, type ReplicaBatch, replicaNames } from './plan.ts';
 import { restoreOptimizerState, restoreParameters } from './resume.ts';
+import { evaluationChunkSamples, measurementRoute } from './route.ts';
 
 /** Seed offset of the evaluation set, so it never coincides with a training minibatch. */
 const EVALUATION_SEED_OFFSET = 0x5eed;
@@ -34,6 +36,8 @@ export interface PreparedBatch {
   params: Tensor[];
   optimizerState: OptimizerState;
   operator: HessianOperator;
+  /** GPU route: the evaluation set drawn as chunks, for the sample estimates and their s.e. */
+  chunks?: EvaluationChunks;
   dispose(): void;
 }
 
@@ -53,9 +57,10 @@ export function prepareBatch(
     ? FixedDataset.fromSource(engine, source, resolved.trainingSetSize, resolved.seed)
     : source;
   const evaluationSource = resolved.data.kind === 'mnist' ? buildData(engine, batch, hooks, 'test') : source;
+  // Wraps within uint32, like every other stream key (any uint32 seed is valid).
+  const evaluationSeed = (resolved.seed + EVALUATION_SEED_OFFSET) >>> 0;
   const evaluation = evaluationSource.sample({
-    // Wraps within uint32, like every other stream key (any uint32 seed is valid).
-    seed: (resolved.seed + EVALUATION_SEED_OFFSET) >>> 0,
+    seed: evaluationSeed,
     step: 0,
     rows: resolved.measure.evaluationSamples,
     replicas: batch.replicas,
@@ -87,6 +92,18 @@ export function prepareBatch(
     loss: closure,
     evaluation: { data: { x: evaluation.x, y: evaluation.y } },
   });
+  const chunks =
+    measurementRoute(batch).kind === 'sample-gpu'
+      ? EvaluationChunks.create(engine, {
+          params,
+          loss: closure,
+          source: evaluationSource,
+          samples: resolved.measure.evaluationSamples,
+          chunkSamples: evaluationChunkSamples(batch.members[0].group, batch.replicas),
+          seed: evaluationSeed,
+          replicaOffset: batch.offset,
+        })
+      : undefined;
   return {
     batch,
     resolved,
@@ -97,8 +114,10 @@ export function prepareBatch(
     params,
     optimizerState,
     operator,
+    chunks,
     dispose() {
       operator.dispose();
+      chunks?.dispose();
       optimizerState.dispose();
       for (const t of [...params, evaluation.x, evaluation.y] as Tensor[]) t.dispose();
       if (heldOutMnist) for (const t of [heldOutMnist.x, heldOutMnist.y]) t.dispose();

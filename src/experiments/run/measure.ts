@@ -6,7 +6,11 @@
 import { deepLinearCurvature } from '../../curvature/deep-linear-exact.ts';
 import { populationCurvature } from '../../curvature/deep-linear-population.ts';
 import { broadenedDensity, spectralDensity } from '../../curvature/density.ts';
-import { measureCurvature } from '../../curvature/measure.ts';
+import {
+  DEFAULT_EVALUATION_CHUNKS,
+  measureSampleEstimates,
+  type SampleEstimate,
+} from '../../curvature/sample-estimates.ts';
 import { layerWidths } from '../../models/model.ts';
 import type { Engine } from '../../tensor/engine.ts';
 import { layerConditionMetric, layerSharpnessMetrics, topEigenvalueMetric } from '../config.ts';
@@ -155,13 +159,17 @@ async function measureCurvatureRows(
     }
     return exact.eigenvalues;
   }
-  // One round for the log point: dense Hessian (exact trace and λ_max) for small models, exact
-  // or Hutchinson trace and Lanczos beyond; probe streams keyed by the global replica number.
-  const measured = await measureCurvature(prepared.operator, {
+  // No closed form: estimates on the evaluation set held as chunks, each with its standard error
+  // (dense, exact or Hutchinson trace per chunk; Lanczos on the chunks' mean Hessian); probe streams
+  // keyed by the global replica number.
+  const chunks = prepared.chunks;
+  if (!chunks) throw new Error('the GPU route needs the evaluation chunks (prepareBatch draws them)');
+  const measured = await measureSampleEstimates(chunks, {
     trace: metrics.has('sharpness'),
     lambdaMax: metrics.has('lambdaMax'),
     fluctuation: metrics.has('fluctuation'),
-    top: metrics.has('topEigenvalues') ? topCount : 0,
+    // k beyond the model's n parameters: NaN rows past its n eigenvalues.
+    top: metrics.has('topEigenvalues') ? Math.min(topCount, route.parameters) : 0,
     gradientNorm: metrics.has('gradientNorm'),
     denseMaxParameters: route.denseMax,
     exactTraceMaxParameters: route.exactTraceMax,
@@ -169,21 +177,30 @@ async function measureCurvatureRows(
     lanczosSteps: route.lanczosSteps,
     seed: step,
     replicaOffset: batch.offset,
+    // Chunks sized by count, not memory: all their tapes together cost one tape over the whole set.
+    holdTapes: chunks.chunks.length <= (resolved.measure.evaluationChunks ?? DEFAULT_EVALUATION_CHUNKS),
   });
-  for (const [metric, values] of [
+  const missing = {
+    value: new Array(replicas).fill(Number.NaN),
+    standardError: new Array(replicas).fill(Number.NaN),
+  };
+  const estimates: [string, SampleEstimate | undefined][] = [
     ['sharpness', measured.trace],
     ['lambdaMax', measured.lambdaMax],
     ['fluctuation', measured.fluctuation],
-    // The estimates' own sampling errors (Hutchinson's probes; the evaluation set's samples).
-    ['sharpnessStandardError', measured.standardError?.trace],
-    ['fluctuationStandardError', measured.standardError?.fluctuation],
-  ] as const) {
-    values?.forEach((v, r) => {
-      out.add(r, step, metric, v);
-    });
+    ['gradientNorm', measured.gradientNorm],
+    ...Array.from(
+      { length: metrics.has('topEigenvalues') ? topCount : 0 },
+      (_, k): [string, SampleEstimate] => [topEigenvalueMetric(k), measured.top?.[k] ?? missing],
+    ),
+  ];
+  for (const [metric, estimate] of estimates) {
+    if (!estimate) continue;
+    for (let r = 0; r < replicas; r++) {
+      out.add(r, step, metric, estimate.value[r]);
+      out.add(r, step, `${metric}StandardError`, estimate.standardError[r]);
+    }
   }
-  for (let r = 0; r < replicas; r++)
-    addMore(plan, r, step, { top: measured.top?.[r], gradientNorm: measured.gradientNorm?.[r] });
   return undefined;
 }
 

@@ -9,7 +9,8 @@ import {
   MEASURE_DENSE_MAX_PARAMETERS,
   MEASURE_EXACT_TRACE_MAX_PARAMETERS,
 } from '../../curvature/measure.ts';
-import type { ExperimentConfig } from '../config.ts';
+import { chunkSamples, DEFAULT_EVALUATION_CHUNKS } from '../../curvature/sample-estimates.ts';
+import type { ExperimentConfig, ValidatedGroup } from '../config.ts';
 import {
   type MeasurementRoute,
   type MetricDefinition,
@@ -38,14 +39,38 @@ export function measurementRoute(batch: ReplicaBatch): MeasurementRoute {
     resolved.model.kind === 'deep-linear' &&
     resolved.loss === 'mse' &&
     parameters <= MEASURE_DENSE_MAX_PARAMETERS;
+  const kind = populationMoments(batch.members) ? 'population' : moments ? 'sample-moments' : 'sample-gpu';
+  const samples = resolved.measure.evaluationSamples;
   return {
-    kind: populationMoments(batch.members) ? 'population' : moments ? 'sample-moments' : 'sample-gpu',
+    kind,
     parameters,
     denseMax: MEASURE_DENSE_MAX_PARAMETERS,
     exactTraceMax: MEASURE_EXACT_TRACE_MAX_PARAMETERS,
     probes: resolved.measure.hutchinsonProbes ?? MEASURE_DEFAULT_PROBES,
     lanczosSteps: Math.min(parameters, resolved.measure.lanczosIterations ?? MEASURE_DEFAULT_LANCZOS_STEPS),
+    ...(kind === 'sample-gpu' && {
+      chunks: Math.ceil(samples / evaluationChunkSamples(batch.members[0].group, batch.replicas)),
+    }),
   };
+}
+
+/**
+ * Rows per chunk of the evaluation set on the GPU route: `measure.evaluationChunks` (default 8)
+ * chunks, smaller ones when a chunk's activations (one row ≈ the widest layer, a Transformer's
+ * attention scores) would not fit the chunk budget.
+ */
+export function evaluationChunkSamples(group: ValidatedGroup, replicas: number): number {
+  const { resolved, model } = group;
+  const spec = resolved.model;
+  const widest = Math.max(model.inputFeatures, model.outputDim, ...model.parameters.map((p) => p.shape[0]));
+  const perRow =
+    spec.kind === 'transformer' ? Math.max(widest, spec.heads * spec.sequenceLength ** 2) : widest;
+  return chunkSamples(
+    resolved.measure.evaluationSamples,
+    resolved.measure.evaluationChunks ?? DEFAULT_EVALUATION_CHUNKS,
+    replicas,
+    perRow,
+  );
 }
 
 /** What each (group, metric) of these batches is. */
