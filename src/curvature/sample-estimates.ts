@@ -22,7 +22,13 @@ import { withFittingCopies } from './copies.ts';
 import { denseColumnsPerLaunch, denseHessian } from './dense.ts';
 import { encodeFluctuation, gradientFluctuation } from './fluctuation.ts';
 import { topEigenvalues } from './lanczos.ts';
-import { MEASURE_DENSE_MAX_PARAMETERS, MEASURE_EXACT_TRACE_MAX_PARAMETERS } from './measure.ts';
+import {
+  type CurvatureRequest,
+  MEASURE_DEFAULT_LANCZOS_STEPS,
+  MEASURE_DEFAULT_PROBES,
+  MEASURE_DENSE_MAX_PARAMETERS,
+  MEASURE_EXACT_TRACE_MAX_PARAMETERS,
+} from './measure.ts';
 import { type EvaluationData, HessianOperator, type LossClosure, type SampleSource } from './operator.ts';
 import { randomVectors, STREAM_LANCZOS } from './probes.ts';
 import { exactTrace, hessianTrace } from './trace.ts';
@@ -236,27 +242,14 @@ export class EvaluationChunks {
   }
 }
 
-export interface SampleEstimateRequest {
-  trace?: boolean;
-  lambdaMax?: boolean;
-  /** The k largest eigenvalues (each with its s.e.). */
-  top?: number;
-  fluctuation?: boolean;
+/**
+ * What `measureCurvature` takes, per chunk: the dense Hessian up to denseMaxParameters (the mean's
+ * eigen-solve), the exact trace up to exactTraceMaxParameters, else Hutchinson with `probes` spread
+ * over the chunks (at least one each); Lanczos on the mean Hessian. Plus the loss.
+ */
+export interface SampleEstimateRequest extends CurvatureRequest {
   /** The loss on the evaluation set. */
   loss?: boolean;
-  gradientNorm?: boolean;
-  /** n ≤ this: each chunk's dense Hessian (exact trace and eigen-solve of the mean). Default 64. */
-  denseMaxParameters?: number;
-  /** n ≤ this: each chunk's exact trace from unit vectors; beyond, Hutchinson. Default 256. */
-  exactTraceMaxParameters?: number;
-  /** Hutchinson probes per replica (default 16), spread over the chunks (at least one each). */
-  probes?: number;
-  /** Lanczos steps on the mean Hessian (default 30, capped at n). */
-  lanczosSteps?: number;
-  /** Seed of the probes and the Lanczos start vector (e.g. the step). */
-  seed?: number;
-  /** Global index of the first replica (a shard): keys the probe streams. */
-  replicaOffset?: number;
   /**
    * Chunks sized by count, so one tape over all N samples fits (default true): λ_max by the toolkit's
    * Lanczos on the loss over all N at once, the chunks batched as replicas where equal. False (chunks
@@ -332,8 +325,8 @@ export async function measureSampleEstimates(
     'exactTraceMaxParameters',
     request.exactTraceMaxParameters ?? MEASURE_EXACT_TRACE_MAX_PARAMETERS,
   );
-  const probes = positiveInteger('probes', request.probes ?? 16);
-  const lanczosSteps = positiveInteger('lanczosSteps', request.lanczosSteps ?? 30);
+  const probes = positiveInteger('probes', request.probes ?? MEASURE_DEFAULT_PROBES);
+  const lanczosSteps = positiveInteger('lanczosSteps', request.lanczosSteps ?? MEASURE_DEFAULT_LANCZOS_STEPS);
   const top = request.top ?? 0;
   if (!Number.isInteger(top) || top < 0 || top > n)
     throw new InputError('top', `must be an integer in [0, ${n}], got ${top}`);
