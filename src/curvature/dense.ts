@@ -5,6 +5,7 @@
 
 import { InputError, positiveInteger } from '../errors.ts';
 import { stridedCopy, unitVectors } from '../kernels/vectors.ts';
+import type { Tensor } from '../tensor/engine.ts';
 import { withFittingCopies } from './copies.ts';
 import type { HessianOperator } from './operator.ts';
 import { symmetricEigenvalues } from './tridiagonal.ts';
@@ -20,6 +21,35 @@ export function denseColumnsPerLaunch(n: number): number {
 
 /** Above this many parameters a dense Hessian is refused (n² floats per replica). */
 export const DENSE_HESSIAN_MAX_PARAMETERS = 4096;
+
+/**
+ * Writes every replica's dense Hessian into `out` without reading back: row i = (H e_i)ᵀ at
+ * out[r·outBatch + outOffset + i·n …], `copies` unit-vector columns per HVP of `batched` (an
+ * operator with that many copies, at its taped point).
+ */
+export function encodeDenseHessian(
+  batched: HessianOperator,
+  copies: number,
+  out: Tensor,
+  placement: { outBatch: number; outOffset?: number },
+): void {
+  const { engine, replicas, size: n } = batched;
+  const outOffset = placement.outOffset ?? 0;
+  for (let start = 0; start < n; start += copies) {
+    const e = unitVectors(engine, n, batched.batch, copies, start);
+    const he = batched.applyFlat(e);
+    // Replica r's copies hold columns start … start + copies − 1 back to back: one copy moves them all.
+    stridedCopy(engine, he, out, {
+      length: Math.min(copies, n - start) * n,
+      batch: replicas,
+      xBatch: copies * n,
+      outBatch: placement.outBatch,
+      outOffset: outOffset + start * n,
+    });
+    e.dispose();
+    he.dispose();
+  }
+}
 
 /**
  * H per replica as n rows of n values (row i = (H e_i)ᵀ, flat parameter order), `perLaunch` columns
@@ -44,20 +74,7 @@ export async function denseHessian(
   return withFittingCopies(operator, Math.min(n, perLaunch), async (batched, copies) => {
     const dense = engine.empty([n, n], { batch: R });
     try {
-      for (let start = 0; start < n; start += copies) {
-        const e = unitVectors(engine, n, batched.batch, copies, start);
-        const he = batched.applyFlat(e);
-        // Replica r's copies hold columns start … start + copies − 1 back to back: one copy moves them all.
-        stridedCopy(engine, he, dense, {
-          length: Math.min(copies, n - start) * n,
-          batch: R,
-          xBatch: copies * n,
-          outBatch: n * n,
-          outOffset: start * n,
-        });
-        e.dispose();
-        he.dispose();
-      }
+      encodeDenseHessian(batched, copies, dense, { outBatch: n * n });
       const all = await dense.read();
       return Array.from({ length: R }, (_, r) =>
         Array.from({ length: n }, (_, i) => Array.from(all.subarray((r * n + i) * n, (r * n + i + 1) * n))),

@@ -7,9 +7,8 @@
  */
 
 import { InputError, positiveInteger } from '../errors.ts';
-import { stridedCopy, unitVectors } from '../kernels/vectors.ts';
 import { withFittingCopies } from './copies.ts';
-import { denseColumnsPerLaunch } from './dense.ts';
+import { denseColumnsPerLaunch, encodeDenseHessian } from './dense.ts';
 import { encodeFluctuation, fluctuationStatistics, gradientFluctuation } from './fluctuation.ts';
 import { topEigenvalues } from './lanczos.ts';
 import type { HessianOperator } from './operator.ts';
@@ -143,20 +142,7 @@ async function denseRound(
   const results = engine.empty([width], { batch: R });
   try {
     const all = await withFittingCopies(operator, denseColumnsPerLaunch(n), async (batched, copies) => {
-      for (let start = 0; start < n; start += copies) {
-        const e = unitVectors(engine, n, batched.batch, copies, start);
-        const he = batched.applyFlat(e);
-        // Replica r's copies hold columns start … start + copies − 1 back to back.
-        stridedCopy(engine, he, results, {
-          length: Math.min(copies, n - start) * n,
-          batch: R,
-          xBatch: copies * n,
-          outBatch: width,
-          outOffset: start * n,
-        });
-        e.dispose();
-        he.dispose();
-      }
+      encodeDenseHessian(batched, copies, results, { outBatch: width });
       if (gradients) encodeFluctuation(operator, results, { outBatch: width, offset: n * n });
       return results.read();
     });

@@ -15,11 +15,11 @@
 import { Tape } from '../autodiff/tape.ts';
 import { InputError } from '../errors.ts';
 import { accumulate, fill } from '../kernels/elementwise.ts';
-import { repeatReplicas, stridedCopy, unitVectors } from '../kernels/vectors.ts';
+import { repeatReplicas, stridedCopy } from '../kernels/vectors.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 import { MlMatrix, symmetricEigen } from '../theory/linalg.ts';
 import { withFittingCopies } from './copies.ts';
-import { denseColumnsPerLaunch, denseHessian } from './dense.ts';
+import { denseColumnsPerLaunch, denseHessian, encodeDenseHessian } from './dense.ts';
 import { encodeFluctuation, gradientFluctuation } from './fluctuation.ts';
 import { topEigenvalues } from './lanczos.ts';
 import {
@@ -500,20 +500,7 @@ async function denseRound(
   try {
     for (const [k, chunk] of set.chunks.entries()) {
       await withFittingCopies(chunk.operator, denseColumnsPerLaunch(n), async (batched, copies) => {
-        for (let start = 0; start < n; start += copies) {
-          const e = unitVectors(engine, n, batched.batch, copies, start);
-          const he = batched.applyFlat(e);
-          // Replica r's copies hold columns start … start + copies − 1 back to back.
-          stridedCopy(engine, he, results, {
-            length: Math.min(copies, n - start) * n,
-            batch: R,
-            xBatch: copies * n,
-            outBatch: stride,
-            outOffset: k * width + start * n,
-          });
-          e.dispose();
-          he.dispose();
-        }
+        encodeDenseHessian(batched, copies, results, { outBatch: stride, outOffset: k * width });
       });
       if (gradients)
         encodeFluctuation(chunk.operator, results, { outBatch: stride, offset: k * width + n * n });
