@@ -246,6 +246,25 @@ test('report: every file written in DIR/NAME, nothing temporary left, HTML escap
   assert.is(readFileSync(join(out, 'report.html'), 'utf8'), html);
 });
 
+test("report: a sample estimate's own s.e. rows go into the metric's final-value cell, not a column of their own", async () => {
+  const teacher = applyQuick(parseExperimentConfig(presetConfig('sharpening-teacher')));
+  const rows = synthetic(teacher);
+  // Each seed's sharpness estimate carries its own s.e. (0.5 + seed) at every log point.
+  const errorOf = (seed: number) => 0.5 + seed;
+  for (const row of [...rows])
+    if (row.metric === 'sharpness' && row.seed !== 'theory')
+      rows.push({ ...row, metric: 'sharpnessStandardError', value: errorOf(row.seed) });
+  const own = join(dir, 'estimates');
+  await writeExperimentReport(own, { ...results(teacher), rows });
+  const html = readFileSync(join(own, 'sharpening-teacher', 'report.html'), 'utf8');
+  const table = html.slice(html.indexOf('<h2>Final values</h2>'), html.indexOf('<h2>Configuration</h2>'));
+  assert.not.ok(table.includes('sharpnessStandardError</th>'), 'no column of its own');
+  // The cell shows the seeds' mean of the estimates' s.e. (each constant over the late window).
+  const seeds = resolveGroups(teacher)[0].seeds;
+  const meanError = Array.from({ length: seeds }, (_, s) => errorOf(s)).reduce((a, b) => a + b, 0) / seeds;
+  assert.ok(table.includes(`each seed's estimate ± ${meanError}`), `estimate s.e. ${meanError} in the cell`);
+});
+
 test('config command prints a preset; an unknown name lists the presets (exit 2)', async () => {
   const full = await runCli(['config', 'depth']);
   assert.is(full.code, 0, full.stderr);

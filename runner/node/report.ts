@@ -254,9 +254,15 @@ function finalTable(results: ExperimentResults): string {
     const index = config.measure.metrics.indexOf(metric.split('.')[0] as never);
     return index < 0 ? config.measure.metrics.length : index;
   };
-  const metrics = [...new Set(finals.map((f) => f.metric))].sort(
-    (a, b) => order(a) - order(b) || a.localeCompare(b, 'en', { numeric: true }),
-  );
+  // A sample estimate's own standard error (<metric>StandardError) goes into its metric's cell.
+  const estimateError = (metric: string) => /^(.+)StandardError$/.exec(metric)?.[1];
+  const measured = new Set(finals.map((f) => f.metric));
+  const metrics = [...measured]
+    .filter((m) => {
+      const base = estimateError(m);
+      return base === undefined || !measured.has(base);
+    })
+    .sort((a, b) => order(a) - order(b) || a.localeCompare(b, 'en', { numeric: true }));
   const byKey = new Map<string, FinalValue>(finals.map((f) => [`${f.group}\u0000${f.metric}`, f]));
   // The parameters that tell the groups apart, as named columns (κ(Σ_ε), init scale s, depth D, …).
   const validated = validateExperiment(config);
@@ -277,7 +283,7 @@ function finalTable(results: ExperimentResults): string {
     const cells = metrics.map((metric) => {
       const f = byKey.get(`${group.name}\u0000${metric}`);
       if (!f) return '<td class="value">—</td>';
-      const measured = Number.isNaN(f.mean)
+      const value = Number.isNaN(f.mean)
         ? '—'
         : `${formatNumber(f.mean)} <span class="se">± ${formatNumber(f.standardError)}</span>`;
       const ratio =
@@ -288,7 +294,12 @@ function finalTable(results: ExperimentResults): string {
         f.theory !== undefined
           ? `<br><span class="theory">theory ${formatNumber(f.theory)}${ratio}</span>`
           : '';
-      return `<td class="value">${measured}${theory}</td>`;
+      const own = byKey.get(`${group.name}\u0000${metric}StandardError`);
+      const estimate =
+        own && !Number.isNaN(own.mean)
+          ? `<br><span class="se">each seed's estimate ± ${formatNumber(own.mean)} (evaluation sample)</span>`
+          : '';
+      return `<td class="value">${value}${estimate}${theory}</td>`;
     });
     const counted = Math.max(0, ...metrics.map((m) => byKey.get(`${group.name}\u0000${m}`)?.count ?? 0));
     const seeds = divergence
