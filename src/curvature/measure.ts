@@ -68,6 +68,25 @@ export interface CurvatureMeasurement {
   standardError?: { trace?: number[]; fluctuation?: number[] };
 }
 
+/** A request's limits, budgets and seeds with the defaults filled in, each checked. */
+export function requestSettings(request: CurvatureRequest) {
+  return {
+    denseMax: positiveInteger(
+      'denseMaxParameters',
+      request.denseMaxParameters ?? MEASURE_DENSE_MAX_PARAMETERS,
+    ),
+    exactMax: positiveInteger(
+      'exactTraceMaxParameters',
+      request.exactTraceMaxParameters ?? MEASURE_EXACT_TRACE_MAX_PARAMETERS,
+    ),
+    probes: positiveInteger('probes', request.probes ?? MEASURE_DEFAULT_PROBES),
+    lanczosSteps: positiveInteger('lanczosSteps', request.lanczosSteps ?? MEASURE_DEFAULT_LANCZOS_STEPS),
+    seed: request.seed ?? 0,
+    replicaOffset: request.replicaOffset ?? 0,
+    top: request.top ?? 0,
+  };
+}
+
 /** Measures the requested quantities for every replica of an operator without copies. */
 export async function measureCurvature(
   operator: HessianOperator,
@@ -75,19 +94,7 @@ export async function measureCurvature(
 ): Promise<CurvatureMeasurement> {
   if (operator.copies !== 1) throw new InputError('measureCurvature', 'expects an operator without copies');
   const n = operator.size;
-  const denseMax = positiveInteger(
-    'denseMaxParameters',
-    request.denseMaxParameters ?? MEASURE_DENSE_MAX_PARAMETERS,
-  );
-  const exactMax = positiveInteger(
-    'exactTraceMaxParameters',
-    request.exactTraceMaxParameters ?? MEASURE_EXACT_TRACE_MAX_PARAMETERS,
-  );
-  const probes = positiveInteger('probes', request.probes ?? MEASURE_DEFAULT_PROBES);
-  const lanczosSteps = positiveInteger('lanczosSteps', request.lanczosSteps ?? MEASURE_DEFAULT_LANCZOS_STEPS);
-  const seed = request.seed ?? 0;
-  const replicaOffset = request.replicaOffset ?? 0;
-  const top = request.top ?? 0;
+  const { denseMax, exactMax, probes, lanczosSteps, seed, replicaOffset, top } = requestSettings(request);
   const curvature = Boolean(request.trace || request.lambdaMax || top > 0);
   if (curvature && n <= denseMax) return denseRound(operator, request);
   const result: CurvatureMeasurement = { methods: {} };

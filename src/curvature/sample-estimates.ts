@@ -22,13 +22,7 @@ import { withFittingCopies } from './copies.ts';
 import { denseColumnsPerLaunch, denseHessian, encodeDenseHessian } from './dense.ts';
 import { encodeFluctuation, gradientFluctuation } from './fluctuation.ts';
 import { topEigenvalues } from './lanczos.ts';
-import {
-  type CurvatureRequest,
-  MEASURE_DEFAULT_LANCZOS_STEPS,
-  MEASURE_DEFAULT_PROBES,
-  MEASURE_DENSE_MAX_PARAMETERS,
-  MEASURE_EXACT_TRACE_MAX_PARAMETERS,
-} from './measure.ts';
+import { type CurvatureRequest, requestSettings } from './measure.ts';
 import { type EvaluationData, HessianOperator, type LossClosure, type SampleSource } from './operator.ts';
 import { randomVectors, STREAM_LANCZOS } from './probes.ts';
 import { exactTrace, hessianTrace } from './trace.ts';
@@ -280,12 +274,6 @@ export interface SampleMeasurement {
   eigenvalues?: number[][];
 }
 
-function positiveInteger(field: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1)
-    throw new InputError(field, `must be a positive integer, got ${value}`);
-  return value;
-}
-
 /** A probe seed per (seed, chunk): chunks draw independent probes. */
 function chunkSeed(seed: number, chunk: number): number {
   return (Math.imul(seed >>> 0, 0x9e3779b1) + chunk * 0x85ebca6b) >>> 0;
@@ -317,21 +305,9 @@ export async function measureSampleEstimates(
   const n = set.size;
   const R = set.replicas;
   const weights = set.weights;
-  const denseMax = positiveInteger(
-    'denseMaxParameters',
-    request.denseMaxParameters ?? MEASURE_DENSE_MAX_PARAMETERS,
-  );
-  const exactMax = positiveInteger(
-    'exactTraceMaxParameters',
-    request.exactTraceMaxParameters ?? MEASURE_EXACT_TRACE_MAX_PARAMETERS,
-  );
-  const probes = positiveInteger('probes', request.probes ?? MEASURE_DEFAULT_PROBES);
-  const lanczosSteps = positiveInteger('lanczosSteps', request.lanczosSteps ?? MEASURE_DEFAULT_LANCZOS_STEPS);
-  const top = request.top ?? 0;
+  const { denseMax, exactMax, probes, lanczosSteps, seed, replicaOffset, top } = requestSettings(request);
   if (!Number.isInteger(top) || top < 0 || top > n)
     throw new InputError('top', `must be an integer in [0, ${n}], got ${top}`);
-  const seed = request.seed ?? 0;
-  const replicaOffset = request.replicaOffset ?? 0;
   const eigen = Boolean(request.lambdaMax || top > 0);
   // The probe budget spread over the chunks (at least one each): the H·v passes of an unchunked
   // estimate, and batch means still cover the probes' variance.
