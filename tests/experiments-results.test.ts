@@ -7,7 +7,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { InputError } from '../src/errors.ts';
 import { towardTheory } from '../src/experiments/captions.ts';
-import { type PanelSpec, parseExperimentConfig, validateExperiment } from '../src/experiments/config.ts';
+import {
+  applyQuick,
+  type PanelSpec,
+  parseExperimentConfig,
+  validateExperiment,
+} from '../src/experiments/config.ts';
 import { groupsCsv, PARAMETER_COLUMNS } from '../src/experiments/group-parameters.ts';
 import { MEASURED_LABEL, metricLabel, timeseriesValues } from '../src/experiments/plots.ts';
 import { PRESET_NAMES, presetConfig } from '../src/experiments/presets/index.ts';
@@ -358,24 +363,29 @@ test('theory rows: T*, S*, λ_max* and per-layer condition numbers of the closed
   assert.is(theoryRows(teacher[0], [0]).length, 0);
 });
 
-test('groups.csv: every preset gives one row per group with every parameter column; hidden widths of an MLP and an RNN', () => {
+test('groups.csv: every preset, full and quick, gives one row per group with every parameter column; hidden widths of an MLP and an RNN', () => {
+  const kinds = new Set<string>();
   for (const name of PRESET_NAMES) {
-    const groups = validateExperiment(parseExperimentConfig(presetConfig(name)));
-    const records = parseCsv(groupsCsv(groups)) as string[][];
-    assert.equal(records[0], ['group', ...PARAMETER_COLUMNS.map((c) => c.key)], name);
-    assert.is(records.length, groups.length + 1, name);
-    const hidden = records[0].indexOf('hidden');
-    groups.forEach((g, i) => {
-      assert.is(records[i + 1][0], g.resolved.group, name);
-      const model = g.resolved.model;
-      const expected = 'hidden' in model ? [model.hidden].flat().join(' ') : '';
-      assert.is(records[i + 1][hidden], expected, `${name} ${g.resolved.group}`);
-    });
+    const full = parseExperimentConfig(presetConfig(name));
+    for (const [form, config] of [
+      ['full', full],
+      ['quick', applyQuick(full)],
+    ] as const) {
+      const groups = validateExperiment(config);
+      const records = parseCsv(groupsCsv(groups)) as string[][];
+      assert.equal(records[0], ['group', ...PARAMETER_COLUMNS.map((c) => c.key)], `${name} ${form}`);
+      assert.is(records.length, groups.length + 1, `${name} ${form}`);
+      const hidden = records[0].indexOf('hidden');
+      groups.forEach((g, i) => {
+        assert.is(records[i + 1][0], g.resolved.group, `${name} ${form}`);
+        const model = g.resolved.model;
+        kinds.add(model.kind);
+        const expected = 'hidden' in model ? [model.hidden].flat().join(' ') : '';
+        assert.is(records[i + 1][hidden], expected, `${name} ${form} ${g.resolved.group}`);
+      });
+    }
   }
-  const kinds = PRESET_NAMES.flatMap((name) =>
-    validateExperiment(parseExperimentConfig(presetConfig(name))).map((g) => g.resolved.model.kind),
-  );
-  assert.ok(kinds.includes('rnn') && kinds.includes('mlp'), 'the presets cover an RNN and an MLP');
+  assert.ok(kinds.has('rnn') && kinds.has('mlp'), 'the presets cover an RNN and an MLP');
 });
 
 test.run();
