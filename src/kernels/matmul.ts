@@ -4,7 +4,7 @@ import type { Engine, Tensor } from '../tensor/engine.ts';
 import {
   cacheFormatError,
   isRecord,
-  positiveInteger,
+  positiveIntegerEntry,
   readAdapterTuning,
   type TunedConfig,
   type TunedMatmul,
@@ -67,8 +67,8 @@ export function checkMatmulConfig(value: unknown, path: string, limits: Workgrou
     fail(`${path}.variant`, `unknown matmul variant ${JSON.stringify(variant)}`);
   const wg = value.workgroup;
   if (!Array.isArray(wg) || wg.length !== 2) fail(`${path}.workgroup`, 'expected [x, y]');
-  const x = positiveInteger(wg[0], `${path}.workgroup[0]`);
-  const y = positiveInteger(wg[1], `${path}.workgroup[1]`);
+  const x = positiveIntegerEntry(wg[0], `${path}.workgroup[0]`);
+  const y = positiveIntegerEntry(wg[1], `${path}.workgroup[1]`);
   if (variant === 'flat4x4' && y !== 1) fail(`${path}.workgroup`, 'the flattened kernel takes [WG, 1]');
   if (
     x > limits.maxComputeWorkgroupSizeX ||

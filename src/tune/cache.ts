@@ -94,7 +94,7 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /** A positive integer of the cache file; a bad one is a format error (a warning, not an InputError). */
-export function positiveInteger(value: unknown, path: string): number {
+export function positiveIntegerEntry(value: unknown, path: string): number {
   if (!isPositiveInteger(value)) fail(path, `expected a positive integer, got ${JSON.stringify(value)}`);
   return value;
 }
@@ -110,7 +110,7 @@ function checkEntry<Config extends TunedConfig>(
     fail(`${path}.shapeClass`, 'expected a name');
   const shape = value.shape;
   if (!Array.isArray(shape) || shape.length !== 4) fail(`${path}.shape`, 'expected [batch, M, K, N]');
-  const dims = shape.map((d, i) => positiveInteger(d, `${path}.shape[${i}]`));
+  const dims = shape.map((d, i) => positiveIntegerEntry(d, `${path}.shape[${i}]`));
   for (const key of ['defaultGflops', 'tunedGflops'] as const) {
     const v = value[key];
     if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v))
