@@ -7,6 +7,7 @@ import { measureCurvature } from '../src/curvature/measure.ts';
 import { HessianOperator } from '../src/curvature/operator.ts';
 import { randomVectors } from '../src/curvature/probes.ts';
 import { hessianTrace } from '../src/curvature/trace.ts';
+import { InputError } from '../src/errors.ts';
 import type { Tensor } from '../src/tensor/engine.ts';
 import { centralGradient } from './helpers/cpu-models.ts';
 import { type CurvatureInstance, MODEL_CASES } from './helpers/curvature-cases.ts';
@@ -206,6 +207,35 @@ test('H·v at a taped point (forward and gradient reused) equals a fresh H·v an
     assert.is(operator.hvps - hvps, vectors.length);
   } finally {
     for (const v of vectors) v.dispose();
+    instance.dispose();
+  }
+});
+
+test('a request for more top eigenvalues than parameters (or not a count) is refused by name before any launch', async () => {
+  const engine = await testEngine();
+  const instance = MODEL_CASES[0].build(engine, R, 61);
+  try {
+    const n = instance.operator.size;
+    // Dense route (n within the dense limit) and the Lanczos route (dense limit 1).
+    for (const route of [{}, { denseMaxParameters: 1, exactTraceMaxParameters: 1 }])
+      for (const top of [n + 1, -1, 1.5]) {
+        const launches = engine.scheduler.launches;
+        const hvps = instance.operator.hvps;
+        try {
+          await measureCurvature(instance.operator, { lambdaMax: true, top, ...route });
+          assert.unreachable(`top = ${top} was accepted`);
+        } catch (error) {
+          assert.instance(error, InputError);
+          assert.is((error as InputError).field, 'top');
+          assert.match((error as Error).message, `[0, ${n}]`);
+        }
+        assert.is(engine.scheduler.launches, launches, `top = ${top}: no launch`);
+        assert.is(instance.operator.hvps, hvps, `top = ${top}: no H·v`);
+      }
+    // n itself is allowed: the whole spectrum.
+    const all = await measureCurvature(instance.operator, { top: n });
+    assert.is(all.top![0].length, n);
+  } finally {
     instance.dispose();
   }
 });

@@ -68,8 +68,15 @@ export interface CurvatureMeasurement {
   standardError?: { trace?: number[]; fluctuation?: number[] };
 }
 
-/** A request's limits, budgets and seeds with the defaults filled in, each checked. */
-export function requestSettings(request: CurvatureRequest) {
+/**
+ * A request's limits, budgets and seeds with the defaults filled in, each checked against a model of
+ * `parameters` parameters (a request for more top eigenvalues than the Hessian has is refused before
+ * any GPU work).
+ */
+export function requestSettings(request: CurvatureRequest, parameters: number) {
+  const top = request.top ?? 0;
+  if (!Number.isInteger(top) || top < 0 || top > parameters)
+    throw new InputError('top', `must be an integer in [0, ${parameters}] (the parameter count), got ${top}`);
   return {
     denseMax: positiveInteger(
       'denseMaxParameters',
@@ -83,7 +90,7 @@ export function requestSettings(request: CurvatureRequest) {
     lanczosSteps: positiveInteger('lanczosSteps', request.lanczosSteps ?? MEASURE_DEFAULT_LANCZOS_STEPS),
     seed: request.seed ?? 0,
     replicaOffset: request.replicaOffset ?? 0,
-    top: request.top ?? 0,
+    top,
   };
 }
 
@@ -94,7 +101,7 @@ export async function measureCurvature(
 ): Promise<CurvatureMeasurement> {
   if (operator.copies !== 1) throw new InputError('measureCurvature', 'expects an operator without copies');
   const n = operator.size;
-  const { denseMax, exactMax, probes, lanczosSteps, seed, replicaOffset, top } = requestSettings(request);
+  const { denseMax, exactMax, probes, lanczosSteps, seed, replicaOffset, top } = requestSettings(request, n);
   const curvature = Boolean(request.trace || request.lambdaMax || top > 0);
   if (curvature && n <= denseMax) return denseRound(operator, request);
   const result: CurvatureMeasurement = { methods: {} };

@@ -305,9 +305,7 @@ export async function measureSampleEstimates(
   const n = set.size;
   const R = set.replicas;
   const weights = set.weights;
-  const { denseMax, exactMax, probes, lanczosSteps, seed, replicaOffset, top } = requestSettings(request);
-  if (!Number.isInteger(top) || top < 0 || top > n)
-    throw new InputError('top', `must be an integer in [0, ${n}], got ${top}`);
+  const { denseMax, exactMax, probes, lanczosSteps, seed, replicaOffset, top } = requestSettings(request, n);
   const eigen = Boolean(request.lambdaMax || top > 0);
   // The probe budget spread over the chunks (at least one each): the H·v passes of an unchunked
   // estimate, and batch means still cover the probes' variance.
