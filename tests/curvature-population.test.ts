@@ -8,8 +8,8 @@
 import { Matrix as MlMatrix, QrDecomposition } from 'ml-matrix';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { lanczosTop } from '../src/curvature/deep-linear-chain.ts';
-import { populationCurvature } from '../src/curvature/deep-linear-population.ts';
+import { DeepLinearChain, lanczosTop, mat } from '../src/curvature/deep-linear-chain.ts';
+import { nearestMinimum, populationCurvature } from '../src/curvature/deep-linear-population.ts';
 import { deepLinearTheory } from '../src/theory/deep-linear.ts';
 import type { Matrix } from '../src/theory/linalg.ts';
 import { sqrtSym } from '../src/theory/linalg.ts';
@@ -214,6 +214,105 @@ test('at the minimum the theory predicts, T, λ_max and S equal T*, λ_max*, S* 
       `${where}: S ${got.fluctuation[0]} vs S* ${theory.fluctuation}`,
     );
   }
+});
+
+test('λ_max at the nearest minimum: a normal displacement of the predicted minimum is undone to second order; P = V there', () => {
+  const random = seededRandom(77);
+  const isotropic = {
+    depth: 3,
+    V: [
+      [1, 0],
+      [0, 1],
+    ],
+    sigmaX: [
+      [1, 0],
+      [0, 1],
+    ],
+    sigmaEps: [
+      [100, 0],
+      [0, 100],
+    ],
+  };
+  const held = [2, 3].map((depth) => ({
+    depth,
+    V: randomMatrix(2, 3, random, 1.5),
+    sigmaX: spd(3, random, 0.3, 2),
+    sigmaEps: spd(2, random, 0.05, 2),
+  }));
+  for (const problem of [isotropic, ...held]) {
+    const theory = deepLinearTheory(problem);
+    const where = `depth ${problem.depth}, V ${problem.V.length}×${problem.V[0].length}`;
+    const spectrum = eigenvalues(referenceHessian(theory.weights, problem.V, problem.sigmaX));
+    const lambdaStar = Math.max(...spectrum);
+    assert.is(
+      theory.lambdaMaxMultiplicity,
+      spectrum.filter((v) => v > lambdaStar * (1 - 1e-7)).length,
+      `${where}: λ_max*'s multiplicity`,
+    );
+    // Normal to the manifold at θ*: δW_l = L_lᵀ Y R_lᵀ (the range of J_Pᵀ), ‖δθ‖ = ε ‖θ*‖.
+    const c = chain(theory.weights);
+    const Y = new MlMatrix(randomMatrix(problem.V.length, problem.V[0].length, random, 1));
+    const normal = c.W.map((_, l) => c.L[l].transpose().mmul(Y).mmul(c.R[l].transpose()));
+    const size = Math.sqrt(c.W.reduce((sum, w) => sum + w.norm() ** 2, 0));
+    const length = Math.sqrt(normal.reduce((sum, w) => sum + w.norm() ** 2, 0));
+    const epsilon = 1e-3;
+    const moved = c.W.map((w, l) =>
+      w
+        .clone()
+        .add(normal[l].clone().mul((epsilon * size) / length))
+        .to2DArray(),
+    );
+    const got = populationCurvature({
+      widths: widthsOf(moved),
+      weights: asWeights(moved),
+      replicas: 1,
+      V: problem.V,
+      sigmaX: [problem.sigmaX],
+      sigmaEps: [problem.sigmaEps],
+      atMinimum: true,
+    });
+    const relaxed = got.lambdaMaxAtMinimum![0];
+    // O(ε²) left after the projection (ε² = 1e-6), against O(ε) at the displaced point.
+    assert.ok(
+      relativeError(relaxed, lambdaStar) < 2e-5,
+      `${where}: λ_max at the nearest minimum ${relaxed} vs λ_max* ${lambdaStar}`,
+    );
+    if (theory.lambdaMaxMultiplicity > 1)
+      assert.ok(
+        got.top[0][0] - lambdaStar > 1e-4 * lambdaStar,
+        `${where}: a degenerate λ_max* splits at first order at the displaced point (${got.top[0][0]} vs ${lambdaStar})`,
+      );
+    // The projection itself: P = V (the test's own product) and back at θ* to O(ε²).
+    const minimum = nearestMinimum(
+      new DeepLinearChain(
+        widthsOf(moved),
+        moved.map((w) => mat(w.length, w[0].length, Float64Array.from(w.flat()))),
+      ),
+      mat(problem.V.length, problem.V[0].length, Float64Array.from(problem.V.flat())),
+    );
+    assert.ok(minimum, `${where}: a minimum is reached`);
+    const weights = minimum.W.map((w) =>
+      Array.from({ length: w.rows }, (_, i) => Array.from(w.data.subarray(i * w.cols, (i + 1) * w.cols))),
+    );
+    const product = chain(weights);
+    const misfit = product.L[0].mmul(product.W[0]).sub(new MlMatrix(problem.V)).norm();
+    assert.ok(misfit < 1e-10, `${where}: ‖P − V‖ = ${misfit} at the nearest minimum`);
+    const back = Math.sqrt(weights.reduce((sum, w, l) => sum + new MlMatrix(w).sub(c.W[l]).norm() ** 2, 0));
+    assert.ok(
+      back < 10 * epsilon ** 2 * size,
+      `${where}: ${back} from θ* after a normal step of ${epsilon * size}`,
+    );
+  }
+  // Far from the manifold (small random weights, as at initialisation) the steps still end on it.
+  const far = randomProblem(5, [3, 4, 4, 2], 0.3, 1);
+  const start = far.layers.map((w) => mat(w.length, w[0].length, Float64Array.from(w.flat())));
+  const minimum = nearestMinimum(
+    new DeepLinearChain([3, 4, 4, 2], start),
+    mat(2, 3, Float64Array.from(far.V.flat())),
+  );
+  assert.ok(minimum);
+  const misfit = Math.hypot(...minimum.P.data.map((p, k) => p - far.V.flat()[k]));
+  assert.ok(misfit < 1e-10, `from random weights: ‖P − V‖ = ${misfit}`);
 });
 
 test('worked example of theory.md: V = I₂, Σ_ε = diag(1, 0.1), D = 2', () => {

@@ -161,6 +161,15 @@ test('rejects bad fields with the JSON path of the bad value', () => {
   rejects((c) => (c.model.hidden[1] = -2), 'model.hidden[1]', /positive/);
   rejects((c) => (c.data.V[1][0] = 'x'), 'data.V[1][0]', /expected a number/);
   rejects((c) => (c.measure.metrics = ['sharpness', 'curvature']), 'measure.metrics[1]', /must be one of/);
+  // λ_max at the nearest minimum needs the population loss (deep linear, linear teacher, MSE).
+  rejects(
+    (c) => {
+      c.measure.metrics = ['sharpness', 'lambdaMaxAtMinimum'];
+      c.model = { kind: 'mlp', inputDim: 2, hidden: [4], outputDim: 2, activation: 'relu' };
+    },
+    'measure.metrics[1]',
+    /needs the population loss.*mlp on linear-teacher/,
+  );
   rejects((c) => (c.measure.lateWindow = 1.5), 'measure.lateWindow', /\(0, 1\]/);
   rejects(
     (c) => (c.measure.evaluationChunks = 1),

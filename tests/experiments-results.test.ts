@@ -343,6 +343,22 @@ test('theory rows: T*, S*, λ_max* and per-layer condition numbers of the closed
   );
   assert.is(at('fluctuation')[0].value, theory.fluctuation);
   assert.is(at('lambdaMax').length, 0, 'layer-balance does not measure λ_max');
+  // λ_max* stands beside λ_max at the nearest minimum, never beside λ_max at SGD's iterate.
+  const initScale = validateExperiment(parseExperimentConfig(presetConfig('init-scale')))[0];
+  const lambdaRows = theoryRows(initScale, [0]).filter((r) => r.metric.startsWith('lambdaMax'));
+  assert.equal(
+    lambdaRows.map((r) => [r.metric, r.value]),
+    [
+      [
+        'lambdaMaxAtMinimum',
+        deepLinearTheory({
+          depth: 3,
+          V: initScale.resolved.data.kind === 'linear-teacher' ? initScale.resolved.data.V : [],
+          sigmaEps: initScale.sigmaEps,
+        }).lambdaMax,
+      ],
+    ],
+  );
   for (const [i, name] of ['W1', 'W2', 'W3'].entries()) {
     assert.is(at(`layerCondition.${name}`)[0].value, conditionNumber(theory.weights[i]));
   }

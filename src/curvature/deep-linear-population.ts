@@ -9,6 +9,11 @@
  * x) and then x by Isserlis' theorem (E[(xᵀCx)(xᵀKx)] = Tr(CΣ)Tr(KΣ) + 2 Tr(CΣKΣ) for symmetric C, K):
  *   S = Σ_l [Tr(C_l Σ_x) Tr(K_l Σ_x) + 2 Tr(C_l Σ_x K_l Σ_x) + Tr(G_l Σ_ε) Tr(K_l Σ_x)],  C_l = Mᵀ G_l M,
  * which at a global minimum (M = 0) is theory.md's Σ_l Tr(L_lᵀ Σ_ε L_l) Tr(R_l Σ_x R_lᵀ).
+ *
+ * λ_max at the nearest minimum: SGD's iterate fluctuates about the minimum manifold, and a top
+ * eigenvalue that is degenerate there (λ_max* of an isotropic problem is) splits at first order in
+ * that displacement, so λ_max at the iterate sits above λ_max* even on average. Projecting the iterate
+ * onto the manifold P = V first (`nearestMinimum`) measures the same quantity the theory predicts.
  */
 import {
   DeepLinearChain,
@@ -39,6 +44,8 @@ export interface PopulationInput {
   sigmaEps: readonly (readonly (readonly number[])[])[];
   /** Top eigenvalues wanted (default 1: λ_max). */
   top?: number;
+  /** Also λ_max at the nearest global minimum (`nearestMinimum`). */
+  atMinimum?: boolean;
 }
 
 export interface PopulationCurvature {
@@ -56,6 +63,102 @@ export interface PopulationCurvature {
   gradientNorm: number[];
   /** Per replica, per layer: trace and λ_max of the layer's diagonal Hessian block. */
   layers: { trace: number; lambdaMax: number }[][];
+  /** Per replica, when asked: λ_max at the nearest global minimum (NaN where none was reached). */
+  lambdaMaxAtMinimum?: number[];
+}
+
+/** ‖P − V‖_F / max(1, ‖V‖_F) at which a point counts as on the minimum manifold. */
+const MINIMUM_TOLERANCE = 1e-12;
+/** Gauss–Newton steps allowed to reach it (quadratic convergence: a handful from SGD's iterates). */
+const MINIMUM_MAX_STEPS = 100;
+
+/** ‖P − V‖_F of a chain. */
+function misfit(chain: DeepLinearChain, V: Mat): number {
+  return Math.sqrt(chain.P.data.reduce((sum, p, k) => sum + (p - V.data[k]) ** 2, 0));
+}
+
+/** x solving S x = b for a symmetric positive definite S (k × k, row-major) by Cholesky; undefined if S is not. */
+function solvePositiveDefinite(S: Float64Array, b: Float64Array): Float64Array | undefined {
+  const k = b.length;
+  const L = new Float64Array(k * k);
+  for (let i = 0; i < k; i++)
+    for (let j = 0; j <= i; j++) {
+      let sum = S[i * k + j];
+      for (let p = 0; p < j; p++) sum -= L[i * k + p] * L[j * k + p];
+      if (i === j) {
+        if (!(sum > 0)) return undefined;
+        L[i * k + i] = Math.sqrt(sum);
+      } else L[i * k + j] = sum / L[j * k + j];
+    }
+  const y = new Float64Array(k);
+  for (let i = 0; i < k; i++) {
+    let sum = b[i];
+    for (let p = 0; p < i; p++) sum -= L[i * k + p] * y[p];
+    y[i] = sum / L[i * k + i];
+  }
+  for (let i = k - 1; i >= 0; i--) {
+    let sum = y[i];
+    for (let p = i + 1; p < k; p++) sum -= L[p * k + i] * y[p];
+    y[i] = sum / L[i * k + i];
+  }
+  return y;
+}
+
+/**
+ * The point of the global-minimum manifold {P = V} nearest a network's weights: Gauss–Newton steps of
+ * least norm on P(θ) = V, δθ = −Jᵀ(J Jᵀ)⁻¹ vec(P − V) with J = ∂vec P/∂θ, so each step moves only
+ * across the manifold (to second order in the distance, the Euclidean projection; noise-free gradient
+ * descent ends at the same point to that order, far more slowly). Per layer Jᵀ Y = A_lᵀ Y B_lᵀ and
+ * J Jᵀ = Σ_l (A_l A_lᵀ) ⊗ (B_lᵀ B_l) (row-major vec). A step that would raise ‖P − V‖ is halved.
+ * Undefined when J Jᵀ is singular (a hidden width below rank V) or the steps stall.
+ */
+export function nearestMinimum(chain: DeepLinearChain, V: Mat): DeepLinearChain | undefined {
+  const m = V.rows;
+  const d = V.cols;
+  const k = m * d;
+  const tolerance = MINIMUM_TOLERANCE * Math.max(1, Math.hypot(...V.data));
+  let current = chain;
+  let distance = misfit(current, V);
+  for (let step = 0; step < MINIMUM_MAX_STEPS && distance > tolerance; step++) {
+    const gram = new Float64Array(k * k);
+    for (let l = 0; l < current.depth; l++) {
+      const left = mul(current.A[l], current.A[l], false, true); // m × m
+      const right = mul(current.B[l], current.B[l], true); // d × d
+      for (let i = 0; i < m; i++)
+        for (let j = 0; j < d; j++)
+          for (let a = 0; a < m; a++)
+            for (let b = 0; b < d; b++)
+              gram[(i * d + j) * k + a * d + b] += left.data[i * m + a] * right.data[j * d + b];
+    }
+    const y = solvePositiveDefinite(
+      gram,
+      current.P.data.map((p, q) => V.data[q] - p),
+    );
+    if (!y) return undefined;
+    const Y = mat(m, d, y);
+    const steps = current.W.map((_, l) => mul(mul(current.A[l], Y, true), current.B[l], false, true));
+    let scale = 1;
+    for (; scale > 1e-6; scale /= 2) {
+      const next = new DeepLinearChain(
+        current.widths,
+        current.W.map((w, l) =>
+          mat(
+            w.rows,
+            w.cols,
+            w.data.map((value, q) => value + scale * steps[l].data[q]),
+          ),
+        ),
+      );
+      const nextDistance = misfit(next, V);
+      if (nextDistance < distance) {
+        current = next;
+        distance = nextDistance;
+        break;
+      }
+    }
+    if (scale <= 1e-6) return undefined;
+  }
+  return distance <= tolerance ? current : undefined;
 }
 
 function perReplica<T>(values: readonly T[], r: number): T {
@@ -80,6 +183,16 @@ function populationFluctuation(chain: DeepLinearChain, V: Mat, sx: Mat, se: Mat)
     s += traceOfProduct(C, sx) * traceKs + 2 * traceOfProduct(cs, ks) + traceOfProduct(G, se) * traceKs;
   }
   return s;
+}
+
+/** λ_max of the population Hessian at the nearest minimum (NaN when none is reached). */
+function lambdaMaxAtMinimum(chain: DeepLinearChain, V: Mat, sx: Mat): number {
+  const minimum = nearestMinimum(chain, V);
+  if (!minimum) return Number.NaN;
+  const E = minimum.residual(sx, mul(V, sx));
+  if (minimum.size <= POPULATION_DENSE_MAX_PARAMETERS)
+    return symmetricEigenvalues(minimum.hessian(sx, E)).at(-1) ?? Number.NaN;
+  return lanczosTop((v) => minimum.hvp(v, sx, E), minimum.size, 1, POPULATION_LANCZOS_STEPS)[0];
 }
 
 /** Population Tr H, top eigenvalues (and the whole spectrum for small models) and S of every replica. */
@@ -114,6 +227,10 @@ export function populationCurvature(input: PopulationInput): PopulationCurvature
     out.fluctuation.push(populationFluctuation(chain, V, sx, se));
     out.gradientNorm.push(chain.gradientNorm(E));
     out.layers.push(chain.layerBlocks(sx));
+    if (input.atMinimum) {
+      out.lambdaMaxAtMinimum ??= [];
+      out.lambdaMaxAtMinimum.push(lambdaMaxAtMinimum(chain, V, sx));
+    }
   }
   return out;
 }

@@ -15,6 +15,7 @@ const SYMBOLS: Record<string, string> = {
   loss: 'loss',
   sharpness: 'T',
   lambdaMax: 'λ_max',
+  lambdaMaxAtMinimum: 'λ_max at the nearest minimum',
   fluctuation: 'S',
   relativeSharpness: 'T / T(ref)',
 };

@@ -5,6 +5,7 @@
  * other model is measured on an evaluation set of n samples, and says so.
  */
 import { POPULATION_DENSE_MAX_PARAMETERS } from '../curvature/deep-linear-population.ts';
+import { deepLinearTheory } from '../theory/deep-linear.ts';
 import type { ValidatedGroup } from './config.ts';
 import { theoryApplies } from './theory-rows.ts';
 
@@ -65,6 +66,33 @@ export interface MeasurementRoute {
   chunks?: number;
 }
 
+/** λ_max* and its multiplicity at the predicted minimum (a degenerate one splits when the weights move). */
+function predictedLambdaMax(group: ValidatedGroup): { value: string; multiplicity: number } | undefined {
+  const { resolved, model, sigmaX, sigmaEps } = group;
+  if (resolved.data.kind !== 'linear-teacher') return undefined;
+  const theory = deepLinearTheory({ depth: model.parameters.length, V: resolved.data.V, sigmaX, sigmaEps });
+  return {
+    value: `λ_max* = ${Number(theory.lambdaMax.toPrecision(4))}`,
+    multiplicity: theory.lambdaMaxMultiplicity,
+  };
+}
+
+/** Why λ_max at SGD's iterate is not compared with λ_max*. */
+function iterateCaveat(group: ValidatedGroup): string {
+  const predicted = predictedLambdaMax(group);
+  if (!predicted) return 'the theory does not apply';
+  return predicted.multiplicity > 1
+    ? `${predicted.value} is ${predicted.multiplicity}-fold degenerate at the minimum, and SGD's fluctuation about the minimum manifold splits it at first order, so λ_max at the iterate lies above it (see lambdaMaxAtMinimum)`
+    : `${predicted.value} is the minimum's, and the iterate fluctuates about the minimum manifold (see lambdaMaxAtMinimum)`;
+}
+
+/** What remains between λ_max at the nearest minimum and λ_max*. */
+function minimumCaveat(group: ValidatedGroup): string {
+  const predicted = predictedLambdaMax(group);
+  if (!predicted || predicted.multiplicity <= 1) return '';
+  return `; ${predicted.value} is ${predicted.multiplicity}-fold degenerate, so the iterate's spread along the manifold (about the point SGD selects) still splits it at first order: this sits above λ_max* by a fraction of that spread`;
+}
+
 /** The definition of every metric a group measures, for results.json and the report. */
 export function metricDefinitions(group: ValidatedGroup, route: MeasurementRoute): MetricDefinition[] {
   const { resolved } = group;
@@ -101,9 +129,7 @@ export function metricDefinitions(group: ValidatedGroup, route: MeasurementRoute
         if (route.kind === 'population')
           define(
             'lambdaMax',
-            route.parameters <= POPULATION_DENSE_MAX_PARAMETERS
-              ? `λ_max, ${population}`
-              : 'λ_max, population (float64 Lanczos from Σ_x, Σ_ε, V)',
+            `${route.parameters <= POPULATION_DENSE_MAX_PARAMETERS ? `λ_max at the iterate, ${population}` : 'λ_max at the iterate, population (float64 Lanczos from Σ_x, Σ_ε, V)'}; no theory line: ${iterateCaveat(group)}`,
           );
         else if (route.kind === 'sample-moments')
           define('lambdaMax', `λ_max of the Hessian on a ${sample}, dense eigen-solve; ${spread}`);
@@ -112,6 +138,12 @@ export function metricDefinitions(group: ValidatedGroup, route: MeasurementRoute
             'lambdaMax',
             `λ_max of the Hessian on a ${chunked}, ${route.parameters <= route.denseMax ? "dense eigen-solve of the mean of the chunks' Hessians" : `Lanczos (${route.lanczosSteps} steps, H·v summed over the chunks)`}; ${own('lambdaMax', "delta method: the top eigenvector's Rayleigh quotients over the chunks")}; ${spread}`,
           );
+        break;
+      case 'lambdaMaxAtMinimum':
+        define(
+          'lambdaMaxAtMinimum',
+          `λ_max at the nearest global minimum (the iterate projected onto the manifold W_D⋯W_1 = V by least-norm Gauss–Newton steps), ${population}; the theory's λ_max* is drawn beside this one${minimumCaveat(group)}`,
+        );
         break;
       case 'fluctuation':
         if (route.kind === 'population') define('fluctuation', `S = E‖∇ℓ‖², ${population}`);

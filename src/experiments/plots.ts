@@ -45,6 +45,7 @@ const BASE_LABELS: Record<string, string> = {
   sharpness: 'sharpness T = Tr H',
   fluctuation: 'gradient fluctuation S = E‖∇ℓ‖²',
   lambdaMax: 'largest eigenvalue λ_max(H)',
+  lambdaMaxAtMinimum: 'λ_max(H) at the nearest minimum',
   layerCondition: 'condition number σ_max/σ_min',
   relativeSharpness: 'T / T(reference)',
   gradientNorm: 'gradient norm ‖∇L‖',

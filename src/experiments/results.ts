@@ -123,7 +123,7 @@ export function describeDivergence({ seeds, diverged }: GroupDivergence): string
 // Canonical row order
 
 /** Measured metrics in the order they appear in files; others (layerCondition.*, …) follow by name. */
-const METRIC_ORDER = ['loss', 'sharpness', 'lambdaMax', 'fluctuation'];
+const METRIC_ORDER = ['loss', 'sharpness', 'lambdaMax', 'lambdaMaxAtMinimum', 'fluctuation'];
 
 function metricRank(metric: string): number {
   const index = METRIC_ORDER.indexOf(metric);

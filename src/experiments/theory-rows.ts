@@ -1,6 +1,7 @@
 /**
  * Closed-form rows (seed = 'theory') for groups the theory covers: a deep linear network trained with
- * MSE on a linear teacher. Values are those of the minimum SGD selects (theory.md): T*, S*, λ_max*,
+ * MSE on a linear teacher. Values are those of the minimum SGD selects (theory.md): T*, S*, λ_max* (beside
+ * λ_max at the nearest minimum),
  * and the condition number σ_max/σ_min of each predicted weight matrix (when the hidden widths equal
  * rank V, so the predicted weights have the model's shapes; wider layers would pad zero rows and make
  * the condition number infinite).
@@ -45,7 +46,9 @@ export function theoryRows(group: ValidatedGroup, steps: readonly number[]): Res
   const values: [string, number][] = [];
   if (metrics.has('sharpness')) values.push(['sharpness', theory.sharpness]);
   if (metrics.has('fluctuation')) values.push(['fluctuation', theory.fluctuation]);
-  if (metrics.has('lambdaMax')) values.push(['lambdaMax', theory.lambdaMax]);
+  // λ_max* beside λ_max at the nearest minimum only: at SGD's iterate a degenerate λ_max* is split at
+  // first order by the fluctuation about the manifold, so λ_max there is a different quantity.
+  if (metrics.has('lambdaMaxAtMinimum')) values.push(['lambdaMaxAtMinimum', theory.lambdaMax]);
   const shapesMatch = model.parameters.every(
     (p, i) => p.shape.join() === [theory.weights[i].length, theory.weights[i][0].length].join(),
   );

@@ -4,7 +4,7 @@
  * x ~ N(0, Σ_x), y = V x + ε, ε ~ N(0, Σ_ε); S is the per-sample E‖∇ℓ‖², T the Hessian trace.
  */
 import { InputError, positiveInteger } from '../errors.ts';
-import { lambdaMaxAt } from './hessian.ts';
+import { lambdaMaxAt, lambdaMaxMultiplicityAt } from './hessian.ts';
 import { invSqrtSym, invSym, type Matrix, MlMatrix, nuclearNorm, sqrtSym, thinSvd, toMl } from './linalg.ts';
 import { validateTheoryConfig } from './validate.ts';
 
@@ -23,6 +23,8 @@ export interface DeepLinearTheory {
   fluctuation: number;
   /** Largest eigenvalue of the Hessian at `weights`. */
   lambdaMax: number;
+  /** How many eigenvalues equal λ_max there (to 1e-9 relative). */
+  lambdaMaxMultiplicity: number;
   /** T_min: the smallest Hessian trace anywhere on the minimum manifold. */
   minSharpness: number;
   /** W_1..W_D of one member of the minimal orbit (hidden widths = rank r). */
@@ -80,10 +82,13 @@ export function deepLinearTheory(
   }
   const weights = predictedWeights(D, v, U, s, Q, sx, se, a, b, sigma);
   const lambdaMax = options.lambdaMax === false ? Number.NaN : lambdaMaxAt(weights, sx);
+  const lambdaMaxMultiplicity =
+    options.lambdaMax === false ? Number.NaN : lambdaMaxMultiplicityAt(weights, sx);
   return {
     sharpness,
     fluctuation,
     lambdaMax,
+    lambdaMaxMultiplicity,
     minSharpness,
     weights: weights.map((w) => w.to2DArray()),
     nuclearNorm: sigma,

@@ -131,6 +131,29 @@ export function denseHessian(weights: ReadonlyArray<Matrix | MlMatrix>, sigmaX: 
  * the smaller of the two symmetric matrices is decomposed.
  */
 export function lambdaMaxAt(weights: ReadonlyArray<Matrix | MlMatrix>, sigmaX: Matrix | MlMatrix): number {
+  const values = gaussNewtonEigenvalues(weights, sigmaX);
+  return values[values.length - 1];
+}
+
+/**
+ * How many eigenvalues of the Gauss–Newton Hessian equal its largest to `relative` precision: λ_max's
+ * multiplicity (a degenerate λ_max splits at first order when the weights move off the point).
+ */
+export function lambdaMaxMultiplicityAt(
+  weights: ReadonlyArray<Matrix | MlMatrix>,
+  sigmaX: Matrix | MlMatrix,
+  relative = 1e-9,
+): number {
+  const values = gaussNewtonEigenvalues(weights, sigmaX);
+  const top = values[values.length - 1];
+  return values.filter((v) => v >= top - relative * Math.abs(top)).length;
+}
+
+/** The eigenvalues (ascending) of the smaller of H = KᵀK and K Kᵀ (see lambdaMaxAt): H's nonzero ones. */
+function gaussNewtonEigenvalues(
+  weights: ReadonlyArray<Matrix | MlMatrix>,
+  sigmaX: Matrix | MlMatrix,
+): number[] {
   const chain = buildChain(weights);
   const { L, R, d, m } = chain;
   const sx = squareOf(sigmaX, d, 'sigmaX');
@@ -146,8 +169,7 @@ export function lambdaMaxAt(weights: ReadonlyArray<Matrix | MlMatrix>, sigmaX: M
       gram.add(L[i].mmul(L[i].transpose()).kroneckerProduct(rs.transpose().mmul(rs)));
     }
   }
-  const { values } = symmetricEigen(gram);
-  return values[values.length - 1];
+  return symmetricEigen(gram).values;
 }
 
 /**

@@ -5,6 +5,7 @@ export const METRICS = [
   'loss',
   'sharpness',
   'lambdaMax',
+  'lambdaMaxAtMinimum',
   'fluctuation',
   'layerCondition',
   'topEigenvalues',

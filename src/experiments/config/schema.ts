@@ -276,6 +276,17 @@ export const jobSchema = z.strictObject(jobShape).superRefine((job, ctx) => {
         message: `'${metric}' is listed twice`,
       });
     seen.add(metric);
+    // The nearest minimum is found on the population loss, which only a deep linear network on a
+    // linear teacher with MSE has in closed form.
+    if (
+      metric === 'lambdaMaxAtMinimum' &&
+      !(job.model.kind === 'deep-linear' && job.data.kind === 'linear-teacher' && job.loss === 'mse')
+    )
+      ctx.addIssue({
+        code: 'custom',
+        path: ['measure', 'metrics', i],
+        message: `'lambdaMaxAtMinimum' needs the population loss: a deep-linear model on linear-teacher data with loss 'mse', got ${job.model.kind} on ${job.data.kind} with '${job.loss}'`,
+      });
     if (metric === 'accuracy' && job.loss !== 'cross-entropy')
       ctx.addIssue({
         code: 'custom',

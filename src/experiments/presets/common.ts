@@ -23,8 +23,14 @@ export function stdForKappa(m: number, big: number, kappa: number): number[] {
   return alternatingStd(m, big, big / Math.sqrt(kappa));
 }
 
-/** Measurements of a deep linear run: all four (the theory has T*, S*, λ_max*), on 200 fresh samples. */
+/** Loss, T, λ_max and S: what the paper measures of every model. */
 export const LINEAR_METRICS = ['loss', 'sharpness', 'lambdaMax', 'fluctuation'] as const;
+
+/**
+ * A deep linear network on a linear teacher measures them on the population loss, plus λ_max at the
+ * nearest minimum: the quantity λ_max* is (at SGD's iterate a degenerate λ_max* splits).
+ */
+export const DEEP_LINEAR_METRICS = [...LINEAR_METRICS, 'lambdaMaxAtMinimum'] as const;
 
 /** The paper's online SGD for the deep linear net and the teacher–student MLP: 10⁵ steps. */
 export function paperTraining(learningRate: number, batchSize: number) {

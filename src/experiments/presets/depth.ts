@@ -1,5 +1,5 @@
 import type { ExperimentConfigInput } from '../config.ts';
-import { deepLinear, deepLinearRun, LINEAR_METRICS } from './common.ts';
+import { DEEP_LINEAR_METRICS, deepLinear, deepLinearRun } from './common.ts';
 
 const DEPTHS = [2, 3, 4, 6, 8, 10];
 const QUICK_DEPTHS = [2, 4, 6];
@@ -38,7 +38,7 @@ const preset: ExperimentConfigInput = {
     noiseStd: [0.3, 3],
     init: { kind: 'normal', scale: 0.9 },
     learningRate: 0.01,
-    metrics: LINEAR_METRICS,
+    metrics: DEEP_LINEAR_METRICS,
   }),
   groups: groups(DEPTHS),
   panels: [

@@ -1,5 +1,5 @@
 import type { ExperimentConfigInput } from '../config.ts';
-import { deepLinearRun, LINEAR_METRICS } from './common.ts';
+import { DEEP_LINEAR_METRICS, deepLinearRun } from './common.ts';
 
 const SCALES = [0.2, 0.5, 1, 1.5];
 
@@ -22,7 +22,7 @@ const preset: ExperimentConfigInput = {
     noiseStd: [10, 10],
     init: { kind: 'normal', scale: 1 },
     learningRate: 0.001,
-    metrics: LINEAR_METRICS,
+    metrics: DEEP_LINEAR_METRICS,
   }),
   groups: SCALES.map((s) => ({
     name: `scale-${s}`,

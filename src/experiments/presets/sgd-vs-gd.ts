@@ -1,5 +1,5 @@
 import type { ExperimentConfigInput } from '../config.ts';
-import { deepLinearRun, LINEAR_METRICS } from './common.ts';
+import { DEEP_LINEAR_METRICS, deepLinearRun } from './common.ts';
 
 /**
  * Fig 4: switching from SGD to gradient descent (batch 1000) mid-run stops the sharpening, because the
@@ -17,7 +17,7 @@ const preset: ExperimentConfigInput = {
     noiseStd: [10, 0.1],
     init: { kind: 'xavier' },
     learningRate: 0.01,
-    metrics: LINEAR_METRICS,
+    metrics: DEEP_LINEAR_METRICS,
   }),
   groups: [
     { name: 'sgd', overrides: {} },

@@ -1,5 +1,5 @@
 import type { ExperimentConfigInput } from '../config.ts';
-import { deepLinearRun, LINEAR_METRICS, noiseGroup } from './common.ts';
+import { DEEP_LINEAR_METRICS, deepLinearRun, noiseGroup } from './common.ts';
 
 /**
  * Figs 2 (left) and 5 (left): progressive sharpening of a deep linear network under anisotropic
@@ -19,7 +19,7 @@ const preset: ExperimentConfigInput = {
     noiseStd: [10, 10],
     init: { kind: 'xavier' },
     learningRate: 0.01,
-    metrics: [...LINEAR_METRICS, 'topEigenvalues', 'gradientNorm', 'layerSharpness'],
+    metrics: [...DEEP_LINEAR_METRICS, 'topEigenvalues', 'gradientNorm', 'layerSharpness'],
     measure: { topEigenvalues: 4 },
   }),
   groups: [noiseGroup('isotropic', 1, [10, 10]), noiseGroup('anisotropic', 1e4, [10, 0.1])],
@@ -27,7 +27,7 @@ const preset: ExperimentConfigInput = {
     {
       name: 'sharpening',
       kind: 'timeseries',
-      metrics: ['sharpness', 'fluctuation', 'lambdaMax'],
+      metrics: ['sharpness', 'fluctuation', 'lambdaMax', 'lambdaMaxAtMinimum'],
       title: 'Sharpness T = Tr H, gradient fluctuation S and λ_max during SGD',
       yScale: 'log',
     },

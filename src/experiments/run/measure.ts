@@ -120,10 +120,13 @@ async function measureCurvatureRows(
       replicas,
       ...population,
       top: Math.max(1, topCount),
+      atMinimum: metrics.has('lambdaMaxAtMinimum'),
     });
     for (let r = 0; r < replicas; r++) {
       if (metrics.has('sharpness')) out.add(r, step, 'sharpness', exact.trace[r]);
       if (metrics.has('lambdaMax')) out.add(r, step, 'lambdaMax', exact.top[r][0]);
+      if (metrics.has('lambdaMaxAtMinimum'))
+        out.add(r, step, 'lambdaMaxAtMinimum', exact.lambdaMaxAtMinimum?.[r] ?? Number.NaN);
       if (metrics.has('fluctuation')) out.add(r, step, 'fluctuation', exact.fluctuation[r]);
       addMore(plan, r, step, {
         top: exact.top[r],
