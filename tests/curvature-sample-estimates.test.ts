@@ -345,6 +345,54 @@ for (const hold of [true, false])
     checkAll(got);
   });
 
+test('evaluation data on the device: none between uses, one chunk inside withChunk, one copy for the batched forms', async () => {
+  const engine = await testEngine();
+  const live = () => engine.pool.stats().liveBytes;
+  const model = buildModel(SPEC);
+  const params = model.parameters.map((p) =>
+    engine.tensor(new Float32Array(R * p.shape.reduce((a, b) => a * b, 1)), p.shape, { batch: R }),
+  );
+  const source = teacherSource(engine);
+  /** Bytes a draw of `rows` rows holds (the pool's own rounding included). */
+  const drawBytes = (rows: number) => {
+    const before = live();
+    const data = source.sample({ seed: 1, step: 0, rows, replicas: R });
+    const bytes = live() - before;
+    for (const t of Object.values(data)) t.dispose();
+    return bytes;
+  };
+  for (const chunkSamples of [CHUNK, 300]) {
+    const start = live();
+    const set = EvaluationChunks.create(engine, {
+      params,
+      loss: modelLoss(model, 'mse'),
+      source,
+      samples: SAMPLES,
+      chunkSamples,
+      seed: 5,
+    });
+    try {
+      assert.is(live(), start, `${chunkSamples}-row chunks: no data held between uses`);
+      for (let k = 0; k < set.chunks.length; k++)
+        await set.withChunk(k, () => {
+          assert.is(live() - start, drawBytes(set.chunks[k].samples), `chunk ${k}: its own rows only`);
+        });
+      assert.is(live(), start, 'freed after use');
+      const stacked = set.stack();
+      stacked?.dispose();
+      const batched = live();
+      if (stacked) assert.is(batched - start, drawBytes(SAMPLES), 'the stacked data: one copy of all N');
+      set.concatenated();
+      // Equal chunks: the concatenated set is a view of the stacked one; unequal: one copy of all N.
+      assert.is(live(), stacked ? batched : start + drawBytes(SAMPLES), 'one copy of the set');
+    } finally {
+      set.dispose();
+    }
+    assert.is(live(), start, 'everything freed with the set');
+  }
+  for (const p of params) p.dispose();
+});
+
 test('batch means: equal chunks give s/√K; one chunk has no standard error', () => {
   const values = [1, 2, 4, 5];
   const { mean, standardError } = batchMean(values, [0.25, 0.25, 0.25, 0.25]);

@@ -1,7 +1,8 @@
 /**
  * Curvature where no closed form exists, as sample estimates with their standard errors. The evaluation
- * set of N samples per replica is held as K chunks (all resident: the data is small; each chunk's
- * forward pass, tape and probe copies are built one chunk at a time, so activations stay bounded). The
+ * set of N samples per replica is held as K chunks, each drawn from its source when used (one chunk's
+ * data on the device at a time; its forward pass, tape and probe copies too, so activations stay
+ * bounded), or all at once as one batched copy where the chunks run batched. The
  * quantities are those of the loss on all N samples:
  *
  * - Tr H and the loss: per-chunk values combined as batch means; their chunk-to-chunk spread gives the
@@ -83,7 +84,12 @@ export interface EvaluationChunksSpec {
   replicaOffset?: number;
 }
 
-/** An evaluation set of N samples per replica held as chunks, each with its Hessian operator. */
+/**
+ * An evaluation set of N samples per replica held as chunks. A chunk's data is drawn from the source
+ * when it is used (`withChunk`: the same seed and step, so the same rows every time) and freed after,
+ * so the chunk-at-a-time route holds one chunk's data on the device; the batched forms (`stack`,
+ * `concatenated`) are filled a chunk at a time and share one copy of the whole set.
+ */
 export class EvaluationChunks {
   /** Every chunk's data side by side as one set of R·K replicas (see `stack`), made on first use. */
   private stackedData: EvaluationData | undefined;
@@ -92,40 +98,106 @@ export class EvaluationChunks {
 
   private constructor(
     readonly engine: Engine,
-    readonly chunks: readonly { operator: HessianOperator; samples: number }[],
+    readonly chunks: readonly { samples: number }[],
     readonly samples: number,
     private readonly spec: EvaluationChunksSpec,
   ) {}
 
-  /** Draws every chunk from the source (owned, disposed with the chunks). */
+  /** Checks the spec (parameters, loss and data, by building chunk 0's operator once) and sizes the chunks. */
   static create(engine: Engine, spec: EvaluationChunksSpec): EvaluationChunks {
     const { samples, chunkSamples } = spec;
     if (!Number.isInteger(samples) || samples < 1)
       throw new InputError('samples', `must be a positive integer, got ${samples}`);
     if (!Number.isInteger(chunkSamples) || chunkSamples < 1)
       throw new InputError('chunkSamples', `must be a positive integer, got ${chunkSamples}`);
-    const chunks: { operator: HessianOperator; samples: number }[] = [];
+    const chunks: { samples: number }[] = [];
+    for (let start = 0; start < samples; start += chunkSamples)
+      chunks.push({ samples: Math.min(chunkSamples, samples - start) });
+    const set = new EvaluationChunks(engine, chunks, samples, spec);
+    set.chunkOperator(0).dispose();
+    return set;
+  }
+
+  /** Chunk k's operator over freshly drawn rows (owned: disposing the operator frees them). */
+  private chunkOperator(k: number): HessianOperator {
+    return HessianOperator.create(this.engine, {
+      params: this.spec.params,
+      loss: this.spec.loss,
+      evaluation: {
+        source: this.spec.source,
+        samples: this.chunks[k].samples,
+        seed: this.spec.seed,
+        step: k,
+        replicaOffset: this.spec.replicaOffset,
+      },
+    });
+  }
+
+  /** Runs `use` on chunk k's operator, its data drawn now and freed when `use` is done. */
+  async withChunk<T>(k: number, use: (operator: HessianOperator) => T | Promise<T>): Promise<T> {
+    const operator = this.chunkOperator(k);
     try {
-      for (let start = 0, k = 0; start < samples; start += chunkSamples, k++) {
-        const rows = Math.min(chunkSamples, samples - start);
-        const operator = HessianOperator.create(engine, {
-          params: spec.params,
-          loss: spec.loss,
-          evaluation: {
-            source: spec.source,
-            samples: rows,
-            seed: spec.seed,
-            step: k,
-            replicaOffset: spec.replicaOffset,
-          },
+      return await use(operator);
+    } finally {
+      operator.dispose();
+    }
+  }
+
+  /**
+   * Copies every chunk's data into tensors made by `allocate` from chunk 0's (name, tensor), one chunk
+   * drawn at a time; `place` says where chunk k's part goes.
+   */
+  private gather(
+    allocate: (first: Tensor) => Tensor,
+    place: (k: number, part: Tensor) => { xBatch: number; outBatch: number; outOffset: number },
+  ): EvaluationData {
+    const out: Record<string, Tensor> = {};
+    const R = this.replicas;
+    try {
+      for (let k = 0; k < this.chunks.length; k++) {
+        const data = this.spec.source.sample({
+          seed: this.spec.seed,
+          step: k,
+          rows: this.chunks[k].samples,
+          replicas: R,
+          replicaOffset: this.spec.replicaOffset,
         });
-        chunks.push({ operator, samples: rows });
+        try {
+          for (const [name, part] of Object.entries(data)) {
+            out[name] ??= allocate(part);
+            stridedCopy(this.engine, part, out[name], { length: part.size, batch: R, ...place(k, part) });
+          }
+        } finally {
+          for (const t of Object.values(data)) t.dispose();
+        }
       }
     } catch (error) {
-      for (const c of chunks) c.operator.dispose();
+      for (const t of Object.values(out)) t.dispose();
       throw error;
     }
-    return new EvaluationChunks(engine, chunks, samples, spec);
+    return out;
+  }
+
+  /** Whether there are several chunks, all of the same size (the condition for `stack`). */
+  private get stackable(): boolean {
+    const m = this.chunks[0].samples;
+    return this.chunks.length >= 2 && this.chunks.every((c) => c.samples === m);
+  }
+
+  /** The chunks' data as R·K replicas: replica r of chunk k at replica r·K + k. Made on first use. */
+  private stackedSet(): EvaluationData {
+    const K = this.chunks.length;
+    const R = this.replicas;
+    this.stackedData ??= this.gather(
+      (first) => this.engine.empty(first.shape, { batch: R * K }),
+      // part.batch 1: shared data, the same for every r.
+      (k, part) => ({
+        xBatch: part.batch === 1 ? 0 : part.size,
+        outBatch: K * part.size,
+        outOffset: k * part.size,
+      }),
+    );
+    return this.stackedData;
   }
 
   /**
@@ -134,35 +206,13 @@ export class EvaluationChunks {
    * batched launch, as over an unchunked set. Only for chunks of equal size; caller disposes.
    */
   stack(): { operator: HessianOperator; dispose(): void } | undefined {
-    const K = this.chunks.length;
-    const m = this.chunks[0].samples;
-    if (K < 2 || this.chunks.some((c) => c.samples !== m)) return undefined;
-    const engine = this.engine;
-    const R = this.replicas;
-    if (!this.stackedData) {
-      const stacked: Record<string, Tensor> = {};
-      for (const [name, first] of Object.entries(this.chunks[0].operator.data)) {
-        const out = engine.empty(first.shape, { batch: R * K });
-        this.chunks.forEach((chunk, k) => {
-          const part = chunk.operator.data[name];
-          // Replica r of chunk k goes to replica r·K + k (part.batch 1: shared, the same for every r).
-          stridedCopy(engine, part, out, {
-            length: part.size,
-            batch: R,
-            xBatch: part.batch === 1 ? 0 : part.size,
-            outBatch: K * part.size,
-            outOffset: k * part.size,
-          });
-        });
-        stacked[name] = out;
-      }
-      this.stackedData = stacked;
-    }
-    const params = this.spec.params.map((p) => repeatReplicas(engine, p, K));
-    const operator = HessianOperator.create(engine, {
+    if (!this.stackable) return undefined;
+    const data = this.stackedSet();
+    const params = this.spec.params.map((p) => repeatReplicas(this.engine, p, this.chunks.length));
+    const operator = HessianOperator.create(this.engine, {
       params,
       loss: this.spec.loss,
-      evaluation: { data: this.stackedData },
+      evaluation: { data },
     });
     return {
       operator,
@@ -174,12 +224,12 @@ export class EvaluationChunks {
   }
 
   get replicas(): number {
-    return this.chunks[0].operator.replicas;
+    return this.spec.params[0].batch;
   }
 
   /** n: parameters per replica. */
   get size(): number {
-    return this.chunks[0].operator.size;
+    return this.spec.params.reduce((sum, p) => sum + p.size, 0);
   }
 
   /** w_k = m_k / N. */
@@ -190,42 +240,52 @@ export class EvaluationChunks {
   /**
    * The loss over all N samples as one operator (the chunks' rows one after another): its Hessian is
    * the mean of the chunks' Σ_k w_k H_k, and its Lanczos runs at one taped point with H·v costing one
-   * pass, as over an unchunked set. Memory: one tape over all N samples. Kept until `dispose`.
+   * pass, as over an unchunked set. Memory: one tape over all N samples. Equal chunks share the
+   * stacked data (replica r's chunks lie one after another there: the same bytes as [N, …] of batch
+   * R). Kept until `dispose`.
    */
   concatenated(): HessianOperator {
     if (this.whole) return this.whole.operator;
     const engine = this.engine;
     const R = this.replicas;
-    const data: Record<string, Tensor> = {};
-    for (const [name, first] of Object.entries(this.chunks[0].operator.data)) {
-      const rowSize = first.size / this.chunks[0].samples;
-      const shape = [this.samples, ...first.shape.slice(1)];
-      const out = engine.empty(shape, { batch: R });
-      let row = 0;
-      for (const chunk of this.chunks) {
-        const part = chunk.operator.data[name];
-        stridedCopy(engine, part, out, {
-          length: part.size,
-          batch: R,
-          xBatch: part.batch === 1 ? 0 : part.size,
-          outBatch: out.size,
-          outOffset: row * rowSize,
-        });
-        row += chunk.samples;
-      }
-      data[name] = out;
+    let data: EvaluationData;
+    let owned: Tensor[];
+    if (this.stackable) {
+      const stacked = this.stackedSet();
+      data = Object.fromEntries(
+        Object.entries(stacked).map(([name, t]) => [
+          name,
+          engine.view(t, [this.samples, ...t.shape.slice(1)], R),
+        ]),
+      );
+      owned = [];
+    } else {
+      const starts = this.chunks.map((_, k) =>
+        this.chunks.slice(0, k).reduce((sum, c) => sum + c.samples, 0),
+      );
+      data = this.gather(
+        (first) => engine.empty([this.samples, ...first.shape.slice(1)], { batch: R }),
+        (k, part) => {
+          const rowSize = part.size / this.chunks[k].samples;
+          return {
+            xBatch: part.batch === 1 ? 0 : part.size,
+            outBatch: this.samples * rowSize,
+            outOffset: starts[k] * rowSize,
+          };
+        },
+      );
+      owned = Object.values(data);
     }
     const operator = HessianOperator.create(engine, {
       params: this.spec.params,
       loss: this.spec.loss,
       evaluation: { data },
     });
-    this.whole = { operator, data: Object.values(data) };
+    this.whole = { operator, data: owned };
     return operator;
   }
 
   dispose(): void {
-    for (const c of this.chunks) c.operator.dispose();
     if (this.whole) {
       this.whole.operator.dispose();
       for (const t of this.whole.data) t.dispose();
@@ -379,36 +439,37 @@ export async function measureSampleEstimates(
         squares[r].push(...values);
       });
     }
-    for (const [k, chunk] of (stacked ? [] : set.chunks).entries()) {
-      const operator = chunk.operator;
-      if (!dense && request.trace) {
-        traces.push(
-          n <= exactMax
-            ? (await exactTrace(operator)).trace
-            : (
-                await hessianTrace(operator, {
-                  probes: probesPerChunk,
-                  seed: chunkSeed(seed, k),
-                  replicaOffset,
-                })
-              ).estimate,
-        );
-      }
-      if (request.fluctuation && !dense) {
-        const f = await gradientFluctuation(operator);
-        f.values.forEach((values, r) => {
-          for (const v of values) squares[r].push(v);
-        });
-      }
-      if (request.loss) {
-        const value = operator.lossValue();
-        try {
-          losses.push(Array.from(await value.read()));
-        } finally {
-          value.dispose();
+    for (let k = 0; k < (stacked ? 0 : set.chunks.length); k++) {
+      await set.withChunk(k, async (operator) => {
+        if (!dense && request.trace) {
+          traces.push(
+            n <= exactMax
+              ? (await exactTrace(operator)).trace
+              : (
+                  await hessianTrace(operator, {
+                    probes: probesPerChunk,
+                    seed: chunkSeed(seed, k),
+                    replicaOffset,
+                  })
+                ).estimate,
+          );
         }
-      }
-      if (request.gradientNorm) gradients.push(await meanGradient(operator));
+        if (request.fluctuation && !dense) {
+          const f = await gradientFluctuation(operator);
+          f.values.forEach((values, r) => {
+            for (const v of values) squares[r].push(v);
+          });
+        }
+        if (request.loss) {
+          const value = operator.lossValue();
+          try {
+            losses.push(Array.from(await value.read()));
+          } finally {
+            value.dispose();
+          }
+        }
+        if (request.gradientNorm) gradients.push(await meanGradient(operator));
+      });
     }
     if (request.trace) {
       result.trace = combine(traces, weights, R);
@@ -472,13 +533,15 @@ async function denseRound(
   const stride = set.chunks.length * width;
   const results = engine.empty([stride], { batch: R });
   try {
-    for (const [k, chunk] of set.chunks.entries()) {
-      await withFittingCopies(chunk.operator, denseColumnsPerLaunch(n), async (batched, copies) => {
-        encodeDenseHessian(batched, copies, results, { outBatch: stride, outOffset: k * width });
+    // Each chunk's data is freed once its launches are encoded (the pool hands a buffer out again
+    // only behind the launches that read it).
+    for (let k = 0; k < set.chunks.length; k++)
+      await set.withChunk(k, async (operator) => {
+        await withFittingCopies(operator, denseColumnsPerLaunch(n), async (batched, copies) => {
+          encodeDenseHessian(batched, copies, results, { outBatch: stride, outOffset: k * width });
+        });
+        if (gradients) encodeFluctuation(operator, results, { outBatch: stride, offset: k * width + n * n });
       });
-      if (gradients)
-        encodeFluctuation(chunk.operator, results, { outBatch: stride, offset: k * width + n * n });
-    }
     const all = await results.read();
     const hessians = set.chunks.map((_, k) =>
       Array.from({ length: R }, (_, r) =>
@@ -620,11 +683,12 @@ async function applyChunks(
   const sum = engine.empty([n], { batch: R });
   try {
     if (!perChunk) fill(engine, sum, 0);
-    for (const [k, chunk] of set.chunks.entries()) {
-      chunk.operator.applyFlat(input, hv);
-      if (perChunk) perChunk(k, (await hv.read()) as Float32Array);
-      else accumulate(engine, sum, hv, 1, weights[k]);
-    }
+    for (let k = 0; k < set.chunks.length; k++)
+      await set.withChunk(k, async (operator) => {
+        operator.applyFlat(input, hv);
+        if (perChunk) perChunk(k, (await hv.read()) as Float32Array);
+        else accumulate(engine, sum, hv, 1, weights[k]);
+      });
     return perChunk ? new Float64Array(0) : Float64Array.from(await sum.read());
   } finally {
     for (const t of [input, hv, sum]) t.dispose();
@@ -650,12 +714,14 @@ async function streamedEigen(
   const n = set.size;
   const R = set.replicas;
   const steps = Math.max(k, options.steps);
-  const startTensor = randomVectors(set.chunks[0].operator, 'normal', {
-    seed: options.seed,
-    stream: STREAM_LANCZOS,
-    counter: 0,
-    replicaOffset: options.replicaOffset,
-  });
+  const startTensor = await set.withChunk(0, (operator) =>
+    randomVectors(operator, 'normal', {
+      seed: options.seed,
+      stream: STREAM_LANCZOS,
+      counter: 0,
+      replicaOffset: options.replicaOffset,
+    }),
+  );
   let q: Float64Array;
   try {
     q = Float64Array.from(await startTensor.read());
