@@ -11,6 +11,7 @@ import { experimentSegments, ProgressBar } from '../runner/node/progress.ts';
 import { renderSvg } from '../runner/node/render.ts';
 import {
   findExperiments,
+  formatMeasurement,
   rerenderExperiment,
   writeExperimentReport,
   writeIndex,
@@ -126,7 +127,7 @@ test('timeseries spec: mean line, ± s.e. band (area) and a dashed theory layer 
       concat: { transform: { filter: { field: string; equal: string } }[]; layer: Layer[] }[];
     }
   ).concat;
-  const labels = ['sharpness', 'fluctuation', 'lambdaMax'].map(metricLabel);
+  const labels = ['sharpness', 'fluctuation', 'lambdaMax', 'lambdaMaxAtMinimum'].map(metricLabel);
   assert.equal(
     views.map((v) => v.transform[0].filter.equal),
     labels,
@@ -263,6 +264,23 @@ test("report: a sample estimate's own s.e. rows go into the metric's final-value
   const seeds = resolveGroups(teacher)[0].seeds;
   const meanError = Array.from({ length: seeds }, (_, s) => errorOf(s)).reduce((a, b) => a + b, 0) / seeds;
   assert.ok(table.includes(`each seed's estimate ± ${meanError}`), `estimate s.e. ${meanError} in the cell`);
+});
+
+test('final values: s.e. to 2 digits and the mean to its decimal place; many metrics of few groups: a column per group', async () => {
+  for (const [mean, error, text] of [
+    [11.83, 0.4659, '11.83 ± 0.47'],
+    [1193, 17.74, '1193 ± 18'],
+    [1482, 146.7, '1480 ± 150'],
+    [3.021, 0.003689, '3.0210 ± 0.0037'],
+  ] as const)
+    assert.is(formatMeasurement(mean, error), text);
+  const own = join(dir, 'transposed');
+  await writeExperimentReport(own, results(quickLinear));
+  const html = readFileSync(join(own, 'sharpening-linear', 'report.html'), 'utf8');
+  const table = html.slice(html.indexOf('<h2>Final values</h2>'), html.indexOf('<h2>Configuration</h2>'));
+  const header = table.slice(table.indexOf('<thead>'), table.indexOf('</thead>'));
+  assert.ok(header.includes('<th>isotropic</th>') && header.includes('<th>anisotropic</th>'), header);
+  assert.ok(table.includes(`<th>${metricLabel('lambdaMaxAtMinimum')}</th>`), 'a row per metric');
 });
 
 test('config command prints a preset; an unknown name lists the presets (exit 2)', async () => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { InputError } from '../../src/errors.ts';
 import { panelCaption } from '../../src/experiments/captions.ts';
 import { resolveGroup, validateExperiment } from '../../src/experiments/config.ts';
-import { groupsCsv, varyingColumns } from '../../src/experiments/group-parameters.ts';
+import { groupsCsv, type ParameterColumn, varyingColumns } from '../../src/experiments/group-parameters.ts';
 import { metricLabel, panelSpec } from '../../src/experiments/plots.ts';
 import {
   describeDivergence,
@@ -194,6 +194,23 @@ export function formatNumber(x: number): string {
   return String(Number(x.toPrecision(4)));
 }
 
+/**
+ * A mean with its standard error as a paper writes it: the s.e. to 2 significant digits, the mean to
+ * the same decimal place (11.83 ± 0.47, 1193 ± 18); 4 significant digits where there is no s.e.
+ */
+export function formatMeasurement(mean: number, standardError: number): string {
+  if (!Number.isFinite(mean) || !(standardError > 0) || !Number.isFinite(standardError))
+    return `${formatNumber(mean)}${Number.isNaN(standardError) ? '' : ` ± ${formatNumber(standardError)}`}`;
+  const exponent = Math.floor(Math.log10(standardError)) - 1;
+  const magnitude = Math.abs(mean) > 0 ? Math.floor(Math.log10(Math.abs(mean))) : exponent;
+  if (magnitude >= 6 || magnitude < -3 || exponent < -6)
+    return `${formatNumber(mean)} ± ${formatNumber(Number(standardError.toPrecision(2)))}`;
+  const decimals = Math.max(0, -exponent);
+  const round = (x: number) =>
+    decimals > 0 ? x.toFixed(decimals) : String(Math.round(x / 10 ** exponent) * 10 ** exponent);
+  return `${round(mean)} ± ${round(standardError)}`;
+}
+
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '—';
   if (seconds < 60) return `${seconds.toFixed(1)} s`;
@@ -220,6 +237,7 @@ table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
 th, td { border: 1px solid #ddd; padding: 0.35em 0.7em; text-align: left; vertical-align: top; }
 th { background: #f4f4f4; } td.number, td.value { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.description { max-width: 36em; } .theory { color: #666; font-size: 0.9em; } .se { color: #555; }
+.wide { overflow-x: auto; }
 .meta td:first-child { font-weight: bold; background: #fafafa; }
 figure { margin: 1.2em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: 0.9em; color: #333; } figcaption ul { margin: 0.3em 0; padding-left: 1.2em; }
@@ -245,6 +263,16 @@ ${body}
 `;
 }
 
+/** One group's cells of the final-values table: all its seeds diverged, or seeds and metric cells. */
+interface GroupCells {
+  group: string;
+  parameters: string[];
+  seeds?: string;
+  cells?: string[];
+  /** Why no values: every seed diverged. */
+  diverged?: string;
+}
+
 function finalTable(results: ExperimentResults): string {
   const { config, rows } = results;
   const lateWindow = (group: string) => resolveGroup(config, group).measure.lateWindow;
@@ -266,29 +294,37 @@ function finalTable(results: ExperimentResults): string {
   const byKey = new Map<string, FinalValue>(finals.map((f) => [`${f.group}\u0000${f.metric}`, f]));
   // The parameters that tell the groups apart, as named columns (κ(Σ_ε), init scale s, depth D, …).
   const validated = validateExperiment(config);
-  const columns = varyingColumns(validated).filter((c) => c.key !== 'seeds');
-  const header = `<tr><th>group</th>${columns.map((c) => `<th>${escapeHtml(c.label)}</th>`).join('')}<th>seeds</th>${metrics.map((m) => `<th>${escapeHtml(metricLabel(m))}</th>`).join('')}</tr>`;
+  const varying = varyingColumns(validated).filter((c) => c.key !== 'seeds');
+  // 'group value' says nothing a named column (init scale s, κ(Σ_ε), depth D) already says.
+  const valuesOf = (c: ParameterColumn) => validated.map((g) => String(c.value(g)));
+  const columns = varying.filter(
+    (c) =>
+      c.key !== 'value' ||
+      !varying.some((other) => other !== c && valuesOf(other).join() === valuesOf(c).join()),
+  );
   const divergedGroups = new Map(groupDivergences(config, results.divergences).map((d) => [d.group, d]));
-  const body = config.groups.map((group) => {
+  // Per group: its parameter cells, its seeds cell and its metric cells (or one cell: all diverged).
+  const table = config.groups.map((group): GroupCells => {
     const g = validated.find((v) => v.resolved.group === group.name);
     const parameters = columns.map((c) => {
       const v = g ? c.value(g) : undefined;
       const text = typeof v === 'number' ? (c.integer ? String(v) : formatNumber(v)) : (v ?? '');
       return `<td class="number">${escapeHtml(text)}</td>`;
     });
-    const name = `<td>${escapeHtml(group.name)}</td>${parameters.join('')}`;
     const divergence = divergedGroups.get(group.name);
     if (divergence && divergence.diverged.length >= divergence.seeds)
-      return `<tr>${name}<td class="error" colspan="${metrics.length + 1}">${escapeHtml(describeDivergence(divergence))}</td></tr>`;
+      return { group: group.name, parameters, diverged: escapeHtml(describeDivergence(divergence)) };
     const cells = metrics.map((metric) => {
       const f = byKey.get(`${group.name}\u0000${metric}`);
       if (!f) return '<td class="value">—</td>';
-      const value = Number.isNaN(f.mean)
-        ? '—'
-        : `${formatNumber(f.mean)} <span class="se">± ${formatNumber(f.standardError)}</span>`;
+      const measured = (mean: number, standardError: number) => {
+        const [m, e] = formatMeasurement(mean, standardError).split(' ± ');
+        return e === undefined ? m : `${m} <span class="se">± ${e}</span>`;
+      };
+      const value = Number.isNaN(f.mean) ? '—' : measured(f.mean, f.standardError);
       const ratio =
         f.theory !== undefined && f.theory !== 0 && !Number.isNaN(f.mean)
-          ? ` · ratio ${formatNumber(f.mean / f.theory)} <span class="se">± ${formatNumber(f.standardError / Math.abs(f.theory))}</span>`
+          ? `<br>ratio ${measured(f.mean / f.theory, f.standardError / Math.abs(f.theory))}`
           : '';
       const theory =
         f.theory !== undefined
@@ -305,14 +341,50 @@ function finalTable(results: ExperimentResults): string {
     const seeds = divergence
       ? `${counted} <span class="error">(${escapeHtml(describeDivergence(divergence))})</span>`
       : String(counted);
-    return `<tr>${name}<td class="number">${seeds}</td>${cells.join('')}</tr>`;
+    return { group: group.name, parameters, seeds: `<td class="number">${seeds}</td>`, cells };
   });
+  // Many metrics and few groups: a column per group, so the table fits the page.
+  const transposed = metrics.length > 5 && table.length <= 4;
+  let body: string[];
+  let header: string;
+  if (transposed) {
+    header = `<tr><th></th>${table.map((t) => `<th>${escapeHtml(t.group)}</th>`).join('')}</tr>`;
+    const row = (label: string, cells: string[]) => `<tr><th>${escapeHtml(label)}</th>${cells.join('')}</tr>`;
+    const diverged = (t: GroupCells, cell: () => string) =>
+      t.diverged !== undefined ? `<td class="error">${t.diverged}</td>` : cell();
+    body = [
+      ...columns.map((c, i) =>
+        row(
+          c.label,
+          table.map((t) => t.parameters[i]),
+        ),
+      ),
+      row(
+        'seeds',
+        table.map((t) => diverged(t, () => t.seeds ?? '')),
+      ),
+      ...metrics.map((m, j) =>
+        row(
+          metricLabel(m),
+          table.map((t) => diverged(t, () => t.cells?.[j] ?? '')),
+        ),
+      ),
+    ];
+  } else {
+    header = `<tr><th>group</th>${columns.map((c) => `<th>${escapeHtml(c.label)}</th>`).join('')}<th>seeds</th>${metrics.map((m) => `<th>${escapeHtml(metricLabel(m))}</th>`).join('')}</tr>`;
+    body = table.map((t) => {
+      const name = `<td>${escapeHtml(t.group)}</td>${t.parameters.join('')}`;
+      if (t.diverged !== undefined)
+        return `<tr>${name}<td class="error" colspan="${metrics.length + 1}">${t.diverged}</td></tr>`;
+      return `<tr>${name}${t.seeds ?? ''}${(t.cells ?? []).join('')}</tr>`;
+    });
+  }
   const fractions = [...new Set(config.groups.map((g) => lateWindow(g.name)))];
   const window = fractions.map((f) => `${Math.round(f * 100)} %`).join(' / ');
   return `<p>Each seed's mean over the last ${window} of its logged steps, then mean ± standard error over seeds; theory: the closed-form value of the minimum SGD selects (deep linear networks on a linear teacher, beside population measurements), with the ratio measured / theory ± its s.e.</p>
-<table><thead>${header}</thead><tbody>
+<div class="wide"><table><thead>${header}</thead><tbody>
 ${body.join('\n')}
-</tbody></table>`;
+</tbody></table></div>`;
 }
 
 /** What each metric is ("population, exact" or "sample of n = …"), with the groups when they differ. */

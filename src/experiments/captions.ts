@@ -20,6 +20,11 @@ const SYMBOLS: Record<string, string> = {
   relativeSharpness: 'T / T(ref)',
 };
 
+/** The theory's name for a metric's predicted value: T*, S*; λ_max* for λ_max at the nearest minimum. */
+function theorySymbol(symbol: string): string {
+  return symbol === SYMBOLS.lambdaMaxAtMinimum ? 'λ_max*' : `${symbol}*`;
+}
+
 function symbolOf(metric: string): string {
   return SYMBOLS[metric] ?? metricLabel(metric);
 }
@@ -33,7 +38,10 @@ export function formatValue(x: number): string {
 
 /** Value ± standard error, the error to 2 significant digits. */
 export function withError(mean: number, standardError: number): string {
-  return `${formatValue(mean)} ± ${formatValue(Number(standardError.toPrecision(2)))}`;
+  const error = Number(standardError.toPrecision(2));
+  // A small s.e. of an ordinary number reads as a decimal (0.0061), not in exponent form.
+  const plain = Math.abs(mean) >= 1e-2 && Math.abs(mean) < 1e5 && error >= 1e-6 && error < 1e-2;
+  return `${formatValue(mean)} ± ${plain ? error.toFixed(-Math.floor(Math.log10(error)) + 1) : formatValue(error)}`;
 }
 
 /** A step count with thousands separators (100,000). */
@@ -149,7 +157,7 @@ export function towardTheory(
   if (final.theory === undefined || !(Math.abs(change.mean) > 2 * change.standardError)) return '';
   const gap = final.theory - final.mean;
   if (!(Math.abs(gap) > 2 * final.standardError)) return '';
-  const where = ` at ${formatStep(steps)} steps: ${formatValue(final.mean)} of ${symbol}* = ${formatValue(final.theory)}`;
+  const where = ` at ${formatStep(steps)} steps: ${formatValue(final.mean)} of ${theorySymbol(symbol)} = ${formatValue(final.theory)}`;
   if (Math.sign(gap) !== Math.sign(change.mean)) return `${where}, moving away from it`;
   const rate = change.mean / windowSteps;
   return `${where}; at the late window's rate the rest takes about ${formatStep(gap / rate)} more steps`;

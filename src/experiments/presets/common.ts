@@ -30,7 +30,13 @@ export const LINEAR_METRICS = ['loss', 'sharpness', 'lambdaMax', 'fluctuation'] 
  * A deep linear network on a linear teacher measures them on the population loss, plus λ_max at the
  * nearest minimum: the quantity λ_max* is (at SGD's iterate a degenerate λ_max* splits).
  */
-export const DEEP_LINEAR_METRICS = [...LINEAR_METRICS, 'lambdaMaxAtMinimum'] as const;
+export const DEEP_LINEAR_METRICS = [
+  'loss',
+  'sharpness',
+  'lambdaMax',
+  'lambdaMaxAtMinimum',
+  'fluctuation',
+] as const;
 
 /** The paper's online SGD for the deep linear net and the teacher–student MLP: 10⁵ steps. */
 export function paperTraining(learningRate: number, batchSize: number) {
