@@ -309,7 +309,9 @@ function finalTable(results: ExperimentResults): string {
     const parameters = columns.map((c) => {
       const v = g ? c.value(g) : undefined;
       const text = typeof v === 'number' ? (c.integer ? String(v) : formatNumber(v)) : (v ?? '');
-      return `<td class="number">${escapeHtml(text)}</td>`;
+      return typeof v === 'number'
+        ? `<td class="number">${escapeHtml(text)}</td>`
+        : `<td>${escapeHtml(text)}</td>`;
     });
     const divergence = divergedGroups.get(group.name);
     if (divergence && divergence.diverged.length >= divergence.seeds)
@@ -343,8 +345,8 @@ function finalTable(results: ExperimentResults): string {
       : String(counted);
     return { group: group.name, parameters, seeds: `<td class="number">${seeds}</td>`, cells };
   });
-  // Many metrics and few groups: a column per group, so the table fits the page.
-  const transposed = metrics.length > 5 && table.length <= 4;
+  // Too many columns for the page and few enough groups: a column per group instead.
+  const transposed = columns.length + metrics.length + 2 > 10 && table.length <= 8;
   let body: string[];
   let header: string;
   if (transposed) {

@@ -175,14 +175,23 @@ function finalSentence(
   const finals = panel.relative
     ? relativeFinalValues(rows, lateWindow, Object.fromEntries(groups.map((g) => [g.name, g.reference])))
     : finalValues(rows, lateWindow);
-  const parts = groups.flatMap((g) => {
-    const f = finals.find((x) => x.group === g.name && x.metric === metric);
-    if (!f || Number.isNaN(f.mean)) return [];
-    const theory = f.theory !== undefined ? ` (theory ${formatValue(f.theory)})` : '';
-    return [`${formatValue(g.value as number)}: ${withError(f.mean, f.standardError)}${theory}`];
+  // Groups of one series (line) together, named, when there are several.
+  const series = [...new Set(groups.map((g) => g.series))];
+  const sections = series.flatMap((name) => {
+    const parts = groups
+      .filter((g) => g.series === name)
+      .flatMap((g) => {
+        const f = finals.find((x) => x.group === g.name && x.metric === metric);
+        if (!f || Number.isNaN(f.mean)) return [];
+        const theory = f.theory !== undefined ? ` (theory ${formatValue(f.theory)})` : '';
+        return [`${formatValue(g.value as number)}: ${withError(f.mean, f.standardError)}${theory}`];
+      });
+    if (parts.length === 0) return [];
+    return [series.length > 1 && name !== undefined ? `${name}: ${parts.join(', ')}` : parts.join('; ')];
   });
-  if (parts.length === 0) return undefined;
-  return `${panel.relative ? `${symbolOf(metric)} relative to the reference group` : symbolOf(metric)} by group value — ${parts.join('; ')}`;
+  if (sections.length === 0) return undefined;
+  const what = panel.relative ? `${symbolOf(metric)} relative to the reference group` : symbolOf(metric);
+  return `${what} against ${panel.x ?? 'the group value'} — ${sections.join('; ')}`;
 }
 
 /** A group's density at its last step: the mean eigenvalue ∫λρ(λ)dλ = Tr H / n, mean ± s.e. over seeds. */

@@ -66,31 +66,28 @@ export interface MeasurementRoute {
   chunks?: number;
 }
 
-/** λ_max* and its multiplicity at the predicted minimum (a degenerate one splits when the weights move). */
-function predictedLambdaMax(group: ValidatedGroup): { value: string; multiplicity: number } | undefined {
+/** How many eigenvalues equal λ_max* at the predicted minimum (a degenerate one splits when the weights move). */
+function lambdaMaxMultiplicity(group: ValidatedGroup): number | undefined {
   const { resolved, model, sigmaX, sigmaEps } = group;
   if (resolved.data.kind !== 'linear-teacher') return undefined;
-  const theory = deepLinearTheory({ depth: model.parameters.length, V: resolved.data.V, sigmaX, sigmaEps });
-  return {
-    value: `λ_max* = ${Number(theory.lambdaMax.toPrecision(4))}`,
-    multiplicity: theory.lambdaMaxMultiplicity,
-  };
+  return deepLinearTheory({ depth: model.parameters.length, V: resolved.data.V, sigmaX, sigmaEps })
+    .lambdaMaxMultiplicity;
 }
 
 /** Why λ_max at SGD's iterate is not compared with λ_max*. */
 function iterateCaveat(group: ValidatedGroup): string {
-  const predicted = predictedLambdaMax(group);
-  if (!predicted) return 'the theory does not apply';
-  return predicted.multiplicity > 1
-    ? `${predicted.value} is ${predicted.multiplicity}-fold degenerate at the minimum, and SGD's fluctuation about the minimum manifold splits it at first order, so λ_max at the iterate lies above it (see lambdaMaxAtMinimum)`
-    : `${predicted.value} is the minimum's, and the iterate fluctuates about the minimum manifold (see lambdaMaxAtMinimum)`;
+  const multiplicity = lambdaMaxMultiplicity(group);
+  if (multiplicity === undefined) return 'the theory does not apply';
+  return multiplicity > 1
+    ? `λ_max* is ${multiplicity}-fold degenerate at the minimum, and SGD's fluctuation about the minimum manifold splits it at first order, so λ_max at the iterate lies above it (compare lambdaMaxAtMinimum)`
+    : "λ_max* is the minimum's, and the iterate fluctuates about the minimum manifold (compare lambdaMaxAtMinimum)";
 }
 
 /** What remains between λ_max at the nearest minimum and λ_max*. */
 function minimumCaveat(group: ValidatedGroup): string {
-  const predicted = predictedLambdaMax(group);
-  if (!predicted || predicted.multiplicity <= 1) return '';
-  return `; ${predicted.value} is ${predicted.multiplicity}-fold degenerate, so the iterate's spread along the manifold (about the point SGD selects) still splits it at first order: this sits above λ_max* by a fraction of that spread`;
+  const multiplicity = lambdaMaxMultiplicity(group) ?? 1;
+  if (multiplicity <= 1) return '';
+  return `; λ_max* is ${multiplicity}-fold degenerate, so the iterate's spread along the manifold (about the point SGD selects) still splits it at first order: this sits above λ_max* by a fraction of that spread`;
 }
 
 /** The definition of every metric a group measures, for results.json and the report. */
