@@ -296,7 +296,9 @@ function finalTable(results: ExperimentResults): string {
   const validated = validateExperiment(config);
   const varying = varyingColumns(validated).filter((c) => c.key !== 'seeds');
   // 'group value' says nothing a named column (init scale s, κ(Σ_ε), depth D) already says.
-  const valuesOf = (c: ParameterColumn) => validated.map((g) => String(c.value(g)));
+  const shown = (c: ParameterColumn, v: ReturnType<ParameterColumn['value']>) =>
+    typeof v === 'number' ? (c.integer ? String(v) : formatNumber(v)) : (v ?? '');
+  const valuesOf = (c: ParameterColumn) => validated.map((g) => shown(c, c.value(g)));
   const columns = varying.filter(
     (c) =>
       c.key !== 'value' ||
@@ -308,7 +310,7 @@ function finalTable(results: ExperimentResults): string {
     const g = validated.find((v) => v.resolved.group === group.name);
     const parameters = columns.map((c) => {
       const v = g ? c.value(g) : undefined;
-      const text = typeof v === 'number' ? (c.integer ? String(v) : formatNumber(v)) : (v ?? '');
+      const text = shown(c, v);
       return typeof v === 'number'
         ? `<td class="number">${escapeHtml(text)}</td>`
         : `<td>${escapeHtml(text)}</td>`;

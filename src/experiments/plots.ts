@@ -173,12 +173,21 @@ function title(panel: PanelSpec, subtitle: string): Record<string, unknown> {
   return { text: panel.title, subtitle, anchor: 'start', offset: 12 };
 }
 
+/** A relative panel's axis title: the metric over its value in the reference group. */
+function relativeLabel(metric: string): string {
+  const symbols: Record<string, string> = { sharpness: 'T', fluctuation: 'S', lambdaMax: 'λ_max' };
+  const symbol = symbols[metric];
+  return symbol
+    ? `${symbol} / ${symbol}(reference group)`
+    : `${metricLabel(metric)} / its reference-group value`;
+}
+
 /** The y encoding of one metric's view, titled with the metric and its symbol (or the panel's `y`). */
 function yEncoding(panel: PanelSpec, metric: string, field: string): Record<string, unknown> {
   return {
     field,
     type: 'quantitative',
-    title: panel.y ?? metricLabel(metric),
+    title: panel.y ?? (panel.relative ? relativeLabel(metric) : metricLabel(metric)),
     scale: panel.yScale === 'log' ? { type: 'log' } : { type: 'linear', zero: false },
     axis: axisFor(panel.yScale),
   };

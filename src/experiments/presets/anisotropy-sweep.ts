@@ -241,7 +241,8 @@ function panels() {
     relative: true,
     title: `${FULL[key].label}: relative ${key === 'linear' ? 'sharpness and fluctuation' : 'sharpness'} against anisotropy`,
     x: KAPPA_AXIS,
-    y: key === 'linear' ? 'value ÷ value at κ = 1' : 'relative sharpness T(κ) / T(1)',
+    // Both of the linear panel's axes are titled by the metric (T / T(reference group), S / …).
+    ...(key !== 'linear' && { y: 'relative sharpness T(κ) / T(1)' }),
     xScale: 'log' as const,
   }));
 }
