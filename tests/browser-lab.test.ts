@@ -180,10 +180,13 @@ test('served by `lab`: loads without console errors, finds the adapter, trains; 
   assert.ok(adapter.length > 0, 'the page names its adapter');
   pageRows = await trainedRows(page);
   const measured = pageRows.filter((r) => r.seed !== 'theory');
-  // Four metrics × four replicas × four log points (0, the initialisation, and three more), plus the
+  // Five metrics × four replicas × four log points (0, the initialisation, and three more), plus the
   // theory rows.
-  assert.is(measured.length, 4 * 4 * 4);
+  assert.is(measured.length, 5 * 4 * 4);
   assert.ok(pageRows.some((r) => r.seed === 'theory' && r.metric === 'sharpness'));
+  // λ_max* stands beside λ_max at the nearest minimum, never beside λ_max at the iterate.
+  const theoryMetrics = new Set(pageRows.filter((r) => r.seed === 'theory').map((r) => r.metric));
+  assert.ok(theoryMetrics.has('lambdaMaxAtMinimum') && !theoryMetrics.has('lambdaMax'), [...theoryMetrics].join());
   assert.match(
     await page.$eval('#status', (e) => e.textContent ?? ''),
     /done · step 300 of 300 · [\d,]+ steps\/s/,

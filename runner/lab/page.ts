@@ -166,7 +166,7 @@ function drawTheory(): void {
 /** The replicas' mean of each metric at the latest log point. */
 function showCurrent(rows: readonly ResultRow[]): void {
   const last = rows.reduce((step, row) => Math.max(step, row.step), -1);
-  for (const metric of ['sharpness', 'fluctuation', 'lambdaMax']) {
+  for (const metric of ['sharpness', 'fluctuation', 'lambdaMax', 'lambdaMaxAtMinimum']) {
     const values = rows.filter((r) => r.metric === metric && r.step === last && Number.isFinite(r.value));
     if (values.length === 0) continue;
     element(`now-${metric}`).textContent = format(values.reduce((s, r) => s + r.value, 0) / values.length);
@@ -333,7 +333,8 @@ async function apply(mode: 'restart' | 'continue'): Promise<void> {
     for (const container of Object.values(plotContainers())) container.replaceChildren();
     const width = Math.max(300, element('plot-sharpness').clientWidth - 2);
     plots = await LivePlots.create(config, plotContainers(), width);
-    for (const metric of ['sharpness', 'fluctuation', 'lambdaMax']) element(`now-${metric}`).textContent = '';
+    for (const metric of ['sharpness', 'fluctuation', 'lambdaMax', 'lambdaMaxAtMinimum'])
+      element(`now-${metric}`).textContent = '';
     run = new LabRun(engine, config, listener);
   }
   runState = state;

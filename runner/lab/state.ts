@@ -18,7 +18,7 @@ import {
   type ResolvedGroupConfig,
   resolveGroup,
 } from '../../src/experiments/config.ts';
-import { LINEAR_METRICS } from '../../src/experiments/presets/common.ts';
+import { DEEP_LINEAR_METRICS } from '../../src/experiments/presets/common.ts';
 import { loadPreset } from '../../src/experiments/presets/index.ts';
 import { type DeepLinearTheory, deepLinearTheory } from '../../src/theory/deep-linear.ts';
 
@@ -166,7 +166,7 @@ export function labConfigInput(state: LabState): ExperimentConfigInput {
     measure: {
       every: state.every,
       evaluationSamples: state.evaluationSamples,
-      metrics: [...LINEAR_METRICS],
+      metrics: [...DEEP_LINEAR_METRICS],
     },
     seeds: state.replicas,
     seed: state.seed,
@@ -175,8 +175,8 @@ export function labConfigInput(state: LabState): ExperimentConfigInput {
       {
         name: 'curvature',
         kind: 'timeseries',
-        metrics: ['sharpness', 'fluctuation', 'lambdaMax'],
-        title: 'Sharpness T = Tr H, gradient fluctuation S and λ_max during training',
+        metrics: ['sharpness', 'fluctuation', 'lambdaMax', 'lambdaMaxAtMinimum'],
+        title: 'Sharpness T = Tr H, gradient fluctuation S and λ_max (at the iterate and at the nearest minimum) during training',
         yScale: 'log',
       },
       { name: 'loss', kind: 'timeseries', metrics: ['loss'], title: 'Training loss', yScale: 'log' },
