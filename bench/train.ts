@@ -340,9 +340,9 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
       for (const replicas of [1, 64]) results.push(...(await deepLinearRow(context, setup, replicas)));
     } else {
       for (const replicas of [1, 8]) {
-        // MSE teacher–student MLPs also have a fused kernel (bench models train with MSE).
+        // Teacher–student MLPs and RNNs also have a fused kernel.
         const probe = setup.data(context.engine);
-        const fusable = setup.loss === 'mse' && canFuse(setup.model, probe);
+        const fusable = canFuse(setup.model, probe, setup.loss);
         probe.dispose();
         if (fusable) results.push(await pathRow(context, setup, replicas, 'fused'));
         results.push(await pathRow(context, setup, replicas, 'general'));

@@ -69,8 +69,9 @@ export interface TrainOptions {
    */
   onLog?: (updates: number, loss: Float32Array) => void | Promise<void>;
   /**
-   * 'fused' runs many steps per dispatch (plain SGD at a constant rate, MSE, on the models and data of
-   * `FUSED_REQUIREMENTS`: deep linear on a linear teacher, small one-hidden-layer MLP teacher–student),
+   * 'fused' runs many steps per dispatch (plain SGD at a constant rate on the models, data and losses
+   * of `FUSED_REQUIREMENTS`: deep linear on a linear teacher and small one-hidden-layer MLP
+   * teacher–student under MSE, small RNN teacher–student under MSE or cross-entropy),
    * 'general' one tape step per submit; 'auto' (default) picks fused whenever it applies.
    */
   path?: 'auto' | 'fused' | 'general';
@@ -159,7 +160,7 @@ async function trainSteps(
 ): Promise<DivergenceReport[]> {
   const path = options.path ?? 'auto';
   const refusal = fusedRefusal(options.optimizer, options.schedule);
-  const fusable = options.loss === 'mse' && canFuse(options.model, options.data);
+  const fusable = typeof options.loss === 'string' && canFuse(options.model, options.data, options.loss);
   if (path === 'fused' && refusal) throw new InputError('train.path', `'fused' refuses: ${refusal}`);
   if (path === 'fused' && !fusable) {
     throw new InputError('train.path', `'fused' needs ${FUSED_REQUIREMENTS}`);
@@ -197,7 +198,7 @@ async function trainSteps(
     while (last < end - 1 && !isLogPoint(last + 1, logSchedule) && last + 1 !== options.switchToGdAt) last++;
     const gd = options.switchToGdAt !== undefined && step >= options.switchToGdAt;
     if (useFused) {
-      const loss = fusedSgd(engine, options.model, options.data, options.params, {
+      const loss = fusedSgd(engine, options.model, options.data, options.loss as LossKind, options.params, {
         learningRate: options.learningRate,
         batchSize: gd ? (options.gdBatchSize ?? 1000) : options.batchSize,
         steps: last - step + 1,
