@@ -208,6 +208,17 @@ function rnnStepWork(network: Extract<FusedNetwork, { kind: 'rnn' }>, batchSize:
   return batchSize * (teacher + 3 * student);
 }
 
+/**
+ * SGD steps one dispatch runs: FUSED_STEPS_PER_DISPATCH, fewer for an RNN whose steps are long (a
+ * 100-unit teacher at batch 300 costs ~10⁷ multiply–adds a step: a step per dispatch, for GPU
+ * watchdogs and so the host keeps its pace).
+ */
+export function fusedStepsPerDispatch(network: FusedNetwork, batchSize: number): number {
+  if (network.kind !== 'rnn') return FUSED_STEPS_PER_DISPATCH;
+  const fits = Math.floor(RNN_DISPATCH_WORK / rnnStepWork(network, batchSize));
+  return Math.max(1, Math.min(FUSED_STEPS_PER_DISPATCH, fits));
+}
+
 /** The RNN kernel (shaders/fused_rnn.wgsl): the teacher packed once per call, then the training dispatches. */
 function fusedRnnSteps(
   engine: Engine,
@@ -243,12 +254,7 @@ function fusedRnnSteps(
     buffers: { teacher: { tensor: teacher.tensor }, packedTeacher: { tensor: packedTeacher } },
     workgroups: [Math.ceil(packedVectors / 64)],
   });
-  // Long dispatches amortise a launch; a 100-unit teacher at batch 300 costs ~10⁷ per step, so
-  // such runs take a step or a few per dispatch (GPU watchdogs, and the host keeps its pace).
-  const perDispatch = Math.max(
-    1,
-    Math.min(FUSED_STEPS_PER_DISPATCH, Math.floor(RNN_DISPATCH_WORK / rnnStepWork(network, run.batchSize))),
-  );
+  const perDispatch = fusedStepsPerDispatch(network, run.batchSize);
   for (let done = 0; done < run.steps; done += perDispatch) {
     const step = run.startStep + done;
     engine.launch({

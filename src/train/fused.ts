@@ -15,6 +15,7 @@ import {
   type FusedNetwork,
   type FusedRun,
   fusedSgdSteps,
+  fusedStepsPerDispatch,
   isNarrow,
   NARROW_MAX_DEPTH,
   NARROW_MAX_WIDTH,
@@ -100,6 +101,17 @@ function rnnNetwork(
 /** Whether the fused path can train this model on this data under this loss. */
 export function canFuse(model: Model, data: DataSource, loss: LossKind): boolean {
   return fusedNetwork(model, data, loss) !== undefined;
+}
+
+/** SGD steps one fused dispatch runs for this model, data and loss at this batch size (undefined: no fused kernel). */
+export function fusedDispatchSteps(
+  model: Model,
+  data: DataSource,
+  loss: LossKind,
+  batchSize: number,
+): number | undefined {
+  const network = fusedNetwork(model, data, loss);
+  return network && fusedStepsPerDispatch(network, batchSize);
 }
 
 /**
