@@ -302,11 +302,15 @@ for (const [d, m] of [
   });
 }
 
-for (const activation of ['relu', 'tanh'] as const) {
-  test(`the fused MLP kernel equals the general path on teacher–student data (${activation}, per-replica noise)`, async () => {
+for (const [activation, loss] of [
+  ['relu', 'mse'],
+  ['tanh', 'mse'],
+  ['relu', 'cross-entropy'],
+] as const) {
+  test(`the fused MLP kernel equals the general path on teacher–student data (${activation}, ${loss}, per-replica noise)`, async () => {
     const engine = await testEngine();
     const model = buildModel({ kind: 'mlp', inputDim: 2, hidden: [4], outputDim: 3, activation });
-    const data = new TeacherStudent(engine, {
+    const inner = new TeacherStudent(engine, {
       // 23 units: the kernel's last group of four teacher units is padded.
       teacher: { kind: 'mlp', inputDim: 2, hidden: [23], outputDim: 3, activation },
       teacherSeed: 4,
@@ -317,9 +321,11 @@ for (const activation of ['relu', 'tanh'] as const) {
         [0, 0.05, 0.2],
       ]),
     });
+    // Cross-entropy as the experiments build it: targets softmax(teacher + noise), 3 of 4 lanes.
+    const data = loss === 'mse' ? inner : new SoftmaxTargets(engine, inner);
     await assertFusedEqualsGeneral(
       engine,
-      { model, data, learningRate: 0.05, batchSize: 12, seed: 5 },
+      { model, data, loss, learningRate: loss === 'mse' ? 0.05 : 0.5, batchSize: 12, seed: 5 },
       () => initParameters(engine, model, { kind: 'kaiming' }, { replicas: 3, seed: 23 }),
       'fused_mlp_narrow',
     );

@@ -4,7 +4,7 @@
  * teacher (shaders/fused_deep_linear_2x2.wgsl for input and output width 2 and hidden widths ≤ 2, the
  * paper's setting; fused_deep_linear_narrow.wgsl for widths ≤ 4; both depth ≤ 10;
  * fused_deep_linear.wgsl up to width 8, depth 6), one-hidden-layer MLPs (widths ≤ 4) on an MLP
- * teacher (fused_mlp_narrow.wgsl) and Elman RNNs (hidden ≤ 4) on an RNN teacher, under MSE or soft
+ * teacher under MSE or soft cross-entropy (fused_mlp_narrow.wgsl) and Elman RNNs (hidden ≤ 4) on an RNN teacher, under MSE or soft
  * cross-entropy (fused_rnn.wgsl). Which models and data take this path is src/train/fused.ts's call.
  */
 import { isSwiftShader } from '../gpu/context.ts';
@@ -49,6 +49,8 @@ export type FusedNetwork =
       teacherHidden: number;
       studentTanh: boolean;
       teacherTanh: boolean;
+      /** Cross-entropy against softmax(teacher + noise) instead of MSE. */
+      crossEntropy: boolean;
       teacherParams: readonly Tensor[];
     }
   | {
@@ -92,6 +94,7 @@ function kernelConstants(
       TEACHER_HIDDEN: network.teacherHidden,
       STUDENT_TANH: network.studentTanh ? 1 : 0,
       TEACHER_TANH: network.teacherTanh ? 1 : 0,
+      CROSS_ENTROPY: network.crossEntropy ? 1 : 0,
     };
   if (kernel === 'fused_deep_linear_2x2') return { WG: workgroup, DEPTH: depth };
   if (kernel === 'fused_deep_linear_narrow')

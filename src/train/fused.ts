@@ -1,7 +1,7 @@
 /**
  * The fused small-model path: which models and data the fused SGD kernels (src/kernels/fused.ts)
- * can train, and training them there. Deep linear networks on a linear teacher and one-hidden-layer
- * MLPs on an MLP teacher under MSE, Elman RNNs on an RNN teacher under MSE or soft cross-entropy;
+ * can train, and training them there. Deep linear networks on a linear teacher under MSE,
+ * one-hidden-layer MLPs on an MLP teacher and Elman RNNs on an RNN teacher under MSE or soft cross-entropy;
  * same random streams, loss and update as the general path; results agree up to float summation order.
  */
 import { LinearTeacher } from '../data/linear-teacher.ts';
@@ -29,11 +29,11 @@ import type { Engine, Tensor } from '../tensor/engine.ts';
 
 export const FUSED_REQUIREMENTS =
   `a deep linear model (widths ≤ ${NARROW_MAX_WIDTH} and depth ≤ ${NARROW_MAX_DEPTH}, or widths ≤ ${FUSED_MAX_WIDTH} and depth ≤ ${FUSED_MAX_DEPTH}) ` +
-  `on linear-teacher data, or a one-hidden-layer MLP (widths ≤ ${NARROW_MAX_WIDTH}) on one-hidden-layer MLP teacher–student data ` +
-  `whose teacher fits ${TEACHER_WORKGROUP_BYTES / 1024} KiB of workgroup memory (up to ${teacherCapacity(2, 2)} hidden units for 2 inputs and 2 outputs), with MSE loss; ` +
+  `on linear-teacher data with MSE loss, or a one-hidden-layer MLP (widths ≤ ${NARROW_MAX_WIDTH}) on one-hidden-layer MLP teacher–student data ` +
+  `whose teacher fits ${TEACHER_WORKGROUP_BYTES / 1024} KiB of workgroup memory (up to ${teacherCapacity(2, 2)} hidden units for 2 inputs and 2 outputs), ` +
   `or an RNN (hidden ≤ ${RNN_MAX.hidden}, inputs and outputs ≤ ${RNN_MAX.width}, sequence length ≤ ${RNN_MAX.sequence} with ` +
-  `sequence length × inputs ≤ ${RNN_MAX.features}) on RNN teacher–student data (teacher hidden ≤ ${RNN_MAX.teacherHidden}), ` +
-  `with MSE loss or cross-entropy against its softmax targets`;
+  `sequence length × inputs ≤ ${RNN_MAX.features}) on RNN teacher–student data (teacher hidden ≤ ${RNN_MAX.teacherHidden}); ` +
+  `the MLP and the RNN with MSE loss or cross-entropy against softmax targets`;
 
 /**
  * The network a fused kernel would train for this model on this data under this loss, or undefined
@@ -44,6 +44,7 @@ function fusedNetwork(model: Model, data: DataSource, loss: LossKind): FusedNetw
   const spec = model.spec as Model['spec'] | undefined;
   if (!spec) return undefined;
   if (spec.kind === 'rnn') return rnnNetwork(spec, data, loss);
+  if (spec.kind === 'mlp') return mlpNetwork(spec, data, loss);
   if (loss !== 'mse') return undefined;
   if (spec.kind === 'deep-linear' && data instanceof LinearTeacher) {
     const widths = layerWidths(spec);
@@ -51,22 +52,37 @@ function fusedNetwork(model: Model, data: DataSource, loss: LossKind): FusedNetw
       return undefined;
     return { kind: 'deep-linear', widths, teacher: data.teacher };
   }
-  if (spec.kind === 'mlp' && data instanceof TeacherStudent) {
-    const teacher = data.teacher.spec;
-    const widths = layerWidths(spec);
-    if (spec.hidden.length !== 1 || !widths.every((w) => w <= NARROW_MAX_WIDTH)) return undefined;
-    if (teacher.kind !== 'mlp' || teacher.hidden.length !== 1) return undefined;
-    if (teacher.hidden[0] > teacherCapacity(spec.inputDim, spec.outputDim)) return undefined;
-    return {
-      kind: 'mlp',
-      widths,
-      teacherHidden: teacher.hidden[0],
-      studentTanh: spec.activation === 'tanh',
-      teacherTanh: teacher.activation === 'tanh',
-      teacherParams: data.teacherParams,
-    };
-  }
   return undefined;
+}
+
+/** Teacher–student data under this loss: itself under MSE, the data inside SoftmaxTargets under cross-entropy. */
+function teacherStudentOf(data: DataSource, loss: LossKind): TeacherStudent | undefined {
+  const source = loss === 'mse' ? data : data instanceof SoftmaxTargets ? data.inner : undefined;
+  return source instanceof TeacherStudent ? source : undefined;
+}
+
+/** A one-hidden-layer MLP (widths ≤ 4) on one-hidden-layer MLP teacher–student data, MSE or cross-entropy. */
+function mlpNetwork(
+  spec: Extract<Model['spec'], { kind: 'mlp' }>,
+  data: DataSource,
+  loss: LossKind,
+): FusedNetwork | undefined {
+  const source = teacherStudentOf(data, loss);
+  if (!source) return undefined;
+  const teacher = source.teacher.spec;
+  const widths = layerWidths(spec);
+  if (spec.hidden.length !== 1 || !widths.every((w) => w <= NARROW_MAX_WIDTH)) return undefined;
+  if (teacher.kind !== 'mlp' || teacher.hidden.length !== 1) return undefined;
+  if (teacher.hidden[0] > teacherCapacity(spec.inputDim, spec.outputDim)) return undefined;
+  return {
+    kind: 'mlp',
+    widths,
+    teacherHidden: teacher.hidden[0],
+    studentTanh: spec.activation === 'tanh',
+    teacherTanh: teacher.activation === 'tanh',
+    crossEntropy: loss === 'cross-entropy',
+    teacherParams: source.teacherParams,
+  };
 }
 
 /**
@@ -78,10 +94,8 @@ function rnnNetwork(
   data: DataSource,
   loss: LossKind,
 ): FusedNetwork | undefined {
-  const crossEntropy = loss === 'cross-entropy';
-  const source =
-    crossEntropy && data instanceof SoftmaxTargets ? data.inner : crossEntropy ? undefined : data;
-  if (!(source instanceof TeacherStudent)) return undefined;
+  const source = teacherStudentOf(data, loss);
+  if (!source) return undefined;
   const teacher = source.teacher.spec;
   if (teacher.kind !== 'rnn' || teacher.sequenceLength !== spec.sequenceLength) return undefined;
   const { inputDim, hidden, outputDim, sequenceLength } = spec;
@@ -93,7 +107,7 @@ function rnnNetwork(
     widths: [inputDim, hidden, outputDim],
     sequenceLength,
     teacherHidden: teacher.hidden,
-    crossEntropy,
+    crossEntropy: loss === 'cross-entropy',
     teacherParams: source.teacherParams,
   };
 }
