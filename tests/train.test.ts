@@ -5,7 +5,12 @@ import { LinearTeacher } from '../src/data/linear-teacher.ts';
 import { SoftmaxTargets } from '../src/data/soft-targets.ts';
 import { TeacherStudent } from '../src/data/teacher-student.ts';
 import { InputError } from '../src/errors.ts';
-import { RNN_MAX, TEACHER_WORKGROUP_BYTES, teacherCapacity } from '../src/kernels/fused.ts';
+import {
+  RNN_AUTO_MAX_WORK,
+  RNN_MAX,
+  TEACHER_WORKGROUP_BYTES,
+  teacherCapacity,
+} from '../src/kernels/fused.ts';
 import { initParameters } from '../src/models/init.ts';
 import type { LossKind } from '../src/models/losses.ts';
 import { buildModel, type ModelSpec } from '../src/models/model.ts';
@@ -484,6 +489,38 @@ test('an RNN beyond the fused kernel is refused by path fused, naming the limits
   );
   const shaders = await shadersLaunched(engine, () => train(engine, options));
   assert.not.ok(shaders.has('fused_rnn.wgsl'), 'auto must not pick the fused kernel');
+  for (const p of params) p.dispose();
+  data.dispose();
+});
+
+test("'auto' leaves an RNN whose step is long (the widest teacher, a large batch) to the general path; 'fused' still runs it", async () => {
+  const engine = await testEngine();
+  const spec = { inputDim: 2, outputDim: 2, sequenceLength: 3 };
+  const model = buildModel({ kind: 'rnn', hidden: 2, ...spec });
+  const data = rnnData(
+    engine,
+    'mse',
+    { ...spec, teacherHidden: RNN_MAX.teacherHidden },
+    { sigmaEps: [diagonal(2, () => 0.5)] },
+  );
+  // T·H·(d + H) multiply–adds per sample for the teacher alone: the batch puts a step past the bound.
+  const perSample = spec.sequenceLength * RNN_MAX.teacherHidden * (spec.inputDim + RNN_MAX.teacherHidden);
+  const batchSize = Math.ceil(RNN_AUTO_MAX_WORK / perSample) + 1;
+  const params = initParameters(engine, model, { kind: 'xavier' }, { replicas: 1, seed: 3 });
+  const options = {
+    model,
+    params,
+    data,
+    loss: 'mse',
+    learningRate: 0.01,
+    batchSize,
+    steps: 1,
+    seed: 5,
+  } as const;
+  const auto = await shadersLaunched(engine, () => train(engine, options));
+  assert.not.ok(auto.has('fused_rnn.wgsl'), `auto ran ${[...auto].join(', ')}`);
+  const fused = await shadersLaunched(engine, () => train(engine, { ...options, path: 'fused' }));
+  assert.ok(fused.has('fused_rnn.wgsl'), `path fused ran ${[...fused].join(', ')}`);
   for (const p of params) p.dispose();
   data.dispose();
 });

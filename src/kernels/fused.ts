@@ -37,6 +37,15 @@ export const RNN_MAX = { width: 8, hidden: 4, sequence: 16, features: 64, teache
 const RNN_DISPATCH_WORK = 2 ** 24;
 
 /**
+ * Multiply–adds per replica and step above which 'auto' leaves an RNN to the general path: one
+ * invocation runs a replica's whole step serially, which loses to the general path's matmuls once
+ * the teacher is large. On SwiftShader (bench train, 2 cores) a 100-unit teacher at batch 300
+ * (≈ 1.3·10⁷ a step) ran 0.3× the general path at 1 replica and 0.8× at 8, while the quick
+ * anisotropy sweep's 4-unit teacher at batch 10 (≈ 10⁴) ran several times faster.
+ */
+export const RNN_AUTO_MAX_WORK = 2 ** 20;
+
+/**
  * The network a fused kernel trains, with its teacher: a deep linear student on a linear teacher
  * (its weight matrix), or a one-hidden-layer MLP student on a one-hidden-layer MLP teacher (its
  * parameters, packed for the kernel). `widths` run from input to output.
@@ -201,7 +210,7 @@ export function fusedSgdSteps(
 }
 
 /** Multiply–adds of one RNN step per replica: the teacher's and the student's forward, backward ≈ 2× forward. */
-function rnnStepWork(network: Extract<FusedNetwork, { kind: 'rnn' }>, batchSize: number): number {
+export function rnnStepWork(network: Extract<FusedNetwork, { kind: 'rnn' }>, batchSize: number): number {
   const [d, , m] = network.widths;
   const H = 4 * Math.ceil(network.teacherHidden / 4);
   const T = network.sequenceLength;

@@ -19,7 +19,9 @@ import {
   isNarrow,
   NARROW_MAX_DEPTH,
   NARROW_MAX_WIDTH,
+  RNN_AUTO_MAX_WORK,
   RNN_MAX,
+  rnnStepWork,
   TEACHER_WORKGROUP_BYTES,
   teacherCapacity,
 } from '../kernels/fused.ts';
@@ -115,6 +117,17 @@ function rnnNetwork(
 /** Whether the fused path can train this model on this data under this loss. */
 export function canFuse(model: Model, data: DataSource, loss: LossKind): boolean {
   return fusedNetwork(model, data, loss) !== undefined;
+}
+
+/**
+ * Whether 'auto' takes the fused path: it can, and the kernel is expected to beat the general path
+ * (an RNN whose step at this batch size is short; see RNN_AUTO_MAX_WORK). `path: 'fused'` still
+ * runs a longer one.
+ */
+export function prefersFused(model: Model, data: DataSource, loss: LossKind, batchSize: number): boolean {
+  const network = fusedNetwork(model, data, loss);
+  if (!network) return false;
+  return network.kind !== 'rnn' || rnnStepWork(network, batchSize) <= RNN_AUTO_MAX_WORK;
 }
 
 /** SGD steps one fused dispatch runs for this model, data and loss at this batch size (undefined: no fused kernel). */

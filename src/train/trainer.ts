@@ -11,7 +11,7 @@ import { InputError, positiveInteger } from '../errors.ts';
 import { type LossFunction, type LossKind, lossFunction } from '../models/losses.ts';
 import type { Model } from '../models/model.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
-import { canFuse, FUSED_REQUIREMENTS, fusedSgd } from './fused.ts';
+import { canFuse, FUSED_REQUIREMENTS, fusedSgd, prefersFused } from './fused.ts';
 import {
   fusedRefusal,
   learningRateAt,
@@ -71,8 +71,9 @@ export interface TrainOptions {
   /**
    * 'fused' runs many steps per dispatch (plain SGD at a constant rate on the models, data and losses
    * of `FUSED_REQUIREMENTS`: deep linear on a linear teacher and small one-hidden-layer MLP
-   * teacher–student under MSE, small RNN teacher–student under MSE or cross-entropy),
-   * 'general' one tape step per submit; 'auto' (default) picks fused whenever it applies.
+   * teacher–student under MSE or cross-entropy, small RNN teacher–student under MSE or cross-entropy),
+   * 'general' one tape step per submit; 'auto' (default) picks fused whenever it applies, except for an
+   * RNN whose step is too long for one invocation per replica (`prefersFused`).
    */
   path?: 'auto' | 'fused' | 'general';
 }
@@ -165,7 +166,17 @@ async function trainSteps(
   if (path === 'fused' && !fusable) {
     throw new InputError('train.path', `'fused' needs ${FUSED_REQUIREMENTS}`);
   }
-  const useFused = path === 'fused' || (path === 'auto' && fusable && !refusal);
+  // 'auto' judges the longest step: GD's batch where the run switches to it.
+  const largestBatch = Math.max(
+    options.batchSize,
+    options.switchToGdAt === undefined ? 0 : (options.gdBatchSize ?? 1000),
+  );
+  const useFused =
+    path === 'fused' ||
+    (path === 'auto' &&
+      fusable &&
+      !refusal &&
+      prefersFused(options.model, options.data, options.loss as LossKind, largestBatch));
   const start = options.startStep ?? 0;
   const end = start + options.steps;
   const logEvery = options.logEvery ?? 0;
