@@ -10,7 +10,7 @@
 import { initParameters } from '../src/models/init.ts';
 import { layerWidths } from '../src/models/model.ts';
 import type { Tensor } from '../src/tensor/engine.ts';
-import { canFuse } from '../src/train/fused.ts';
+import { fusedDispatchSteps } from '../src/train/fused.ts';
 import { train } from '../src/train/trainer.ts';
 import { markdownTable } from './format.ts';
 import { type BenchSetup, benchSetups, LINEAR_TEACHER } from './models.ts';
@@ -305,13 +305,14 @@ async function pathRow(
   setup: BenchSetup,
   replicas: number,
   path: 'fused' | 'general',
+  dispatchSteps = 1,
 ): Promise<TrainResult> {
   context.log(`train: ${setup.name}, ${replicas} replica(s), ${path} path`);
   const kind = setup.model.spec.kind === 'mlp' ? 'kaiming' : 'xavier';
   const params = initParameters(context.engine, setup.model, { kind }, { replicas, seed: 1 });
-  // The fused path runs 256 steps per dispatch: time whole dispatches.
+  // The fused path runs many steps per dispatch: time whole dispatches (at least 10 steps).
   const runner = oursRunner(context, setup, params, path, {
-    steps: path === 'fused' ? 256 : 10,
+    steps: path === 'fused' ? dispatchSteps * Math.ceil(10 / dispatchSteps) : 10,
     learningRate: 1e-3,
   });
   try {
@@ -340,11 +341,11 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
       for (const replicas of [1, 64]) results.push(...(await deepLinearRow(context, setup, replicas)));
     } else {
       for (const replicas of [1, 8]) {
-        // MSE teacher–student MLPs also have a fused kernel (bench models train with MSE).
+        // Teacher–student MLPs and RNNs also have a fused kernel.
         const probe = setup.data(context.engine);
-        const fusable = setup.loss === 'mse' && canFuse(setup.model, probe);
+        const dispatchSteps = fusedDispatchSteps(setup.model, probe, setup.loss, setup.batchSize);
         probe.dispose();
-        if (fusable) results.push(await pathRow(context, setup, replicas, 'fused'));
+        if (dispatchSteps) results.push(await pathRow(context, setup, replicas, 'fused', dispatchSteps));
         results.push(await pathRow(context, setup, replicas, 'general'));
       }
     }

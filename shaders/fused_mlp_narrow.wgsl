@@ -3,7 +3,7 @@
 // MLP labels Gaussian inputs, label noise is added, a narrow student learns).
 //
 // Per sample: x = S_x z; y = teacher(x) + S_ε e; student f = W2 act(W1 x + b1) + b2; loss
-// ½‖f − y‖² over the minibatch mean; backprop and update as the general path does (same Philox
+// ½‖f − y‖² (MSE) or logsumexp(f) − ⟨softmax(y), f⟩ (cross-entropy against softmax targets), minibatch mean; backprop and update as the general path does (same Philox
 // streams and Box–Muller pairing; only the order of floating-point additions differs). The
 // student's layers are zero-padded mat4x4/vec4: padded hidden units have zero weights and bias, so
 // they output 0 and receive zero gradient.
@@ -25,6 +25,22 @@ override HIDDEN: u32 = 4u; // h (d = IN and m = OUT come from fused_common.wgsl)
 // Activations: false for ReLU, true for tanh.
 override STUDENT_TANH: bool = false;
 override TEACHER_TANH: bool = false;
+override CROSS_ENTROPY: bool = false;
+
+// Softmax over the OUT valid lanes (the rest 0) and its log-normaliser, as (p, log Σ exp).
+struct Softmax {
+  p: vec4<f32>,
+  logNormaliser: f32,
+}
+
+fn softmax_of(v: vec4<f32>) -> Softmax {
+  let valid = vec4<bool>(0u < OUT, 1u < OUT, 2u < OUT, 3u < OUT);
+  let top = select(vec4<f32>(-3.0e38), v, valid);
+  let largest = max(max(top.x, top.y), max(top.z, top.w));
+  let e = select(vec4<f32>(0.0), exp(v - largest), valid);
+  let total = dot(e, vec4<f32>(1.0));
+  return Softmax(e / total, largest + log(total));
+}
 
 fn activate(z: vec4<f32>) -> vec4<f32> {
   if (STUDENT_TANH) {
@@ -190,10 +206,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
       let y = teacher_output(x, teacherB2) + se * sample_normals(STREAM_LABEL_NOISE, step, streamReplica, b, OUT, &noise);
       let z1 = W1 * x + b1;
       let a1 = activate(z1);
-      let r = W2 * a1 + b2 - y;
-      loss += 0.5 * dot(r, r);
-      // δ₂ = ∂(½‖f − y‖² / B)/∂f; δ₁ = (W2ᵀ δ₂) ⊙ act′(z1).
-      let d2 = r * scale;
+      let f = W2 * a1 + b2;
+      // δ₂ = ∂(loss / B)/∂f: (f − y)/B for MSE, (softmax(f) − softmax(y))/B for cross-entropy.
+      var d2 = vec4<f32>(0.0);
+      if (CROSS_ENTROPY) {
+        let targets = softmax_of(y).p;
+        let predicted = softmax_of(f);
+        loss += predicted.logNormaliser - dot(targets, f);
+        d2 = (predicted.p - targets) * scale;
+      } else {
+        let r = f - y;
+        loss += 0.5 * dot(r, r);
+        d2 = r * scale;
+      }
+      // δ₁ = (W2ᵀ δ₂) ⊙ act′(z1).
       gW2 += outer(d2, a1);
       gb2 += d2;
       let d1 = (d2 * W2) * slope(z1, a1);

@@ -2,10 +2,17 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FixedDataset } from '../src/data/fixed.ts';
 import { LinearTeacher } from '../src/data/linear-teacher.ts';
+import { SoftmaxTargets } from '../src/data/soft-targets.ts';
 import { TeacherStudent } from '../src/data/teacher-student.ts';
 import { InputError } from '../src/errors.ts';
-import { TEACHER_WORKGROUP_BYTES, teacherCapacity } from '../src/kernels/fused.ts';
+import {
+  RNN_AUTO_MAX_WORK,
+  RNN_MAX,
+  TEACHER_WORKGROUP_BYTES,
+  teacherCapacity,
+} from '../src/kernels/fused.ts';
 import { initParameters } from '../src/models/init.ts';
+import type { LossKind } from '../src/models/losses.ts';
 import { buildModel, type ModelSpec } from '../src/models/model.ts';
 import type { Engine, Tensor } from '../src/tensor/engine.ts';
 import { type TrainOptions, train } from '../src/train/trainer.ts';
@@ -162,7 +169,9 @@ const NOISE_PER_REPLICA = [0.5, 2, 0.1, 1].map((a) => [
  */
 async function assertFusedEqualsGeneral(
   engine: Engine,
-  options: Pick<TrainOptions, 'model' | 'data' | 'learningRate' | 'batchSize' | 'seed'>,
+  options: Pick<TrainOptions, 'model' | 'data' | 'learningRate' | 'batchSize' | 'seed'> & {
+    loss?: LossKind;
+  },
   initial: () => Tensor[],
   fusedKernel: string,
   steps = 300,
@@ -175,9 +184,9 @@ async function assertFusedEqualsGeneral(
     // The case must exercise the kernel it is named for.
     const shaders = await shadersLaunched(engine, () =>
       train(engine, {
+        loss: 'mse',
         ...options,
         params: weights,
-        loss: 'mse',
         path,
         steps,
         logEvery: steps / 2,
@@ -298,11 +307,15 @@ for (const [d, m] of [
   });
 }
 
-for (const activation of ['relu', 'tanh'] as const) {
-  test(`the fused MLP kernel equals the general path on teacher–student data (${activation}, per-replica noise)`, async () => {
+for (const [activation, loss] of [
+  ['relu', 'mse'],
+  ['tanh', 'mse'],
+  ['relu', 'cross-entropy'],
+] as const) {
+  test(`the fused MLP kernel equals the general path on teacher–student data (${activation}, ${loss}, per-replica noise)`, async () => {
     const engine = await testEngine();
     const model = buildModel({ kind: 'mlp', inputDim: 2, hidden: [4], outputDim: 3, activation });
-    const data = new TeacherStudent(engine, {
+    const inner = new TeacherStudent(engine, {
       // 23 units: the kernel's last group of four teacher units is padded.
       teacher: { kind: 'mlp', inputDim: 2, hidden: [23], outputDim: 3, activation },
       teacherSeed: 4,
@@ -313,9 +326,11 @@ for (const activation of ['relu', 'tanh'] as const) {
         [0, 0.05, 0.2],
       ]),
     });
+    // Cross-entropy as the experiments build it: targets softmax(teacher + noise), 3 of 4 lanes.
+    const data = loss === 'mse' ? inner : new SoftmaxTargets(engine, inner);
     await assertFusedEqualsGeneral(
       engine,
-      { model, data, learningRate: 0.05, batchSize: 12, seed: 5 },
+      { model, data, loss, learningRate: loss === 'mse' ? 0.05 : 0.5, batchSize: 12, seed: 5 },
       () => initParameters(engine, model, { kind: 'kaiming' }, { replicas: 3, seed: 23 }),
       'fused_mlp_narrow',
     );
@@ -367,6 +382,147 @@ test('the fused MLP kernel holds the widest teacher that fits its workgroup memo
   assert.not.ok(shaders.has('fused_mlp_narrow.wgsl'), 'auto must not pick the fused kernel');
   for (const p of params) p.dispose();
   wider.dispose();
+});
+
+/**
+ * RNN teacher–student data under MSE or cross-entropy against softmax targets (as the experiments
+ * build it: SoftmaxTargets around the teacher–student data).
+ */
+function rnnData(
+  engine: Engine,
+  loss: LossKind,
+  spec: { inputDim: number; outputDim: number; sequenceLength: number; teacherHidden: number },
+  noise: { sigmaX?: number[][]; sigmaEps: number[][][] },
+) {
+  const { teacherHidden, ...shape } = spec;
+  const inner = new TeacherStudent(engine, {
+    teacher: { kind: 'rnn', hidden: teacherHidden, ...shape },
+    teacherSeed: 2,
+    ...noise,
+  });
+  return loss === 'mse' ? inner : new SoftmaxTargets(engine, inner);
+}
+
+const diagonal = (n: number, f: (i: number) => number) =>
+  Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? f(i) : 0)));
+
+// The anisotropy sweep's RNN: d = m = 8, h = 4, T = 4, a teacher of the student's size (held in
+// registers), white inputs (drawn per time step), one Σ_ε per replica; 200 steps in two segments.
+for (const [loss, learningRate] of [
+  ['mse', 0.05],
+  ['cross-entropy', 0.5],
+] as const) {
+  test(`the fused RNN kernel equals the general path (${loss}, the anisotropy sweep's 8-4-8, T = 4)`, async () => {
+    const engine = await testEngine();
+    const spec = { inputDim: 8, outputDim: 8, sequenceLength: 4 };
+    const model = buildModel({ kind: 'rnn', hidden: 4, ...spec });
+    const data = rnnData(
+      engine,
+      loss,
+      { ...spec, teacherHidden: 4 },
+      { sigmaEps: [4, 1, 0.25].map((a) => diagonal(8, (i) => (i % 2 ? a : 1))) },
+    );
+    await assertFusedEqualsGeneral(
+      engine,
+      { model, data, loss, learningRate, batchSize: 6, seed: 11 },
+      () => initParameters(engine, model, { kind: 'xavier' }, { replicas: 3, seed: 29 }),
+      'fused_rnn',
+      200,
+    );
+    data.dispose();
+  });
+}
+
+// Everything else the kernel handles: a teacher of 23 units (storage memory, its last group of four
+// padded), widths that are not multiples of 4 (T·d = 15 inputs and m = 5 noise normals straddle
+// Philox blocks; 5 outputs masked in the softmax), h = 3 and coloured inputs (Σ_x ≠ I).
+test('the fused RNN kernel equals the general path (cross-entropy, teacher 23, d = 3, m = 5, T = 5, Σ_x ≠ I)', async () => {
+  const engine = await testEngine();
+  const spec = { inputDim: 3, outputDim: 5, sequenceLength: 5 };
+  const model = buildModel({ kind: 'rnn', hidden: 3, ...spec });
+  const features = spec.inputDim * spec.sequenceLength;
+  // Tridiagonal with off-diagonal 0.3: eigenvalues in 1 ± 0.6, positive definite.
+  const sigmaX = Array.from({ length: features }, (_, i) =>
+    Array.from({ length: features }, (_, j) => (i === j ? 1 : Math.abs(i - j) === 1 ? 0.3 : 0)),
+  );
+  const data = rnnData(
+    engine,
+    'cross-entropy',
+    { ...spec, teacherHidden: 23 },
+    { sigmaX, sigmaEps: [1, 0.1].map((a) => diagonal(5, (i) => a + 0.2 * i)) },
+  );
+  await assertFusedEqualsGeneral(
+    engine,
+    { model, data, loss: 'cross-entropy', learningRate: 0.3, batchSize: 5, seed: 13 },
+    () => initParameters(engine, model, { kind: 'xavier' }, { replicas: 2, seed: 31 }),
+    'fused_rnn',
+    200,
+  );
+  data.dispose();
+});
+
+test('an RNN beyond the fused kernel is refused by path fused, naming the limits, and trains on the general path', async () => {
+  const engine = await testEngine();
+  const spec = { inputDim: 2, outputDim: 2, sequenceLength: 3 };
+  const model = buildModel({ kind: 'rnn', hidden: RNN_MAX.hidden + 1, ...spec });
+  const data = rnnData(engine, 'mse', { ...spec, teacherHidden: 4 }, { sigmaEps: [diagonal(2, () => 0.5)] });
+  const params = initParameters(engine, model, { kind: 'xavier' }, { replicas: 1, seed: 3 });
+  const options = {
+    model,
+    params,
+    data,
+    loss: 'mse',
+    learningRate: 0.05,
+    batchSize: 4,
+    steps: 2,
+    seed: 5,
+  } as const;
+  let refusal: unknown;
+  try {
+    await train(engine, { ...options, path: 'fused' });
+  } catch (error) {
+    refusal = error;
+  }
+  assert.ok(
+    refusal instanceof InputError && refusal.message.includes(`RNN (hidden ≤ ${RNN_MAX.hidden}`),
+    String(refusal),
+  );
+  const shaders = await shadersLaunched(engine, () => train(engine, options));
+  assert.not.ok(shaders.has('fused_rnn.wgsl'), 'auto must not pick the fused kernel');
+  for (const p of params) p.dispose();
+  data.dispose();
+});
+
+test("'auto' leaves an RNN whose step is long (the widest teacher, a large batch) to the general path; 'fused' still runs it", async () => {
+  const engine = await testEngine();
+  const spec = { inputDim: 2, outputDim: 2, sequenceLength: 3 };
+  const model = buildModel({ kind: 'rnn', hidden: 2, ...spec });
+  const data = rnnData(
+    engine,
+    'mse',
+    { ...spec, teacherHidden: RNN_MAX.teacherHidden },
+    { sigmaEps: [diagonal(2, () => 0.5)] },
+  );
+  // T·H·(d + H) multiply–adds per sample for the teacher alone: the batch puts a step past the bound.
+  const perSample = spec.sequenceLength * RNN_MAX.teacherHidden * (spec.inputDim + RNN_MAX.teacherHidden);
+  const batchSize = Math.ceil(RNN_AUTO_MAX_WORK / perSample) + 1;
+  const params = initParameters(engine, model, { kind: 'xavier' }, { replicas: 1, seed: 3 });
+  const options = {
+    model,
+    params,
+    data,
+    loss: 'mse',
+    learningRate: 0.01,
+    batchSize,
+    steps: 1,
+    seed: 5,
+  } as const;
+  const auto = await shadersLaunched(engine, () => train(engine, options));
+  assert.not.ok(auto.has('fused_rnn.wgsl'), `auto ran ${[...auto].join(', ')}`);
+  const fused = await shadersLaunched(engine, () => train(engine, { ...options, path: 'fused' }));
+  assert.ok(fused.has('fused_rnn.wgsl'), `path fused ran ${[...fused].join(', ')}`);
+  for (const p of params) p.dispose();
+  data.dispose();
 });
 
 test('SGD drives the loss down to the label-noise floor ½·Tr Σ_ε', async () => {

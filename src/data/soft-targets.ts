@@ -12,7 +12,8 @@ export class SoftmaxTargets implements DataSource {
 
   constructor(
     private readonly engine: Engine,
-    private readonly inner: DataSource,
+    /** The regression data whose noisy labels become the targets (the fused RNN kernel reads its streams). */
+    readonly inner: DataSource,
   ) {
     this.inputFeatures = inner.inputFeatures;
     this.outputDim = inner.outputDim;

@@ -3,8 +3,9 @@
  * per replica, fresh data from the counter RNG inside the kernel. Deep linear networks on a linear
  * teacher (shaders/fused_deep_linear_2x2.wgsl for input and output width 2 and hidden widths ≤ 2, the
  * paper's setting; fused_deep_linear_narrow.wgsl for widths ≤ 4; both depth ≤ 10;
- * fused_deep_linear.wgsl up to width 8, depth 6) and one-hidden-layer MLPs (widths ≤ 4) on an MLP
- * teacher (fused_mlp_narrow.wgsl). Which models and data take this path is src/train/fused.ts's call.
+ * fused_deep_linear.wgsl up to width 8, depth 6), one-hidden-layer MLPs (widths ≤ 4) on an MLP
+ * teacher under MSE or soft cross-entropy (fused_mlp_narrow.wgsl) and Elman RNNs (hidden ≤ 4) on an RNN teacher, under MSE or soft
+ * cross-entropy (fused_rnn.wgsl). Which models and data take this path is src/train/fused.ts's call.
  */
 import { isSwiftShader } from '../gpu/context.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
@@ -26,6 +27,25 @@ export function teacherCapacity(inputs: number, outputs: number): number {
 }
 
 /**
+ * Limits of the RNN kernel (shaders/fused_rnn.wgsl's RNN_MAX_* constants): input and output widths
+ * as a pair of vec4, the student's state one vec4, T states kept for backpropagation through time,
+ * a sample's T·d inputs and the teacher's state in private arrays.
+ */
+export const RNN_MAX = { width: 8, hidden: 4, sequence: 16, features: 64, teacherHidden: 128 } as const;
+
+/** Multiply–adds per invocation a dispatch may hold (≈ 10–50 ms on a GPU thread or a SwiftShader lane). */
+const RNN_DISPATCH_WORK = 2 ** 24;
+
+/**
+ * Multiply–adds per replica and step above which 'auto' leaves an RNN to the general path: one
+ * invocation runs a replica's whole step serially, which loses to the general path's matmuls once
+ * the teacher is large. On SwiftShader (bench train, 2 cores) a 100-unit teacher at batch 300
+ * (≈ 1.3·10⁷ a step) ran 0.3× the general path at 1 replica and 0.8× at 8, while the quick
+ * anisotropy sweep's 4-unit teacher at batch 10 (≈ 10⁴) ran several times faster.
+ */
+export const RNN_AUTO_MAX_WORK = 2 ** 20;
+
+/**
  * The network a fused kernel trains, with its teacher: a deep linear student on a linear teacher
  * (its weight matrix), or a one-hidden-layer MLP student on a one-hidden-layer MLP teacher (its
  * parameters, packed for the kernel). `widths` run from input to output.
@@ -38,6 +58,17 @@ export type FusedNetwork =
       teacherHidden: number;
       studentTanh: boolean;
       teacherTanh: boolean;
+      /** Cross-entropy against softmax(teacher + noise) instead of MSE. */
+      crossEntropy: boolean;
+      teacherParams: readonly Tensor[];
+    }
+  | {
+      kind: 'rnn';
+      /** Input d, hidden h, output m of the student. */
+      widths: readonly [number, number, number];
+      sequenceLength: number;
+      teacherHidden: number;
+      crossEntropy: boolean;
       teacherParams: readonly Tensor[];
     };
 
@@ -47,7 +78,7 @@ export function isNarrow(widths: readonly number[]): boolean {
 }
 
 /** The kernel that trains a network: the 2×2 one when every width is at most 2 and the ends are 2. */
-function fusedKernel(network: FusedNetwork): string {
+function fusedKernel(network: Exclude<FusedNetwork, { kind: 'rnn' }>): string {
   if (network.kind === 'mlp') return 'fused_mlp_narrow';
   if (!isNarrow(network.widths)) return 'fused_deep_linear';
   const { widths } = network;
@@ -56,7 +87,11 @@ function fusedKernel(network: FusedNetwork): string {
 }
 
 /** Pipeline constants: narrow kernels compile per shape (constant trip counts); the generic one reads the widths. */
-function kernelConstants(kernel: string, network: FusedNetwork, workgroup: number): Record<string, number> {
+function kernelConstants(
+  kernel: string,
+  network: Exclude<FusedNetwork, { kind: 'rnn' }>,
+  workgroup: number,
+): Record<string, number> {
   const { widths } = network;
   const depth = widths.length - 1;
   if (network.kind === 'mlp')
@@ -68,6 +103,7 @@ function kernelConstants(kernel: string, network: FusedNetwork, workgroup: numbe
       TEACHER_HIDDEN: network.teacherHidden,
       STUDENT_TANH: network.studentTanh ? 1 : 0,
       TEACHER_TANH: network.teacherTanh ? 1 : 0,
+      CROSS_ENTROPY: network.crossEntropy ? 1 : 0,
     };
   if (kernel === 'fused_deep_linear_2x2') return { WG: workgroup, DEPTH: depth };
   if (kernel === 'fused_deep_linear_narrow')
@@ -100,6 +136,12 @@ function packed(engine: Engine, tensors: readonly Tensor[], label: string) {
   return { tensor: buffer, copyBack: () => copy(false) };
 }
 
+/** One invocation per replica runs a long serial loop: on CPU adapters small workgroups spread
+ * replicas over cores (SwiftShader runs a workgroup on one thread); GPUs want full warps. */
+function fusedWorkgroup(engine: Engine): number {
+  return isSwiftShader(engine.context) ? 4 : 64;
+}
+
 /**
  * Runs `steps` SGD steps of `network` on `params` (its tensors, batch R, updated in place) with data
  * drawn from the counter-RNG roots `rootX` (inputs) and `rootEps` (label noise), and returns each
@@ -112,10 +154,9 @@ export function fusedSgdSteps(
   roots: { rootX: Tensor; rootEps: Tensor },
   run: FusedRun,
 ): Tensor {
+  if (network.kind === 'rnn') return fusedRnnSteps(engine, network, params, roots, run);
   const replicas = params[0].batch;
-  // One invocation per replica runs a long serial loop: on CPU adapters small workgroups spread
-  // replicas over cores (SwiftShader runs a workgroup on one thread); GPUs want full warps.
-  const workgroup = isSwiftShader(engine.context) ? 4 : 64;
+  const workgroup = fusedWorkgroup(engine);
   const weights = packed(engine, params, 'fused weights');
   const teacher = network.kind === 'mlp' ? packed(engine, network.teacherParams, 'fused teacher') : undefined;
   const loss = engine.empty([1], { batch: replicas, label: 'fused loss' });
@@ -165,5 +206,106 @@ export function fusedSgdSteps(
   engine.flush();
   weights.tensor.dispose();
   teacher?.tensor.dispose();
+  return loss;
+}
+
+/** Multiply–adds of one RNN step per replica: the teacher's and the student's forward, backward ≈ 2× forward. */
+export function rnnStepWork(network: Extract<FusedNetwork, { kind: 'rnn' }>, batchSize: number): number {
+  const [d, , m] = network.widths;
+  const H = 4 * Math.ceil(network.teacherHidden / 4);
+  const T = network.sequenceLength;
+  const teacher = T * H * (d + H) + m * H;
+  // The student padded to vec4 pairs: 4 units, 8 inputs, 8 outputs.
+  const student = T * 4 * (8 + 4) + 8 * 4;
+  return batchSize * (teacher + 3 * student);
+}
+
+/**
+ * SGD steps one dispatch runs: FUSED_STEPS_PER_DISPATCH, fewer for an RNN whose steps are long (a
+ * 100-unit teacher at batch 300 costs ~10⁷ multiply–adds a step: a step per dispatch, for GPU
+ * watchdogs and so the host keeps its pace).
+ */
+export function fusedStepsPerDispatch(network: FusedNetwork, batchSize: number): number {
+  if (network.kind !== 'rnn') return FUSED_STEPS_PER_DISPATCH;
+  const fits = Math.floor(RNN_DISPATCH_WORK / rnnStepWork(network, batchSize));
+  return Math.max(1, Math.min(FUSED_STEPS_PER_DISPATCH, fits));
+}
+
+/** The RNN kernel (shaders/fused_rnn.wgsl): the teacher packed once per call, then the training dispatches. */
+function fusedRnnSteps(
+  engine: Engine,
+  network: Extract<FusedNetwork, { kind: 'rnn' }>,
+  params: readonly Tensor[],
+  roots: { rootX: Tensor; rootEps: Tensor },
+  run: FusedRun,
+): Tensor {
+  const replicas = params[0].batch;
+  const workgroup = fusedWorkgroup(engine);
+  const [d, h, m] = network.widths;
+  const constants = {
+    WG: workgroup,
+    IN: d,
+    HIDDEN: h,
+    OUT: m,
+    SEQUENCE: network.sequenceLength,
+    TEACHER_HIDDEN: network.teacherHidden,
+    CROSS_ENTROPY: network.crossEntropy ? 1 : 0,
+  };
+  const weights = packed(engine, params, 'fused weights');
+  const teacher = packed(engine, network.teacherParams, 'fused teacher');
+  const groups = Math.ceil(network.teacherHidden / 4);
+  const packedVectors = (1 + d + 4 * groups + m) * groups + 2;
+  const packedTeacher = engine.empty([4 * packedVectors], { label: 'fused teacher, four units to a vec4' });
+  const loss = engine.empty([1], { batch: replicas, label: 'fused loss' });
+  const { rootX, rootEps } = roots;
+  engine.launch({
+    kernel: 'fused_rnn',
+    shader: 'fused_rnn.wgsl',
+    entry: 'pack_teacher',
+    constants,
+    buffers: { teacher: { tensor: teacher.tensor }, packedTeacher: { tensor: packedTeacher } },
+    workgroups: [Math.ceil(packedVectors / 64)],
+  });
+  const perDispatch = fusedStepsPerDispatch(network, run.batchSize);
+  for (let done = 0; done < run.steps; done += perDispatch) {
+    const step = run.startStep + done;
+    engine.launch({
+      kernel: 'fused_rnn',
+      shader: 'fused_rnn.wgsl',
+      constants,
+      buffers: {
+        weights: { tensor: weights.tensor },
+        rootX: { tensor: rootX },
+        rootEps: { tensor: rootEps },
+        teacher: { tensor: teacher.tensor },
+        packedTeacher: { tensor: packedTeacher },
+        lastLoss: { tensor: loss },
+      },
+      uniforms: {
+        replicas,
+        depth: 2,
+        batchSize: run.batchSize,
+        steps: Math.min(perDispatch, run.steps - done),
+        stepLo: step % 2 ** 32,
+        stepHi: Math.floor(step / 2 ** 32),
+        seed: run.seed,
+        replicaOffset: run.replicaOffset ?? 0,
+        learningRate: run.learningRate,
+        rootXStride: rootX.batch > 1 ? rootX.size : 0,
+        rootEpsStride: rootEps.batch > 1 ? rootEps.size : 0,
+        widths0: [d, h, m, network.teacherHidden],
+        widths1: [network.sequenceLength, 0, 0, 0],
+        widths2: [0, 0, 0, 0],
+      },
+      workgroups: [Math.ceil(replicas / workgroup)],
+    });
+    engine.flush();
+  }
+  weights.copyBack();
+  // Submit the copy-back before the packed buffers return to the pool: a queue write would overtake it.
+  engine.flush();
+  weights.tensor.dispose();
+  teacher.tensor.dispose();
+  packedTeacher.dispose();
   return loss;
 }

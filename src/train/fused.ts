@@ -1,10 +1,11 @@
 /**
  * The fused small-model path: which models and data the fused SGD kernels (src/kernels/fused.ts)
- * can train, and training them there. Deep linear networks on a linear teacher and one-hidden-layer
- * MLPs on an MLP teacher; same random streams, loss and update as the general path; results agree
- * up to float summation order.
+ * can train, and training them there. Deep linear networks on a linear teacher under MSE,
+ * one-hidden-layer MLPs on an MLP teacher and Elman RNNs on an RNN teacher under MSE or soft cross-entropy;
+ * same random streams, loss and update as the general path; results agree up to float summation order.
  */
 import { LinearTeacher } from '../data/linear-teacher.ts';
+import { SoftmaxTargets } from '../data/soft-targets.ts';
 import type { DataSource } from '../data/source.ts';
 import { TeacherStudent } from '../data/teacher-student.ts';
 import { InputError } from '../errors.ts';
@@ -14,52 +15,130 @@ import {
   type FusedNetwork,
   type FusedRun,
   fusedSgdSteps,
+  fusedStepsPerDispatch,
   isNarrow,
   NARROW_MAX_DEPTH,
   NARROW_MAX_WIDTH,
+  RNN_AUTO_MAX_WORK,
+  RNN_MAX,
+  rnnStepWork,
   TEACHER_WORKGROUP_BYTES,
   teacherCapacity,
 } from '../kernels/fused.ts';
+import type { LossKind } from '../models/losses.ts';
 import { layerWidths, type Model } from '../models/model.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 
 export const FUSED_REQUIREMENTS =
   `a deep linear model (widths ≤ ${NARROW_MAX_WIDTH} and depth ≤ ${NARROW_MAX_DEPTH}, or widths ≤ ${FUSED_MAX_WIDTH} and depth ≤ ${FUSED_MAX_DEPTH}) ` +
-  `on linear-teacher data, or a one-hidden-layer MLP (widths ≤ ${NARROW_MAX_WIDTH}) on one-hidden-layer MLP teacher–student data ` +
-  `whose teacher fits ${TEACHER_WORKGROUP_BYTES / 1024} KiB of workgroup memory (up to ${teacherCapacity(2, 2)} hidden units for 2 inputs and 2 outputs), with MSE loss`;
+  `on linear-teacher data with MSE loss, or a one-hidden-layer MLP (widths ≤ ${NARROW_MAX_WIDTH}) on one-hidden-layer MLP teacher–student data ` +
+  `whose teacher fits ${TEACHER_WORKGROUP_BYTES / 1024} KiB of workgroup memory (up to ${teacherCapacity(2, 2)} hidden units for 2 inputs and 2 outputs), ` +
+  `or an RNN (hidden ≤ ${RNN_MAX.hidden}, inputs and outputs ≤ ${RNN_MAX.width}, sequence length ≤ ${RNN_MAX.sequence} with ` +
+  `sequence length × inputs ≤ ${RNN_MAX.features}) on RNN teacher–student data (teacher hidden ≤ ${RNN_MAX.teacherHidden}); ` +
+  `the MLP and the RNN with MSE loss or cross-entropy against softmax targets`;
 
-/** The network a fused kernel would train for this model on this data, or undefined when none can. */
-function fusedNetwork(model: Model, data: DataSource): FusedNetwork | undefined {
+/**
+ * The network a fused kernel would train for this model on this data under this loss, or undefined
+ * when none can.
+ */
+function fusedNetwork(model: Model, data: DataSource, loss: LossKind): FusedNetwork | undefined {
   // A model of the user's own (no built-in spec) always trains on the general path.
   const spec = model.spec as Model['spec'] | undefined;
   if (!spec) return undefined;
+  if (spec.kind === 'rnn') return rnnNetwork(spec, data, loss);
+  if (spec.kind === 'mlp') return mlpNetwork(spec, data, loss);
+  if (loss !== 'mse') return undefined;
   if (spec.kind === 'deep-linear' && data instanceof LinearTeacher) {
     const widths = layerWidths(spec);
     if (!isNarrow(widths) && (widths.length - 1 > FUSED_MAX_DEPTH || widths.some((w) => w > FUSED_MAX_WIDTH)))
       return undefined;
     return { kind: 'deep-linear', widths, teacher: data.teacher };
   }
-  if (spec.kind === 'mlp' && data instanceof TeacherStudent) {
-    const teacher = data.teacher.spec;
-    const widths = layerWidths(spec);
-    if (spec.hidden.length !== 1 || !widths.every((w) => w <= NARROW_MAX_WIDTH)) return undefined;
-    if (teacher.kind !== 'mlp' || teacher.hidden.length !== 1) return undefined;
-    if (teacher.hidden[0] > teacherCapacity(spec.inputDim, spec.outputDim)) return undefined;
-    return {
-      kind: 'mlp',
-      widths,
-      teacherHidden: teacher.hidden[0],
-      studentTanh: spec.activation === 'tanh',
-      teacherTanh: teacher.activation === 'tanh',
-      teacherParams: data.teacherParams,
-    };
-  }
   return undefined;
 }
 
-/** Whether the fused path can train this model on this data (MSE loss is the caller's check). */
-export function canFuse(model: Model, data: DataSource): boolean {
-  return fusedNetwork(model, data) !== undefined;
+/** Teacher–student data under this loss: itself under MSE, the data inside SoftmaxTargets under cross-entropy. */
+function teacherStudentOf(data: DataSource, loss: LossKind): TeacherStudent | undefined {
+  const source = loss === 'mse' ? data : data instanceof SoftmaxTargets ? data.inner : undefined;
+  return source instanceof TeacherStudent ? source : undefined;
+}
+
+/** A one-hidden-layer MLP (widths ≤ 4) on one-hidden-layer MLP teacher–student data, MSE or cross-entropy. */
+function mlpNetwork(
+  spec: Extract<Model['spec'], { kind: 'mlp' }>,
+  data: DataSource,
+  loss: LossKind,
+): FusedNetwork | undefined {
+  const source = teacherStudentOf(data, loss);
+  if (!source) return undefined;
+  const teacher = source.teacher.spec;
+  const widths = layerWidths(spec);
+  if (spec.hidden.length !== 1 || !widths.every((w) => w <= NARROW_MAX_WIDTH)) return undefined;
+  if (teacher.kind !== 'mlp' || teacher.hidden.length !== 1) return undefined;
+  if (teacher.hidden[0] > teacherCapacity(spec.inputDim, spec.outputDim)) return undefined;
+  return {
+    kind: 'mlp',
+    widths,
+    teacherHidden: teacher.hidden[0],
+    studentTanh: spec.activation === 'tanh',
+    teacherTanh: teacher.activation === 'tanh',
+    crossEntropy: loss === 'cross-entropy',
+    teacherParams: source.teacherParams,
+  };
+}
+
+/**
+ * An RNN student on RNN teacher–student data: MSE against the noisy labels, or cross-entropy against
+ * their softmax (the experiments' SoftmaxTargets around the teacher–student data).
+ */
+function rnnNetwork(
+  spec: Extract<Model['spec'], { kind: 'rnn' }>,
+  data: DataSource,
+  loss: LossKind,
+): FusedNetwork | undefined {
+  const source = teacherStudentOf(data, loss);
+  if (!source) return undefined;
+  const teacher = source.teacher.spec;
+  if (teacher.kind !== 'rnn' || teacher.sequenceLength !== spec.sequenceLength) return undefined;
+  const { inputDim, hidden, outputDim, sequenceLength } = spec;
+  if (hidden > RNN_MAX.hidden || inputDim > RNN_MAX.width || outputDim > RNN_MAX.width) return undefined;
+  if (sequenceLength > RNN_MAX.sequence || sequenceLength * inputDim > RNN_MAX.features) return undefined;
+  if (teacher.hidden > RNN_MAX.teacherHidden) return undefined;
+  return {
+    kind: 'rnn',
+    widths: [inputDim, hidden, outputDim],
+    sequenceLength,
+    teacherHidden: teacher.hidden,
+    crossEntropy: loss === 'cross-entropy',
+    teacherParams: source.teacherParams,
+  };
+}
+
+/** Whether the fused path can train this model on this data under this loss. */
+export function canFuse(model: Model, data: DataSource, loss: LossKind): boolean {
+  return fusedNetwork(model, data, loss) !== undefined;
+}
+
+/**
+ * Whether 'auto' takes the fused path: it can, and the kernel is expected to beat the general path
+ * (an RNN whose step at this batch size is short; see RNN_AUTO_MAX_WORK). `path: 'fused'` still
+ * runs a longer one.
+ */
+export function prefersFused(model: Model, data: DataSource, loss: LossKind, batchSize: number): boolean {
+  const network = fusedNetwork(model, data, loss);
+  if (!network) return false;
+  return network.kind !== 'rnn' || rnnStepWork(network, batchSize) <= RNN_AUTO_MAX_WORK;
+}
+
+/** SGD steps one fused dispatch runs for this model, data and loss at this batch size (undefined: no fused kernel). */
+export function fusedDispatchSteps(
+  model: Model,
+  data: DataSource,
+  loss: LossKind,
+  batchSize: number,
+): number | undefined {
+  const network = fusedNetwork(model, data, loss);
+  return network && fusedStepsPerDispatch(network, batchSize);
 }
 
 /**
@@ -70,11 +149,13 @@ export function fusedSgd(
   engine: Engine,
   model: Model,
   data: DataSource,
+  loss: LossKind,
   params: readonly Tensor[],
   run: FusedRun,
 ): Tensor {
-  const network = fusedNetwork(model, data);
+  const network = fusedNetwork(model, data, loss);
   if (!network) throw new InputError('train.path', `'fused' needs ${FUSED_REQUIREMENTS}`);
-  const { inputs, noise } = data as LinearTeacher | TeacherStudent;
+  const source = data instanceof SoftmaxTargets ? data.inner : data;
+  const { inputs, noise } = source as LinearTeacher | TeacherStudent;
   return fusedSgdSteps(engine, network, params, { rootX: inputs.root, rootEps: noise.root }, run);
 }

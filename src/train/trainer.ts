@@ -11,7 +11,7 @@ import { InputError, positiveInteger } from '../errors.ts';
 import { type LossFunction, type LossKind, lossFunction } from '../models/losses.ts';
 import type { Model } from '../models/model.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
-import { canFuse, FUSED_REQUIREMENTS, fusedSgd } from './fused.ts';
+import { canFuse, FUSED_REQUIREMENTS, fusedSgd, prefersFused } from './fused.ts';
 import {
   fusedRefusal,
   learningRateAt,
@@ -69,9 +69,11 @@ export interface TrainOptions {
    */
   onLog?: (updates: number, loss: Float32Array) => void | Promise<void>;
   /**
-   * 'fused' runs many steps per dispatch (plain SGD at a constant rate, MSE, on the models and data of
-   * `FUSED_REQUIREMENTS`: deep linear on a linear teacher, small one-hidden-layer MLP teacher–student),
-   * 'general' one tape step per submit; 'auto' (default) picks fused whenever it applies.
+   * 'fused' runs many steps per dispatch (plain SGD at a constant rate on the models, data and losses
+   * of `FUSED_REQUIREMENTS`: deep linear on a linear teacher and small one-hidden-layer MLP
+   * teacher–student under MSE or cross-entropy, small RNN teacher–student under MSE or cross-entropy),
+   * 'general' one tape step per submit; 'auto' (default) picks fused whenever it applies, except for an
+   * RNN whose step is too long for one invocation per replica (`prefersFused`).
    */
   path?: 'auto' | 'fused' | 'general';
 }
@@ -159,12 +161,22 @@ async function trainSteps(
 ): Promise<DivergenceReport[]> {
   const path = options.path ?? 'auto';
   const refusal = fusedRefusal(options.optimizer, options.schedule);
-  const fusable = options.loss === 'mse' && canFuse(options.model, options.data);
+  const fusable = typeof options.loss === 'string' && canFuse(options.model, options.data, options.loss);
   if (path === 'fused' && refusal) throw new InputError('train.path', `'fused' refuses: ${refusal}`);
   if (path === 'fused' && !fusable) {
     throw new InputError('train.path', `'fused' needs ${FUSED_REQUIREMENTS}`);
   }
-  const useFused = path === 'fused' || (path === 'auto' && fusable && !refusal);
+  // 'auto' judges the longest step: GD's batch where the run switches to it.
+  const largestBatch = Math.max(
+    options.batchSize,
+    options.switchToGdAt === undefined ? 0 : (options.gdBatchSize ?? 1000),
+  );
+  const useFused =
+    path === 'fused' ||
+    (path === 'auto' &&
+      fusable &&
+      !refusal &&
+      prefersFused(options.model, options.data, options.loss as LossKind, largestBatch));
   const start = options.startStep ?? 0;
   const end = start + options.steps;
   const logEvery = options.logEvery ?? 0;
@@ -197,7 +209,7 @@ async function trainSteps(
     while (last < end - 1 && !isLogPoint(last + 1, logSchedule) && last + 1 !== options.switchToGdAt) last++;
     const gd = options.switchToGdAt !== undefined && step >= options.switchToGdAt;
     if (useFused) {
-      const loss = fusedSgd(engine, options.model, options.data, options.params, {
+      const loss = fusedSgd(engine, options.model, options.data, options.loss as LossKind, options.params, {
         learningRate: options.learningRate,
         batchSize: gd ? (options.gdBatchSize ?? 1000) : options.batchSize,
         steps: last - step + 1,
