@@ -13,7 +13,7 @@ import { type FinalValue, finalValues, type ResultRow, relativeFinalValues, summ
 /** A Vega-Lite (v6) specification as plain JSON. */
 export type VegaLiteSpec = Record<string, unknown>;
 
-export const MEASURED_LABEL = 'SGD: mean ± s.e. over seeds';
+export const MEASURED_LABEL = 'measured: mean ± s.e. over seeds';
 export const THEORY_LABEL = 'theory (closed form)';
 
 /** Colour-blind-safe categorical palette (Okabe–Ito, then Tableau). */
