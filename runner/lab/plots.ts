@@ -46,6 +46,12 @@ const THEORY_NAMES: Partial<Record<LiveMetric, string>> = {
   lambdaMaxAtMinimum: 'λ_max*',
 };
 
+/** Axis titles where the view's title is longer than the plot is high. */
+const Y_TITLES: Partial<Record<LiveMetric, string>> = {
+  lambdaMax: 'λ_max(H)',
+  lambdaMaxAtMinimum: 'λ_max(H) at minimum',
+};
+
 function panelFor(metric: LiveMetric): PanelSpec {
   return {
     name: metric,
@@ -53,7 +59,7 @@ function panelFor(metric: LiveMetric): PanelSpec {
     metrics: [metric],
     title: SYMBOLS[metric],
     yScale: 'log',
-    y: SYMBOLS[metric],
+    y: Y_TITLES[metric] ?? SYMBOLS[metric],
   };
 }
 

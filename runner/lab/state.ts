@@ -176,7 +176,8 @@ export function labConfigInput(state: LabState): ExperimentConfigInput {
         name: 'curvature',
         kind: 'timeseries',
         metrics: ['sharpness', 'fluctuation', 'lambdaMax', 'lambdaMaxAtMinimum'],
-        title: 'Sharpness T = Tr H, gradient fluctuation S and λ_max (at the iterate and at the nearest minimum) during training',
+        title:
+          'Sharpness T = Tr H, gradient fluctuation S and λ_max (at the iterate and at the nearest minimum) during training',
         yScale: 'log',
       },
       { name: 'loss', kind: 'timeseries', metrics: ['loss'], title: 'Training loss', yScale: 'log' },
