@@ -186,7 +186,10 @@ test('served by `lab`: loads without console errors, finds the adapter, trains; 
   assert.ok(pageRows.some((r) => r.seed === 'theory' && r.metric === 'sharpness'));
   // λ_max* stands beside λ_max at the nearest minimum, never beside λ_max at the iterate.
   const theoryMetrics = new Set(pageRows.filter((r) => r.seed === 'theory').map((r) => r.metric));
-  assert.ok(theoryMetrics.has('lambdaMaxAtMinimum') && !theoryMetrics.has('lambdaMax'), [...theoryMetrics].join());
+  assert.ok(
+    theoryMetrics.has('lambdaMaxAtMinimum') && !theoryMetrics.has('lambdaMax'),
+    [...theoryMetrics].join(),
+  );
   assert.match(
     await page.$eval('#status', (e) => e.textContent ?? ''),
     /done · step 300 of 300 · [\d,]+ steps\/s/,
