@@ -11,6 +11,7 @@ import { PROFILE_FLAGS, profileRequest, startProfile } from '../runner/node/prof
 import { InputError } from '../src/errors.ts';
 import type { AdapterDescription } from '../src/gpu/context.ts';
 import { benchMetadata, formatMetadata, takeJsonFile } from './meta.ts';
+import { runPythonPeer } from './python.ts';
 import type { BenchContext, BenchResult, BenchSuite } from './suite.ts';
 import { disposeTfjsWebgpu, loadTfjsWebgpu } from './tfjs.ts';
 
@@ -138,6 +139,7 @@ export async function main(argv: string[]): Promise<number> {
           log,
           tfjs: () => loadTfjsWebgpu(adapter, device),
           mnistDigits: () => loadMnist().train,
+          python: runPythonPeer,
           runInPage: async (job: string, params: unknown, log: (line: string) => void) =>
             (await import('./browser/run.ts')).runBenchPageJob(job as 'hvp-peers', params as never, {
               log,

@@ -18,6 +18,8 @@ export interface BenchContext {
   tfjs(): Promise<TfjsWebgpu>;
   /** The MNIST training digits (the Node host reads them from the `mnist` package). Absent in the page. */
   mnistDigits?(): DigitSet;
+  /** Runs a numpy peer (bench/peers/NAME.py): JSON in, JSON out. Absent in the page. */
+  python?(script: string, input: unknown): Promise<unknown>;
   /** Runs a job of the bench page (bench/browser/page.ts) in Chromium and returns its result. Absent in the page. */
   runInPage?(job: string, params: unknown, log: (line: string) => void): Promise<unknown>;
 }

@@ -10,12 +10,14 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HVP_PEER_TOLERANCE, type HvpPeerCase, hvpPeersJob } from '../bench/hvp-peers.ts';
+import { numpyDeepLinearInput } from '../bench/init-scale.ts';
 import { MATMUL_ENGINES, matmulShapes } from '../bench/matmul.ts';
 import { takeJsonFile } from '../bench/meta.ts';
 import { quickPresetNames } from '../bench/quick-presets.ts';
 import { disposeTfjsWebgpu, loadTfjsGradients, loadTfjsWebgpu } from '../bench/tfjs.ts';
 import { tfjsDeepLinearSgd } from '../bench/tfjs-train.ts';
-import { PRESET_NAMES } from '../src/experiments/presets/index.ts';
+import { validateExperiment } from '../src/experiments/config.ts';
+import { loadPreset, PRESET_NAMES } from '../src/experiments/presets/index.ts';
 import type { LossKind } from '../src/models/losses.ts';
 import { buildModel, type ModelSpec } from '../src/models/model.ts';
 import { runCli } from './helpers/cli.ts';
@@ -291,6 +293,34 @@ test('SHARPNESS_LAB_BENCH_PRESETS: every preset by default, a named subset, unkn
 test.after(async () => {
   await disposeTfjsWebgpu();
   await destroyTestEngine();
+});
+
+test('numpy peer of init-scale: trains what the preset trains, and refuses what it cannot', () => {
+  const config = loadPreset('init-scale');
+  const input = numpyDeepLinearInput(validateExperiment(config));
+  const scales = config.groups.map((g) => (g.overrides as { init: { scale: number } }).init.scale);
+  assert.equal(
+    input.replicaScales,
+    scales.flatMap((s) => new Array(config.seeds).fill(s)),
+  );
+  assert.equal(input.widths, [2, 2, 2, 2]);
+  assert.is(input.steps, config.train.steps);
+  assert.is(input.batch, config.train.batchSize);
+  assert.is(input.learningRate, config.train.learningRate);
+  const std = (config.data as { noiseStd: number[] }).noiseStd;
+  assert.equal(input.sigmaEps, [
+    [std[0] ** 2, 0],
+    [0, std[1] ** 2],
+  ]);
+  const mixed = {
+    ...config,
+    groups: [...config.groups, { name: 'fast', overrides: { train: { learningRate: 0.01 } } }],
+  };
+  assert.throws(() => numpyDeepLinearInput(validateExperiment(mixed)), /differ only in their init scale/);
+  assert.throws(
+    () => numpyDeepLinearInput(validateExperiment(loadPreset('sharpening-mnist'))),
+    /deep linear networks on a linear teacher/,
+  );
 });
 
 test.run();
