@@ -4,9 +4,12 @@
  * general path (tape forward/backward, one submit per step) and a straightforward tfjs-webgpu loop
  * (bench/tfjs-train.ts) on the same adapter — timed interleaved; the other models run the general
  * path (1 and 8 replicas). Before timing, the tfjs loop and ours train from the same weights and
- * their population loss must fall toward the noise floor, so the peer is an honest SGD.
+ * their population loss must fall toward the noise floor, so the peer is an honest SGD. For MLPs the
+ * general path's step is also set against its matmul bound: the same products alone, timed
+ * interleaved with the steps.
  */
 
+import { matmul } from '../src/kernels/matmul.ts';
 import { initParameters } from '../src/models/init.ts';
 import { layerWidths } from '../src/models/model.ts';
 import type { Tensor } from '../src/tensor/engine.ts';
@@ -31,6 +34,12 @@ export interface TrainResult extends BenchResult {
   batchSize: number;
   /** null when the engine could not run (then `error` says why). */
   stepsPerSecond: number | null;
+  /**
+   * General-path MLPs: time of the step's matrix products alone (forward x·Wᵀ per layer, backward
+   * gᵀ·h per layer and g·W below the top, same shapes and replicas) over the time of the whole step,
+   * both timed interleaved: the fraction of the matmul-bound step rate the step reaches.
+   */
+  matmulBoundFraction?: number;
 }
 
 /** Did a loop learn: population loss before and after `steps` SGD steps from the same weights. */
@@ -315,10 +324,14 @@ async function pathRow(
     steps: path === 'fused' ? dispatchSteps * Math.ceil(10 / dispatchSteps) : 10,
     learningRate: 1e-3,
   });
+  const products = path === 'general' ? mlpProducts(context, setup, replicas, runner.steps) : undefined;
   try {
     await runner.rep();
-    const [timing] = await measureInterleaved([runner.rep], { minSeconds: context.minSeconds, minReps: 2 });
+    await products?.rep();
+    const reps = products ? [runner.rep, products.rep] : [runner.rep];
+    const [timing, bound] = await measureInterleaved(reps, { minSeconds: context.minSeconds, minReps: 2 });
     return {
+      ...(bound ? { matmulBoundFraction: bound.median / timing.median } : {}),
       engine: 'sharpness-lab',
       shape: [replicas, setup.batchSize],
       gflops: null,
@@ -330,12 +343,65 @@ async function pathRow(
     };
   } finally {
     runner.dispose();
+    products?.dispose();
   }
+}
+
+/**
+ * The matrix products of `steps` general-path steps of an MLP (undefined for other models), as the
+ * tape launches them: forward h·Wᵀ per layer, backward ∂W = gᵀ·h per layer and ∂h = g·W below the
+ * top layer (the input takes no gradient). Bias, activation and loss kernels are left out.
+ */
+function mlpProducts(
+  context: BenchContext,
+  setup: BenchSetup,
+  replicas: number,
+  steps: number,
+): { rep(): Promise<void>; dispose(): void } | undefined {
+  const spec = setup.model.spec;
+  if (spec.kind !== 'mlp') return undefined;
+  const { engine } = context;
+  const widths = layerWidths(spec);
+  const rows = setup.batchSize;
+  const filled = (shape: number[]) =>
+    engine.tensor(new Float32Array(replicas * shape[0] * shape[1]).fill(0.01), shape, { batch: replicas });
+  const layers = widths.slice(1).map((out, l) => ({
+    input: filled([rows, widths[l]]),
+    weight: filled([out, widths[l]]),
+    grad: filled([rows, out]),
+    output: engine.empty([rows, out], { batch: replicas }),
+    weightGrad: engine.empty([out, widths[l]], { batch: replicas }),
+    inputGrad: l > 0 ? engine.empty([rows, widths[l]], { batch: replicas }) : undefined,
+  }));
+  return {
+    async rep() {
+      for (let s = 0; s < steps; s++) {
+        for (const layer of layers)
+          matmul(engine, layer.input, layer.weight, { transposeB: true, out: layer.output });
+        for (const layer of [...layers].reverse()) {
+          matmul(engine, layer.grad, layer.input, { transposeA: true, out: layer.weightGrad });
+          if (layer.inputGrad) matmul(engine, layer.grad, layer.weight, { out: layer.inputGrad });
+        }
+        engine.flush();
+      }
+      await engine.sync();
+    },
+    dispose() {
+      for (const layer of layers) for (const t of Object.values(layer)) t?.dispose();
+    },
+  };
 }
 
 async function run(context: BenchContext): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
-  for (const setup of benchSetups(context)) {
+  // SHARPNESS_LAB_BENCH_TRAIN_MODELS=MNIST,RNN: only the set-ups whose names contain one of these.
+  const only = globalThis.process?.env?.SHARPNESS_LAB_BENCH_TRAIN_MODELS?.split(',').map((n) =>
+    n.trim().toLowerCase(),
+  );
+  const setups = benchSetups(context).filter(
+    (s) => !only || only.some((n) => s.name.toLowerCase().includes(n)),
+  );
+  for (const setup of setups) {
     if (setup.model.spec.kind === 'deep-linear') {
       results.push(...(await learningChecks(context, setup)));
       for (const replicas of [1, 64]) results.push(...(await deepLinearRow(context, setup, replicas)));
@@ -353,6 +419,9 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
   return results;
 }
 
+const bound = (fraction: number | undefined) =>
+  fraction === undefined ? '' : `${(100 * fraction).toFixed(0)} %`;
+
 function ratio(x: number | null | undefined, y: number | null | undefined): string {
   return x && y ? `${(x / y).toFixed(1)}×` : '—';
 }
@@ -368,7 +437,17 @@ function formatTable(all: readonly BenchResult[]): string {
     const key = `${r.model}\u0000${r.replicas}`;
     groups.set(key, [...(groups.get(key) ?? []), r]);
   }
-  const header = ['model', 'replicas', 'batch', 'fused', 'general', 'tfjs', 'fused/general', 'fused/tfjs'];
+  const header = [
+    'model',
+    'replicas',
+    'batch',
+    'fused',
+    'general',
+    'tfjs',
+    'fused/general',
+    'fused/tfjs',
+    'general / matmul bound',
+  ];
   const table = [...groups.values()].map((g) => {
     const by = (p: TrainPath) => g.find((r) => r.path === p);
     const cell = (p: TrainPath) => {
@@ -384,6 +463,7 @@ function formatTable(all: readonly BenchResult[]): string {
       cell('tfjs'),
       by('fused') ? ratio(by('fused')?.stepsPerSecond, by('general')?.stepsPerSecond) : '',
       by('tfjs') ? ratio(by('fused')?.stepsPerSecond, by('tfjs')?.stepsPerSecond) : '',
+      bound(by('general')?.matmulBoundFraction),
     ];
   });
   lines.push('', markdownTable(header, table), '');

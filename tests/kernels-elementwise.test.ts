@@ -163,7 +163,11 @@ test('shapes that do not broadcast are input errors naming the operand', async (
 test('gather rows by u32 index, per replica and shared', async () => {
   const engine = await testEngine();
   const rows = 129;
-  const width = 17;
+  // Rows copied in one piece (3), in two unequal pieces (17: 9 + 8), in four (50: 13 × 3 + 11).
+  for (const width of [3, 17, 50]) await gatherCase(engine, rows, width);
+});
+
+async function gatherCase(engine: Awaited<ReturnType<typeof testEngine>>, rows: number, width: number) {
   const src = f32(randomArray(seededRandom(7), 3 * rows * width));
   const random = seededRandom(8);
   const index = Uint32Array.from({ length: 3 * 64 }, () => Math.floor(random() * rows));
@@ -180,12 +184,12 @@ test('gather rows by u32 index, per replica and shared', async () => {
   const shared = engine.tensor(index.slice(0, 64), [64], { dtype: 'u32' });
   const out2 = gatherRows(engine, tsrc, shared);
   const got2 = await out2.read();
-  assert.equal(
-    got2[(2 * 64 + 5) * width + 2],
-    src[(rows * 2 + index[5]) * width + 2],
-    'replica 2 uses the shared indices',
-  );
+  const expectedShared: number[] = [];
+  for (let b = 0; b < 3; b++)
+    for (let r = 0; r < 64; r++)
+      for (let c = 0; c < width; c++) expectedShared.push(src[(b * rows + index[r]) * width + c]);
+  assert.equal(Array.from(got2), expectedShared, 'every replica uses the shared indices');
   for (const t of [tsrc, tindex, out, shared, out2]) t.dispose();
-});
+}
 
 test.run();

@@ -10,6 +10,8 @@ import {
   type MatmulVariant,
   matmul,
   matmulVariant,
+  matmulVariantAvailable,
+  SWIFTSHADER_SUBGROUP,
 } from '../src/kernels/matmul.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
 import { assertClose, dotTolerance, F32_EPS, randomArray, seededRandom } from './helpers/reference.ts';
@@ -91,6 +93,8 @@ function reference(
 
 async function check(c: Case, seed: number): Promise<void> {
   const engine = await testEngine();
+  // The subgroup kernel runs only on SwiftShader with subgroups (elsewhere matmul refuses it, below).
+  if (c.variant && !matmulVariantAvailable(engine, c.variant)) return;
   const random = seededRandom(seed);
   const batch = Math.max(c.batchA, c.batchB);
   const a = Float32Array.from(randomArray(random, c.batchA * c.M * c.K));
@@ -270,12 +274,59 @@ test('matmulVariant: 16×8 on SwiftShader unless M < 16, workgroups fitted to th
     assert.equal(matmulVariant(engine, 512, 512), { variant: 'tile4x4', workgroup: [8, 8] });
     return;
   }
-  assert.equal(matmulVariant(engine, 512, 512), { variant: 'tile16x8', workgroup: [8, 4] });
-  assert.equal(matmulVariant(engine, 64, 4096), { variant: 'tile16x8', workgroup: [8, 4] });
-  assert.equal(matmulVariant(engine, 32, 32), { variant: 'tile16x8', workgroup: [4, 2] });
+  // Results wider than 16 columns take the subgroup form of the 16×8 kernel where subgroups exist.
+  const wide = matmulVariantAvailable(engine, 'subgroup16x8') ? 'subgroup16x8' : 'tile16x8';
+  assert.equal(matmulVariant(engine, 512, 512), { variant: wide, workgroup: [8, 4] });
+  assert.equal(matmulVariant(engine, 64, 4096), { variant: wide, workgroup: [8, 4] });
+  assert.equal(matmulVariant(engine, 32, 32), { variant: wide, workgroup: [4, 2] });
+  assert.equal(matmulVariant(engine, 64, 20), { variant: wide, workgroup: [4, 4] });
+  assert.equal(matmulVariant(engine, 64, 16), { variant: 'tile16x8', workgroup: [2, 4] });
   assert.equal(matmulVariant(engine, 4096, 3), { variant: 'tile16x8', workgroup: [1, 4] });
   assert.equal(matmulVariant(engine, 3, 17), { variant: 'tile4x4', workgroup: [8, 1] });
   assert.equal(matmulVariant(engine, 3, 17, 'tile16x8'), { variant: 'tile16x8', workgroup: [4, 1] });
+  if (wide === 'subgroup16x8') {
+    // Forced onto a narrow result, its workgroup is still a whole subgroup wide.
+    assert.equal(matmulVariant(engine, 3, 5, 'subgroup16x8'), { variant: 'subgroup16x8', workgroup: [4, 1] });
+  }
+});
+
+test('subgroup16x8: bit for bit the 16×8 kernel (same products, same order), edges and N, K < 4 included', async () => {
+  const engine = await testEngine();
+  if (!matmulVariantAvailable(engine, 'subgroup16x8')) {
+    const a = engine.empty([4, 4]);
+    assert.throws(
+      () => matmul(engine, a, a, { variant: 'subgroup16x8' }),
+      /needs SwiftShader with the subgroups/,
+    );
+    a.dispose();
+    return;
+  }
+  const random = seededRandom(4242);
+  // [batch, M, K, N, Aᵀ, Bᵀ, workgroup]: partial row and column blocks, K odd and < 4, N < 4 (WG_X
+  // padded to a subgroup), wider workgroups, rows past the last workgroup row.
+  const cases: [number, number, number, number, boolean, boolean, [number, number]?][] = [
+    [3, 37, 21, 45, false, false],
+    [2, 16, 1, 3, true, false],
+    [2, 19, 3, 2, false, true],
+    [1, 70, 5, 130, true, true],
+    [4, 33, 8, 24, false, false, [8, 1]],
+    [1, 50, 7, 9, true, true, [4, 4]],
+  ];
+  for (const [batch, M, K, N, transposeA, transposeB, workgroup] of cases) {
+    const a = engine.tensor(randomArray(random, batch * M * K), transposeA ? [K, M] : [M, K], { batch });
+    const b = engine.tensor(randomArray(random, batch * K * N), transposeB ? [N, K] : [K, N], { batch });
+    const options = { transposeA, transposeB };
+    const plain = await matmul(engine, a, b, { ...options, variant: 'tile16x8' }).read();
+    const shared = await matmul(engine, a, b, { ...options, variant: 'subgroup16x8', workgroup }).read();
+    assert.equal(Array.from(shared), Array.from(plain), `${batch}×${M}×${K}×${N}`);
+    for (const t of [a, b]) t.dispose();
+  }
+  const a = engine.empty([32, 32]);
+  assert.throws(
+    () => matmul(engine, a, a, { variant: 'subgroup16x8', workgroup: [SWIFTSHADER_SUBGROUP + 2, 1] }),
+    (error: unknown) => error instanceof InputError && /multiple of 4/.test(String(error)),
+  );
+  a.dispose();
 });
 
 test('an unknown variant is an input error', async () => {

@@ -4,7 +4,7 @@ import { loadShaderSources } from '../runner/node/shaders.ts';
 import { KernelError } from '../src/errors.ts';
 import { expandIncludes } from '../src/gpu/shader/include.ts';
 import { packUniforms, reflectShader } from '../src/gpu/shader/reflect.ts';
-import { compileShader, KernelRegistry } from '../src/gpu/shader/registry.ts';
+import { compileShader, KernelRegistry, shaderSupported } from '../src/gpu/shader/registry.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
 
 const test = suite('kernel registry');
@@ -118,6 +118,23 @@ test('an error inside an included file points at that file and line', async () =
   assert.throws(
     () => expandIncludes('a.wgsl', { 'a.wgsl': '//!include b.wgsl', 'b.wgsl': '//!include a.wgsl' }),
     /include cycle: a\.wgsl → b\.wgsl → a\.wgsl/,
+  );
+});
+
+test('a shader whose `enable` names a feature the device lacks is not compiled (and start-up does not fail)', async () => {
+  const engine = await testEngine();
+  const body = '@compute @workgroup_size(1) fn main() {}';
+  // 'chromium_experimental_nothing' is no WebGPU feature: no device has it.
+  const registry = await KernelRegistry.create(engine.device, {
+    'plain.wgsl': body,
+    'missing.wgsl': `enable chromium_experimental_nothing;\n${body}`,
+  });
+  assert.ok(registry.reflection('plain.wgsl').entries.has('main'));
+  assert.throws(() => registry.reflection('missing.wgsl'), /no such shader/);
+  assert.is(shaderSupported(engine.device, `enable f16;\n${body}`), engine.device.features.has('shader-f16'));
+  assert.is(
+    shaderSupported(engine.device, `enable subgroups;\n${body}`),
+    engine.device.features.has('subgroups'),
   );
 });
 

@@ -40,8 +40,9 @@ export interface GpuContextOptions {
 }
 
 /**
- * Requests a device with every limit at the adapter's maximum and its `timestamp-query` feature when
- * offered, and attaches the diagnostics that name the kernels in flight on loss or error.
+ * Requests a device with every limit at the adapter's maximum and its `timestamp-query` and
+ * `subgroups` features when offered (SwiftShader's matmul shares loads across a subgroup), and
+ * attaches the diagnostics that name the kernels in flight on loss or error.
  */
 export async function requestGpuContext(
   adapter: GPUAdapter,
@@ -51,6 +52,7 @@ export async function requestGpuContext(
   const adapterInfo = describeGpuAdapter(adapter, where);
   const requiredFeatures: GPUFeatureName[] = [];
   if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
+  if (adapter.features.has('subgroups')) requiredFeatures.push('subgroups' as GPUFeatureName);
   const device = await adapter.requestDevice({
     requiredLimits: adapterInfo.limits,
     requiredFeatures,

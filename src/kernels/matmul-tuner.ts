@@ -7,7 +7,15 @@
 import type { ProfileClock } from '../profile/profiler.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 import type { MatmulShape, TunedMatmul } from '../tune/cache.ts';
-import { MATMUL_VARIANTS, type MatmulConfig, type MatmulVariant, matmul, matmulVariant } from './matmul.ts';
+import {
+  MATMUL_VARIANTS,
+  type MatmulConfig,
+  type MatmulVariant,
+  matmul,
+  matmulVariant,
+  matmulVariantAvailable,
+  SWIFTSHADER_SUBGROUP,
+} from './matmul.ts';
 
 export interface ShapeClass {
   name: string;
@@ -63,6 +71,7 @@ export function matmulCandidates(engine: Engine, shape: MatmulShape): MatmulConf
     }
   };
   for (const variant of Object.keys(MATMUL_VARIANTS) as MatmulVariant[]) {
+    if (!matmulVariantAvailable(engine, variant)) continue;
     const { rows, cols } = MATMUL_VARIANTS[variant];
     if (variant === 'flat4x4') {
       const blocks = batch * Math.ceil(M / 4) * Math.ceil(N / 4);
@@ -73,7 +82,8 @@ export function matmulCandidates(engine: Engine, shape: MatmulShape): MatmulConf
     const needX = Math.ceil(N / cols);
     const needY = Math.ceil(M / rows);
     for (const x of pow2Upto(Math.min(64, limits.maxComputeWorkgroupSizeX))) {
-      if (x >= 2 * needX) continue;
+      if (x >= 2 * needX && !(variant === 'subgroup16x8' && x === SWIFTSHADER_SUBGROUP)) continue;
+      if (variant === 'subgroup16x8' && x % SWIFTSHADER_SUBGROUP !== 0) continue;
       for (const y of pow2Upto(Math.min(32, limits.maxComputeWorkgroupSizeY))) {
         if (y >= 2 * needY || x * y > maxInvocations) continue;
         // Below 4 invocations a workgroup leaves SIMD lanes idle, unless the result is that small.

@@ -42,15 +42,29 @@ export interface MatmulOptions {
  *   flattened into one axis of 64-wide workgroups; for many small products (attention, per-sample
  *   gradients), which the other kernels would give one mostly idle workgroup per replica.
  * - `tile16x8` (shaders/matmul_16x8.wgsl): 16×8 per invocation in straight-line code; the default on
- *   SwiftShader, where loads are emulated gathers and the big block does 128 multiply-adds per 24
- *   loads (about 2× the 4×4 kernel's GFLOP/s there, see bench/README.md).
+ *   SwiftShader without subgroups, where loads are emulated gathers and the big block does 128
+ *   multiply-adds per 24 loads (about 2× the 4×4 kernel's GFLOP/s there, see bench/README.md).
+ * - `subgroup16x8` (shaders/matmul_16x8_subgroup.wgsl): the 16×8 kernel with each subgroup of four
+ *   neighbouring invocations loading its shared 16 rows of A once and broadcasting them (12 loads
+ *   per k instead of 24); bit for bit the 16×8 kernel's results. SwiftShader only (its subgroups are
+ *   four consecutive invocations), with the `subgroups` feature and WG_X a multiple of 4.
  */
 export const MATMUL_VARIANTS = {
   tile4x4: { shader: 'matmul.wgsl', rows: 4, cols: 4 },
   tile16x8: { shader: 'matmul_16x8.wgsl', rows: 16, cols: 8 },
   flat4x4: { shader: 'matmul_flat.wgsl', rows: 4, cols: 4 },
+  subgroup16x8: { shader: 'matmul_16x8_subgroup.wgsl', rows: 16, cols: 8 },
 } as const;
 export type MatmulVariant = keyof typeof MATMUL_VARIANTS;
+
+/** Invocations of one subgroup on SwiftShader (its SIMD width): `subgroup16x8`'s WG_X is a multiple. */
+export const SWIFTSHADER_SUBGROUP = 4;
+
+/** Whether this engine can run a variant: `subgroup16x8` needs SwiftShader with the `subgroups` feature. */
+export function matmulVariantAvailable(engine: Engine, variant: MatmulVariant): boolean {
+  if (variant !== 'subgroup16x8') return true;
+  return isSwiftShader(engine.context) && engine.context.device.features.has('subgroups');
+}
 
 export interface MatmulConfig extends TunedConfig {
   variant: MatmulVariant;
@@ -70,6 +84,11 @@ export function checkMatmulConfig(value: unknown, path: string, limits: Workgrou
   const x = positiveIntegerEntry(wg[0], `${path}.workgroup[0]`);
   const y = positiveIntegerEntry(wg[1], `${path}.workgroup[1]`);
   if (variant === 'flat4x4' && y !== 1) fail(`${path}.workgroup`, 'the flattened kernel takes [WG, 1]');
+  if (variant === 'subgroup16x8' && x % SWIFTSHADER_SUBGROUP !== 0)
+    fail(
+      `${path}.workgroup`,
+      `the subgroup kernel takes a WG_X that is a multiple of ${SWIFTSHADER_SUBGROUP}`,
+    );
   if (
     x > limits.maxComputeWorkgroupSizeX ||
     y > limits.maxComputeWorkgroupSizeY ||
@@ -154,7 +173,9 @@ function fitPow2(n: number, max: number): number {
  * forces the kernel). Hardware adapters keep the 4×4 kernel with 8×8 workgroups. On SwiftShader
  * (CPU) the 16×8 kernel is used unless M < 16, where most of its rows would be clamped copies, and
  * workgroups are shrunk (powers of two) to the invocations the result needs, at most 8 × 4 (16×8)
- * or 8 × 8 (4×4), so small matrices do not launch mostly idle workgroups.
+ * or 8 × 8 (4×4), so small matrices do not launch mostly idle workgroups. With subgroups the 16×8
+ * kernel's subgroup form takes results wider than 16 columns (WG_X ≥ 4; narrower ones would pad
+ * WG_X with idle invocations).
  */
 export function matmulVariant(
   engine: Engine,
@@ -173,12 +194,14 @@ export function matmulVariant(
   if (!isSwiftShader(engine.context)) {
     return { variant: variant ?? 'tile4x4', workgroup: MATMUL_DEFAULT_WORKGROUP };
   }
-  const chosen = variant ?? (M >= 16 ? 'tile16x8' : 'tile4x4');
+  const subgroups = N > 16 && matmulVariantAvailable(engine, 'subgroup16x8');
+  const chosen = variant ?? (M >= 16 ? (subgroups ? 'subgroup16x8' : 'tile16x8') : 'tile4x4');
   const { rows, cols } = MATMUL_VARIANTS[chosen];
-  const maxY = chosen === 'tile16x8' ? 4 : 8;
+  const maxY = chosen === 'tile4x4' ? 8 : 4;
+  const minX = chosen === 'subgroup16x8' ? SWIFTSHADER_SUBGROUP : 1;
   return {
     variant: chosen,
-    workgroup: [fitPow2(Math.ceil(N / cols), 8), fitPow2(Math.ceil(M / rows), maxY)],
+    workgroup: [Math.max(minX, fitPow2(Math.ceil(N / cols), 8)), fitPow2(Math.ceil(M / rows), maxY)],
   };
 }
 
@@ -197,7 +220,8 @@ export function matmulConfig(
 ): { variant: MatmulVariant; workgroup: readonly [number, number]; source: 'options' | 'tuned' | 'default' } {
   if (options.variant === undefined && options.workgroup === undefined) {
     const tuned = matmulTuning(engine)?.lookup(batch, M, K, N);
-    if (tuned) return { ...tuned.tuned, source: 'tuned' };
+    if (tuned && matmulVariantAvailable(engine, tuned.tuned.variant))
+      return { ...tuned.tuned, source: 'tuned' };
   }
   const chosen = matmulVariant(engine, M, N, options.variant, batch);
   if (options.workgroup) return { variant: chosen.variant, workgroup: options.workgroup, source: 'options' };
@@ -259,9 +283,19 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, options: MatmulOpti
       `unknown variant '${options.variant}' (known: ${Object.keys(MATMUL_VARIANTS).join(', ')})`,
     );
   }
+  if (options.variant !== undefined && !matmulVariantAvailable(engine, options.variant))
+    throw new InputError(
+      'matmul.variant',
+      `'${options.variant}' needs SwiftShader with the subgroups feature`,
+    );
   const chosen = matmulConfig(engine, batch, M, K, N, options);
   const { shader, rows, cols } = MATMUL_VARIANTS[chosen.variant];
   const [wgX, wgY] = chosen.workgroup;
+  if (chosen.variant === 'subgroup16x8' && wgX % SWIFTSHADER_SUBGROUP !== 0)
+    throw new InputError(
+      'matmul.workgroup',
+      `the subgroup kernel needs WG_X a multiple of ${SWIFTSHADER_SUBGROUP} (its subgroups share rows), got ${wgX}`,
+    );
   const flat = chosen.variant === 'flat4x4';
   const flatGroups = Math.ceil((batch * ceilDiv(M, 4) * ceilDiv(N, 4)) / wgX);
   engine.launch({

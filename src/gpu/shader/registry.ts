@@ -62,6 +62,21 @@ export async function compileShader(
   return { module, reflection: reflectShader(file, expanded.code) };
 }
 
+/** WGSL `enable` extensions and the device features they need. */
+const EXTENSION_FEATURES: Readonly<Record<string, string>> = { subgroups: 'subgroups', f16: 'shader-f16' };
+
+/**
+ * Whether this device has the features a shader's `enable` directives name: a shader written for an
+ * optional feature (the subgroup matmul) is not compiled on a device without it, and its launch
+ * wrapper never picks it there.
+ */
+export function shaderSupported(device: GPUDevice, source: string): boolean {
+  for (const match of source.matchAll(/^\s*enable\s+([\w\s,]+);/gm))
+    for (const extension of match[1].split(',').map((e) => e.trim()))
+      if (!device.features.has(EXTENSION_FEATURES[extension] ?? extension)) return false;
+  return true;
+}
+
 export class KernelRegistry {
   private readonly modules = new Map<string, { module: GPUShaderModule; reflection: ReflectedShader }>();
   private readonly pipelines = new Map<string, CompiledPipeline>();
@@ -93,7 +108,8 @@ export class KernelRegistry {
     }
     const registry = new KernelRegistry(device, sources);
     for (const [file, source] of Object.entries(sources)) {
-      if (!isFragment(source)) registry.modules.set(file, await compileShader(device, file, source, sources));
+      if (!isFragment(source) && shaderSupported(device, source))
+        registry.modules.set(file, await compileShader(device, file, source, sources));
     }
     for (const [file, source] of Object.entries(sources)) {
       if (!isFragment(source)) continue;
