@@ -38,6 +38,11 @@ const SUITES: Record<string, { summary: string; load: () => Promise<BenchSuite>;
       "a log point's curvature round in SGD steps of the same model (quick presets' RNN, Transformer, MNIST MLP)",
     load: async () => (await import('./log-point.ts')).suite,
   },
+  'anisotropy-extrapolation': {
+    summary:
+      "the full anisotropy-sweep's wall time here, extrapolated per batch from a short timed run and a log point",
+    load: async () => (await import('./anisotropy-extrapolation.ts')).suite,
+  },
   'quick-presets': {
     summary:
       "wall time of every preset's --quick form against the 90 s target (slow; SHARPNESS_LAB_BENCH_PRESETS=a,b picks some)",

@@ -197,6 +197,30 @@ function cpuPeer(): Peer {
   };
 }
 
+/** The shape whose GFLOP/s stands for the adapter's matmul-bound rate (the train suite's bound). */
+export const MATMUL_BOUND_SHAPE: MatmulShape = [1, 512, 512, 512];
+
+/** Our `matmul` on one shape, ready to time beside other work (the train suite's bound). */
+export interface MatmulRate {
+  /** One repetition: launch, then wait until the GPU has finished (as the suite times it). */
+  run(): Promise<void>;
+  /** GFLOP/s at a median of `seconds` per repetition. */
+  gflops(seconds: number): number;
+  dispose(): void;
+}
+
+/** Prepares our `matmul` on `shape` and runs it once, read back (the warm-up: pipelines, buffers). */
+export async function prepareOurMatmul(context: BenchContext, shape: MatmulShape): Promise<MatmulRate> {
+  const [batch, m, k, n] = shape;
+  const prepared = await sharpnessLabPeer(context).prepare(
+    shape,
+    randomFloats(batch * m * k, 1),
+    randomFloats(batch * k * n, 2),
+  );
+  await prepared.result();
+  return { run: prepared.run, gflops: (seconds) => flops(shape) / seconds / 1e9, dispose: prepared.dispose };
+}
+
 function formatShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }

@@ -15,6 +15,8 @@ export interface BenchSetup {
   loss: LossKind;
   batchSize: number;
   data: (engine: Engine) => DataSource;
+  /** The model that labels fresh data every step (its forward counts in a step's flops), if any. */
+  teacher?: ModelSpec;
 }
 
 const diag = (values: number[]) => values.map((v, i) => values.map((_, j) => (i === j ? v : 0)));
@@ -56,6 +58,7 @@ export function benchSetups(host: Pick<BenchContext, 'mnistDigits'>): BenchSetup
       sequenceLength: 4,
     },
   );
+  const mlpTeacher: ModelSpec = { kind: 'mlp', inputDim: 2, hidden: [100], outputDim: 2, activation: 'relu' };
   const noise8 = diag([16, 0.0016, 16, 0.0016, 16, 0.0016, 16, 0.0016]);
   return [
     {
@@ -63,6 +66,8 @@ export function benchSetups(host: Pick<BenchContext, 'mnistDigits'>): BenchSetup
       model: buildModel({ kind: 'deep-linear', inputDim: 2, hidden: [2, 2], outputDim: 2 }),
       loss: 'mse',
       batchSize: 10,
+      // y = V x + ε: one 2 × 2 product per sample.
+      teacher: { kind: 'deep-linear', inputDim: 2, hidden: [], outputDim: 2 },
       data: (engine) =>
         new LinearTeacher(engine, {
           V: LINEAR_TEACHER.V,
@@ -74,9 +79,10 @@ export function benchSetups(host: Pick<BenchContext, 'mnistDigits'>): BenchSetup
       model: buildModel({ kind: 'mlp', inputDim: 2, hidden: [4], outputDim: 2, activation: 'relu' }),
       loss: 'mse',
       batchSize: 100,
+      teacher: mlpTeacher,
       data: (engine) =>
         new TeacherStudent(engine, {
-          teacher: { kind: 'mlp', inputDim: 2, hidden: [100], outputDim: 2, activation: 'relu' },
+          teacher: mlpTeacher,
           teacherSeed: 1,
           sigmaEps: diag([9, 0.0009]),
         }),
@@ -93,6 +99,7 @@ export function benchSetups(host: Pick<BenchContext, 'mnistDigits'>): BenchSetup
       model: buildModel(rnn.student),
       loss: 'mse',
       batchSize: 300,
+      teacher: rnn.teacher,
       data: (engine) =>
         new TeacherStudent(engine, { teacher: rnn.teacher, teacherSeed: 1, sigmaEps: noise8 }),
     },
@@ -101,6 +108,7 @@ export function benchSetups(host: Pick<BenchContext, 'mnistDigits'>): BenchSetup
       model: buildModel(transformer.student),
       loss: 'mse',
       batchSize: 300,
+      teacher: transformer.teacher,
       data: (engine) =>
         new TeacherStudent(engine, { teacher: transformer.teacher, teacherSeed: 1, sigmaEps: noise8 }),
     },

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { forwardMultiplyAdds, sgdStepFlops } from '../bench/flops.ts';
 import { HVP_PEER_TOLERANCE, type HvpPeerCase, hvpPeersJob } from '../bench/hvp-peers.ts';
 import { numpyDeepLinearInput } from '../bench/init-scale.ts';
 import { MATMUL_ENGINES, matmulShapes } from '../bench/matmul.ts';
@@ -269,6 +270,42 @@ test('--json FILE: the argument after --json is the file unless it is a flag or 
   assert.equal(takeJsonFile(['--json', '--min-time', '1'], suites), { argv: ['--json', '--min-time', '1'] });
   assert.equal(takeJsonFile(['--json'], suites), { argv: ['--json'] });
   assert.equal(takeJsonFile(['train'], suites), { argv: ['train'] });
+});
+
+test('step flops: an MLP or deep linear forward is one multiply-add per weight; closed forms per family', () => {
+  // MLP and deep linear: each weight entry multiplies one input per sample (biases add, not multiply).
+  const mnist: ModelSpec = { kind: 'mlp', inputDim: 784, hidden: [128], outputDim: 10, activation: 'relu' };
+  const deep: ModelSpec = { kind: 'deep-linear', inputDim: 2, hidden: [3, 5], outputDim: 2 };
+  for (const spec of [mnist, deep]) {
+    const weights = buildModel(spec)
+      .parameters.filter((p) => p.role === 'weight')
+      .reduce((sum, p) => sum + p.shape[0] * p.shape[1], 0);
+    assert.is(forwardMultiplyAdds(spec), weights);
+  }
+  // One SGD step of MNIST's MLP, batch 128, 8 replicas: 2 flops × (forward + 2 × forward backward).
+  assert.is(
+    sgdStepFlops({ student: mnist, batchSize: 128, replicas: 8 }),
+    2 * 3 * (784 * 128 + 128 * 10) * 128 * 8,
+  );
+  // A teacher labelling the batch adds its forward once: MLP 2-4-2 with teacher 2-100-2, batch 100.
+  const teacher: ModelSpec = { kind: 'mlp', inputDim: 2, hidden: [100], outputDim: 2, activation: 'relu' };
+  const student: ModelSpec = { kind: 'mlp', inputDim: 2, hidden: [4], outputDim: 2, activation: 'relu' };
+  assert.is(sgdStepFlops({ student, teacher, batchSize: 100, replicas: 1 }), 2 * (3 * 16 + 400) * 100);
+  // RNN 8-4-8, T = 4: Wx at 4 steps (4·4·8), Wh at 3 (h₀ = 0; 3·4·4), Wo once (8·4).
+  const rnn: ModelSpec = { kind: 'rnn', inputDim: 8, hidden: 4, outputDim: 8, sequenceLength: 4 };
+  assert.is(forwardMultiplyAdds(rnn), 128 + 48 + 32);
+  // Transformer d = 8, 2 heads of 4, T = 4, MLP 4: embedding 4·8·8 = 256; per head q, k, v 3·4·4·8 = 384,
+  // scores and mixing 2·4·4·4 = 128, output projection 4·8·4 = 128; MLP 4·(4·8 + 8·4) = 256; readout 64.
+  const transformer: ModelSpec = {
+    kind: 'transformer',
+    inputDim: 8,
+    modelDim: 8,
+    heads: 2,
+    mlpHidden: 4,
+    outputDim: 8,
+    sequenceLength: 4,
+  };
+  assert.is(forwardMultiplyAdds(transformer), 256 + 2 * (384 + 128 + 128) + 256 + 64);
 });
 
 test('SHARPNESS_LAB_BENCH_MATMUL_SHAPES: batch×m×k×n lists, anything else an input error', () => {
