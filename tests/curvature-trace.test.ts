@@ -10,6 +10,8 @@ import { type CurvatureCase, MODEL_CASES, quadraticCase, SPECTRA } from './helpe
 import {
   eigenvalues,
   F32_EPS,
+  f32Array,
+  seededRandom,
   spectralNorm,
   wassersteinDensityToAtoms,
 } from './helpers/curvature-reference.ts';
@@ -43,7 +45,9 @@ for (const c of CASES) {
       const exact = await exactTrace(instance.operator, { perLaunch: 16 });
       const dense = await denseHessian(instance.operator, { perLaunch: 16 });
       const n = instance.operator.size;
-      assert.is(exact.hvps, Math.ceil(n / 16));
+      // One launch per 16 unit vectors of each parameter (a launch never spans two parameters).
+      const launches = instance.operator.layout.sizes.reduce((sum, size) => sum + Math.ceil(size / 16), 0);
+      assert.is(exact.hvps, launches);
       reference.forEach((H, r) => {
         const tol = entryTolerance(H);
         for (let i = 0; i < n; i++) {
@@ -66,6 +70,52 @@ for (const c of CASES) {
           assert.ok(Math.abs(v - want[i]) <= tol, `eigenvalue ${i}`);
         });
       });
+    } finally {
+      instance.dispose();
+    }
+  });
+}
+
+for (const c of CASES) {
+  test(`${c.name}: applyBlock gives each parameter's diagonal block H_pp·v (float64), the last in fewer launches than H·v`, async () => {
+    const { engine, instance, reference } = await build(c, R, 37);
+    const operator = instance.operator;
+    const { sizes, offsets } = operator.layout;
+    const random = seededRandom(5);
+    try {
+      for (const [p, size] of sizes.entries()) {
+        const values = f32Array(random, R * size, 1);
+        const v = engine.tensor(values, [size], { batch: R });
+        const launches = engine.scheduler.launches;
+        const hv = operator.applyBlock(p, v);
+        const blockLaunches = engine.scheduler.launches - launches;
+        const got = await hv.read();
+        for (const t of [v, hv]) t.dispose();
+        reference.forEach((H, r) => {
+          const tol = entryTolerance(H);
+          for (let i = 0; i < size; i++) {
+            let want = 0;
+            for (let j = 0; j < size; j++) want += H[offsets[p] + i][offsets[p] + j] * values[r * size + j];
+            const value = got[r * size + i];
+            assert.ok(
+              Math.abs(value - want) <= tol,
+              `replica ${r} parameter ${p} row ${i}: ${value}, float64 ${want}`,
+            );
+          }
+        });
+        if (p === sizes.length - 1 && sizes.length > 1) {
+          // The output layer's block: its pass skips everything that leads only to earlier layers.
+          const flat = engine.tensor(f32Array(random, R * operator.size, 1), [operator.size], { batch: R });
+          const start = engine.scheduler.launches;
+          const full = operator.applyFlat(flat);
+          const fullLaunches = engine.scheduler.launches - start;
+          for (const t of [flat, full]) t.dispose();
+          assert.ok(
+            blockLaunches < fullLaunches,
+            `${blockLaunches} launches for the block, ${fullLaunches} for H·v`,
+          );
+        }
+      }
     } finally {
       instance.dispose();
     }

@@ -47,14 +47,43 @@ export function hessianVectorProducts(
   return t.backward(seeds, params);
 }
 
-/** The gradients of Σ_k ⟨outputs_k, seeds_k⟩ with respect to `wrt`, recorded on the tape. */
+/**
+ * H_pp·v of one parameter p: the diagonal block of H at p applied to v (p's shape, batch of the
+ * gradient or 1), from gradients already on the tape. The same pass as `hessianVectorProducts` with
+ * v zero outside p, but seeded at p's gradient only and pruned to the values that lead to p.
+ */
+export function hessianBlockProduct(
+  t: Tape,
+  gradients: readonly Var[],
+  params: readonly Var[],
+  index: number,
+  vector: Tensor,
+): Var {
+  const g = gradients[index];
+  const p = params[index];
+  if (!g || !p) throw new InputError('hvp.block', `no parameter ${index} (${params.length} parameters)`);
+  if (vector.size !== product(g.shape) || (vector.batch !== g.batch && g.batch !== 1))
+    throw new InputError('hvp.block', `expected batch ${g.batch} of [${g.shape}], got ${vector}`);
+  if (!g.requiresGrad) return zerosLike(t, p);
+  return t.backward([[g, t.constant(t.engine.view(vector, g.shape, vector.batch))]], [p])[0];
+}
+
+/**
+ * The gradients of Σ_k ⟨outputs_k, seeds_k⟩ with respect to `wrt`, recorded on the tape. Only the
+ * values from which some `wrt` can be reached get gradients: a pass with respect to one parameter
+ * skips the branches that lead only to the others (the rest of the graph costs nothing).
+ */
 export function reversePass(t: Tape, seeds: readonly (readonly [Var, Var])[], wrt: readonly Var[]): Var[] {
+  const targets = new Set(wrt);
   const order: Var[] = [];
   const seen = new Set<Var>();
+  // Values with a path to a target through their parents, found after their parents (post-order).
+  const reaching = new Set<Var>();
   const visit = (v: Var) => {
     if (seen.has(v) || !v.requiresGrad) return;
     seen.add(v);
     for (const p of v.parents) visit(p);
+    if (targets.has(v) || v.parents.some((p) => reaching.has(p))) reaching.add(v);
     order.push(v);
   };
   // Contributions per node, summed once when the node is reached (reverse topological order: all
@@ -69,16 +98,18 @@ export function reversePass(t: Tape, seeds: readonly (readonly [Var, Var])[], wr
     visit(output);
     contribute(output, seed);
   }
-  for (let i = order.length - 1; i >= 0; i--) {
-    const v = order[i];
-    const list = contributions.get(v);
-    if (!list || !v.backward) continue;
-    const parentGrads = v.backward(addAll(t, list));
-    v.parents.forEach((p, k) => {
-      const pg = parentGrads[k];
-      if (pg && p.requiresGrad) contribute(p, pg);
-    });
-  }
+  t.pruned(reaching, () => {
+    for (let i = order.length - 1; i >= 0; i--) {
+      const v = order[i];
+      const list = contributions.get(v);
+      if (!list || !v.backward || !reaching.has(v)) continue;
+      const parentGrads = v.backward(addAll(t, list));
+      v.parents.forEach((p, k) => {
+        const pg = parentGrads[k];
+        if (pg && reaching.has(p)) contribute(p, pg);
+      });
+    }
+  });
   return wrt.map((w) => {
     const list = contributions.get(w);
     return list ? addAll(t, list) : zerosLike(t, w);

@@ -32,17 +32,17 @@ const BINARY_VJP: Record<
   (t: Tape, g: Var, x: Var, y: Var, z: Var, scales: Scales) => (Var | undefined)[]
 > = {
   add: (t, g, x, y, _z, { alpha = 1, beta = 1 }) => [
-    x.requiresGrad ? sumTo(t, alpha === 1 ? g : t.scale(g, alpha), x) : undefined,
-    y.requiresGrad ? sumTo(t, beta === 1 ? g : t.scale(g, beta), y) : undefined,
+    t.needsGrad(x) ? sumTo(t, alpha === 1 ? g : t.scale(g, alpha), x) : undefined,
+    t.needsGrad(y) ? sumTo(t, beta === 1 ? g : t.scale(g, beta), y) : undefined,
   ],
   mul: (t, g, x, y, _z, { alpha = 1 }) => [
-    x.requiresGrad ? sumTo(t, t.mul(g, y, alpha), x) : undefined,
-    y.requiresGrad ? sumTo(t, t.mul(g, x, alpha), y) : undefined,
+    t.needsGrad(x) ? sumTo(t, t.mul(g, y, alpha), x) : undefined,
+    t.needsGrad(y) ? sumTo(t, t.mul(g, x, alpha), y) : undefined,
   ],
   div: (t, g, x, y, z) => [
-    x.requiresGrad ? sumTo(t, t.div(g, y), x) : undefined,
+    t.needsGrad(x) ? sumTo(t, t.div(g, y), x) : undefined,
     // ∂(x/y)/∂y = −(x/y)/y
-    y.requiresGrad ? sumTo(t, t.scale(t.div(t.mul(g, z), y), -1), y) : undefined,
+    t.needsGrad(y) ? sumTo(t, t.scale(t.div(t.mul(g, z), y), -1), y) : undefined,
   ],
 };
 
@@ -86,8 +86,8 @@ export function reluMask(t: Tape, g: Var, x: Var): Var {
 export function tanhScale(t: Tape, g: Var, y: Var): Var {
   const value = binary(t.engine, 'tanhBackward', g.value, y.value);
   return t.node(value, [g, y], (h) => [
-    g.requiresGrad ? sumTo(t, tanhScale(t, h, y), g) : undefined,
+    t.needsGrad(g) ? sumTo(t, tanhScale(t, h, y), g) : undefined,
     // ∂/∂y of g(1 − y²) is −2gy.
-    y.requiresGrad ? sumTo(t, t.mul(t.mul(h, g), y, -2), y) : undefined,
+    t.needsGrad(y) ? sumTo(t, t.mul(t.mul(h, g), y, -2), y) : undefined,
   ]);
 }

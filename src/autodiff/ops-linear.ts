@@ -30,14 +30,14 @@ export function matmulOp(
 /** The gradients of op(a)·op(b) for its two operands, given the gradient g of the product. */
 function productVjp(t: Tape, g: Var, a: Var, b: Var, tA: boolean, tB: boolean): (Var | undefined)[] {
   return [
-    a.requiresGrad
+    t.needsGrad(a)
       ? reduceToBatch(
           t,
           tA ? t.matmul(b, g, { transposeA: tB, transposeB: true }) : t.matmul(g, b, { transposeB: !tB }),
           a,
         )
       : undefined,
-    b.requiresGrad
+    t.needsGrad(b)
       ? reduceToBatch(
           t,
           tB ? t.matmul(g, a, { transposeA: true, transposeB: tA }) : t.matmul(a, g, { transposeA: !tA }),
@@ -71,7 +71,7 @@ export function dense(
     const gz = activation === 'relu' ? reluMask(t, g, out) : activation === 'tanh' ? tanhScale(t, g, out) : g;
     return [
       ...productVjp(t, gz, x, weight, false, true),
-      extra?.requiresGrad ? sumTo(t, gz, extra) : undefined,
+      extra && t.needsGrad(extra) ? sumTo(t, gz, extra) : undefined,
     ];
   });
   return out;

@@ -26,8 +26,8 @@ function softmaxVjp(t: Tape, g: Var, s: Var): Var {
     throw new InputError('softmax', `gradient ${g.value} does not match the output ${s.value}`);
   const value = softmaxRows(t.engine, 'softmax_backward', g.value, s.value);
   return t.node(value, [g, s], (h) => [
-    g.requiresGrad ? softmaxVjp(t, h, s) : undefined,
-    s.requiresGrad ? softmaxVjpOutputTerm(t, h, g, s) : undefined,
+    t.needsGrad(g) ? softmaxVjp(t, h, s) : undefined,
+    t.needsGrad(s) ? softmaxVjpOutputTerm(t, h, g, s) : undefined,
   ]);
 }
 
@@ -44,9 +44,9 @@ function softmaxVjpOutputTerm(t: Tape, h: Var, g: Var, s: Var): Var {
     const ug = rowDot(u, g);
     const uh = rowDot(u, h);
     return [
-      h.requiresGrad ? t.sub(t.mul(u, t.sub(g, rowDot(g, s))), t.mul(s, ug)) : undefined,
-      g.requiresGrad ? t.sub(t.mul(u, t.sub(h, rowDot(h, s))), t.mul(s, uh)) : undefined,
-      s.requiresGrad ? t.scale(t.add(t.mul(g, uh), t.mul(h, ug)), -1) : undefined,
+      t.needsGrad(h) ? t.sub(t.mul(u, t.sub(g, rowDot(g, s))), t.mul(s, ug)) : undefined,
+      t.needsGrad(g) ? t.sub(t.mul(u, t.sub(h, rowDot(h, s))), t.mul(s, uh)) : undefined,
+      t.needsGrad(s) ? t.scale(t.add(t.mul(g, uh), t.mul(h, ug)), -1) : undefined,
     ];
   });
 }

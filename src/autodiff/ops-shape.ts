@@ -26,8 +26,8 @@ export function mean(t: Tape, x: Var, axis?: number): Var {
 export function dotOp(t: Tape, x: Var, y: Var): Var {
   const value = dot(t.engine, x.value, y.value);
   return t.node(value, [x, y], (g) => [
-    x.requiresGrad ? sumTo(t, t.mul(y, g), x) : undefined,
-    y.requiresGrad ? sumTo(t, t.mul(x, g), y) : undefined,
+    t.needsGrad(x) ? sumTo(t, t.mul(y, g), x) : undefined,
+    t.needsGrad(y) ? sumTo(t, t.mul(x, g), y) : undefined,
   ]);
 }
 

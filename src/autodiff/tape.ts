@@ -13,7 +13,7 @@
 import { InputError } from '../errors.ts';
 import type { Activation } from '../kernels/matmul.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
-import { gradients, hessianVectorProducts, reversePass } from './backward.ts';
+import { gradients, hessianBlockProduct, hessianVectorProducts, reversePass } from './backward.ts';
 import { affine, binaryOp, unaryOp } from './ops-elementwise.ts';
 import { dense, matmulOp } from './ops-linear.ts';
 import { logSumExp, softmax } from './ops-rows.ts';
@@ -30,6 +30,12 @@ export class Tape {
    * it. `hvp` defers its first backward pass, whose parameter gradients only seed the second pass.
    */
   private deferring = false;
+  /**
+   * While a reverse pass runs: the values from which one of its `wrt` can be reached. A VJP rule
+   * makes the gradient of an input only when `needsGrad` says so, so a pass taken with respect to
+   * some parameters (one block of H·v) skips the branches that lead only to the others.
+   */
+  private reaching: ReadonlySet<Var> | undefined;
 
   constructor(readonly engine: Engine) {}
 
@@ -91,6 +97,22 @@ export class Tape {
   private static free(entry: Tensor | Var): void {
     if (entry instanceof Var) entry.release();
     else entry.dispose();
+  }
+
+  /** For the VJP rules: whether the reverse pass now running needs the gradient of input `x`. */
+  needsGrad(x: Var): boolean {
+    return x.requiresGrad && (this.reaching === undefined || this.reaching.has(x));
+  }
+
+  /** For the reverse pass: runs `body` with `reaching` as the values whose gradients are needed. */
+  pruned<T>(reaching: ReadonlySet<Var>, body: () => T): T {
+    const outer = this.reaching;
+    this.reaching = reaching;
+    try {
+      return body();
+    } finally {
+      this.reaching = outer;
+    }
   }
 
   // ---- ops (forward launches and VJPs in ops-*.ts) -----------------------------------------------
@@ -260,6 +282,14 @@ export class Tape {
    */
   hvpAt(gradients: readonly Var[], params: readonly Var[], vectors: readonly Tensor[]): Var[] {
     return hessianVectorProducts(this, gradients, params, vectors);
+  }
+
+  /**
+   * H_pp·v for parameter `index` alone (the diagonal block of H at it, v in its shape) from gradients
+   * already on this tape: the pass of `hvpAt` with v zero elsewhere, pruned to what leads to it.
+   */
+  hvpBlockAt(gradients: readonly Var[], params: readonly Var[], index: number, vector: Tensor): Var {
+    return hessianBlockProduct(this, gradients, params, index, vector);
   }
 
   /** Position in the tape's owned tensors, for `release`. */

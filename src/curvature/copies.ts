@@ -55,7 +55,7 @@ export function isBatchLimitError(error: unknown): boolean {
 /**
  * Runs `body` on an operator with `wanted` copies per replica (capped by the memory budget and the
  * work per launch), halving the count and starting over while a launch exceeds the adapter's limits. The copies operator is
- * disposed afterwards; `body` must not have effects outside the GPU work it starts.
+ * disposed afterwards (one copy runs on `operator` itself, within its taped point when inside `atPoint`); `body` must not have effects outside the GPU work it starts.
  */
 export async function withFittingCopies<T>(
   operator: HessianOperator,
@@ -68,7 +68,8 @@ export async function withFittingCopies<T>(
   const fit = (c: number) => (options.divisorOfWanted ? largestDivisorAtMost(wanted, c) : c);
   let copies = fit(Math.min(copiesWithinBudget(operator, wanted), copiesForWork(operator, wanted)));
   for (;;) {
-    const batched = operator.withCopies(copies);
+    // One copy is the operator itself: inside its own atPoint the body shares that taped point.
+    const batched = copies === 1 ? operator : operator.withCopies(copies);
     try {
       // One taped forward pass and gradient serve every H·v of the body.
       return await batched.atPoint(() => body(batched, copies));
@@ -76,7 +77,7 @@ export async function withFittingCopies<T>(
       if (copies === 1 || !isBatchLimitError(error)) throw error;
       copies = fit(Math.ceil(copies / 2));
     } finally {
-      batched.dispose();
+      if (batched !== operator) batched.dispose();
     }
   }
 }

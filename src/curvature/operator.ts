@@ -97,7 +97,7 @@ export class HessianOperator {
   /** Evaluation data repeated for a number of copies, kept while small (see `repeatedData`). */
   private readonly repeats = new Map<number, EvaluationData>();
   /** The taped forward pass and gradient reused by every H·v inside `atPoint`. */
-  private point: { tape: Tape; params: Var[]; gradients: Var[] } | undefined;
+  private point: { tape: Tape; params: Var[]; gradients: Var[]; loss: Var } | undefined;
 
   private constructor(
     readonly engine: Engine,
@@ -255,7 +255,7 @@ export class HessianOperator {
       const { params, loss } = this.build(tape);
       // Recorded deferred: the parameter gradients only seed the H·v passes (through their inputs,
       // never their values), so their launches (MNIST's ∂L/∂W₁, as large as its forward) are never made.
-      this.point = { tape, params, gradients: tape.deferred(() => tape.grad(loss, params)) };
+      this.point = { tape, params, gradients: tape.deferred(() => tape.grad(loss, params)), loss };
       return await body();
     } finally {
       this.point = undefined;
@@ -263,13 +263,19 @@ export class HessianOperator {
     }
   }
 
-  /** Computes H·v on the tape of the current point (or a fresh one) and hands it to `use` before its tensors are freed. */
-  private withHvp(v: readonly Tensor[], use: (hv: readonly Var[]) => void): void {
+  /**
+   * Computes H·v on the tape of the current point (or a fresh one) and hands it to `use` before its
+   * tensors are freed; `hvp` makes the product from the taped gradients and parameters.
+   */
+  private withHvp(
+    hvp: (tape: Tape, gradients: readonly Var[], params: readonly Var[]) => Var[],
+    use: (hv: readonly Var[]) => void,
+  ): void {
     const point = this.point;
     if (point) {
       const mark = point.tape.mark();
       try {
-        use(point.tape.hvpAt(point.gradients, point.params, v));
+        use(hvp(point.tape, point.gradients, point.params));
         this.hvps++;
       } finally {
         point.tape.release(mark);
@@ -279,7 +285,14 @@ export class HessianOperator {
     const tape = new Tape(this.engine);
     try {
       const { params, loss } = this.build(tape);
-      use(tape.hvp(loss, params, v));
+      // Deferred, as in atPoint: only what the H·v pass reads of the gradient is launched.
+      use(
+        hvp(
+          tape,
+          tape.deferred(() => tape.grad(loss, params)),
+          params,
+        ),
+      );
       this.hvps++;
     } finally {
       tape.dispose();
@@ -290,18 +303,21 @@ export class HessianOperator {
   apply(v: readonly Tensor[]): Tensor[] {
     this.checkVectors(v);
     let result: Tensor[] = [];
-    this.withHvp(v, (hv) => {
-      // Copy out of the tape (its tensors return to the pool on dispose).
-      result = hv.map((h, i) => {
-        const out = this.engine.empty(this.layout.shapes[i], { batch: this.batch });
-        stridedCopy(this.engine, h.value, out, {
-          length: out.size,
-          batch: this.batch,
-          xBatch: h.batch === 1 ? 0 : out.size,
+    this.withHvp(
+      (tape, gradients, params) => tape.hvpAt(gradients, params, v),
+      (hv) => {
+        // Copy out of the tape (its tensors return to the pool on dispose).
+        result = hv.map((h, i) => {
+          const out = this.engine.empty(this.layout.shapes[i], { batch: this.batch });
+          stridedCopy(this.engine, h.value, out, {
+            length: out.size,
+            batch: this.batch,
+            xBatch: h.batch === 1 ? 0 : out.size,
+          });
+          return out;
         });
-        return out;
-      });
-    });
+      },
+    );
     return result;
   }
 
@@ -312,15 +328,54 @@ export class HessianOperator {
     if (out) this.checkFlat(out, 'hessian.applyFlat.out');
     const parts = this.unpack(v);
     try {
-      this.withHvp(parts, (hv) => {
-        this.pack(
-          hv.map((h) => h.value),
-          target,
-        );
-      });
+      this.withHvp(
+        (tape, gradients, params) => tape.hvpAt(gradients, params, parts),
+        (hv) => {
+          this.pack(
+            hv.map((h) => h.value),
+            target,
+          );
+        },
+      );
     } finally {
       for (const p of parts) p.dispose();
     }
+    return target;
+  }
+
+  /**
+   * H_pp·v per replica for parameter `index` alone: the diagonal block of H at that parameter applied
+   * to v (its shape or flat, batch B), into `out` (a new tensor when omitted). One reverse pass
+   * seeded at that parameter's gradient and pruned to what leads to it: for a vector that is zero
+   * outside one parameter (unit vectors, an exact trace) it gives that parameter's part of H·v for
+   * a fraction of `applyFlat`'s launches.
+   */
+  applyBlock(index: number, v: Tensor, out?: Tensor): Tensor {
+    const size = this.layout.sizes[index];
+    if (size === undefined)
+      throw new InputError('hessian.applyBlock', `no parameter ${index} (${this.params.length} parameters)`);
+    const field = 'hessian.applyBlock';
+    if (v.size !== size || v.batch !== this.batch)
+      throw new InputError(
+        field,
+        `expected batch ${this.batch} of ${size} values (parameter ${index}), got ${v}`,
+      );
+    if (out && (out.size !== size || out.batch !== this.batch))
+      throw new InputError(`${field}.out`, `expected batch ${this.batch} of ${size} values, got ${out}`);
+    const target = out ?? this.engine.empty([size], { batch: this.batch });
+    const shape = this.layout.shapes[index];
+    this.withHvp(
+      (tape, gradients, params) => [
+        tape.hvpBlockAt(gradients, params, index, this.engine.view(v, shape, v.batch)),
+      ],
+      ([h]) => {
+        stridedCopy(this.engine, h.value, target, {
+          length: size,
+          batch: this.batch,
+          xBatch: h.batch === 1 ? 0 : size,
+        });
+      },
+    );
     return target;
   }
 
@@ -357,14 +412,25 @@ export class HessianOperator {
     return out;
   }
 
-  /** The loss per replica on the evaluation set (batch B), as a new tensor. */
+  /**
+   * The loss per replica on the evaluation set (batch B), as a new tensor: inside `atPoint` the taped
+   * forward pass's, else from a forward pass of its own.
+   */
   lossValue(): Tensor {
+    const out = this.engine.empty([1], { batch: this.batch });
+    const copy = (loss: Var) =>
+      stridedCopy(this.engine, loss.value, out, { length: 1, batch: this.batch, xBatch: 1 });
+    if (this.point) {
+      copy(this.point.loss);
+      return out;
+    }
     const tape = new Tape(this.engine);
     try {
-      const { loss } = this.build(tape);
-      const out = this.engine.empty([1], { batch: this.batch });
-      stridedCopy(this.engine, loss.value, out, { length: 1, batch: this.batch, xBatch: 1 });
+      copy(this.build(tape).loss);
       return out;
+    } catch (error) {
+      out.dispose();
+      throw error;
     } finally {
       tape.dispose();
     }

@@ -387,41 +387,46 @@ export async function measureSampleEstimates(
       const S = stacked.operator;
       const split = (values: ArrayLike<number>) =>
         Array.from({ length: K }, (_, k) => Array.from({ length: R }, (_, r) => values[r * K + k]));
-      if (dense) {
-        const H = await denseHessian(S);
-        for (let k = 0; k < K; k++) hessians.push(Array.from({ length: R }, (_, r) => H[r * K + k]));
-        for (const chunk of hessians)
-          traces.push(chunk.map((rows) => rows.reduce((sum, row, i) => sum + row[i], 0)));
-      } else if (request.trace) {
-        const all =
-          n <= exactMax
-            ? (await exactTrace(S)).trace
-            : (await hessianTrace(S, { probes: probesPerChunk, seed, replicaOffset: replicaOffset * K }))
-                .estimate;
-        traces.push(...split(all));
-      }
-      if (request.fluctuation) {
-        const f = await gradientFluctuation(S);
-        f.values.forEach((values, b) => {
-          squares[Math.floor(b / K)].push(...values);
-        });
-      }
-      if (request.loss) {
-        const value = S.lossValue();
-        try {
-          losses.push(...split(await value.read()));
-        } finally {
-          value.dispose();
+      // With the loss asked for, one taped forward pass at the stacked point gives it and serves the
+      // trace's H·v (run at that point when they need no copies), instead of a forward pass each.
+      const measure = async () => {
+        if (dense) {
+          const H = await denseHessian(S);
+          for (let k = 0; k < K; k++) hessians.push(Array.from({ length: R }, (_, r) => H[r * K + k]));
+          for (const chunk of hessians)
+            traces.push(chunk.map((rows) => rows.reduce((sum, row, i) => sum + row[i], 0)));
+        } else if (request.trace) {
+          const all =
+            n <= exactMax
+              ? (await exactTrace(S)).trace
+              : (await hessianTrace(S, { probes: probesPerChunk, seed, replicaOffset: replicaOffset * K }))
+                  .estimate;
+          traces.push(...split(all));
         }
-      }
-      if (request.gradientNorm) {
-        const g = await meanGradient(S);
-        for (let k = 0; k < K; k++) {
-          const chunk = new Float64Array(R * n);
-          for (let r = 0; r < R; r++) chunk.set(g.subarray((r * K + k) * n, (r * K + k + 1) * n), r * n);
-          gradients.push(chunk);
+        if (request.fluctuation) {
+          const f = await gradientFluctuation(S);
+          f.values.forEach((values, b) => {
+            squares[Math.floor(b / K)].push(...values);
+          });
         }
-      }
+        if (request.loss) {
+          const value = S.lossValue();
+          try {
+            losses.push(...split(await value.read()));
+          } finally {
+            value.dispose();
+          }
+        }
+        if (request.gradientNorm) {
+          const g = await meanGradient(S);
+          for (let k = 0; k < K; k++) {
+            const chunk = new Float64Array(R * n);
+            for (let r = 0; r < R; r++) chunk.set(g.subarray((r * K + k) * n, (r * K + k + 1) * n), r * n);
+            gradients.push(chunk);
+          }
+        }
+      };
+      await (request.loss ? S.atPoint(measure) : measure());
     }
     return await finish();
   } finally {

@@ -160,7 +160,12 @@ export interface ExactTraceResult {
   hvps: number;
 }
 
-/** Exact trace and diagonal per replica from n HVPs with unit vectors, `perLaunch` per batched HVP. */
+/**
+ * Exact trace and diagonal per replica from n HVPs with unit vectors, `perLaunch` per batched HVP.
+ * A unit vector lies in one parameter, and only that parameter's part of H e_i holds H_ii: each
+ * parameter's vectors go through `applyBlock`, whose pass skips what leads only to the others (an
+ * output layer's block costs a few launches instead of a full H·v).
+ */
 export async function exactTrace(
   operator: HessianOperator,
   options: { perLaunch?: number } = {},
@@ -170,28 +175,36 @@ export async function exactTrace(
   const wanted = Math.min(n, positiveInteger('perLaunch', options.perLaunch ?? 32));
   const R = operator.replicas;
   const engine = operator.engine;
+  const { sizes } = operator.layout;
   return withFittingCopies(operator, wanted, async (batched, perLaunch) => {
-    // Room for whole launches: the unit vectors past n are zero and their entries are dropped.
-    const capacity = Math.ceil(n / perLaunch) * perLaunch;
+    // Each parameter's diagonal with room for whole launches: the unit vectors past its end are
+    // zero and their entries are dropped.
+    const capacities = sizes.map((size) => Math.ceil(size / perLaunch) * perLaunch);
+    const starts = capacities.map((_, p) => capacities.slice(0, p).reduce((a, b) => a + b, 0));
+    const capacity = capacities.reduce((a, b) => a + b, 0);
     const diagonal = engine.empty([capacity], { batch: R });
     let hvps = 0;
     try {
-      for (let start = 0; start < n; start += perLaunch) {
-        const e = unitVectors(engine, n, batched.batch, perLaunch, start);
-        const he = batched.applyFlat(e);
-        hvps++;
-        replicaDots(engine, e, he, diagonal, {
-          length: n,
-          batch: R * perLaunch,
-          outGroup: perLaunch,
-          outBatch: capacity,
-          outOffset: start,
-        });
-        for (const t of [e, he]) t.dispose();
+      for (const [p, size] of sizes.entries()) {
+        for (let start = 0; start < size; start += perLaunch) {
+          const e = unitVectors(engine, size, batched.batch, perLaunch, start);
+          const he = batched.applyBlock(p, e);
+          hvps++;
+          replicaDots(engine, e, he, diagonal, {
+            length: size,
+            batch: R * perLaunch,
+            outGroup: perLaunch,
+            outBatch: capacity,
+            outOffset: starts[p] + start,
+          });
+          for (const t of [e, he]) t.dispose();
+        }
       }
       const all = await diagonal.read();
       const diagonals = Array.from({ length: R }, (_, r) =>
-        Array.from(all.subarray(r * capacity, r * capacity + n)),
+        sizes.flatMap((size, p) =>
+          Array.from(all.subarray(r * capacity + starts[p], r * capacity + starts[p] + size)),
+        ),
       );
       return { trace: diagonals.map((d) => d.reduce((a, b) => a + b, 0)), diagonal: diagonals, hvps };
     } finally {
