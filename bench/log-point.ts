@@ -36,13 +36,16 @@ interface LogPointCase {
   lanczosSteps: number;
 }
 
-/** anisotropy-sweep --quick for its sequence models: trace only (Hutchinson, 8 probes, past 256). */
+/**
+ * anisotropy-sweep --quick for its sequence models: trace only (Hutchinson past 256 parameters, 4
+ * probes: the preset's 32 spread over its 8 chunks of the evaluation set).
+ */
 const ANISOTROPY_QUICK = {
   replicas: 8,
   batchSize: 10,
   evaluationSamples: 200,
   lambdaMax: false,
-  probes: 8,
+  probes: 4,
   lanczosSteps: 10,
 };
 
