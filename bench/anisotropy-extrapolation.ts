@@ -24,6 +24,7 @@ import { freezeDiverged } from '../src/experiments/run/freeze.ts';
 import { measureLogPoint, planMeasurement } from '../src/experiments/run/measure.ts';
 import { batchLabel, logSteps } from '../src/experiments/run/plan.ts';
 import { ReplicaRows } from '../src/experiments/run/replica-rows.ts';
+import { batchTrainOptions } from '../src/experiments/run/train-segment.ts';
 import type { LossKind } from '../src/models/losses.ts';
 import { fusedDispatchSteps, prefersFused } from '../src/train/fused.ts';
 import { train } from '../src/train/trainer.ts';
@@ -84,20 +85,7 @@ async function extrapolateBatch(
       onLog?: (step: number, l: Float32Array) => Promise<void>,
     ) =>
       train(engine, {
-        model: prepared.model,
-        params: prepared.params,
-        data: prepared.data,
-        loss: resolved.loss,
-        learningRate: resolved.train.learningRate,
-        optimizer: resolved.train.optimizer,
-        schedule: resolved.train.schedule,
-        optimizerState: prepared.optimizerState,
-        totalSteps: resolved.train.steps,
-        batchSize: resolved.train.batchSize,
-        steps,
-        startStep,
-        seed: resolved.seed,
-        replicaOffset: batch.offset,
+        ...batchTrainOptions(prepared, startStep, steps),
         ...(onLog && { logEvery: steps, onLog }),
       });
     const path = fused ? 'fused' : 'general';
