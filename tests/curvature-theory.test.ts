@@ -189,9 +189,11 @@ for (const setup of SETUPS) {
           `replica ${r}: E‖ḡ_10‖² = ${minibatch} vs S*/10 = ${theory.fluctuation / 10}`,
         );
       }
-      // The unit vectors go in as many batched launches as the copy limits (memory, work) allow.
+      // The unit vectors go in as many batched launches as the copy limits (memory, work) allow, each
+      // launch within one parameter (its block of H).
       const perLaunch = Math.min(copiesWithinBudget(operator, n), copiesForWork(operator, n));
-      assert.is(exact.hvps, Math.ceil(n / perLaunch), `${n} unit vectors, ${perLaunch} per batched launch`);
+      const launches = operator.layout.sizes.reduce((sum, size) => sum + Math.ceil(size / perLaunch), 0);
+      assert.is(exact.hvps, launches, `${n} unit vectors, ${perLaunch} per batched launch, per parameter`);
     } finally {
       operator.dispose();
       teacher.dispose();
