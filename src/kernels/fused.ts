@@ -143,6 +143,36 @@ function fusedWorkgroup(engine: Engine): number {
 }
 
 /**
+ * The uniforms every fused kernel reads (fused_common.wgsl's params) for one dispatch of `steps` steps
+ * from update `step`; `widths` is the kernel's twelve layout numbers (zero-padded).
+ */
+function dispatchUniforms(
+  run: FusedRun,
+  { rootX, rootEps }: { rootX: Tensor; rootEps: Tensor },
+  replicas: number,
+  depth: number,
+  dispatch: { step: number; steps: number; widths: readonly number[] },
+) {
+  const { step, widths } = dispatch;
+  return {
+    replicas,
+    depth,
+    batchSize: run.batchSize,
+    steps: dispatch.steps,
+    stepLo: step % 2 ** 32,
+    stepHi: Math.floor(step / 2 ** 32),
+    seed: run.seed,
+    replicaOffset: run.replicaOffset ?? 0,
+    learningRate: run.learningRate,
+    rootXStride: rootX.batch > 1 ? rootX.size : 0,
+    rootEpsStride: rootEps.batch > 1 ? rootEps.size : 0,
+    widths0: widths.slice(0, 4),
+    widths1: widths.slice(4, 8),
+    widths2: widths.slice(8, 12),
+  };
+}
+
+/**
  * Runs `steps` SGD steps of `network` on `params` (its tensors, batch R, updated in place) with data
  * drawn from the counter-RNG roots `rootX` (inputs) and `rootEps` (label noise), and returns each
  * replica's minibatch loss at the last step ([1] per replica).
@@ -181,22 +211,11 @@ export function fusedSgdSteps(
       shader: `${kernel}.wgsl`,
       constants,
       buffers,
-      uniforms: {
-        replicas,
-        depth,
-        batchSize: run.batchSize,
+      uniforms: dispatchUniforms(run, roots, replicas, depth, {
+        step,
         steps: Math.min(FUSED_STEPS_PER_DISPATCH, run.steps - done),
-        stepLo: step % 2 ** 32,
-        stepHi: Math.floor(step / 2 ** 32),
-        seed: run.seed,
-        replicaOffset: run.replicaOffset ?? 0,
-        learningRate: run.learningRate,
-        rootXStride: rootX.batch > 1 ? rootX.size : 0,
-        rootEpsStride: rootEps.batch > 1 ? rootEps.size : 0,
-        widths0: padded.slice(0, 4),
-        widths1: padded.slice(4, 8),
-        widths2: padded.slice(8, 12),
-      },
+        widths: padded,
+      }),
       workgroups: [Math.ceil(replicas / workgroup)],
     });
     engine.flush();
@@ -281,22 +300,11 @@ function fusedRnnSteps(
         packedTeacher: { tensor: packedTeacher },
         lastLoss: { tensor: loss },
       },
-      uniforms: {
-        replicas,
-        depth: 2,
-        batchSize: run.batchSize,
+      uniforms: dispatchUniforms(run, roots, replicas, 2, {
+        step,
         steps: Math.min(perDispatch, run.steps - done),
-        stepLo: step % 2 ** 32,
-        stepHi: Math.floor(step / 2 ** 32),
-        seed: run.seed,
-        replicaOffset: run.replicaOffset ?? 0,
-        learningRate: run.learningRate,
-        rootXStride: rootX.batch > 1 ? rootX.size : 0,
-        rootEpsStride: rootEps.batch > 1 ? rootEps.size : 0,
-        widths0: [d, h, m, network.teacherHidden],
-        widths1: [network.sequenceLength, 0, 0, 0],
-        widths2: [0, 0, 0, 0],
-      },
+        widths: [d, h, m, network.teacherHidden, network.sequenceLength, 0, 0, 0, 0, 0, 0, 0],
+      }),
       workgroups: [Math.ceil(replicas / workgroup)],
     });
     engine.flush();
