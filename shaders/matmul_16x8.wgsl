@@ -52,25 +52,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   //!include matmul_16x8_setup.wgsl
   // Two k per iteration, each as 2 + 16 loads followed by 32 vec4 multiply-adds.
   for (; k + 1u < params.K; k += 2u) {
-    let bk0_0 = vec4<f32>(b[b0 + kb], b[b1 + kb], b[b2 + kb], b[b3 + kb]);
-    let bk1_0 = vec4<f32>(b[b4 + kb], b[b5 + kb], b[b6 + kb], b[b7 + kb]);
-    let ak0_0 = a[a0 + ka];
-    let ak1_0 = a[a1 + ka];
-    let ak2_0 = a[a2 + ka];
-    let ak3_0 = a[a3 + ka];
-    let ak4_0 = a[a4 + ka];
-    let ak5_0 = a[a5 + ka];
-    let ak6_0 = a[a6 + ka];
-    let ak7_0 = a[a7 + ka];
-    let ak8_0 = a[a8 + ka];
-    let ak9_0 = a[a9 + ka];
-    let ak10_0 = a[a10 + ka];
-    let ak11_0 = a[a11 + ka];
-    let ak12_0 = a[a12 + ka];
-    let ak13_0 = a[a13 + ka];
-    let ak14_0 = a[a14 + ka];
-    let ak15_0 = a[a15 + ka];
-    //!include matmul_16x8_fma_even.wgsl
+    //!include matmul_16x8_step.wgsl
     let bk0_1 = vec4<f32>(b[b0 + kb + bStep], b[b1 + kb + bStep], b[b2 + kb + bStep], b[b3 + kb + bStep]);
     let bk1_1 = vec4<f32>(b[b4 + kb + bStep], b[b5 + kb + bStep], b[b6 + kb + bStep], b[b7 + kb + bStep]);
     let ak0_1 = a[a0 + ka + aStep];
@@ -94,25 +76,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     kb += 2u * bStep;
   }
   if (k < params.K) { // odd K: the last k on its own
-    let bk0_0 = vec4<f32>(b[b0 + kb], b[b1 + kb], b[b2 + kb], b[b3 + kb]);
-    let bk1_0 = vec4<f32>(b[b4 + kb], b[b5 + kb], b[b6 + kb], b[b7 + kb]);
-    let ak0_0 = a[a0 + ka];
-    let ak1_0 = a[a1 + ka];
-    let ak2_0 = a[a2 + ka];
-    let ak3_0 = a[a3 + ka];
-    let ak4_0 = a[a4 + ka];
-    let ak5_0 = a[a5 + ka];
-    let ak6_0 = a[a6 + ka];
-    let ak7_0 = a[a7 + ka];
-    let ak8_0 = a[a8 + ka];
-    let ak9_0 = a[a9 + ka];
-    let ak10_0 = a[a10 + ka];
-    let ak11_0 = a[a11 + ka];
-    let ak12_0 = a[a12 + ka];
-    let ak13_0 = a[a13 + ka];
-    let ak14_0 = a[a14 + ka];
-    let ak15_0 = a[a15 + ka];
-    //!include matmul_16x8_fma_even.wgsl
+    //!include matmul_16x8_step.wgsl
   }
   //!include matmul_16x8_store.wgsl
 }
