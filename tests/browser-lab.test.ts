@@ -250,7 +250,18 @@ test('the κ slider moves the theory shown to the closed form; the URL round-tri
     () => (window as unknown as { lab: { state(): LabState } }).lab.state().kappa,
   );
   assert.ok(lowered < 1000 && lowered > 100, `κ after ArrowLeft: ${lowered}`);
-  assert.ok((await shown('#theory-sharpness')) < sharpness);
+  // The state changes on the key event; the theory panel redraws after it: wait for the new T*.
+  await page.waitForFunction(
+    (previous) => Number(document.querySelector('#theory-sharpness')?.textContent) < previous,
+    { timeout: 10_000 },
+    sharpness,
+  );
+  const loweredExpected = closedForm(SETTING.depth, SETTING.noise, lowered).sharpness;
+  const loweredShown = await shown('#theory-sharpness');
+  assert.ok(
+    Math.abs(loweredShown - loweredExpected) <= 5e-6 * loweredExpected,
+    `T* after ArrowLeft ${loweredShown} vs ${loweredExpected}`,
+  );
 
   const state = await page.evaluate(() => (window as unknown as { lab: { state(): LabState } }).lab.state());
   const url = await page.evaluate(() => location.href); // page.url() may lag behind history.replaceState
