@@ -143,7 +143,7 @@ export async function main(argv: string[]): Promise<number> {
           minSeconds,
           log,
           tfjs: () => loadTfjsWebgpu(adapter, device),
-          mnistDigits: () => loadMnist().train,
+          mnistDigits: () => loadMnist(),
           python: runPythonPeer,
           runInPage: async (job: string, params: unknown, log: (line: string) => void) =>
             (await import('./browser/run.ts')).runBenchPageJob(job as 'hvp-peers', params as never, {

@@ -45,6 +45,8 @@ export async function timeExperiment(
   let lastLine = 0;
   try {
     const outcome = await runExperiment(context.engine, config, {
+      // sharpening-mnist's quick form reads the digits through this hook, as the CLI gives them.
+      ...(context.mnistDigits && { mnist: context.mnistDigits }),
       onProgress: (p) => {
         const now = performance.now();
         if (now - lastLine < 5000 && p.done < p.total) return;

@@ -29,7 +29,7 @@ const sequenceTeacher = (student: ModelSpec, teacher: ModelSpec) => ({ student, 
 /** The MNIST digits the host handed in (read when a set-up's data is made, not before). */
 function digits(host: Pick<BenchContext, 'mnistDigits'>): DigitSet {
   if (!host.mnistDigits) throw new Error('the MNIST set-up needs the digits, and this host gave none');
-  return host.mnistDigits();
+  return host.mnistDigits().train;
 }
 
 /** The set-ups, with `host` giving the MNIST digits (the bench command in Node reads them). */

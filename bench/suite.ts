@@ -16,8 +16,9 @@ export interface BenchContext {
   log(line: string): void;
   /** tfjs-core + tfjs-backend-webgpu on our adapter, loaded on first use and shared by suites. */
   tfjs(): Promise<TfjsWebgpu>;
-  /** The MNIST training digits (the Node host reads them from the `mnist` package). Absent in the page. */
-  mnistDigits?(): DigitSet;
+  /** The MNIST training and test digits (the Node host reads them from the `mnist` package), as the
+   * experiment hooks take them. Absent in the page. */
+  mnistDigits?(): { train: DigitSet; test: DigitSet };
   /** Runs a numpy peer (bench/peers/NAME.py): JSON in, JSON out. Absent in the page. */
   python?(script: string, input: unknown): Promise<unknown>;
   /** Runs a job of the bench page (bench/browser/page.ts) in Chromium and returns its result. Absent in the page. */
