@@ -10,6 +10,7 @@ import { InputError } from '../src/errors.ts';
 import {
   type CurvatureCase,
   type CurvatureInstance,
+  FUSED_MODEL_CASES,
   MODEL_CASES,
   quadraticCase,
   SPECTRA,
@@ -206,7 +207,7 @@ test('low-rank quadratic: the Krylov space closes (β = 0), restarts, and stops 
   });
 });
 
-for (const c of MODEL_CASES) {
+for (const c of [...MODEL_CASES, ...FUSED_MODEL_CASES]) {
   test(`${c.name}: top-5 to relative 1e-3 against the float64 central-difference Hessian`, async () => {
     await withInstance(c, R, 21, async ({ operator }, reference) => {
       const result = await topEigenvalues(operator, 5, { ritzVectors: true, seed: 6 });

@@ -10,9 +10,10 @@ import { hessianTrace } from '../src/curvature/trace.ts';
 import { InputError } from '../src/errors.ts';
 import type { Tensor } from '../src/tensor/engine.ts';
 import { centralGradient } from './helpers/cpu-models.ts';
-import { type CurvatureInstance, MODEL_CASES } from './helpers/curvature-cases.ts';
+import { type CurvatureInstance, FUSED_MODEL_CASES, MODEL_CASES } from './helpers/curvature-cases.ts';
 import { eigenvalues, F32_EPS, spectralNorm } from './helpers/curvature-reference.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
+import { shadersLaunched } from './helpers/launches.ts';
 
 const test = suite(
   'curvature: one measurement round (measureCurvature) and probe streams of shards (replicaOffset)',
@@ -44,7 +45,7 @@ function gradientError(g: readonly number[]): number {
   return 512 * F32_EPS * Math.max(...g.map(Math.abs)) * Math.sqrt(g.length) + 1e-9;
 }
 
-for (const c of MODEL_CASES) {
+for (const c of [...MODEL_CASES, ...FUSED_MODEL_CASES]) {
   test(`${c.name}: the dense round's trace, λ_max and fluctuation match float64 Hessians and gradients`, async () => {
     const engine = await testEngine();
     const instance = c.build(engine, R, 41);
@@ -87,6 +88,68 @@ for (const c of MODEL_CASES) {
     }
   });
 }
+
+test('fused H·v: the dense round launches the fused kernel and no matmul; H·v by applyFlat, apply and applyBlock (inside atPoint and out) matches the float64 Hessian', async () => {
+  const engine = await testEngine();
+  for (const c of FUSED_MODEL_CASES) {
+    const instance = c.build(engine, R, 45);
+    const { operator } = instance;
+    try {
+      const shaders = await shadersLaunched(engine, () =>
+        measureCurvature(operator, { trace: true, lambdaMax: true }),
+      );
+      assert.ok(shaders.has('fused_hvp_narrow.wgsl'), `${c.name}: ${[...shaders]}`);
+      assert.not.ok(
+        shaders.has('matmul.wgsl') || shaders.has('matmul_flat.wgsl'),
+        `${c.name}: ${[...shaders]}`,
+      );
+      const reference = await instance.reference();
+      const n = operator.size;
+      const v = Array.from({ length: R * n }, (_, i) => Math.sin(1.7 * i + 0.3));
+      const want = reference.map((H, r) => H.map((row) => row.reduce((s, h, j) => s + h * v[r * n + j], 0)));
+      const check = (got: ArrayLike<number>, how: string, offset = 0, length = n) =>
+        reference.forEach((H, r) => {
+          const tol = n * entryTolerance(H);
+          for (let i = 0; i < length; i++)
+            assert.ok(
+              Math.abs(got[r * length + i] - want[r][offset + i]) <= tol,
+              `${c.name} ${how}, replica ${r}, entry ${offset + i}: ${got[r * length + i]} vs ${want[r][offset + i]}`,
+            );
+        });
+      const flat = engine.tensor(v, [n], { batch: R });
+      const outside = operator.applyFlat(flat);
+      check(await outside.read(), 'applyFlat');
+      const inside = await operator.atPoint(async () => operator.applyFlat(flat));
+      check(await inside.read(), 'applyFlat at a point');
+      const parts = operator.unpack(flat);
+      const products = operator.apply(parts);
+      const packed = operator.pack(products, engine.empty([n], { batch: R }));
+      check(await packed.read(), 'apply');
+      const { offsets, sizes } = operator.layout;
+      const last = offsets.length - 1;
+      const block = operator.applyBlock(last, parts[last]);
+      // H_pp v_p of the last parameter: the float64 block times v's block.
+      const blockWant = reference.map((H, r) =>
+        Array.from({ length: sizes[last] }, (_, i) =>
+          H[offsets[last] + i]
+            .slice(offsets[last])
+            .reduce((s, h, j) => s + (j < sizes[last] ? h * v[r * n + offsets[last] + j] : 0), 0),
+        ),
+      );
+      const gotBlock = await block.read();
+      reference.forEach((H, r) => {
+        for (let i = 0; i < sizes[last]; i++)
+          assert.ok(
+            Math.abs(gotBlock[r * sizes[last] + i] - blockWant[r][i]) <= n * entryTolerance(H),
+            `${c.name} applyBlock, replica ${r}, entry ${i}: ${gotBlock[r * sizes[last] + i]} vs ${blockWant[r][i]}`,
+          );
+      });
+      for (const t of [flat, outside, inside, packed, block, ...parts, ...products]) t.dispose();
+    } finally {
+      instance.dispose();
+    }
+  }
+});
 
 test('‖ḡ‖² (summed from the per-sample gradients, or from a pass of the mean loss when they come in chunks) equals the float64 gradient of the mean loss', async () => {
   const engine = await testEngine();

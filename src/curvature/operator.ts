@@ -12,6 +12,8 @@
  */
 import { Tape, type Var } from '../autodiff/tape.ts';
 import { InputError, positiveInteger } from '../errors.ts';
+import { fill } from '../kernels/elementwise.ts';
+import { type FusedHvpNetwork, fusedHvp, fusedHvpSize } from '../kernels/fused-hvp.ts';
 import { repeatReplicas, stridedCopy } from '../kernels/vectors.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 
@@ -49,6 +51,12 @@ export interface HessianSpec {
   params: readonly Tensor[];
   loss: LossClosure;
   evaluation: EvaluationSet;
+  /**
+   * The same loss as `loss` for a small fully connected network (src/kernels/fused-hvp.ts), whose
+   * H·v then runs in one fused kernel over the evaluation data `x` and `y` instead of on the tape.
+   * The caller vouches that it is the closure's model and loss; `lossValue` still uses the closure.
+   */
+  fused?: FusedHvpNetwork;
 }
 
 /** Offsets of the parameters within the flat vector (row-major, in order). */
@@ -70,6 +78,23 @@ export function parameterLayout(params: readonly Tensor[]): ParameterLayout {
     size += s;
   }
   return { shapes, sizes, offsets, size };
+}
+
+/** A fused network must match the parameters and find inputs x [rows, d] and targets y [rows, m]. */
+function checkFused(fused: FusedHvpNetwork, params: readonly Tensor[], data: EvaluationData): void {
+  const n = params.reduce((sum, p) => sum + p.size, 0);
+  if (fusedHvpSize(fused) !== n)
+    throw new InputError('fused', `describes ${fusedHvpSize(fused)} parameters; the model has ${n}`);
+  const { widths } = fused;
+  const { x, y } = data;
+  const rows = x?.shape[0];
+  if (x?.shape.length !== 2 || x.shape[1] !== widths[0])
+    throw new InputError('evaluation.data.x', `the fused H·v needs inputs [rows, ${widths[0]}]`);
+  if (y?.shape.length !== 2 || y.shape[0] !== rows || y.shape[1] !== widths[widths.length - 1])
+    throw new InputError(
+      'evaluation.data.y',
+      `the fused H·v needs targets [${rows}, ${widths[widths.length - 1]}]`,
+    );
 }
 
 function checkData(data: EvaluationData, replicas: number): void {
@@ -98,6 +123,8 @@ export class HessianOperator {
   private readonly repeats = new Map<number, EvaluationData>();
   /** The taped forward pass and gradient reused by every H·v inside `atPoint`. */
   private point: { tape: Tape; params: Var[]; gradients: Var[]; loss: Var } | undefined;
+  /** With a fused network: the parameters packed flat once inside `atPoint`. */
+  private fusedTheta: Tensor | undefined;
 
   private constructor(
     readonly engine: Engine,
@@ -111,6 +138,8 @@ export class HessianOperator {
     readonly copies: number,
     /** Tensors this operator disposes (drawn data, repeated parameters and data). */
     private readonly owned: Tensor[],
+    /** H·v by the fused kernel (see HessianSpec.fused). */
+    readonly fused?: FusedHvpNetwork,
   ) {
     this.layout = parameterLayout(params);
   }
@@ -147,7 +176,8 @@ export class HessianOperator {
       owned.push(...Object.values(data));
     }
     checkData(data, replicas);
-    return new HessianOperator(engine, params, spec.loss, data, replicas, 1, owned);
+    if (spec.fused) checkFused(spec.fused, params, data);
+    return new HessianOperator(engine, params, spec.loss, data, replicas, 1, owned, spec.fused);
   }
 
   /** B = R·copies: the replica count of vectors this operator applies to. */
@@ -174,7 +204,16 @@ export class HessianOperator {
     positiveInteger('copies', copies);
     if (this.copies !== 1) throw new InputError('copies', 'this operator already has copies');
     if (copies === 1)
-      return new HessianOperator(this.engine, this.params, this.loss, this.data, this.replicas, 1, []);
+      return new HessianOperator(
+        this.engine,
+        this.params,
+        this.loss,
+        this.data,
+        this.replicas,
+        1,
+        [],
+        this.fused,
+      );
     const owned: Tensor[] = [];
     const params = this.params.map((p) => {
       const t = repeatReplicas(this.engine, p, copies);
@@ -189,6 +228,7 @@ export class HessianOperator {
       this.replicas,
       copies,
       owned,
+      this.fused,
     );
   }
 
@@ -249,7 +289,17 @@ export class HessianOperator {
    * not change inside `body`; nested calls share the outer point.
    */
   async atPoint<T>(body: () => Promise<T>): Promise<T> {
-    if (this.point) return body();
+    if (this.point || this.fusedTheta) return body();
+    if (this.fused) {
+      // The fused kernel needs no tape: the parameters packed once serve every H·v inside.
+      this.fusedTheta = this.flatParameters();
+      try {
+        return await body();
+      } finally {
+        this.fusedTheta.dispose();
+        this.fusedTheta = undefined;
+      }
+    }
     const tape = new Tape(this.engine);
     try {
       const { params, loss } = this.build(tape);
@@ -299,9 +349,35 @@ export class HessianOperator {
     }
   }
 
+  /** The parameters as one flat vector ([n], batch B); caller disposes. */
+  private flatParameters(): Tensor {
+    return this.pack(this.params, this.engine.empty([this.size], { batch: this.batch }));
+  }
+
+  /** H·v by the fused kernel for flat v into `target`. */
+  private applyFused(fused: FusedHvpNetwork, v: Tensor, target: Tensor): void {
+    const theta = this.fusedTheta ?? this.flatParameters();
+    try {
+      fusedHvp(this.engine, fused, { theta, v, x: this.data.x, y: this.data.y, out: target });
+      this.hvps++;
+    } finally {
+      if (theta !== this.fusedTheta) theta.dispose();
+    }
+  }
+
   /** H·v per replica for v given as parameter-shaped tensors; returns new tensors (caller disposes). */
   apply(v: readonly Tensor[]): Tensor[] {
     this.checkVectors(v);
+    if (this.fused) {
+      const flat = this.pack(v, this.engine.empty([this.size], { batch: this.batch }));
+      const product = this.applyFlat(flat);
+      try {
+        return this.unpack(product);
+      } finally {
+        flat.dispose();
+        product.dispose();
+      }
+    }
     let result: Tensor[] = [];
     this.withHvp(
       (tape, gradients, params) => tape.hvpAt(gradients, params, v),
@@ -326,6 +402,10 @@ export class HessianOperator {
     this.checkFlat(v, 'hessian.applyFlat');
     const target = out ?? this.engine.empty([this.size], { batch: this.batch });
     if (out) this.checkFlat(out, 'hessian.applyFlat.out');
+    if (this.fused) {
+      this.applyFused(this.fused, v, target);
+      return target;
+    }
     const parts = this.unpack(v);
     try {
       this.withHvp(
@@ -363,6 +443,28 @@ export class HessianOperator {
     if (out && (out.size !== size || out.batch !== this.batch))
       throw new InputError(`${field}.out`, `expected batch ${this.batch} of ${size} values, got ${out}`);
     const target = out ?? this.engine.empty([size], { batch: this.batch });
+    if (this.fused) {
+      // One fused H·v of v placed in its block (zero elsewhere), then that block of the product.
+      const offset = this.layout.offsets[index];
+      const placed = fill(this.engine, this.engine.empty([this.size], { batch: this.batch }), 0);
+      stridedCopy(this.engine, v, placed, {
+        length: size,
+        batch: this.batch,
+        xBatch: size,
+        outBatch: this.size,
+        outOffset: offset,
+      });
+      const product = this.applyFlat(placed);
+      stridedCopy(this.engine, product, target, {
+        length: size,
+        batch: this.batch,
+        xBatch: this.size,
+        xOffset: offset,
+      });
+      placed.dispose();
+      product.dispose();
+      return target;
+    }
     const shape = this.layout.shapes[index];
     this.withHvp(
       (tape, gradients, params) => [

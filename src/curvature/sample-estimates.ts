@@ -16,6 +16,7 @@
 import { Tape } from '../autodiff/tape.ts';
 import { InputError } from '../errors.ts';
 import { accumulate, fill } from '../kernels/elementwise.ts';
+import type { FusedHvpNetwork } from '../kernels/fused-hvp.ts';
 import { repeatReplicas, stridedCopy } from '../kernels/vectors.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 import { MlMatrix, symmetricEigen } from '../theory/linalg.ts';
@@ -82,6 +83,8 @@ export interface EvaluationChunksSpec {
   chunkSamples: number;
   seed: number;
   replicaOffset?: number;
+  /** The loss's small fully connected network, when its H·v may run fused (see HessianSpec.fused). */
+  fused?: FusedHvpNetwork;
 }
 
 /**
@@ -123,6 +126,7 @@ export class EvaluationChunks {
     return HessianOperator.create(this.engine, {
       params: this.spec.params,
       loss: this.spec.loss,
+      fused: this.spec.fused,
       evaluation: {
         source: this.spec.source,
         samples: this.chunks[k].samples,
@@ -212,6 +216,7 @@ export class EvaluationChunks {
     const operator = HessianOperator.create(this.engine, {
       params,
       loss: this.spec.loss,
+      fused: this.spec.fused,
       evaluation: { data },
     });
     return {
@@ -279,6 +284,7 @@ export class EvaluationChunks {
     const operator = HessianOperator.create(engine, {
       params: this.spec.params,
       loss: this.spec.loss,
+      fused: this.spec.fused,
       evaluation: { data },
     });
     this.whole = { operator, data: owned };

@@ -6,6 +6,7 @@
  * over MODEL_CASES.
  */
 import { type EvaluationData, HessianOperator, type LossClosure } from '../../src/curvature/operator.ts';
+import { fusedHvpNetwork } from '../../src/kernels/fused-hvp.ts';
 import { type LossKind, lossFunction } from '../../src/models/losses.ts';
 import { buildModel, type Model, type ModelSpec } from '../../src/models/model.ts';
 import type { Engine } from '../../src/tensor/engine.ts';
@@ -109,6 +110,7 @@ export function modelCase(
   kind: LossKind,
   rows: number,
   scale = 0.8,
+  options: { fused?: boolean } = {},
 ): CurvatureCase {
   return {
     name,
@@ -129,10 +131,13 @@ export function modelCase(
         x: engine.tensor(xData, [rows, din], { batch: replicas }),
         y: engine.tensor(yData, [rows, dout], { batch: replicas }),
       };
+      const fused = options.fused ? fusedHvpNetwork(spec, kind) : undefined;
+      if (options.fused && !fused) throw new Error(`${name}: no fused H·v for this model`);
       const operator = HessianOperator.create(engine, {
         params,
         loss: modelLoss(model, kind),
         evaluation: { data },
+        fused,
       });
       const key = `${name}|${replicas}|${seed}`;
       const theta = (r: number) =>
@@ -207,6 +212,45 @@ export const MODEL_CASES: CurvatureCase[] = [
     },
     'mse',
     6,
+  ),
+];
+
+/**
+ * Small fully connected models whose H·v runs in the fused kernel (src/kernels/fused-hvp.ts), against
+ * the same float64 references: deep linear and MLP, both losses, identity, ReLU and tanh.
+ */
+export const FUSED_MODEL_CASES: CurvatureCase[] = [
+  modelCase(
+    'fused H·v: deep linear 3-4-3-2, MSE',
+    { kind: 'deep-linear', inputDim: 3, hidden: [4, 3], outputDim: 2 },
+    'mse',
+    12,
+    0.8,
+    { fused: true },
+  ),
+  modelCase(
+    'fused H·v: deep linear 3-3-3-3, cross-entropy',
+    { kind: 'deep-linear', inputDim: 3, hidden: [3, 3], outputDim: 3 },
+    'cross-entropy',
+    12,
+    0.8,
+    { fused: true },
+  ),
+  modelCase(
+    'fused H·v: MLP tanh 3-4-4-2, MSE',
+    { kind: 'mlp', inputDim: 3, hidden: [4, 4], outputDim: 2, activation: 'tanh' },
+    'mse',
+    12,
+    0.8,
+    { fused: true },
+  ),
+  modelCase(
+    'fused H·v: MLP relu 2-4-3, cross-entropy',
+    { kind: 'mlp', inputDim: 2, hidden: [4], outputDim: 3, activation: 'relu' },
+    'cross-entropy',
+    12,
+    0.8,
+    { fused: true },
   ),
 ];
 

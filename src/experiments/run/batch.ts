@@ -7,8 +7,10 @@ import { HessianOperator, type LossClosure } from '../../curvature/operator.ts';
 import { EvaluationChunks } from '../../curvature/sample-estimates.ts';
 import { FixedDataset } from '../../data/fixed.ts';
 import type { DataSource } from '../../data/source.ts';
+import { fusedHvpNetwork } from '../../kernels/fused-hvp.ts';
 import { initParameters } from '../../models/init.ts';
 import { lossFunction } from '../../models/losses.ts';
+import type { ModelSpec } from '../../models/model.ts';
 import { batchedValues, type NamedTensor } from '../../models/weights.ts';
 import type { Engine, Tensor } from '../../tensor/engine.ts';
 import { OptimizerState, PLAIN_SGD } from '../../train/optimizer.ts';
@@ -87,10 +89,13 @@ export function prepareBatch(
   if (restore) restoreOptimizerState(restore, optimizerState);
   const lossOf = lossFunction(resolved.loss);
   const closure: LossClosure = (tape, vars, d) => lossOf(tape, model.forward(tape, vars, d.x), d.y);
+  // Small deep linear nets and MLPs: the same loss's H·v in one fused kernel per product.
+  const fused = fusedHvpNetwork(model.spec as ModelSpec | undefined, resolved.loss);
   const operator = HessianOperator.create(engine, {
     params,
     loss: closure,
     evaluation: { data: { x: evaluation.x, y: evaluation.y } },
+    fused,
   });
   const chunks =
     measurementRoute(batch).kind === 'sample-gpu'
@@ -102,6 +107,7 @@ export function prepareBatch(
           chunkSamples: evaluationChunkSamples(batch.members[0].group, batch.replicas),
           seed: evaluationSeed,
           replicaOffset: batch.offset,
+          fused,
         })
       : undefined;
   return {
