@@ -6,7 +6,13 @@ import { randomVectors, STREAM_SLQ } from '../src/curvature/probes.ts';
 import { exactTrace, hessianTrace } from '../src/curvature/trace.ts';
 import { symmetricEigenvalues } from '../src/curvature/tridiagonal.ts';
 import { InputError } from '../src/errors.ts';
-import { type CurvatureCase, MODEL_CASES, quadraticCase, SPECTRA } from './helpers/curvature-cases.ts';
+import {
+  type CurvatureCase,
+  FUSED_RNN_CASES,
+  MODEL_CASES,
+  quadraticCase,
+  SPECTRA,
+} from './helpers/curvature-cases.ts';
 import {
   eigenvalues,
   F32_EPS,
@@ -16,6 +22,7 @@ import {
   wassersteinDensityToAtoms,
 } from './helpers/curvature-reference.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
+import { shadersLaunched } from './helpers/launches.ts';
 
 const test = suite('curvature: Hessian traces (exact, Hutchinson), dense Hessian and SLQ spectral density');
 test.after(destroyTestEngine);
@@ -36,6 +43,33 @@ const trace = (H: number[][]) => H.reduce((s, row, i) => s + row[i], 0);
 /** Each Hv entry is a length-n f32 dot product: error ≤ n·u·‖H‖ per entry (γ_n bound, ‖v‖∞ = 1). */
 function entryTolerance(H: number[][]): number {
   return 4 * H.length * F32_EPS * spectralNorm(eigenvalues(H)) + 1e-6;
+}
+
+for (const c of FUSED_RNN_CASES) {
+  test(`${c.name}: the exact trace's diagonal, from one fused launch with no matmul, matches float64`, async () => {
+    const { engine, instance, reference } = await build(c, R, 33);
+    try {
+      let exact: Awaited<ReturnType<typeof exactTrace>> | undefined;
+      const shaders = await shadersLaunched(engine, async () => {
+        exact = await exactTrace(instance.operator);
+      });
+      assert.ok(shaders.has('fused_hessian_diagonal_rnn.wgsl'), [...shaders].join(', '));
+      assert.not.ok(shaders.has('matmul.wgsl') || shaders.has('matmul_flat.wgsl'), [...shaders].join(', '));
+      const n = instance.operator.size;
+      reference.forEach((H, r) => {
+        // A diagonal entry sums rows·T·(h + d) products of O(‖H‖) terms: a few hundred ulps of ‖H‖.
+        const tol = entryTolerance(H);
+        for (let i = 0; i < n; i++)
+          assert.ok(
+            Math.abs(exact!.diagonal[r][i] - H[i][i]) <= tol,
+            `replica ${r} H[${i}][${i}] = ${exact!.diagonal[r][i]}, float64 ${H[i][i]}`,
+          );
+        assert.ok(Math.abs(exact!.trace[r] - trace(H)) <= n * tol, `replica ${r} trace ${exact!.trace[r]}`);
+      });
+    } finally {
+      instance.dispose();
+    }
+  });
 }
 
 for (const c of CASES) {

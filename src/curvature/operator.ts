@@ -13,7 +13,13 @@
 import { Tape, type Var } from '../autodiff/tape.ts';
 import { InputError, positiveInteger } from '../errors.ts';
 import { fill } from '../kernels/elementwise.ts';
-import { type FusedHvpNetwork, fusedHvp, fusedHvpSize } from '../kernels/fused-hvp.ts';
+import {
+  type FusedCurvature,
+  type FusedHvpNetwork,
+  fusedCurvatureSize,
+  fusedHvp,
+  fusedRnnDiagonal,
+} from '../kernels/fused-hvp.ts';
 import { repeatReplicas, stridedCopy } from '../kernels/vectors.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 
@@ -52,11 +58,12 @@ export interface HessianSpec {
   loss: LossClosure;
   evaluation: EvaluationSet;
   /**
-   * The same loss as `loss` for a small fully connected network (src/kernels/fused-hvp.ts), whose
-   * H·v then runs in one fused kernel over the evaluation data `x` and `y` instead of on the tape.
-   * The caller vouches that it is the closure's model and loss; `lossValue` still uses the closure.
+   * The same model and loss as `loss`, for the fused curvature kernels (src/kernels/fused-hvp.ts) over
+   * the evaluation data `x` and `y`: a small fully connected network's H·v runs in one kernel instead
+   * of on the tape; a small RNN's Hessian diagonal (`fusedDiagonal`, the exact trace) too. The caller
+   * vouches that it is the closure's model and loss; `lossValue` still uses the closure.
    */
-  fused?: FusedHvpNetwork;
+  fused?: FusedCurvature;
 }
 
 /** Offsets of the parameters within the flat vector (row-major, in order). */
@@ -81,20 +88,18 @@ export function parameterLayout(params: readonly Tensor[]): ParameterLayout {
 }
 
 /** A fused network must match the parameters and find inputs x [rows, d] and targets y [rows, m]. */
-function checkFused(fused: FusedHvpNetwork, params: readonly Tensor[], data: EvaluationData): void {
+function checkFused(fused: FusedCurvature, params: readonly Tensor[], data: EvaluationData): void {
   const n = params.reduce((sum, p) => sum + p.size, 0);
-  if (fusedHvpSize(fused) !== n)
-    throw new InputError('fused', `describes ${fusedHvpSize(fused)} parameters; the model has ${n}`);
-  const { widths } = fused;
+  if (fusedCurvatureSize(fused) !== n)
+    throw new InputError('fused', `describes ${fusedCurvatureSize(fused)} parameters; the model has ${n}`);
+  const features = fused.kind === 'rnn' ? fused.sequenceLength * fused.inputDim : fused.widths[0];
+  const outputs = fused.kind === 'rnn' ? fused.outputDim : fused.widths[fused.widths.length - 1];
   const { x, y } = data;
   const rows = x?.shape[0];
-  if (x?.shape.length !== 2 || x.shape[1] !== widths[0])
-    throw new InputError('evaluation.data.x', `the fused H·v needs inputs [rows, ${widths[0]}]`);
-  if (y?.shape.length !== 2 || y.shape[0] !== rows || y.shape[1] !== widths[widths.length - 1])
-    throw new InputError(
-      'evaluation.data.y',
-      `the fused H·v needs targets [${rows}, ${widths[widths.length - 1]}]`,
-    );
+  if (x?.shape.length !== 2 || x.shape[1] !== features)
+    throw new InputError('evaluation.data.x', `the fused kernels need inputs [rows, ${features}]`);
+  if (y?.shape.length !== 2 || y.shape[0] !== rows || y.shape[1] !== outputs)
+    throw new InputError('evaluation.data.y', `the fused kernels need targets [${rows}, ${outputs}]`);
 }
 
 function checkData(data: EvaluationData, replicas: number): void {
@@ -139,7 +144,7 @@ export class HessianOperator {
     /** Tensors this operator disposes (drawn data, repeated parameters and data). */
     private readonly owned: Tensor[],
     /** H·v by the fused kernel (see HessianSpec.fused). */
-    readonly fused?: FusedHvpNetwork,
+    readonly fused?: FusedCurvature,
   ) {
     this.layout = parameterLayout(params);
   }
@@ -290,8 +295,9 @@ export class HessianOperator {
    */
   async atPoint<T>(body: () => Promise<T>): Promise<T> {
     if (this.point || this.fusedTheta) return body();
-    if (this.fused) {
-      // The fused kernel needs no tape: the parameters packed once serve every H·v inside.
+    if (this.fused?.kind === 'narrow') {
+      // The fused kernel needs no tape: the parameters packed once serve every H·v inside (an RNN's
+      // H·v stays on the tape).
       this.fusedTheta = this.flatParameters();
       try {
         return await body();
@@ -365,10 +371,26 @@ export class HessianOperator {
     }
   }
 
+  /**
+   * The Hessian's diagonal per replica ([n], batch B; caller disposes) from the fused kernel, where
+   * this operator's model has one (a small RNN); undefined otherwise (take it from H·v of unit vectors).
+   */
+  fusedDiagonal(): Tensor | undefined {
+    if (this.fused?.kind !== 'rnn') return undefined;
+    const theta = this.fusedTheta ?? this.flatParameters();
+    const out = this.engine.empty([this.size], { batch: this.batch });
+    try {
+      fusedRnnDiagonal(this.engine, this.fused, { theta, x: this.data.x, y: this.data.y, out });
+    } finally {
+      if (theta !== this.fusedTheta) theta.dispose();
+    }
+    return out;
+  }
+
   /** H·v per replica for v given as parameter-shaped tensors; returns new tensors (caller disposes). */
   apply(v: readonly Tensor[]): Tensor[] {
     this.checkVectors(v);
-    if (this.fused) {
+    if (this.fused?.kind === 'narrow') {
       const flat = this.pack(v, this.engine.empty([this.size], { batch: this.batch }));
       const product = this.applyFlat(flat);
       try {
@@ -402,7 +424,7 @@ export class HessianOperator {
     this.checkFlat(v, 'hessian.applyFlat');
     const target = out ?? this.engine.empty([this.size], { batch: this.batch });
     if (out) this.checkFlat(out, 'hessian.applyFlat.out');
-    if (this.fused) {
+    if (this.fused?.kind === 'narrow') {
       this.applyFused(this.fused, v, target);
       return target;
     }
@@ -443,7 +465,7 @@ export class HessianOperator {
     if (out && (out.size !== size || out.batch !== this.batch))
       throw new InputError(`${field}.out`, `expected batch ${this.batch} of ${size} values, got ${out}`);
     const target = out ?? this.engine.empty([size], { batch: this.batch });
-    if (this.fused) {
+    if (this.fused?.kind === 'narrow') {
       // One fused H·v of v placed in its block (zero elsewhere), then that block of the product.
       const offset = this.layout.offsets[index];
       const placed = fill(this.engine, this.engine.empty([this.size], { batch: this.batch }), 0);

@@ -16,7 +16,7 @@
 import { Tape } from '../autodiff/tape.ts';
 import { InputError } from '../errors.ts';
 import { accumulate, fill } from '../kernels/elementwise.ts';
-import type { FusedHvpNetwork } from '../kernels/fused-hvp.ts';
+import type { FusedCurvature } from '../kernels/fused-hvp.ts';
 import { repeatReplicas, stridedCopy } from '../kernels/vectors.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 import { MlMatrix, symmetricEigen } from '../theory/linalg.ts';
@@ -84,7 +84,7 @@ export interface EvaluationChunksSpec {
   seed: number;
   replicaOffset?: number;
   /** The loss's small fully connected network, when its H·v may run fused (see HessianSpec.fused). */
-  fused?: FusedHvpNetwork;
+  fused?: FusedCurvature;
 }
 
 /**

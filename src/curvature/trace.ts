@@ -176,6 +176,17 @@ export async function exactTrace(
   const R = operator.replicas;
   const engine = operator.engine;
   const { sizes } = operator.layout;
+  const fused = operator.fusedDiagonal();
+  if (fused) {
+    // A small RNN: the whole diagonal from one fused launch (src/kernels/fused-hvp.ts).
+    try {
+      const all = await fused.read();
+      const diagonals = Array.from({ length: R }, (_, r) => Array.from(all.subarray(r * n, (r + 1) * n)));
+      return { trace: diagonals.map((d) => d.reduce((a, b) => a + b, 0)), diagonal: diagonals, hvps: 0 };
+    } finally {
+      fused.dispose();
+    }
+  }
   return withFittingCopies(operator, wanted, async (batched, perLaunch) => {
     // Each parameter's diagonal with room for whole launches: the unit vectors past its end are
     // zero and their entries are dropped.

@@ -6,7 +6,7 @@
  * over MODEL_CASES.
  */
 import { type EvaluationData, HessianOperator, type LossClosure } from '../../src/curvature/operator.ts';
-import { fusedHvpNetwork } from '../../src/kernels/fused-hvp.ts';
+import { fusedCurvature } from '../../src/kernels/fused-hvp.ts';
 import { type LossKind, lossFunction } from '../../src/models/losses.ts';
 import { buildModel, type Model, type ModelSpec } from '../../src/models/model.ts';
 import type { Engine } from '../../src/tensor/engine.ts';
@@ -131,8 +131,8 @@ export function modelCase(
         x: engine.tensor(xData, [rows, din], { batch: replicas }),
         y: engine.tensor(yData, [rows, dout], { batch: replicas }),
       };
-      const fused = options.fused ? fusedHvpNetwork(spec, kind) : undefined;
-      if (options.fused && !fused) throw new Error(`${name}: no fused H·v for this model`);
+      const fused = options.fused ? fusedCurvature(spec, kind) : undefined;
+      if (options.fused && !fused) throw new Error(`${name}: no fused curvature kernel for this model`);
       const operator = HessianOperator.create(engine, {
         params,
         loss: modelLoss(model, kind),
@@ -250,6 +250,37 @@ export const FUSED_MODEL_CASES: CurvatureCase[] = [
     'cross-entropy',
     12,
     0.8,
+    { fused: true },
+  ),
+];
+
+/**
+ * Small RNNs whose Hessian diagonal (the exact trace) comes from the fused kernel: both losses, an odd
+ * shape and the anisotropy sweep's 8-4-8, T = 4 (92 parameters).
+ */
+export const FUSED_RNN_CASES: CurvatureCase[] = [
+  modelCase(
+    'fused diagonal: RNN 3-4-2, T=3, MSE',
+    { kind: 'rnn', inputDim: 3, hidden: 4, outputDim: 2, sequenceLength: 3 },
+    'mse',
+    8,
+    0.8,
+    { fused: true },
+  ),
+  modelCase(
+    'fused diagonal: RNN 2-3-5, T=4, cross-entropy',
+    { kind: 'rnn', inputDim: 2, hidden: 3, outputDim: 5, sequenceLength: 4 },
+    'cross-entropy',
+    8,
+    0.8,
+    { fused: true },
+  ),
+  modelCase(
+    'fused diagonal: RNN 8-4-8, T=4, MSE',
+    { kind: 'rnn', inputDim: 8, hidden: 4, outputDim: 8, sequenceLength: 4 },
+    'mse',
+    6,
+    0.5,
     { fused: true },
   ),
 ];

@@ -7,7 +7,7 @@ import { HessianOperator, type LossClosure } from '../../curvature/operator.ts';
 import { EvaluationChunks } from '../../curvature/sample-estimates.ts';
 import { FixedDataset } from '../../data/fixed.ts';
 import type { DataSource } from '../../data/source.ts';
-import { fusedHvpNetwork } from '../../kernels/fused-hvp.ts';
+import { fusedCurvature } from '../../kernels/fused-hvp.ts';
 import { initParameters } from '../../models/init.ts';
 import { lossFunction } from '../../models/losses.ts';
 import type { ModelSpec } from '../../models/model.ts';
@@ -90,7 +90,7 @@ export function prepareBatch(
   const lossOf = lossFunction(resolved.loss);
   const closure: LossClosure = (tape, vars, d) => lossOf(tape, model.forward(tape, vars, d.x), d.y);
   // Small deep linear nets and MLPs: the same loss's H·v in one fused kernel per product.
-  const fused = fusedHvpNetwork(model.spec as ModelSpec | undefined, resolved.loss);
+  const fused = fusedCurvature(model.spec as ModelSpec | undefined, resolved.loss);
   const operator = HessianOperator.create(engine, {
     params,
     loss: closure,
