@@ -11,10 +11,11 @@ import { hessian } from '../src/curvature/hessian.ts';
 import { symmetricEigenvalues } from '../src/curvature/tridiagonal.ts';
 import { InputError } from '../src/errors.ts';
 import { dense, layerNorm } from '../src/models/blocks.ts';
-import { huberLoss, logisticLoss } from '../src/models/losses.ts';
-import { bias, type ModelDefinition, weight } from '../src/models/model.ts';
-import { centralGradient, centralHessian } from './helpers/cpu-models.ts';
+import { huberLoss, type LossKind, logisticLoss } from '../src/models/losses.ts';
+import { bias, buildModel, type ModelDefinition, type ModelSpec, weight } from '../src/models/model.ts';
+import { centralGradient, centralHessian, cpuLoss } from './helpers/cpu-models.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
+import { shadersLaunched } from './helpers/launches.ts';
 import { F32_EPS, randomArray, seededRandom } from './helpers/reference.ts';
 
 const test = suite('curvature API: hessian() on a custom model and custom losses vs float64 differences');
@@ -245,6 +246,76 @@ test('gradientMoments: S = mean ‖∇ℓ_i‖² and ‖ḡ‖² against per-sam
     assert.ok(Math.abs(moments.minibatch(4)[0] - (g2 + (S - g2) / 4)) <= tolerance);
   } finally {
     H.dispose();
+  }
+});
+
+test("built-in models through hessian(): an MLP's H·v and an RNN's diagonal run in the fused kernels and match float64; a copy with its own forward pass stays on the tape", async () => {
+  const engine = await testEngine();
+  const cases: { spec: ModelSpec; loss: LossKind; fusedShader: string }[] = [
+    {
+      spec: { kind: 'mlp', inputDim: 2, hidden: [4], outputDim: 3, activation: 'relu' },
+      loss: 'cross-entropy',
+      fusedShader: 'fused_hvp_narrow.wgsl',
+    },
+    {
+      spec: { kind: 'rnn', inputDim: 3, hidden: 4, outputDim: 2, sequenceLength: 3 },
+      loss: 'mse',
+      fusedShader: 'fused_hessian_diagonal_rnn.wgsl',
+    },
+  ];
+  for (const { spec, loss, fusedShader } of cases) {
+    const built = buildModel(spec);
+    const n = built.parameters.reduce((sum, p) => sum + p.shape.reduce((a, b) => a * b, 1), 0);
+    const random = seededRandom(11);
+    const theta = Float64Array.from(Float32Array.from(randomArray(random, n, -0.8, 0.8)));
+    const rows = 6;
+    const xs = Array.from({ length: rows }, () =>
+      Array.from(Float32Array.from(randomArray(random, built.inputFeatures))),
+    );
+    const ys = Array.from({ length: rows }, () => {
+      const raw = Array.from(randomArray(random, built.outputDim));
+      if (loss === 'mse') return Array.from(Float32Array.from(raw));
+      const e = raw.map(Math.exp);
+      const total = e.reduce((a, b) => a + b, 0);
+      return Array.from(Float32Array.from(e.map((v) => v / total)));
+    });
+    const [xs64, ys64] = [xs, ys].map((set) => set.map((row) => Float64Array.from(row)));
+    const reference = centralHessian((t) => cpuLoss(spec, loss, t, xs64, ys64), theta).map((row) =>
+      Array.from(row),
+    );
+    const tolerance = 64 * n * F32_EPS * Math.max(1, maxAbs(reference));
+    let offset = 0;
+    const params = built.parameters.map((p) => {
+      const size = p.shape.reduce((a, b) => a * b, 1);
+      offset += size;
+      return Array.from(theta.subarray(offset - size, offset));
+    });
+    const v = Array.from(randomArray(seededRandom(12), n));
+    for (const [model, fused] of [
+      [built, true],
+      [{ ...built, forward: built.forward }, false],
+    ] as const) {
+      const H = hessian({ engine, model, loss, params, data: { x: xs, y: ys } });
+      try {
+        let hv: Float32Array[] = [];
+        let diagonal: number[][] = [];
+        const shaders = await shadersLaunched(engine, async () => {
+          hv = await H.apply(v);
+          diagonal = await H.diagonal();
+        });
+        assert.is(shaders.has(fusedShader), fused, `${spec.kind}: ${[...shaders]}`);
+        for (let i = 0; i < n; i++) {
+          const want = reference[i].reduce((sum, h, j) => sum + h * v[j], 0);
+          assert.ok(
+            Math.abs(hv[0][i] - want) <= tolerance,
+            `${spec.kind} (H·v)[${i}] ${hv[0][i]} vs ${want}`,
+          );
+          assert.ok(Math.abs(diagonal[0][i] - reference[i][i]) <= tolerance, `${spec.kind} H[${i}][${i}]`);
+        }
+      } finally {
+        H.dispose();
+      }
+    }
   }
 });
 

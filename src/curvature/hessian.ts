@@ -10,8 +10,9 @@
  */
 import { Tape } from '../autodiff/tape.ts';
 import { InputError } from '../errors.ts';
+import { type FusedCurvature, fusedCurvature } from '../kernels/fused-hvp.ts';
 import { type LossFunction, type LossKind, lossFunction } from '../models/losses.ts';
-import type { ModelDefinition } from '../models/model.ts';
+import { isBuiltModel, type ModelDefinition } from '../models/model.ts';
 import { type Engine, Tensor } from '../tensor/engine.ts';
 import { denseHessian } from './dense.ts';
 import { type DensityOptions, type DensityResult, spectralDensity } from './density.ts';
@@ -164,6 +165,11 @@ export function hessian(request: HessianRequest): Hessian {
     if (data.x.shape[0] !== data.y.shape[0])
       throw new InputError('data.y', `has ${data.y.shape[0]} rows; data.x has ${data.x.shape[0]}`);
     const closure: LossClosure = (tape, p, d) => lossOf(tape, model.forward(tape, p, d.x), d.y);
+    // A built-in model under a built-in loss: the fused curvature kernels where they cover it.
+    const fused =
+      typeof request.loss === 'string' && isBuiltModel(model)
+        ? fusedCurvature(model.spec, request.loss)
+        : undefined;
     return new Hessian(
       engine,
       model.parameters.map((p) => p.name),
@@ -171,6 +177,8 @@ export function hessian(request: HessianRequest): Hessian {
       closure,
       data,
       owned,
+      false,
+      fused,
     );
   } catch (error) {
     for (const t of owned) t.dispose();
@@ -193,8 +201,10 @@ export class Hessian {
     private readonly owned: Tensor[],
     /** A block of a larger Hessian (its data carries the fixed parameters). */
     readonly isBlock = false,
+    /** The model and loss, for the fused curvature kernels (see HessianSpec.fused). */
+    fused?: FusedCurvature,
   ) {
-    this.operator = HessianOperator.create(engine, { params, loss, evaluation: { data } });
+    this.operator = HessianOperator.create(engine, { params, loss, evaluation: { data }, fused });
   }
 
   /** n: parameters per replica. */

@@ -77,7 +77,24 @@ export const bias = (name: string, n: number): ParameterSpec => ({
 });
 
 /** Validates a spec (errors name the field, prefixed by `path`) and builds the model. */
+/** The models `buildModel` made, as made (a copy with another forward pass is not among them). */
+const builtModels = new WeakSet<object>();
+
+/**
+ * Whether `model` is a built-in model exactly as `buildModel` returned it, so that its spec describes
+ * its forward pass (the fused kernels rely on that).
+ */
+export function isBuiltModel(model: ModelDefinition): model is Model {
+  return builtModels.has(model);
+}
+
 export function buildModel(spec: ModelSpec, path = 'model'): Model {
+  const model = buildModelOf(spec, path);
+  builtModels.add(model);
+  return model;
+}
+
+function buildModelOf(spec: ModelSpec, path: string): Model {
   const inputDim = positiveInteger(`${path}.inputDim`, spec.inputDim);
   const outputDim = positiveInteger(`${path}.outputDim`, spec.outputDim);
   switch (spec.kind) {

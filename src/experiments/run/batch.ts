@@ -10,7 +10,6 @@ import type { DataSource } from '../../data/source.ts';
 import { fusedCurvature } from '../../kernels/fused-hvp.ts';
 import { initParameters } from '../../models/init.ts';
 import { lossFunction } from '../../models/losses.ts';
-import type { ModelSpec } from '../../models/model.ts';
 import { batchedValues, type NamedTensor } from '../../models/weights.ts';
 import type { Engine, Tensor } from '../../tensor/engine.ts';
 import { OptimizerState, PLAIN_SGD } from '../../train/optimizer.ts';
@@ -90,7 +89,7 @@ export function prepareBatch(
   const lossOf = lossFunction(resolved.loss);
   const closure: LossClosure = (tape, vars, d) => lossOf(tape, model.forward(tape, vars, d.x), d.y);
   // Small deep linear nets and MLPs: the same loss's H·v in one fused kernel per product.
-  const fused = fusedCurvature(model.spec as ModelSpec | undefined, resolved.loss);
+  const fused = fusedCurvature(model.spec, resolved.loss);
   const operator = HessianOperator.create(engine, {
     params,
     loss: closure,
