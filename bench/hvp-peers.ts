@@ -5,9 +5,11 @@
  * backend, in the page on the page's engine beside jax-js's webgpu backend (same adapter, checked).
  */
 import { Tape } from '../src/autodiff/tape.ts';
+import { HessianOperator, type LossClosure } from '../src/curvature/operator.ts';
+import { fusedCurvature } from '../src/kernels/fused-hvp.ts';
 import { lossFunction } from '../src/models/losses.ts';
 import { buildModel } from '../src/models/model.ts';
-import type { Engine } from '../src/tensor/engine.ts';
+import type { Engine, Tensor } from '../src/tensor/engine.ts';
 import type { JaxHvpCase } from './jax-models.ts';
 import { measureInterleaved } from './timing.ts';
 
@@ -32,7 +34,7 @@ export interface HvpPeersParams {
 export interface HvpPeerTiming {
   name: string;
   parameters: number;
-  /** Our forward + double-backward H·v, until the GPU has finished. */
+  /** Our H·v (the fused kernel where it covers the model, else forward + double backward), until the GPU has finished. */
   oursMs: number | null;
   /** jax-js's jitted jvp(grad) until its result is ready (blockUntilReady). */
   jaxMs: number | null;
@@ -68,7 +70,12 @@ function relativeDifference(got: Float32Array[], want: Float32Array[]): number {
 
 const firstLine = (error: unknown) => String((error as Error)?.message ?? error).split('\n')[0];
 
-/** Our H·v on one case: uploads once; each run builds the tape, runs forward + double backward. */
+/**
+ * Our H·v on one case, uploaded once. Where the fused kernel covers the model (small deep linear nets
+ * and MLPs: src/kernels/fused-hvp.ts) it is the library's H·v as `hessian().apply` and the experiments
+ * run it, a HessianOperator's `apply` (parameters packed, one kernel, the product unpacked); otherwise
+ * each run builds the tape and runs forward + double backward.
+ */
 function oursHvp(engine: Engine, c: HvpPeerCase) {
   const model = buildModel(c.spec);
   const params = c.params.map((p, i) => engine.tensor(p, c.shapes[i], { label: `hvp ${c.name} param` }));
@@ -76,25 +83,37 @@ function oursHvp(engine: Engine, c: HvpPeerCase) {
   const x = engine.tensor(c.x, [c.rows, c.x.length / c.rows]);
   const y = engine.tensor(c.y, [c.rows, c.y.length / c.rows]);
   const lossOf = lossFunction(c.loss);
-  const launch = (tape: Tape) => {
+  const closure: LossClosure = (tape, vars, data) => lossOf(tape, model.forward(tape, vars, data.x), data.y);
+  const fused = fusedCurvature(c.spec, c.loss);
+  const operator =
+    fused?.kind === 'narrow'
+      ? HessianOperator.create(engine, { params, loss: closure, evaluation: { data: { x, y } }, fused })
+      : undefined;
+  const launch = (tape: Tape): Tensor[] => {
+    if (operator) return operator.apply(vectors);
     const vars = params.map((p) => tape.param(p));
-    const loss = lossOf(tape, model.forward(tape, vars, tape.constant(x)), tape.constant(y));
-    return tape.hvp(loss, vars, vectors);
+    return tape
+      .hvp(closure(tape, vars, { x: tape.constant(x), y: tape.constant(y) }), vars, vectors)
+      .map((h) => h.value);
   };
   return {
     async run() {
       const tape = new Tape(engine);
-      launch(tape);
+      const out = launch(tape);
       await engine.sync();
+      if (operator) for (const t of out) t.dispose();
       tape.dispose();
     },
     async result(): Promise<Float32Array[]> {
       const tape = new Tape(engine);
-      const out = await Promise.all(launch(tape).map((h) => h.value.read() as Promise<Float32Array>));
+      const products = launch(tape);
+      const out = await Promise.all(products.map((h) => h.read() as Promise<Float32Array>));
+      if (operator) for (const t of products) t.dispose();
       tape.dispose();
       return out;
     },
     dispose() {
+      operator?.dispose();
       for (const t of [...params, ...vectors, x, y]) t.dispose();
     },
   };
