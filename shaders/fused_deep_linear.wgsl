@@ -4,10 +4,13 @@
 // path (dozens of launches per step). Here a replica's whole step — fresh minibatch from the
 // counter RNG, forward, backward, update — runs in one invocation's registers and private memory,
 // for `steps` steps in a row. The random numbers, losses and update equal the general path's
-// (same Philox streams and Box–Muller pairing, loss ½‖f − y‖² averaged over the minibatch);
+// (same Philox streams and Box–Muller pairing, loss averaged over the minibatch: ½‖f − y‖², or with
+// CROSS_ENTROPY logsumexp(f) − ⟨softmax(y), f⟩ as SoftmaxTargets around a LinearTeacher gives it);
 // only the order of floating-point additions differs.
 
 //!include fused_common.wgsl
+
+override CROSS_ENTROPY: bool = false;
 
 const MAX_WIDTH = 8u;
 const MAX_DEPTH = 6u;
@@ -107,11 +110,35 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           act[(l + 1u) * MAX_WIDTH + i] = sum;
         }
       }
-      // Residual, loss, and δ = ∂(½‖f − y‖² / B)/∂f.
-      for (var i = 0u; i < m; i += 1u) {
-        let r = act[depth * MAX_WIDTH + i] - label[i];
-        loss += 0.5 * r * r;
-        delta[i] = r * scale;
+      let output = depth * MAX_WIDTH; // f = h_depth
+      if (CROSS_ENTROPY) {
+        // Targets p = softmax(y), prediction q = softmax(f) (each shifted by its largest entry);
+        // loss log Σ exp f − ⟨p, f⟩ and δ = ∂(loss / B)/∂f = (q − p)/B.
+        var labelTop = label[0];
+        var top = act[output];
+        for (var i = 1u; i < m; i += 1u) {
+          labelTop = max(labelTop, label[i]);
+          top = max(top, act[output + i]);
+        }
+        var labelTotal = 0.0;
+        var total = 0.0;
+        for (var i = 0u; i < m; i += 1u) {
+          labelTotal += exp(label[i] - labelTop);
+          total += exp(act[output + i] - top);
+        }
+        loss += top + log(total);
+        for (var i = 0u; i < m; i += 1u) {
+          let p = exp(label[i] - labelTop) / labelTotal;
+          loss -= p * act[output + i];
+          delta[i] = (exp(act[output + i] - top) / total - p) * scale;
+        }
+      } else {
+        // Residual, loss, and δ = ∂(½‖f − y‖² / B)/∂f.
+        for (var i = 0u; i < m; i += 1u) {
+          let r = act[output + i] - label[i];
+          loss += 0.5 * r * r;
+          delta[i] = r * scale;
+        }
       }
       // Backward: ∇W_l += δ_{l+1} h_lᵀ, δ_l = W_lᵀ δ_{l+1}.
       for (var step_back = 0u; step_back < depth; step_back += 1u) {

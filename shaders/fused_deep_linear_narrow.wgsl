@@ -7,11 +7,17 @@
 // gradient there. On CPU adapters (SwiftShader) this removes the scalar gathers of the generic
 // kernel's private arrays; on GPUs it keeps a replica's whole state in registers.
 //
-// Random numbers, loss ½‖f − y‖² over the minibatch mean, and the update equal the general path's
-// (same Philox streams and Box–Muller pairing); only the order of floating-point additions differs.
+// Random numbers, loss and update equal the general path's (same Philox streams and Box–Muller
+// pairing); only the order of floating-point additions differs. The loss, minibatch mean, is
+// ½‖f − y‖² (MSE) or, with CROSS_ENTROPY, logsumexp(f) − ⟨softmax(y), f⟩: cross-entropy against
+// the softmax of the noisy label, as SoftmaxTargets around a LinearTeacher gives the general path.
+// Softmax is not linear, so unlike the 2×2 kernel's moments this per-sample loop carries it as is.
 // Packing: see fused_common.wgsl.
 
 //!include fused_common.wgsl
+//!include fused_softmax.wgsl
+
+override CROSS_ENTROPY: bool = false;
 
 alias Layer = mat4x4<f32>;
 //!include fused_layers.wgsl
@@ -75,10 +81,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       if (DEPTH > 8u) { h9 = W8 * h8; f = h9; }
       var h10 = vec4<f32>();
       if (DEPTH > 9u) { h10 = W9 * h9; f = h10; }
-      let r = f - y;
-      loss += 0.5 * dot(r, r);
-      // δ = ∂(½‖f − y‖² / B)/∂f; then ∇W_l += δ_{l+1} h_lᵀ and δ_l = W_lᵀ δ_{l+1}.
-      var delta = r * scale;
+      // δ = ∂(loss / B)/∂f: (f − y)/B for MSE, (softmax(f) − softmax(y))/B for cross-entropy (the
+      // padded lanes of f and both softmaxes are 0). Then ∇W_l += δ_{l+1} h_lᵀ and δ_l = W_lᵀ δ_{l+1}.
+      var delta: vec4<f32>;
+      if (CROSS_ENTROPY) {
+        let targets = softmax_of(y).p;
+        let predicted = softmax_of(f);
+        loss += predicted.logNormaliser - dot(targets, f);
+        delta = (predicted.p - targets) * scale;
+      } else {
+        let r = f - y;
+        loss += 0.5 * dot(r, r);
+        delta = r * scale;
+      }
       if (DEPTH > 9u) { g9 += outer(delta, h9); delta = delta * W9; }
       if (DEPTH > 8u) { g8 += outer(delta, h8); delta = delta * W8; }
       if (DEPTH > 7u) { g7 += outer(delta, h7); delta = delta * W7; }

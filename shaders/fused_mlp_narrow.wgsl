@@ -20,27 +20,13 @@
 // widths0 = (d, h, m, T).
 
 //!include fused_common.wgsl
+//!include fused_softmax.wgsl
 
 override HIDDEN: u32 = 4u; // h (d = IN and m = OUT come from fused_common.wgsl)
 // Activations: false for ReLU, true for tanh.
 override STUDENT_TANH: bool = false;
 override TEACHER_TANH: bool = false;
 override CROSS_ENTROPY: bool = false;
-
-// Softmax over the OUT valid lanes (the rest 0) and its log-normaliser, as (p, log Σ exp).
-struct Softmax {
-  p: vec4<f32>,
-  logNormaliser: f32,
-}
-
-fn softmax_of(v: vec4<f32>) -> Softmax {
-  let valid = vec4<bool>(0u < OUT, 1u < OUT, 2u < OUT, 3u < OUT);
-  let top = select(vec4<f32>(-3.0e38), v, valid);
-  let largest = max(max(top.x, top.y), max(top.z, top.w));
-  let e = select(vec4<f32>(0.0), exp(v - largest), valid);
-  let total = dot(e, vec4<f32>(1.0));
-  return Softmax(e / total, largest + log(total));
-}
 
 fn activate(z: vec4<f32>) -> vec4<f32> {
   if (STUDENT_TANH) {

@@ -5,6 +5,11 @@ import { LinearTeacher } from '../src/data/linear-teacher.ts';
 import { SoftmaxTargets } from '../src/data/soft-targets.ts';
 import { TeacherStudent } from '../src/data/teacher-student.ts';
 import { InputError } from '../src/errors.ts';
+import { prepareExperiment } from '../src/experiments/config.ts';
+import { presetConfig } from '../src/experiments/presets/index.ts';
+import { prepareBatch } from '../src/experiments/run/batch.ts';
+import { planRun } from '../src/experiments/run/plan.ts';
+import { batchTrainOptions } from '../src/experiments/run/train-segment.ts';
 import {
   RNN_AUTO_MAX_WORK,
   RNN_MAX,
@@ -156,6 +161,9 @@ for (const path of ['general', 'fused'] as const) {
   });
 }
 
+const diagonal = (n: number, f: (i: number) => number) =>
+  Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? f(i) : 0)));
+
 /** Per-replica label noise: groups with different Σ_ε batched together (one root per replica). */
 const NOISE_PER_REPLICA = [0.5, 2, 0.1, 1].map((a) => [
   [a, 0.1 * a],
@@ -287,8 +295,6 @@ for (const [d, m] of [
   test(`the fused path equals the general path step for step: narrow kernel, input ${d}, output ${m}`, async () => {
     const engine = await testEngine();
     const model = buildModel({ kind: 'deep-linear', inputDim: d, hidden: [3, 2], outputDim: m });
-    const diagonal = (n: number, f: (i: number) => number) =>
-      Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? f(i) : 0)));
     const teacher = Array.from({ length: m }, (_, i) =>
       Array.from({ length: d }, (_, j) => ((i + 2 * j) % 3) - 1),
     );
@@ -306,6 +312,86 @@ for (const [d, m] of [
     data.dispose();
   });
 }
+
+/**
+ * Cross-entropy against softmax(V x + ε), as the anisotropy sweep builds it (SoftmaxTargets around a
+ * LinearTeacher): the narrow and generic deep linear kernels take it per sample (the 2×2 kernel's
+ * moments hold only for MSE, so a 2-2-2 network goes to the narrow kernel).
+ */
+for (const { what, spec, sigmaX, V: teacher, noiseStd, kernel, steps } of [
+  {
+    what: "the anisotropy sweep's 3-3-3-3, V = I₃, √Σ_ε = diag(3, 3/√κ, 3/√κ) per replica",
+    spec: { kind: 'deep-linear', inputDim: 3, hidden: [3, 3], outputDim: 3 } as ModelSpec,
+    V: diagonal(3, () => 1),
+    noiseStd: [1, 10, 100].map((kappa) => [3, 3 / Math.sqrt(kappa), 3 / Math.sqrt(kappa)]),
+    kernel: 'fused_deep_linear_narrow',
+  },
+  {
+    what: '2-3-4, Σ_x ≠ I (4 of 4 lanes in the softmax)',
+    spec: { kind: 'deep-linear', inputDim: 2, hidden: [3], outputDim: 4 } as ModelSpec,
+    sigmaX: SIGMA_X,
+    V: [
+      [1, 0.5],
+      [-0.3, 2],
+      [0.7, -1],
+      [0, 0.4],
+    ],
+    noiseStd: [[2, 0.5, 1, 0.3]],
+    kernel: 'fused_deep_linear_narrow',
+  },
+  {
+    what: '2-2-2 (the 2×2 kernel’s shape), Σ_x ≠ I',
+    spec: { kind: 'deep-linear', inputDim: 2, hidden: [2], outputDim: 2 } as ModelSpec,
+    sigmaX: SIGMA_X,
+    V,
+    noiseStd: [[2, 0.5]],
+    kernel: 'fused_deep_linear_narrow',
+    // Here to check the kernel chosen: one dispatch's worth of steps suffices.
+    steps: 40,
+  },
+  {
+    what: 'generic kernel, 3-6-5, Σ_x ≠ I',
+    spec: { kind: 'deep-linear', inputDim: 3, hidden: [6], outputDim: 5 } as ModelSpec,
+    // Tridiagonal with off-diagonal 0.3: positive definite.
+    sigmaX: [
+      [1, 0.3, 0],
+      [0.3, 1, 0.3],
+      [0, 0.3, 1],
+    ],
+    V: Array.from({ length: 5 }, (_, i) => Array.from({ length: 3 }, (_, j) => ((i + 2 * j) % 3) - 1)),
+    noiseStd: [[2, 1, 0.5, 1.5, 0.2]],
+    kernel: 'fused_deep_linear',
+  },
+]) {
+  test(`the fused path equals the general path step for step under cross-entropy: ${what}`, async () => {
+    const engine = await testEngine();
+    const model = buildModel(spec);
+    const sigmaEps = noiseStd.map((std) => diagonal(std.length, (i) => std[i] ** 2));
+    const data = new SoftmaxTargets(engine, new LinearTeacher(engine, { V: teacher, sigmaX, sigmaEps }));
+    await assertFusedEqualsGeneral(
+      engine,
+      { model, data, loss: 'cross-entropy', learningRate: 0.5, batchSize: 10, seed: 7 },
+      () => initParameters(engine, model, { kind: 'xavier' }, { replicas: 3, seed: 19 }),
+      kernel,
+      steps,
+    );
+    data.dispose();
+  });
+}
+
+test("the quick anisotropy sweep's deep linear cross-entropy batch takes the fused path under 'auto'", async () => {
+  const engine = await testEngine();
+  const config = prepareExperiment(presetConfig('anisotropy-sweep'), { quick: true });
+  const batches = planRun(config).filter((b) =>
+    b.members.every((m) => m.group.resolved.group.startsWith('linear-cross-entropy-')),
+  );
+  assert.is(batches.length, 1, 'one batch of the linear cross-entropy groups');
+  const prepared = prepareBatch(engine, batches[0], {});
+  assert.is(prepared.resolved.loss, 'cross-entropy');
+  const shaders = await shadersLaunched(engine, () => train(engine, batchTrainOptions(prepared, 0, 1)));
+  assert.ok(shaders.has('fused_deep_linear_narrow.wgsl'), `ran ${[...shaders].join(', ')}`);
+  prepared.dispose();
+});
 
 for (const [activation, loss] of [
   ['relu', 'mse'],
@@ -402,9 +488,6 @@ function rnnData(
   });
   return loss === 'mse' ? inner : new SoftmaxTargets(engine, inner);
 }
-
-const diagonal = (n: number, f: (i: number) => number) =>
-  Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? f(i) : 0)));
 
 // The anisotropy sweep's RNN: d = m = 8, h = 4, T = 4, a teacher of the student's size (held in
 // registers), white inputs (drawn per time step), one Σ_ε per replica; 200 steps in two segments.

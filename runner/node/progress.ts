@@ -250,9 +250,14 @@ const FLOPS_PER_MS = 2e6;
  */
 const HVP_STEP_FRACTION = 0.25;
 
+/**
+ * Whether the batch will train on the fused path, as far as the config shows (src/train/fused.ts
+ * decides on the built model and data): a deep linear net on a linear teacher or a narrow MLP on an
+ * MLP teacher, under MSE or cross-entropy. RNNs are left to the general prior: whether 'auto' fuses
+ * them depends on their step's work, and measured batches calibrate the bar anyway.
+ */
 function fusedPrior(group: ValidatedGroup): boolean {
-  const { model, loss, data } = group.resolved;
-  if (loss !== 'mse') return false;
+  const { model, data } = group.resolved;
   if (model.kind === 'deep-linear') return data.kind === 'linear-teacher';
   if (model.kind !== 'mlp' || data.kind !== 'teacher-student' || model.hidden.length !== 1) return false;
   return [model.inputDim, model.hidden[0], model.outputDim].every((w) => w <= 4);

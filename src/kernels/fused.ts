@@ -2,10 +2,11 @@
  * Launches of the fused training shaders: online SGD with many steps per dispatch, one invocation
  * per replica, fresh data from the counter RNG inside the kernel. Deep linear networks on a linear
  * teacher (shaders/fused_deep_linear_2x2.wgsl for input and output width 2 and hidden widths ≤ 2, the
- * paper's setting; fused_deep_linear_narrow.wgsl for widths ≤ 4; both depth ≤ 10;
+ * paper's setting, MSE only; fused_deep_linear_narrow.wgsl for widths ≤ 4; both depth ≤ 10;
  * fused_deep_linear.wgsl up to width 8, depth 6), one-hidden-layer MLPs (widths ≤ 4) on an MLP
- * teacher under MSE or soft cross-entropy (fused_mlp_narrow.wgsl) and Elman RNNs (hidden ≤ 4) on an RNN teacher, under MSE or soft
- * cross-entropy (fused_rnn.wgsl). Which models and data take this path is src/train/fused.ts's call.
+ * teacher (fused_mlp_narrow.wgsl) and Elman RNNs (hidden ≤ 4) on an RNN teacher (fused_rnn.wgsl),
+ * each under MSE or soft cross-entropy (against softmax targets). Which models and data take this
+ * path is src/train/fused.ts's call.
  */
 import { isSwiftShader } from '../gpu/context.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
@@ -51,7 +52,13 @@ export const RNN_AUTO_MAX_WORK = 2 ** 20;
  * parameters, packed for the kernel). `widths` run from input to output.
  */
 export type FusedNetwork =
-  | { kind: 'deep-linear'; widths: readonly number[]; teacher: Tensor }
+  | {
+      kind: 'deep-linear';
+      widths: readonly number[];
+      teacher: Tensor;
+      /** Cross-entropy against softmax(V x + ε) instead of MSE. */
+      crossEntropy: boolean;
+    }
   | {
       kind: 'mlp';
       widths: readonly number[];
@@ -77,12 +84,19 @@ export function isNarrow(widths: readonly number[]): boolean {
   return widths.length - 1 <= NARROW_MAX_DEPTH && widths.every((w) => w <= NARROW_MAX_WIDTH);
 }
 
-/** The kernel that trains a network: the 2×2 one when every width is at most 2 and the ends are 2. */
+/**
+ * The kernel that trains a network: the 2×2 one when every width is at most 2, the ends are 2 and the
+ * loss is MSE (it sums the minibatch as moments, which only a quadratic loss allows).
+ */
 function fusedKernel(network: Exclude<FusedNetwork, { kind: 'rnn' }>): string {
   if (network.kind === 'mlp') return 'fused_mlp_narrow';
   if (!isNarrow(network.widths)) return 'fused_deep_linear';
   const { widths } = network;
-  const twoByTwo = widths[0] === 2 && widths[widths.length - 1] === 2 && widths.every((w) => w <= 2);
+  const twoByTwo =
+    !network.crossEntropy &&
+    widths[0] === 2 &&
+    widths[widths.length - 1] === 2 &&
+    widths.every((w) => w <= 2);
   return twoByTwo ? 'fused_deep_linear_2x2' : 'fused_deep_linear_narrow';
 }
 
@@ -106,9 +120,10 @@ function kernelConstants(
       CROSS_ENTROPY: network.crossEntropy ? 1 : 0,
     };
   if (kernel === 'fused_deep_linear_2x2') return { WG: workgroup, DEPTH: depth };
+  const CROSS_ENTROPY = network.crossEntropy ? 1 : 0;
   if (kernel === 'fused_deep_linear_narrow')
-    return { WG: workgroup, DEPTH: depth, IN: widths[0], OUT: widths[depth] };
-  return { WG: workgroup };
+    return { WG: workgroup, DEPTH: depth, IN: widths[0], OUT: widths[depth], CROSS_ENTROPY };
+  return { WG: workgroup, CROSS_ENTROPY };
 }
 
 export interface FusedRun {

@@ -1,8 +1,9 @@
 /**
  * The fused small-model path: which models and data the fused SGD kernels (src/kernels/fused.ts)
- * can train, and training them there. Deep linear networks on a linear teacher under MSE,
- * one-hidden-layer MLPs on an MLP teacher and Elman RNNs on an RNN teacher under MSE or soft cross-entropy;
- * same random streams, loss and update as the general path; results agree up to float summation order.
+ * can train, and training them there. Deep linear networks on a linear teacher, one-hidden-layer MLPs
+ * on an MLP teacher and Elman RNNs on an RNN teacher, under MSE or cross-entropy against softmax
+ * targets; same random streams, loss and update as the general path; results agree up to float
+ * summation order.
  */
 import { LinearTeacher } from '../data/linear-teacher.ts';
 import { SoftmaxTargets } from '../data/soft-targets.ts';
@@ -31,11 +32,11 @@ import type { Engine, Tensor } from '../tensor/engine.ts';
 
 export const FUSED_REQUIREMENTS =
   `a deep linear model (widths ≤ ${NARROW_MAX_WIDTH} and depth ≤ ${NARROW_MAX_DEPTH}, or widths ≤ ${FUSED_MAX_WIDTH} and depth ≤ ${FUSED_MAX_DEPTH}) ` +
-  `on linear-teacher data with MSE loss, or a one-hidden-layer MLP (widths ≤ ${NARROW_MAX_WIDTH}) on one-hidden-layer MLP teacher–student data ` +
+  `on linear-teacher data, or a one-hidden-layer MLP (widths ≤ ${NARROW_MAX_WIDTH}) on one-hidden-layer MLP teacher–student data ` +
   `whose teacher fits ${TEACHER_WORKGROUP_BYTES / 1024} KiB of workgroup memory (up to ${teacherCapacity(2, 2)} hidden units for 2 inputs and 2 outputs), ` +
   `or an RNN (hidden ≤ ${RNN_MAX.hidden}, inputs and outputs ≤ ${RNN_MAX.width}, sequence length ≤ ${RNN_MAX.sequence} with ` +
   `sequence length × inputs ≤ ${RNN_MAX.features}) on RNN teacher–student data (teacher hidden ≤ ${RNN_MAX.teacherHidden}); ` +
-  `the MLP and the RNN with MSE loss or cross-entropy against softmax targets`;
+  `each with MSE loss or cross-entropy against softmax targets (the teacher's noisy labels through a softmax)`;
 
 /**
  * The network a fused kernel would train for this model on this data under this loss, or undefined
@@ -47,19 +48,29 @@ function fusedNetwork(model: Model, data: DataSource, loss: LossKind): FusedNetw
   if (!spec) return undefined;
   if (spec.kind === 'rnn') return rnnNetwork(spec, data, loss);
   if (spec.kind === 'mlp') return mlpNetwork(spec, data, loss);
-  if (loss !== 'mse') return undefined;
-  if (spec.kind === 'deep-linear' && data instanceof LinearTeacher) {
+  const source = regressionDataOf(data, loss);
+  if (spec.kind === 'deep-linear' && source instanceof LinearTeacher) {
     const widths = layerWidths(spec);
     if (!isNarrow(widths) && (widths.length - 1 > FUSED_MAX_DEPTH || widths.some((w) => w > FUSED_MAX_WIDTH)))
       return undefined;
-    return { kind: 'deep-linear', widths, teacher: data.teacher };
+    return { kind: 'deep-linear', widths, teacher: source.teacher, crossEntropy: loss === 'cross-entropy' };
   }
   return undefined;
 }
 
-/** Teacher–student data under this loss: itself under MSE, the data inside SoftmaxTargets under cross-entropy. */
+/**
+ * The regression data whose streams a kernel draws: the data itself under MSE, the data inside
+ * SoftmaxTargets under cross-entropy (the kernels softmax the noisy labels themselves). Anything
+ * else (cross-entropy against raw labels, MSE against softmax targets) is the general path's.
+ */
+function regressionDataOf(data: DataSource, loss: LossKind): DataSource | undefined {
+  if (loss === 'mse') return data instanceof SoftmaxTargets ? undefined : data;
+  return data instanceof SoftmaxTargets ? data.inner : undefined;
+}
+
+/** Teacher–student data under this loss (see regressionDataOf). */
 function teacherStudentOf(data: DataSource, loss: LossKind): TeacherStudent | undefined {
-  const source = loss === 'mse' ? data : data instanceof SoftmaxTargets ? data.inner : undefined;
+  const source = regressionDataOf(data, loss);
   return source instanceof TeacherStudent ? source : undefined;
 }
 
