@@ -81,6 +81,7 @@ export { isSwiftShader } from './gpu/context.ts';
 export { describeGpuAdapter, type GpuContextOptions, requestGpuContext } from './gpu/device.ts';
 export type { ShaderSources } from './gpu/shader/registry.ts';
 // ---- tensors: kernels on tensors (no gradient) ---------------------------------------------------
+export { type FusedCurvature, fusedCurvature } from './kernels/fused-hvp.ts';
 export { matmul } from './kernels/matmul.ts';
 export { dot, norm, reduce } from './kernels/reduce.ts';
 export { randomNormal, randomRademacher, randomUniform } from './kernels/rng.ts';
