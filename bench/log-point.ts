@@ -12,6 +12,7 @@ import {
   measureCurvature,
 } from '../src/curvature/measure.ts';
 import { HessianOperator } from '../src/curvature/operator.ts';
+import { fusedCurvature } from '../src/kernels/fused-hvp.ts';
 import { initParameters } from '../src/models/init.ts';
 import { lossFunction } from '../src/models/losses.ts';
 import { train } from '../src/train/trainer.ts';
@@ -100,6 +101,8 @@ async function benchCase(
     params,
     loss: (tape, vars, d) => lossOf(tape, setup.model.forward(tape, vars, d.x), d.y),
     evaluation: { data: { x: evaluation.x, y: evaluation.y } },
+    // As the experiments measure: the fused curvature kernels where they cover the model.
+    fused: fusedCurvature(setup.model.spec, setup.loss),
   });
   let step = 0;
   let method = '';
