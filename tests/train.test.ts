@@ -5,10 +5,16 @@ import { LinearTeacher } from '../src/data/linear-teacher.ts';
 import { SoftmaxTargets } from '../src/data/soft-targets.ts';
 import { TeacherStudent } from '../src/data/teacher-student.ts';
 import { InputError } from '../src/errors.ts';
+import { prepareExperiment, validateExperiment } from '../src/experiments/config.ts';
+import { planBatches } from '../src/experiments/executor.ts';
+import { presetConfig } from '../src/experiments/presets/index.ts';
+import { prepareBatch } from '../src/experiments/run/batch.ts';
+import { batchTrainOptions } from '../src/experiments/run/train-segment.ts';
 import {
   RNN_AUTO_MAX_WORK,
   RNN_MAX,
   TEACHER_WORKGROUP_BYTES,
+  TRANSFORMER_MAX,
   teacherCapacity,
 } from '../src/kernels/fused.ts';
 import { initParameters } from '../src/models/init.ts';
@@ -523,6 +529,158 @@ test("'auto' leaves an RNN whose step is long (the widest teacher, a large batch
   assert.ok(fused.has('fused_rnn.wgsl'), `path fused ran ${[...fused].join(', ')}`);
   for (const p of params) p.dispose();
   data.dispose();
+});
+
+/** Transformer teacher–student data (the teacher differs from the student only in its MLP width). */
+function transformerData(
+  engine: Engine,
+  loss: LossKind,
+  spec: Omit<Extract<ModelSpec, { kind: 'transformer' }>, 'kind' | 'mlpHidden'> & {
+    teacherMlpHidden: number;
+  },
+  noise: { sigmaX?: number[][]; sigmaEps: number[][][] },
+) {
+  const { teacherMlpHidden, ...shape } = spec;
+  const inner = new TeacherStudent(engine, {
+    teacher: { kind: 'transformer', mlpHidden: teacherMlpHidden, ...shape },
+    teacherSeed: 2,
+    ...noise,
+  });
+  return loss === 'mse' ? inner : new SoftmaxTargets(engine, inner);
+}
+
+// The anisotropy sweep's Transformer: d = m = 8, T = 4, model width 8 in 2 heads, student MLP 4, the
+// quick form's teacher MLP of 16, white inputs (drawn per token), one Σ_ε per replica.
+for (const [loss, learningRate] of [
+  ['mse', 0.04],
+  ['cross-entropy', 0.3],
+] as const) {
+  test(`the fused Transformer kernel equals the general path (${loss}, the anisotropy sweep's shapes)`, async () => {
+    const engine = await testEngine();
+    const shape = { inputDim: 8, outputDim: 8, sequenceLength: 4, modelDim: 8, heads: 2 };
+    const model = buildModel({ kind: 'transformer', mlpHidden: 4, ...shape });
+    const data = transformerData(
+      engine,
+      loss,
+      { ...shape, teacherMlpHidden: 16 },
+      { sigmaEps: [4, 1, 0.25].map((a) => diagonal(8, (i) => (i % 2 ? a : 1))) },
+    );
+    await assertFusedEqualsGeneral(
+      engine,
+      { model, data, loss, learningRate, batchSize: 6, seed: 11 },
+      () => initParameters(engine, model, { kind: 'xavier' }, { replicas: 3, seed: 29 }),
+      'fused_transformer',
+      200,
+    );
+    data.dispose();
+  });
+}
+
+// Everything else: heads of 3 lanes (the general per-head sums) and of 2, a teacher MLP of 23 and 9
+// (the last group of four padded), widths that are not multiples of 4 (T·d inputs and m noise
+// normals straddle Philox blocks; outputs masked in the softmax) and coloured inputs (Σ_x ≠ I).
+for (const { loss, shape, mlpHidden, teacherMlpHidden } of [
+  {
+    loss: 'cross-entropy',
+    shape: { inputDim: 3, outputDim: 5, sequenceLength: 3, modelDim: 6, heads: 2 },
+    mlpHidden: 5,
+    teacherMlpHidden: 23,
+  },
+  {
+    loss: 'mse',
+    shape: { inputDim: 5, outputDim: 3, sequenceLength: 5, modelDim: 4, heads: 2 },
+    mlpHidden: 7,
+    teacherMlpHidden: 9,
+  },
+] as const) {
+  const { inputDim: d, outputDim: m, sequenceLength: T, modelDim: D, heads: H } = shape;
+  test(`the fused Transformer kernel equals the general path (${loss}, d = ${d}, m = ${m}, T = ${T}, D = ${D} in ${H} heads, MLP ${mlpHidden}, teacher MLP ${teacherMlpHidden}, Σ_x ≠ I)`, async () => {
+    const engine = await testEngine();
+    const model = buildModel({ kind: 'transformer', mlpHidden, ...shape });
+    const features = d * T;
+    // Tridiagonal with off-diagonal 0.3: eigenvalues in 1 ± 0.6, positive definite.
+    const sigmaX = Array.from({ length: features }, (_, i) =>
+      Array.from({ length: features }, (_, j) => (i === j ? 1 : Math.abs(i - j) === 1 ? 0.3 : 0)),
+    );
+    const data = transformerData(
+      engine,
+      loss,
+      { ...shape, teacherMlpHidden },
+      { sigmaX, sigmaEps: [1, 0.1].map((a) => diagonal(m, (i) => a + 0.2 * i)) },
+    );
+    await assertFusedEqualsGeneral(
+      engine,
+      { model, data, loss, learningRate: loss === 'mse' ? 0.01 : 0.3, batchSize: 5, seed: 13 },
+      () => initParameters(engine, model, { kind: 'xavier' }, { replicas: 2, seed: 31 }),
+      'fused_transformer',
+      200,
+    );
+    data.dispose();
+  });
+}
+
+test('a Transformer beyond the fused kernel is refused by path fused, naming the limits, and trains on the general path', async () => {
+  const engine = await testEngine();
+  const shape = {
+    inputDim: 2,
+    outputDim: 2,
+    sequenceLength: 2,
+    modelDim: TRANSFORMER_MAX.width + 2,
+    heads: 2,
+  };
+  const model = buildModel({ kind: 'transformer', mlpHidden: 2, ...shape });
+  const data = transformerData(
+    engine,
+    'mse',
+    { ...shape, teacherMlpHidden: 4 },
+    { sigmaEps: [diagonal(2, () => 0.5)] },
+  );
+  const params = initParameters(engine, model, { kind: 'xavier' }, { replicas: 1, seed: 3 });
+  const options = {
+    model,
+    params,
+    data,
+    loss: 'mse',
+    learningRate: 0.05,
+    batchSize: 4,
+    steps: 2,
+    seed: 5,
+  } as const;
+  let refusal: unknown;
+  try {
+    await train(engine, { ...options, path: 'fused' });
+  } catch (error) {
+    refusal = error;
+  }
+  assert.ok(
+    refusal instanceof InputError &&
+      refusal.message.includes(
+        `Transformer (inputs, outputs, model width and MLP ≤ ${TRANSFORMER_MAX.width}`,
+      ),
+    String(refusal),
+  );
+  const shaders = await shadersLaunched(engine, () => train(engine, options));
+  assert.not.ok(shaders.has('fused_transformer.wgsl'), 'auto must not pick the fused kernel');
+  for (const p of params) p.dispose();
+  data.dispose();
+});
+
+test("the quick anisotropy sweep's Transformer batches train on the fused kernel under 'auto'", async () => {
+  const engine = await testEngine();
+  const config = prepareExperiment(presetConfig('anisotropy-sweep'), { quick: true });
+  const batches = planBatches(validateExperiment(config)).filter(
+    (batch) => batch.members[0].group.model.spec.kind === 'transformer',
+  );
+  assert.is(batches.length, 2, 'one batch per loss');
+  for (const batch of batches) {
+    const prepared = prepareBatch(engine, batch, {});
+    const shaders = await shadersLaunched(engine, () => train(engine, batchTrainOptions(prepared, 0, 1)));
+    assert.ok(
+      shaders.has('fused_transformer.wgsl'),
+      `${prepared.resolved.loss}: ran ${[...shaders].join(', ')}`,
+    );
+    prepared.dispose();
+  }
 });
 
 test('SGD drives the loss down to the label-noise floor ½·Tr Σ_ε', async () => {
