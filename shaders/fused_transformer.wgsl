@@ -40,7 +40,6 @@ override HEADS: u32 = 2u;       // H, dividing D
 override MLP: u32 = 4u;         // the student's MLP width
 override SEQUENCE: u32 = 4u;    // T
 override TEACHER_MLP: u32 = 16u;
-override CROSS_ENTROPY: bool = false;
 override HEAD_DIM: u32 = MODEL / HEADS;
 override TEACHER_GROUPS: u32 = (TEACHER_MLP + 3u) / 4u;
 // Rows of the packed teacher per group of four units: b1, D columns of W1, four columns of W2 as pairs.
@@ -215,19 +214,11 @@ fn scaled(a: Pair, s: f32) -> Pair {
   return Pair(a.lo * s, a.hi * s);
 }
 
-// Each lane gets the sum of p over its head's lanes (lanes past D: 0, as p is 0 there).
+// Each lane gets the sum of p over its head's lanes (lanes past D: 0, as p is 0 there). Heads of 4
+// lanes (the anisotropy sweep's) are the halves of the pair; others sum under masks.
 fn head_sums(p: Pair) -> Pair {
-  if (HEAD_DIM == 1u) {
-    return p;
-  }
-  if (HEAD_DIM == 2u) {
-    return Pair(p.lo.xxzz + p.lo.yyww, p.hi.xxzz + p.hi.yyww);
-  }
   if (HEAD_DIM == 4u) {
     return Pair(vec4<f32>(dot(p.lo, vec4<f32>(1.0))), vec4<f32>(dot(p.hi, vec4<f32>(1.0))));
-  }
-  if (HEAD_DIM == 8u) {
-    return Pair(vec4<f32>(dot(p.lo, vec4<f32>(1.0)) + dot(p.hi, vec4<f32>(1.0))), vec4<f32>(0.0));
   }
   var out = Pair(vec4<f32>(0.0), vec4<f32>(0.0));
   let lanesLo = vec4<u32>(0u, 1u, 2u, 3u) / HEAD_DIM;
@@ -253,8 +244,10 @@ struct Attention {
 }
 
 // Per token of the current sample (entry t): embedding, q, k, v, the heads' mixed values, h1 and the
-// student's MLP activations; the attention weights A_ts (entry t·TRANSFORMER_MAX_SEQUENCE + s, each
-// lane its head's weight); the student's gradients with respect to k_s, v_s and e_s.
+// student's MLP activations; the attention weights A_ts = w_ts / Σ_s w_ts as the unnormalised w_ts
+// (entry t·TRANSFORMER_MAX_SEQUENCE + s, each lane its head's weight) and 1 / Σ_s w_ts per t; the
+// student's gradients with respect to k_s, v_s and e_s. (On SwiftShader each dynamically indexed
+// access is code per lane: fewer of them compile faster.)
 var<private> tokenE: array<Pair, TRANSFORMER_MAX_SEQUENCE>;
 var<private> tokenQ: array<Pair, TRANSFORMER_MAX_SEQUENCE>;
 var<private> tokenK: array<Pair, TRANSFORMER_MAX_SEQUENCE>;
@@ -263,6 +256,7 @@ var<private> tokenMixed: array<Pair, TRANSFORMER_MAX_SEQUENCE>;
 var<private> tokenH1: array<Pair, TRANSFORMER_MAX_SEQUENCE>;
 var<private> tokenU: array<Pair, TRANSFORMER_MAX_SEQUENCE>;
 var<private> attention: array<Pair, TRANSFORMER_MAX_SEQUENCE * TRANSFORMER_MAX_SEQUENCE>;
+var<private> inverseTotals: array<Pair, TRANSFORMER_MAX_SEQUENCE>;
 var<private> gradK: array<Pair, TRANSFORMER_MAX_SEQUENCE>;
 var<private> gradV: array<Pair, TRANSFORMER_MAX_SEQUENCE>;
 var<private> gradE: array<Pair, TRANSFORMER_MAX_SEQUENCE>;
@@ -298,20 +292,19 @@ fn attend(net: Attention, teacherSide: bool) {
       attention[row + s] = score;
       top = Pair(max(top.lo, score.lo), max(top.hi, score.hi));
     }
+    // Unnormalised weights w_ts = exp(score − max) are kept; A_ts = w_ts / Σ_s w_ts (inverseTotals[t]).
     var total = Pair(vec4<f32>(0.0), vec4<f32>(0.0));
+    var mixed = Pair(vec4<f32>(0.0), vec4<f32>(0.0));
     for (var s = 0u; s < SEQUENCE; s += 1u) {
       let score = attention[row + s];
       let w = Pair(exp(score.lo - top.lo), exp(score.hi - top.hi));
       attention[row + s] = w;
       total = plus(total, w);
+      mixed = plus(mixed, times(w, tokenV[s]));
     }
-    var mixed = Pair(vec4<f32>(0.0), vec4<f32>(0.0));
-    for (var s = 0u; s < SEQUENCE; s += 1u) {
-      let w = attention[row + s];
-      let a = Pair(w.lo / total.lo, w.hi / total.hi);
-      attention[row + s] = a;
-      mixed = plus(mixed, times(a, tokenV[s]));
-    }
+    let inverseTotal = Pair(1.0 / total.lo, 1.0 / total.hi);
+    inverseTotals[t] = inverseTotal;
+    mixed = times(mixed, inverseTotal);
     tokenMixed[t] = mixed;
     tokenH1[t] = plus(tokenE[t], mv(net.Wo, mixed, MODEL_HI, MODEL_HI));
   }
@@ -478,6 +471,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let inverseRoot = 1.0 / sqrt(f32(HEAD_DIM));
   let perToken = 1.0 / f32(T);
   let scale = 1.0 / f32(params.batchSize);
+  // The loss is a uniform rather than a pipeline constant: MSE and cross-entropy batches of one shape
+  // share one compiled pipeline (compiling this kernel takes seconds on SwiftShader).
+  let crossEntropy = params.widths1.w != 0u;
   var loss = 0.0;
   for (var s = 0u; s < params.steps; s += 1u) {
     // 64-bit step counter = start + s.
@@ -534,7 +530,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
       // δf = ∂(loss / B)/∂f: (f − y)/B for MSE, (softmax(f) − softmax(y))/B for cross-entropy.
       var df: Pair;
-      if (CROSS_ENTROPY) {
+      if (crossEntropy) {
         let targets = softmax_of(y).p;
         let predicted = softmax_of(f);
         loss += predicted.logNormaliser - dot(targets.lo, f.lo) - dot(targets.hi, f.hi);
@@ -572,8 +568,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let row = t * TRANSFORMER_MAX_SEQUENCE;
         // δA_ts = ⟨δmixed_t, v_s⟩ per head; δscore_ts = A_ts (δA_ts − Σ_s' A_ts' δA_ts') / √dh.
         var centre = zeroPair;
+        let inverseTotal = inverseTotals[t];
         for (var s2 = 0u; s2 < T; s2 += 1u) {
-          let a = attention[row + s2];
+          let a = times(attention[row + s2], inverseTotal);
           let da = head_sums(times(dm, tokenV[s2]));
           dA[s2] = da;
           centre = plus(centre, times(a, da));
@@ -582,7 +579,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let q = tokenQ[t];
         var dq = zeroPair;
         for (var s2 = 0u; s2 < T; s2 += 1u) {
-          let a = attention[row + s2];
+          let a = times(attention[row + s2], inverseTotal);
           let da = dA[s2];
           let dScore = scaled(times(a, Pair(da.lo - centre.lo, da.hi - centre.hi)), inverseRoot);
           dq = plus(dq, times(dScore, tokenK[s2]));

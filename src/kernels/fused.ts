@@ -4,8 +4,10 @@
  * teacher (shaders/fused_deep_linear_2x2.wgsl for input and output width 2 and hidden widths ≤ 2, the
  * paper's setting; fused_deep_linear_narrow.wgsl for widths ≤ 4; both depth ≤ 10;
  * fused_deep_linear.wgsl up to width 8, depth 6), one-hidden-layer MLPs (widths ≤ 4) on an MLP
- * teacher under MSE or soft cross-entropy (fused_mlp_narrow.wgsl) and Elman RNNs (hidden ≤ 4) on an RNN teacher, under MSE or soft
- * cross-entropy (fused_rnn.wgsl). Which models and data take this path is src/train/fused.ts's call.
+ * teacher under MSE or soft cross-entropy (fused_mlp_narrow.wgsl), Elman RNNs (hidden ≤ 4) on an RNN
+ * teacher (fused_rnn.wgsl) and one-block Transformers (widths ≤ 8) on a Transformer teacher
+ * (fused_transformer.wgsl), both under MSE or soft cross-entropy. Which models and data take this
+ * path is src/train/fused.ts's call.
  */
 import { isSwiftShader } from '../gpu/context.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
@@ -387,7 +389,6 @@ function fusedTransformerSteps(
     MLP: mlpHidden,
     SEQUENCE: network.sequenceLength,
     TEACHER_MLP: network.teacherMlpHidden,
-    CROSS_ENTROPY: network.crossEntropy ? 1 : 0,
   };
   const weights = packed(engine, params, 'fused weights');
   const teacher = packed(engine, network.teacherParams, 'fused teacher');
@@ -424,6 +425,7 @@ function fusedTransformerSteps(
       uniforms: dispatchUniforms(run, roots, replicas, 2, {
         step,
         steps: Math.min(perDispatch, run.steps - done),
+        // widths1.w: the loss (a uniform, so MSE and cross-entropy share one compiled pipeline).
         widths: [
           inputDim,
           modelDim,
@@ -432,7 +434,7 @@ function fusedTransformerSteps(
           network.sequenceLength,
           heads,
           mlpHidden,
-          0,
+          network.crossEntropy ? 1 : 0,
           0,
           0,
           0,

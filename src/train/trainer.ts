@@ -71,9 +71,10 @@ export interface TrainOptions {
   /**
    * 'fused' runs many steps per dispatch (plain SGD at a constant rate on the models, data and losses
    * of `FUSED_REQUIREMENTS`: deep linear on a linear teacher and small one-hidden-layer MLP
-   * teacher–student under MSE or cross-entropy, small RNN teacher–student under MSE or cross-entropy),
-   * 'general' one tape step per submit; 'auto' (default) picks fused whenever it applies, except for an
-   * RNN whose step is too long for one invocation per replica (`prefersFused`).
+   * teacher–student under MSE or cross-entropy, small RNN and one-block Transformer teacher–student
+   * under MSE or cross-entropy), 'general' one tape step per submit; 'auto' (default) picks fused
+   * whenever it applies, except for an RNN or Transformer whose step is too long for one invocation
+   * per replica (`prefersFused`).
    */
   path?: 'auto' | 'fused' | 'general';
 }
