@@ -14,13 +14,17 @@ import {
   RNN_AUTO_MAX_WORK,
   RNN_MAX,
   TEACHER_WORKGROUP_BYTES,
+  TRANSFORMER_AUTO_MAX_WORK,
+  TRANSFORMER_AUTO_MIN_REPLICAS,
   TRANSFORMER_MAX,
   teacherCapacity,
+  transformerStepWork,
 } from '../src/kernels/fused.ts';
 import { initParameters } from '../src/models/init.ts';
 import type { LossKind } from '../src/models/losses.ts';
 import { buildModel, type ModelSpec } from '../src/models/model.ts';
 import type { Engine, Tensor } from '../src/tensor/engine.ts';
+import { prefersFused } from '../src/train/fused.ts';
 import { type TrainOptions, train } from '../src/train/trainer.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
 import { shadersLaunched } from './helpers/launches.ts';
@@ -646,6 +650,42 @@ test('a Transformer beyond the fused kernel is refused by path fused, naming the
   );
   const shaders = await shadersLaunched(engine, () => train(engine, options));
   assert.not.ok(shaders.has('fused_transformer.wgsl'), 'auto must not pick the fused kernel');
+  for (const p of params) p.dispose();
+  data.dispose();
+});
+
+test("'auto' leaves a Transformer whose step is long to the general path unless its replicas are many", async () => {
+  const engine = await testEngine();
+  const shape = { inputDim: 2, outputDim: 2, sequenceLength: 2, modelDim: 4, heads: 2 };
+  const model = buildModel({ kind: 'transformer', mlpHidden: 2, ...shape });
+  const data = transformerData(
+    engine,
+    'mse',
+    { ...shape, teacherMlpHidden: TRANSFORMER_MAX.teacherHidden },
+    { sigmaEps: [diagonal(2, () => 0.5)] },
+  );
+  const network = { kind: 'transformer', shape: { ...shape, mlpHidden: 2 }, sequenceLength: 2 } as const;
+  const perSample = transformerStepWork(
+    { ...network, teacherMlpHidden: TRANSFORMER_MAX.teacherHidden, crossEntropy: false, teacherParams: [] },
+    1,
+  );
+  const batchSize = Math.ceil(TRANSFORMER_AUTO_MAX_WORK / perSample) + 1;
+  assert.not.ok(prefersFused(model, data, 'mse', batchSize, 1));
+  assert.ok(prefersFused(model, data, 'mse', batchSize, TRANSFORMER_AUTO_MIN_REPLICAS));
+  assert.ok(prefersFused(model, data, 'mse', Math.floor(TRANSFORMER_AUTO_MAX_WORK / perSample), 1));
+  const params = initParameters(engine, model, { kind: 'xavier' }, { replicas: 1, seed: 3 });
+  const options = {
+    model,
+    params,
+    data,
+    loss: 'mse',
+    learningRate: 0.01,
+    batchSize,
+    steps: 1,
+    seed: 5,
+  } as const;
+  const auto = await shadersLaunched(engine, () => train(engine, options));
+  assert.not.ok(auto.has('fused_transformer.wgsl'), `auto ran ${[...auto].join(', ')}`);
   for (const p of params) p.dispose();
   data.dispose();
 });

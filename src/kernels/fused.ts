@@ -54,8 +54,16 @@ const SEQUENCE_DISPATCH_WORK = 2 ** 24;
  */
 export const RNN_AUTO_MAX_WORK = 2 ** 20;
 
-/** Multiply–adds per replica and step above which 'auto' leaves a Transformer to the general path (as RNN_AUTO_MAX_WORK). */
+/**
+ * Multiply–adds per replica and step above which 'auto' leaves a Transformer of fewer than
+ * TRANSFORMER_AUTO_MIN_REPLICAS replicas to the general path. The general path's step grows with the
+ * replicas, the kernel's only once they outnumber the lanes it runs on: on SwiftShader (bench train,
+ * 2 cores) the full anisotropy sweep's Transformer (teacher MLP 100, batch 300: ≈ 3.3·10⁶ a step) ran
+ * 0.6× the general path at 1 replica and 3.2–5.6× at 8; the quick form's (teacher MLP 16, batch 10:
+ * ≈ 7.5·10⁴) ran several times faster at any count.
+ */
 export const TRANSFORMER_AUTO_MAX_WORK = 2 ** 20;
+export const TRANSFORMER_AUTO_MIN_REPLICAS = 8;
 
 /**
  * The network a fused kernel trains, with its teacher: a deep linear student on a linear teacher

@@ -25,6 +25,7 @@ import {
   rnnStepWork,
   TEACHER_WORKGROUP_BYTES,
   TRANSFORMER_AUTO_MAX_WORK,
+  TRANSFORMER_AUTO_MIN_REPLICAS,
   TRANSFORMER_MAX,
   teacherCapacity,
   transformerStepWork,
@@ -162,16 +163,25 @@ export function canFuse(model: Model, data: DataSource, loss: LossKind): boolean
 
 /**
  * Whether 'auto' takes the fused path: it can, and the kernel is expected to beat the general path
- * (an RNN or Transformer whose step at this batch size is short; see RNN_AUTO_MAX_WORK and
- * TRANSFORMER_AUTO_MAX_WORK). `path: 'fused'` still
+ * (an RNN whose step at this batch size is short; a Transformer whose step is short or whose
+ * replicas are many: see RNN_AUTO_MAX_WORK and TRANSFORMER_AUTO_MAX_WORK). `path: 'fused'` still
  * runs a longer one.
  */
-export function prefersFused(model: Model, data: DataSource, loss: LossKind, batchSize: number): boolean {
+export function prefersFused(
+  model: Model,
+  data: DataSource,
+  loss: LossKind,
+  batchSize: number,
+  replicas = 1,
+): boolean {
   const network = fusedNetwork(model, data, loss);
   if (!network) return false;
   if (network.kind === 'rnn') return rnnStepWork(network, batchSize) <= RNN_AUTO_MAX_WORK;
   if (network.kind === 'transformer')
-    return transformerStepWork(network, batchSize) <= TRANSFORMER_AUTO_MAX_WORK;
+    return (
+      replicas >= TRANSFORMER_AUTO_MIN_REPLICAS ||
+      transformerStepWork(network, batchSize) <= TRANSFORMER_AUTO_MAX_WORK
+    );
   return true;
 }
 
