@@ -422,15 +422,61 @@ fn store_vector(kind: u32, n: u32, row: u32, replica: u32, v: Pair) {
   }
 }
 
-fn load_attention(fromTeacher: bool, replica: u32) -> Attention {
-  return Attention(
-    load_matrix(KIND_WIN, MODEL, IN, fromTeacher, replica),
-    load_vector(KIND_BIN, MODEL, 0u, fromTeacher, replica),
-    load_matrix(KIND_WQ, MODEL, MODEL, fromTeacher, replica),
-    load_matrix(KIND_WK, MODEL, MODEL, fromTeacher, replica),
-    load_matrix(KIND_WV, MODEL, MODEL, fromTeacher, replica),
-    load_matrix(KIND_WO, MODEL, MODEL, fromTeacher, replica),
-  );
+// Every matrix and vector the kernel holds, loaded in one loop: each load is inlined code with
+// loops and per-lane indexing, and on SwiftShader compiling one call site per tensor took about half
+// of this kernel's compile time. Slot k of MATRIX_SLOTS / VECTOR_SLOTS: kind, and whether the teacher's.
+const MATRIX_SLOTS = array<vec2<u32>, 14>(
+  vec2<u32>(KIND_WIN, 0u), vec2<u32>(KIND_WQ, 0u), vec2<u32>(KIND_WK, 0u), vec2<u32>(KIND_WV, 0u),
+  vec2<u32>(KIND_WO, 0u), vec2<u32>(KIND_W1, 0u), vec2<u32>(KIND_W2, 0u), vec2<u32>(KIND_WOUT, 0u),
+  vec2<u32>(KIND_WIN, 1u), vec2<u32>(KIND_WQ, 1u), vec2<u32>(KIND_WK, 1u), vec2<u32>(KIND_WV, 1u),
+  vec2<u32>(KIND_WO, 1u), vec2<u32>(KIND_WOUT, 1u),
+);
+const VECTOR_SLOTS = array<vec2<u32>, 7>(
+  vec2<u32>(KIND_BIN, 0u), vec2<u32>(KIND_B1, 0u), vec2<u32>(KIND_B2, 0u), vec2<u32>(KIND_BOUT, 0u),
+  vec2<u32>(KIND_BIN, 1u), vec2<u32>(KIND_B2, 1u), vec2<u32>(KIND_BOUT, 1u),
+);
+var<private> loadedMatrices: array<Mat8, 14>;
+var<private> loadedVectors: array<Pair, 7>;
+
+// Rows and columns of a matrix kind (the student's MLP width for W1, W2).
+fn matrix_shape(kind: u32) -> vec2<u32> {
+  switch kind {
+    case KIND_WIN: { return vec2<u32>(MODEL, IN); }
+    case KIND_W1: { return vec2<u32>(MLP, MODEL); }
+    case KIND_W2: { return vec2<u32>(MODEL, MLP); }
+    case KIND_WOUT: { return vec2<u32>(OUT, MODEL); }
+    default: { return vec2<u32>(MODEL, MODEL); } // Wq, Wk, Wv, Wo
+  }
+}
+
+fn vector_length(kind: u32) -> u32 {
+  switch kind {
+    case KIND_B1: { return MLP; }
+    case KIND_BOUT: { return OUT; }
+    default: { return MODEL; } // bin, b2
+  }
+}
+
+fn load_all(replica: u32) {
+  for (var k = 0u; k < 14u; k += 1u) {
+    let slot = MATRIX_SLOTS[k];
+    let shape = matrix_shape(slot.x);
+    loadedMatrices[k] = load_matrix(slot.x, shape.x, shape.y, slot.y == 1u, replica);
+  }
+  for (var k = 0u; k < 7u; k += 1u) {
+    let slot = VECTOR_SLOTS[k];
+    loadedVectors[k] = load_vector(slot.x, vector_length(slot.x), 0u, slot.y == 1u, replica);
+  }
+  for (var t = 0u; t < SEQUENCE; t += 1u) {
+    for (var side = 0u; side < 2u; side += 1u) {
+      let v = load_vector(KIND_POS, MODEL, t, side == 1u, replica);
+      if (side == 1u) {
+        teacherPos[t] = v;
+      } else {
+        pos[t] = v;
+      }
+    }
+  }
 }
 
 @compute @workgroup_size(WG, 1, 1)
@@ -446,23 +492,36 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let direct = inputs_direct(white);
   let noiseRoot = load_noise_root(replica);
 
+  load_all(replica);
   // The teacher: embedding and attention in registers, its MLP from packedTeacher.
-  let teacherNet = load_attention(true, 0u);
-  let teacherB2 = load_vector(KIND_B2, MODEL, 0u, true, 0u);
-  let teacherWout = load_matrix(KIND_WOUT, OUT, MODEL, true, 0u);
-  let teacherBout = load_vector(KIND_BOUT, OUT, 0u, true, 0u);
+  let teacherNet = Attention(
+    loadedMatrices[8],
+    loadedVectors[4],
+    loadedMatrices[9],
+    loadedMatrices[10],
+    loadedMatrices[11],
+    loadedMatrices[12],
+  );
+  let teacherB2 = loadedVectors[5];
+  let teacherWout = loadedMatrices[13];
+  let teacherBout = loadedVectors[6];
 
   // The student.
-  var net = load_attention(false, replica);
-  var W1 = load_matrix(KIND_W1, MLP, MODEL, false, replica);
-  var b1 = load_vector(KIND_B1, MLP, 0u, false, replica);
-  var W2 = load_matrix(KIND_W2, MODEL, MLP, false, replica);
-  var b2 = load_vector(KIND_B2, MODEL, 0u, false, replica);
-  var Wout = load_matrix(KIND_WOUT, OUT, MODEL, false, replica);
-  var bout = load_vector(KIND_BOUT, OUT, 0u, false, replica);
+  var net = Attention(
+    loadedMatrices[0],
+    loadedVectors[0],
+    loadedMatrices[1],
+    loadedMatrices[2],
+    loadedMatrices[3],
+    loadedMatrices[4],
+  );
+  var W1 = loadedMatrices[5];
+  var b1 = loadedVectors[1];
+  var W2 = loadedMatrices[6];
+  var b2 = loadedVectors[2];
+  var Wout = loadedMatrices[7];
+  var bout = loadedVectors[3];
   for (var t = 0u; t < T; t += 1u) {
-    teacherPos[t] = load_vector(KIND_POS, MODEL, t, true, 0u);
-    pos[t] = load_vector(KIND_POS, MODEL, t, false, replica);
     gradPos[t] = Pair(vec4<f32>(0.0), vec4<f32>(0.0));
   }
 
