@@ -74,7 +74,7 @@ async function extrapolateBatch(
     const out = new ReplicaRows(config.name, batch, [], [], false);
     const plan = planMeasurement(prepared, out);
     const loss = resolved.loss as LossKind;
-    const fused = prefersFused(prepared.model, prepared.data, loss, resolved.train.batchSize);
+    const fused = prefersFused(prepared.model, prepared.data, loss, resolved.train.batchSize, batch.replicas);
     const dispatch = fused
       ? (fusedDispatchSteps(prepared.model, prepared.data, loss, resolved.train.batchSize) ?? 1)
       : 1;

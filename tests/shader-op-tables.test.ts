@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { loadShaderSources } from '../runner/node/shaders.ts';
 import { STREAM_INPUTS, STREAM_LABEL_NOISE } from '../src/data/source.ts';
 import { BINARY_OPS, UNARY_OPS } from '../src/kernels/elementwise.ts';
-import { FUSED_MAX_DEPTH, FUSED_MAX_WIDTH, RNN_MAX } from '../src/kernels/fused.ts';
+import { FUSED_MAX_DEPTH, FUSED_MAX_WIDTH, RNN_MAX, TRANSFORMER_MAX } from '../src/kernels/fused.ts';
 import { ACTIVATION_CODE } from '../src/kernels/matmul.ts';
 import { REDUCE_OPS } from '../src/kernels/reduce.ts';
 
@@ -74,6 +74,10 @@ test("fused_deep_linear.wgsl MAX_* constants equal the fused path's width and de
 
 test("fused_rnn.wgsl RNN_MAX_* constants equal the fused RNN path's limits", () => {
   assert.equal(tableMismatches('fused_rnn.wgsl', RNN_MAX, 'RNN_MAX_'), []);
+});
+
+test("fused_transformer.wgsl TRANSFORMER_MAX_* constants equal the fused Transformer path's limits", () => {
+  assert.equal(tableMismatches('fused_transformer.wgsl', TRANSFORMER_MAX, 'TRANSFORMER_MAX_'), []);
 });
 
 test('the comparison fails on a changed code and on a constant without a table entry', () => {

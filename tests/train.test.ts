@@ -5,7 +5,8 @@ import { LinearTeacher } from '../src/data/linear-teacher.ts';
 import { SoftmaxTargets } from '../src/data/soft-targets.ts';
 import { TeacherStudent } from '../src/data/teacher-student.ts';
 import { InputError } from '../src/errors.ts';
-import { prepareExperiment } from '../src/experiments/config.ts';
+import { prepareExperiment, validateExperiment } from '../src/experiments/config.ts';
+import { planBatches } from '../src/experiments/executor.ts';
 import { presetConfig } from '../src/experiments/presets/index.ts';
 import { prepareBatch } from '../src/experiments/run/batch.ts';
 import { planRun } from '../src/experiments/run/plan.ts';
@@ -14,12 +15,17 @@ import {
   RNN_AUTO_MAX_WORK,
   RNN_MAX,
   TEACHER_WORKGROUP_BYTES,
+  TRANSFORMER_AUTO_MAX_WORK,
+  TRANSFORMER_AUTO_MIN_REPLICAS,
+  TRANSFORMER_MAX,
   teacherCapacity,
+  transformerStepWork,
 } from '../src/kernels/fused.ts';
 import { initParameters } from '../src/models/init.ts';
 import type { LossKind } from '../src/models/losses.ts';
 import { buildModel, type ModelSpec } from '../src/models/model.ts';
 import type { Engine, Tensor } from '../src/tensor/engine.ts';
+import { prefersFused } from '../src/train/fused.ts';
 import { type TrainOptions, train } from '../src/train/trainer.ts';
 import { destroyTestEngine, testEngine } from './helpers/gpu.ts';
 import { shadersLaunched } from './helpers/launches.ts';
@@ -606,6 +612,179 @@ test("'auto' leaves an RNN whose step is long (the widest teacher, a large batch
   assert.ok(fused.has('fused_rnn.wgsl'), `path fused ran ${[...fused].join(', ')}`);
   for (const p of params) p.dispose();
   data.dispose();
+});
+
+/** Transformer teacher–student data (the teacher differs from the student only in its MLP width). */
+function transformerData(
+  engine: Engine,
+  loss: LossKind,
+  spec: Omit<Extract<ModelSpec, { kind: 'transformer' }>, 'kind' | 'mlpHidden'> & {
+    teacherMlpHidden: number;
+  },
+  noise: { sigmaX?: number[][]; sigmaEps: number[][][] },
+) {
+  const { teacherMlpHidden, ...shape } = spec;
+  const inner = new TeacherStudent(engine, {
+    teacher: { kind: 'transformer', mlpHidden: teacherMlpHidden, ...shape },
+    teacherSeed: 2,
+    ...noise,
+  });
+  return loss === 'mse' ? inner : new SoftmaxTargets(engine, inner);
+}
+
+// The anisotropy sweep's Transformer: d = m = 8, T = 4, model width 8 in 2 heads, student MLP 4, the
+// quick form's teacher MLP of 16, white inputs (drawn per token), one Σ_ε per replica.
+for (const [loss, learningRate] of [
+  ['mse', 0.04],
+  ['cross-entropy', 0.3],
+] as const) {
+  test(`the fused Transformer kernel equals the general path (${loss}, the anisotropy sweep's shapes)`, async () => {
+    const engine = await testEngine();
+    const shape = { inputDim: 8, outputDim: 8, sequenceLength: 4, modelDim: 8, heads: 2 };
+    const model = buildModel({ kind: 'transformer', mlpHidden: 4, ...shape });
+    const data = transformerData(
+      engine,
+      loss,
+      { ...shape, teacherMlpHidden: 16 },
+      { sigmaEps: [4, 1, 0.25].map((a) => diagonal(8, (i) => (i % 2 ? a : 1))) },
+    );
+    await assertFusedEqualsGeneral(
+      engine,
+      { model, data, loss, learningRate, batchSize: 6, seed: 11 },
+      () => initParameters(engine, model, { kind: 'xavier' }, { replicas: 3, seed: 29 }),
+      'fused_transformer',
+      200,
+    );
+    data.dispose();
+  });
+}
+
+// Everything else the kernel handles: heads of 2 lanes (summed under masks), a teacher MLP of 23 (its
+// last group of four padded), widths that are not multiples of 4 (T·d = 9 inputs and m = 5 noise
+// normals straddle Philox blocks; 5 outputs masked in the softmax) and coloured inputs (Σ_x ≠ I).
+test('the fused Transformer kernel equals the general path (cross-entropy, d = 3, m = 5, T = 3, D = 6 in 3 heads, MLP 5, teacher MLP 23, Σ_x ≠ I)', async () => {
+  const engine = await testEngine();
+  const shape = { inputDim: 3, outputDim: 5, sequenceLength: 3, modelDim: 6, heads: 3 };
+  const model = buildModel({ kind: 'transformer', mlpHidden: 5, ...shape });
+  const features = shape.inputDim * shape.sequenceLength;
+  // Tridiagonal with off-diagonal 0.3: eigenvalues in 1 ± 0.6, positive definite.
+  const sigmaX = Array.from({ length: features }, (_, i) =>
+    Array.from({ length: features }, (_, j) => (i === j ? 1 : Math.abs(i - j) === 1 ? 0.3 : 0)),
+  );
+  const data = transformerData(
+    engine,
+    'cross-entropy',
+    { ...shape, teacherMlpHidden: 23 },
+    { sigmaX, sigmaEps: [1, 0.1].map((a) => diagonal(5, (i) => a + 0.2 * i)) },
+  );
+  await assertFusedEqualsGeneral(
+    engine,
+    { model, data, loss: 'cross-entropy', learningRate: 0.3, batchSize: 5, seed: 13 },
+    () => initParameters(engine, model, { kind: 'xavier' }, { replicas: 2, seed: 31 }),
+    'fused_transformer',
+    200,
+  );
+  data.dispose();
+});
+
+test('a Transformer beyond the fused kernel is refused by path fused, naming the limits, and trains on the general path', async () => {
+  const engine = await testEngine();
+  const shape = {
+    inputDim: 2,
+    outputDim: 2,
+    sequenceLength: 2,
+    modelDim: TRANSFORMER_MAX.width + 2,
+    heads: 2,
+  };
+  const model = buildModel({ kind: 'transformer', mlpHidden: 2, ...shape });
+  const data = transformerData(
+    engine,
+    'mse',
+    { ...shape, teacherMlpHidden: 4 },
+    { sigmaEps: [diagonal(2, () => 0.5)] },
+  );
+  const params = initParameters(engine, model, { kind: 'xavier' }, { replicas: 1, seed: 3 });
+  const options = {
+    model,
+    params,
+    data,
+    loss: 'mse',
+    learningRate: 0.05,
+    batchSize: 4,
+    steps: 2,
+    seed: 5,
+  } as const;
+  let refusal: unknown;
+  try {
+    await train(engine, { ...options, path: 'fused' });
+  } catch (error) {
+    refusal = error;
+  }
+  assert.ok(
+    refusal instanceof InputError &&
+      refusal.message.includes(
+        `Transformer (inputs, outputs, model width and MLP ≤ ${TRANSFORMER_MAX.width}`,
+      ),
+    String(refusal),
+  );
+  const shaders = await shadersLaunched(engine, () => train(engine, options));
+  assert.not.ok(shaders.has('fused_transformer.wgsl'), 'auto must not pick the fused kernel');
+  for (const p of params) p.dispose();
+  data.dispose();
+});
+
+test("'auto' leaves a Transformer whose step is long to the general path unless its replicas are many", async () => {
+  const engine = await testEngine();
+  const shape = { inputDim: 2, outputDim: 2, sequenceLength: 2, modelDim: 4, heads: 2 };
+  const model = buildModel({ kind: 'transformer', mlpHidden: 2, ...shape });
+  const data = transformerData(
+    engine,
+    'mse',
+    { ...shape, teacherMlpHidden: TRANSFORMER_MAX.teacherHidden },
+    { sigmaEps: [diagonal(2, () => 0.5)] },
+  );
+  const network = { kind: 'transformer', shape: { ...shape, mlpHidden: 2 }, sequenceLength: 2 } as const;
+  const perSample = transformerStepWork(
+    { ...network, teacherMlpHidden: TRANSFORMER_MAX.teacherHidden, crossEntropy: false, teacherParams: [] },
+    1,
+  );
+  const batchSize = Math.ceil(TRANSFORMER_AUTO_MAX_WORK / perSample) + 1;
+  assert.not.ok(prefersFused(model, data, 'mse', batchSize, 1));
+  assert.ok(prefersFused(model, data, 'mse', batchSize, TRANSFORMER_AUTO_MIN_REPLICAS));
+  assert.ok(prefersFused(model, data, 'mse', Math.floor(TRANSFORMER_AUTO_MAX_WORK / perSample), 1));
+  const params = initParameters(engine, model, { kind: 'xavier' }, { replicas: 1, seed: 3 });
+  const options = {
+    model,
+    params,
+    data,
+    loss: 'mse',
+    learningRate: 0.01,
+    batchSize,
+    steps: 1,
+    seed: 5,
+  } as const;
+  const auto = await shadersLaunched(engine, () => train(engine, options));
+  assert.not.ok(auto.has('fused_transformer.wgsl'), `auto ran ${[...auto].join(', ')}`);
+  for (const p of params) p.dispose();
+  data.dispose();
+});
+
+test("the quick anisotropy sweep's Transformer batches train on the fused kernel under 'auto'", async () => {
+  const engine = await testEngine();
+  const config = prepareExperiment(presetConfig('anisotropy-sweep'), { quick: true });
+  const batches = planBatches(validateExperiment(config)).filter(
+    (batch) => batch.members[0].group.model.spec.kind === 'transformer',
+  );
+  assert.is(batches.length, 2, 'one batch per loss');
+  for (const batch of batches) {
+    const prepared = prepareBatch(engine, batch, {});
+    const shaders = await shadersLaunched(engine, () => train(engine, batchTrainOptions(prepared, 0, 1)));
+    assert.ok(
+      shaders.has('fused_transformer.wgsl'),
+      `${prepared.resolved.loss}: ran ${[...shaders].join(', ')}`,
+    );
+    prepared.dispose();
+  }
 });
 
 test('SGD drives the loss down to the label-noise floor ½·Tr Σ_ε', async () => {

@@ -4,8 +4,9 @@
  * teacher (shaders/fused_deep_linear_2x2.wgsl for input and output width 2 and hidden widths ≤ 2, the
  * paper's setting, MSE only; fused_deep_linear_narrow.wgsl for widths ≤ 4; both depth ≤ 10;
  * fused_deep_linear.wgsl up to width 8, depth 6), one-hidden-layer MLPs (widths ≤ 4) on an MLP
- * teacher (fused_mlp_narrow.wgsl) and Elman RNNs (hidden ≤ 4) on an RNN teacher (fused_rnn.wgsl),
- * each under MSE or soft cross-entropy (against softmax targets). Which models and data take this
+ * teacher (fused_mlp_narrow.wgsl), Elman RNNs (hidden ≤ 4) on an RNN teacher (fused_rnn.wgsl) and
+ * one-block Transformers (widths ≤ 8) on a Transformer teacher (fused_transformer.wgsl), each under
+ * MSE or soft cross-entropy (against softmax targets). Which models and data take this
  * path is src/train/fused.ts's call.
  */
 import { isSwiftShader } from '../gpu/context.ts';
@@ -28,6 +29,13 @@ export function teacherCapacity(inputs: number, outputs: number): number {
 }
 
 /**
+ * Limits of the Transformer kernel (shaders/fused_transformer.wgsl's TRANSFORMER_MAX_* constants):
+ * inputs, outputs, model width and the student's MLP each a pair of vec4 (heads dividing the model
+ * width), T tokens kept for the backward pass, the teacher's MLP read from storage memory.
+ */
+export const TRANSFORMER_MAX = { width: 8, sequence: 8, teacherHidden: 128 } as const;
+
+/**
  * Limits of the RNN kernel (shaders/fused_rnn.wgsl's RNN_MAX_* constants): input and output widths
  * as a pair of vec4, the student's state one vec4, T states kept for backpropagation through time,
  * a sample's T·d inputs and the teacher's state in private arrays.
@@ -35,7 +43,7 @@ export function teacherCapacity(inputs: number, outputs: number): number {
 export const RNN_MAX = { width: 8, hidden: 4, sequence: 16, features: 64, teacherHidden: 128 } as const;
 
 /** Multiply–adds per invocation a dispatch may hold (≈ 10–50 ms on a GPU thread or a SwiftShader lane). */
-const RNN_DISPATCH_WORK = 2 ** 24;
+const SEQUENCE_DISPATCH_WORK = 2 ** 24;
 
 /**
  * Multiply–adds per replica and step above which 'auto' leaves an RNN to the general path: one
@@ -45,6 +53,17 @@ const RNN_DISPATCH_WORK = 2 ** 24;
  * anisotropy sweep's 4-unit teacher at batch 10 (≈ 10⁴) ran several times faster.
  */
 export const RNN_AUTO_MAX_WORK = 2 ** 20;
+
+/**
+ * Multiply–adds per replica and step above which 'auto' leaves a Transformer of fewer than
+ * TRANSFORMER_AUTO_MIN_REPLICAS replicas to the general path. The general path's step grows with the
+ * replicas, the kernel's only once they outnumber the lanes it runs on: on SwiftShader (bench train,
+ * 2 cores) the full anisotropy sweep's Transformer (teacher MLP 100, batch 300: ≈ 3.3·10⁶ a step) ran
+ * 0.6× the general path at 1 replica and 3.2–5.6× at 8; the quick form's (teacher MLP 16, batch 10:
+ * ≈ 7.5·10⁴) ran several times faster at any count.
+ */
+export const TRANSFORMER_AUTO_MAX_WORK = 2 ** 20;
+export const TRANSFORMER_AUTO_MIN_REPLICAS = 8;
 
 /**
  * The network a fused kernel trains, with its teacher: a deep linear student on a linear teacher
@@ -77,7 +96,20 @@ export type FusedNetwork =
       teacherHidden: number;
       crossEntropy: boolean;
       teacherParams: readonly Tensor[];
+    }
+  | {
+      kind: 'transformer';
+      /** Input width d (per token), model width D, heads, the student's MLP width, outputs m. */
+      shape: { inputDim: number; modelDim: number; heads: number; mlpHidden: number; outputDim: number };
+      sequenceLength: number;
+      /** The teacher's MLP width (its other dimensions are the student's). */
+      teacherMlpHidden: number;
+      crossEntropy: boolean;
+      teacherParams: readonly Tensor[];
     };
+
+/** The fused networks with a kernel of their own (fused_rnn.wgsl, fused_transformer.wgsl). */
+type SequenceNetwork = Extract<FusedNetwork, { kind: 'rnn' | 'transformer' }>;
 
 /** Every width ≤ 4 and depth ≤ 10: the mat4x4 kernels. */
 export function isNarrow(widths: readonly number[]): boolean {
@@ -88,7 +120,7 @@ export function isNarrow(widths: readonly number[]): boolean {
  * The kernel that trains a network: the 2×2 one when every width is at most 2, the ends are 2 and the
  * loss is MSE (it sums the minibatch as moments, which only a quadratic loss allows).
  */
-function fusedKernel(network: Exclude<FusedNetwork, { kind: 'rnn' }>): string {
+function fusedKernel(network: Exclude<FusedNetwork, SequenceNetwork>): string {
   if (network.kind === 'mlp') return 'fused_mlp_narrow';
   if (!isNarrow(network.widths)) return 'fused_deep_linear';
   const { widths } = network;
@@ -103,7 +135,7 @@ function fusedKernel(network: Exclude<FusedNetwork, { kind: 'rnn' }>): string {
 /** Pipeline constants: narrow kernels compile per shape (constant trip counts); the generic one reads the widths. */
 function kernelConstants(
   kernel: string,
-  network: Exclude<FusedNetwork, { kind: 'rnn' }>,
+  network: Exclude<FusedNetwork, SequenceNetwork>,
   workgroup: number,
 ): Record<string, number> {
   const { widths } = network;
@@ -200,6 +232,7 @@ export function fusedSgdSteps(
   run: FusedRun,
 ): Tensor {
   if (network.kind === 'rnn') return fusedRnnSteps(engine, network, params, roots, run);
+  if (network.kind === 'transformer') return fusedTransformerSteps(engine, network, params, roots, run);
   const replicas = params[0].batch;
   const workgroup = fusedWorkgroup(engine);
   const weights = packed(engine, params, 'fused weights');
@@ -255,13 +288,38 @@ export function rnnStepWork(network: Extract<FusedNetwork, { kind: 'rnn' }>, bat
 }
 
 /**
- * SGD steps one dispatch runs: FUSED_STEPS_PER_DISPATCH, fewer for an RNN whose steps are long (a
- * 100-unit teacher at batch 300 costs ~10⁷ multiply–adds a step: a step per dispatch, for GPU
- * watchdogs and so the host keeps its pace).
+ * Multiply–adds of one Transformer step per replica: the teacher's and the student's forward (widths
+ * padded to the kernel's vec4 pairs; the teacher's MLP to groups of four), backward ≈ 2× forward.
+ */
+export function transformerStepWork(
+  network: Extract<FusedNetwork, { kind: 'transformer' }>,
+  batchSize: number,
+): number {
+  const pad = (n: number) => (n > 4 ? 8 : 4);
+  const { inputDim, modelDim, mlpHidden, outputDim } = network.shape;
+  const [d, D, M, m] = [pad(inputDim), pad(modelDim), pad(mlpHidden), pad(outputDim)];
+  const T = network.sequenceLength;
+  const teacherMlp = 4 * Math.ceil(network.teacherMlpHidden / 4);
+  // Embedding, q, k, v and the output projection per token; scores and mixing per pair of tokens.
+  const attention = T * (D * d + 4 * D * D) + 2 * T * T * D;
+  const student = attention + T * M * D + M * D + m * D;
+  const teacher = attention + T * teacherMlp * modelDim + teacherMlp * D + m * D;
+  return batchSize * (teacher + 3 * student);
+}
+
+/** Multiply–adds of one step per replica of a network with a kernel of its own. */
+function sequenceStepWork(network: SequenceNetwork, batchSize: number): number {
+  return network.kind === 'rnn' ? rnnStepWork(network, batchSize) : transformerStepWork(network, batchSize);
+}
+
+/**
+ * SGD steps one dispatch runs: FUSED_STEPS_PER_DISPATCH, fewer for an RNN or Transformer whose steps
+ * are long (a 100-unit teacher at batch 300 costs ~10⁶–10⁷ multiply–adds a step: a few steps per
+ * dispatch, for GPU watchdogs and so the host keeps its pace).
  */
 export function fusedStepsPerDispatch(network: FusedNetwork, batchSize: number): number {
-  if (network.kind !== 'rnn') return FUSED_STEPS_PER_DISPATCH;
-  const fits = Math.floor(RNN_DISPATCH_WORK / rnnStepWork(network, batchSize));
+  if (network.kind !== 'rnn' && network.kind !== 'transformer') return FUSED_STEPS_PER_DISPATCH;
+  const fits = Math.floor(SEQUENCE_DISPATCH_WORK / sequenceStepWork(network, batchSize));
   return Math.max(1, Math.min(FUSED_STEPS_PER_DISPATCH, fits));
 }
 
@@ -319,6 +377,91 @@ function fusedRnnSteps(
         step,
         steps: Math.min(perDispatch, run.steps - done),
         widths: [d, h, m, network.teacherHidden, network.sequenceLength, 0, 0, 0, 0, 0, 0, 0],
+      }),
+      workgroups: [Math.ceil(replicas / workgroup)],
+    });
+    engine.flush();
+  }
+  weights.copyBack();
+  // Submit the copy-back before the packed buffers return to the pool: a queue write would overtake it.
+  engine.flush();
+  weights.tensor.dispose();
+  teacher.tensor.dispose();
+  packedTeacher.dispose();
+  return loss;
+}
+
+/** The Transformer kernel (shaders/fused_transformer.wgsl): the teacher's MLP packed once per call, then the training dispatches. */
+function fusedTransformerSteps(
+  engine: Engine,
+  network: Extract<FusedNetwork, { kind: 'transformer' }>,
+  params: readonly Tensor[],
+  roots: { rootX: Tensor; rootEps: Tensor },
+  run: FusedRun,
+): Tensor {
+  const replicas = params[0].batch;
+  const workgroup = fusedWorkgroup(engine);
+  const { inputDim, modelDim, heads, mlpHidden, outputDim } = network.shape;
+  const constants = {
+    WG: workgroup,
+    IN: inputDim,
+    OUT: outputDim,
+    MODEL: modelDim,
+    HEADS: heads,
+    MLP: mlpHidden,
+    SEQUENCE: network.sequenceLength,
+    TEACHER_MLP: network.teacherMlpHidden,
+  };
+  const weights = packed(engine, params, 'fused weights');
+  const teacher = packed(engine, network.teacherParams, 'fused teacher');
+  // Per group of four MLP units: b1, D columns of W1, four columns of W2 as pairs.
+  const packedVectors = Math.ceil(network.teacherMlpHidden / 4) * (1 + modelDim + 8);
+  const packedTeacher = engine.empty([4 * packedVectors], {
+    label: "fused teacher's MLP, four units to a vec4",
+  });
+  const loss = engine.empty([1], { batch: replicas, label: 'fused loss' });
+  const { rootX, rootEps } = roots;
+  engine.launch({
+    kernel: 'fused_transformer',
+    shader: 'fused_transformer.wgsl',
+    entry: 'pack_teacher',
+    constants,
+    buffers: { teacher: { tensor: teacher.tensor }, packedTeacher: { tensor: packedTeacher } },
+    workgroups: [Math.ceil(packedVectors / 64)],
+  });
+  const perDispatch = fusedStepsPerDispatch(network, run.batchSize);
+  for (let done = 0; done < run.steps; done += perDispatch) {
+    const step = run.startStep + done;
+    engine.launch({
+      kernel: 'fused_transformer',
+      shader: 'fused_transformer.wgsl',
+      constants,
+      buffers: {
+        weights: { tensor: weights.tensor },
+        rootX: { tensor: rootX },
+        rootEps: { tensor: rootEps },
+        teacher: { tensor: teacher.tensor },
+        packedTeacher: { tensor: packedTeacher },
+        lastLoss: { tensor: loss },
+      },
+      uniforms: dispatchUniforms(run, roots, replicas, 2, {
+        step,
+        steps: Math.min(perDispatch, run.steps - done),
+        // widths1.w: the loss (a uniform, so MSE and cross-entropy share one compiled pipeline).
+        widths: [
+          inputDim,
+          modelDim,
+          outputDim,
+          network.teacherMlpHidden,
+          network.sequenceLength,
+          heads,
+          mlpHidden,
+          network.crossEntropy ? 1 : 0,
+          0,
+          0,
+          0,
+          0,
+        ],
       }),
       workgroups: [Math.ceil(replicas / workgroup)],
     });

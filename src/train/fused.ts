@@ -1,9 +1,9 @@
 /**
  * The fused small-model path: which models and data the fused SGD kernels (src/kernels/fused.ts)
  * can train, and training them there. Deep linear networks on a linear teacher, one-hidden-layer MLPs
- * on an MLP teacher and Elman RNNs on an RNN teacher, under MSE or cross-entropy against softmax
- * targets; same random streams, loss and update as the general path; results agree up to float
- * summation order.
+ * on an MLP teacher, Elman RNNs on an RNN teacher and one-block Transformers on a Transformer teacher,
+ * under MSE or cross-entropy against softmax targets; same random streams, loss and update as the
+ * general path; results agree up to float summation order.
  */
 import { LinearTeacher } from '../data/linear-teacher.ts';
 import { SoftmaxTargets } from '../data/soft-targets.ts';
@@ -24,7 +24,11 @@ import {
   RNN_MAX,
   rnnStepWork,
   TEACHER_WORKGROUP_BYTES,
+  TRANSFORMER_AUTO_MAX_WORK,
+  TRANSFORMER_AUTO_MIN_REPLICAS,
+  TRANSFORMER_MAX,
   teacherCapacity,
+  transformerStepWork,
 } from '../kernels/fused.ts';
 import type { LossKind } from '../models/losses.ts';
 import { layerWidths, type Model } from '../models/model.ts';
@@ -35,7 +39,9 @@ export const FUSED_REQUIREMENTS =
   `on linear-teacher data, or a one-hidden-layer MLP (widths ≤ ${NARROW_MAX_WIDTH}) on one-hidden-layer MLP teacher–student data ` +
   `whose teacher fits ${TEACHER_WORKGROUP_BYTES / 1024} KiB of workgroup memory (up to ${teacherCapacity(2, 2)} hidden units for 2 inputs and 2 outputs), ` +
   `or an RNN (hidden ≤ ${RNN_MAX.hidden}, inputs and outputs ≤ ${RNN_MAX.width}, sequence length ≤ ${RNN_MAX.sequence} with ` +
-  `sequence length × inputs ≤ ${RNN_MAX.features}) on RNN teacher–student data (teacher hidden ≤ ${RNN_MAX.teacherHidden}); ` +
+  `sequence length × inputs ≤ ${RNN_MAX.features}) on RNN teacher–student data (teacher hidden ≤ ${RNN_MAX.teacherHidden}), ` +
+  `or a Transformer (inputs, outputs, model width and MLP ≤ ${TRANSFORMER_MAX.width}, sequence length ≤ ${TRANSFORMER_MAX.sequence}) ` +
+  `on teacher–student data of a Transformer of the same shape (its MLP ≤ ${TRANSFORMER_MAX.teacherHidden}); ` +
   `each with MSE loss or cross-entropy against softmax targets (the teacher's noisy labels through a softmax)`;
 
 /**
@@ -48,6 +54,7 @@ function fusedNetwork(model: Model, data: DataSource, loss: LossKind): FusedNetw
   if (!spec) return undefined;
   if (spec.kind === 'rnn') return rnnNetwork(spec, data, loss);
   if (spec.kind === 'mlp') return mlpNetwork(spec, data, loss);
+  if (spec.kind === 'transformer') return transformerNetwork(spec, data, loss);
   const source = regressionDataOf(data, loss);
   if (spec.kind === 'deep-linear' && source instanceof LinearTeacher) {
     const widths = layerWidths(spec);
@@ -125,6 +132,40 @@ function rnnNetwork(
   };
 }
 
+/**
+ * A Transformer student on teacher–student data of a Transformer that differs at most in its MLP
+ * width: MSE, or cross-entropy against softmax targets.
+ */
+function transformerNetwork(
+  spec: Extract<Model['spec'], { kind: 'transformer' }>,
+  data: DataSource,
+  loss: LossKind,
+): FusedNetwork | undefined {
+  const source = teacherStudentOf(data, loss);
+  if (!source) return undefined;
+  const teacher = source.teacher.spec;
+  if (teacher.kind !== 'transformer') return undefined;
+  const { inputDim, modelDim, heads, mlpHidden, outputDim, sequenceLength } = spec;
+  const sameShape =
+    teacher.inputDim === inputDim &&
+    teacher.modelDim === modelDim &&
+    teacher.heads === heads &&
+    teacher.outputDim === outputDim &&
+    teacher.sequenceLength === sequenceLength;
+  if (!sameShape) return undefined;
+  if ([inputDim, modelDim, mlpHidden, outputDim].some((w) => w > TRANSFORMER_MAX.width)) return undefined;
+  if (sequenceLength > TRANSFORMER_MAX.sequence || teacher.mlpHidden > TRANSFORMER_MAX.teacherHidden)
+    return undefined;
+  return {
+    kind: 'transformer',
+    shape: { inputDim, modelDim, heads, mlpHidden, outputDim },
+    sequenceLength,
+    teacherMlpHidden: teacher.mlpHidden,
+    crossEntropy: loss === 'cross-entropy',
+    teacherParams: source.teacherParams,
+  };
+}
+
 /** Whether the fused path can train this model on this data under this loss. */
 export function canFuse(model: Model, data: DataSource, loss: LossKind): boolean {
   return fusedNetwork(model, data, loss) !== undefined;
@@ -132,13 +173,26 @@ export function canFuse(model: Model, data: DataSource, loss: LossKind): boolean
 
 /**
  * Whether 'auto' takes the fused path: it can, and the kernel is expected to beat the general path
- * (an RNN whose step at this batch size is short; see RNN_AUTO_MAX_WORK). `path: 'fused'` still
+ * (an RNN whose step at this batch size is short; a Transformer whose step is short or whose
+ * replicas are many: see RNN_AUTO_MAX_WORK and TRANSFORMER_AUTO_MAX_WORK). `path: 'fused'` still
  * runs a longer one.
  */
-export function prefersFused(model: Model, data: DataSource, loss: LossKind, batchSize: number): boolean {
+export function prefersFused(
+  model: Model,
+  data: DataSource,
+  loss: LossKind,
+  batchSize: number,
+  replicas = 1,
+): boolean {
   const network = fusedNetwork(model, data, loss);
   if (!network) return false;
-  return network.kind !== 'rnn' || rnnStepWork(network, batchSize) <= RNN_AUTO_MAX_WORK;
+  if (network.kind === 'rnn') return rnnStepWork(network, batchSize) <= RNN_AUTO_MAX_WORK;
+  if (network.kind === 'transformer')
+    return (
+      replicas >= TRANSFORMER_AUTO_MIN_REPLICAS ||
+      transformerStepWork(network, batchSize) <= TRANSFORMER_AUTO_MAX_WORK
+    );
+  return true;
 }
 
 /** SGD steps one fused dispatch runs for this model, data and loss at this batch size (undefined: no fused kernel). */

@@ -71,9 +71,10 @@ export interface TrainOptions {
   /**
    * 'fused' runs many steps per dispatch (plain SGD at a constant rate on the models, data and losses
    * of `FUSED_REQUIREMENTS`: deep linear on a linear teacher and small one-hidden-layer MLP
-   * teacher–student under MSE or cross-entropy, small RNN teacher–student under MSE or cross-entropy),
-   * 'general' one tape step per submit; 'auto' (default) picks fused whenever it applies, except for an
-   * RNN whose step is too long for one invocation per replica (`prefersFused`).
+   * teacher–student under MSE or cross-entropy, small RNN and one-block Transformer teacher–student
+   * under MSE or cross-entropy), 'general' one tape step per submit; 'auto' (default) picks fused
+   * whenever it applies, except for an RNN or Transformer whose step is too long for one invocation
+   * per replica (a Transformer only when its replicas are few: `prefersFused`).
    */
   path?: 'auto' | 'fused' | 'general';
 }
@@ -176,7 +177,13 @@ async function trainSteps(
     (path === 'auto' &&
       fusable &&
       !refusal &&
-      prefersFused(options.model, options.data, options.loss as LossKind, largestBatch));
+      prefersFused(
+        options.model,
+        options.data,
+        options.loss as LossKind,
+        largestBatch,
+        options.params[0]?.batch ?? 1,
+      ));
   const start = options.startStep ?? 0;
   const end = start + options.steps;
   const logEvery = options.logEvery ?? 0;
