@@ -419,13 +419,21 @@ test('experiment segments: one per replica batch, the steps the executor counts,
   );
   const weightOf = (kind: string) =>
     Math.max(...segments.filter((s) => s.kind.startsWith(kind)).map((s) => s.weight));
-  // Both deep linear batches (MSE and cross-entropy) train fused, as the trainer runs them.
+  // Every quick batch trains fused, as the trainer runs them (tests/train.test.ts checks the kernels
+  // the quick sweep's batches launch); the full sweep's RNN batches (teacher 100, batch 300) do not.
   assert.equal(
-    segments.filter((s) => s.kind.includes('deep-linear')).map((s) => s.kind.split(' ')[0]),
-    ['fused', 'fused'],
+    segments.map((s) => s.kind.split(' ')[0]),
+    batches.map(() => 'fused'),
   );
-  assert.ok(weightOf('fused deep-linear') < weightOf('general rnn'), 'RNN above the deep linear net');
-  assert.ok(weightOf('general rnn') < weightOf('general transformer'), 'Transformer above the RNN');
+  assert.ok(weightOf('fused deep-linear') < weightOf('fused rnn'), 'RNN above the deep linear net');
+  assert.ok(weightOf('fused rnn') < weightOf('fused transformer'), 'Transformer above the RNN');
+  const full = experimentSegments(prepareExperiment(presetConfig('anisotropy-sweep'), { quick: false }));
+  assert.equal(
+    full
+      .filter((s) => / (rnn|transformer) /.test(s.kind))
+      .map((s) => s.kind.split(' ').slice(0, 2).join(' ')),
+    ['general rnn', 'general rnn', 'fused transformer', 'fused transformer'],
+  );
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -11,6 +11,7 @@
  * so a cheap segment running now does not promise seconds for the expensive ones after it. Without
  * `segments` the current segment's rate is extrapolated to all remaining units.
  */
+
 import {
   type ExperimentConfig,
   type ValidatedGroup,
@@ -22,6 +23,9 @@ import {
   planBatches,
   shardRange,
 } from '../../src/experiments/executor.ts';
+import { RNN_MAX, TRANSFORMER_MAX } from '../../src/kernels/fused.ts';
+import { fusedCurvature } from '../../src/kernels/fused-hvp.ts';
+import { prefersNetwork } from '../../src/train/fused.ts';
 
 export interface ProgressStream {
   write(text: string): unknown;
@@ -253,14 +257,53 @@ const HVP_STEP_FRACTION = 0.25;
 /**
  * Whether the batch will train on the fused path, as far as the config shows (src/train/fused.ts
  * decides on the built model and data): a deep linear net on a linear teacher or a narrow MLP on an
- * MLP teacher, under MSE or cross-entropy. RNNs are left to the general prior: whether 'auto' fuses
- * them depends on their step's work, and measured batches calibrate the bar anyway.
+ * MLP teacher, under MSE or cross-entropy; an RNN or Transformer on a teacher of its own kind within
+ * the kernels' limits, where 'auto''s rule (`prefersNetwork`, on the shapes) takes it.
  */
-function fusedPrior(group: ValidatedGroup): boolean {
-  const { model, data } = group.resolved;
+function fusedPrior(group: ValidatedGroup, replicas: number): boolean {
+  const { model, data, loss, train } = group.resolved;
+  const crossEntropy = loss === 'cross-entropy';
   if (model.kind === 'deep-linear') return data.kind === 'linear-teacher';
-  if (model.kind !== 'mlp' || data.kind !== 'teacher-student' || model.hidden.length !== 1) return false;
-  return [model.inputDim, model.hidden[0], model.outputDim].every((w) => w <= 4);
+  if (data.kind !== 'teacher-student') return false;
+  const teacher = data.teacher;
+  if (model.kind === 'mlp')
+    return (
+      model.hidden.length === 1 && [model.inputDim, model.hidden[0], model.outputDim].every((w) => w <= 4)
+    );
+  if (model.kind === 'rnn' && teacher.kind === 'rnn') {
+    const fits =
+      model.hidden <= RNN_MAX.hidden &&
+      Math.max(model.inputDim, model.outputDim) <= RNN_MAX.width &&
+      model.sequenceLength <= RNN_MAX.sequence &&
+      model.sequenceLength * model.inputDim <= RNN_MAX.features &&
+      teacher.hidden <= RNN_MAX.teacherHidden;
+    const network = {
+      kind: 'rnn' as const,
+      widths: [model.inputDim, model.hidden, model.outputDim] as const,
+      sequenceLength: model.sequenceLength,
+      teacherHidden: teacher.hidden,
+      crossEntropy,
+      teacherParams: [],
+    };
+    return fits && prefersNetwork(network, train.batchSize, replicas);
+  }
+  if (model.kind === 'transformer' && teacher.kind === 'transformer') {
+    const { inputDim, modelDim, heads, mlpHidden, outputDim, sequenceLength } = model;
+    const fits =
+      Math.max(inputDim, modelDim, mlpHidden, outputDim) <= TRANSFORMER_MAX.width &&
+      sequenceLength <= TRANSFORMER_MAX.sequence &&
+      teacher.mlpHidden <= TRANSFORMER_MAX.teacherHidden;
+    const network = {
+      kind: 'transformer' as const,
+      shape: { inputDim, modelDim, heads, mlpHidden, outputDim },
+      sequenceLength,
+      teacherMlpHidden: teacher.mlpHidden,
+      crossEntropy,
+      teacherParams: [],
+    };
+    return fits && prefersNetwork(network, train.batchSize, replicas);
+  }
+  return false;
 }
 
 /**
@@ -276,7 +319,7 @@ export function experimentSegments(config: ExperimentConfig, shard?: ExperimentS
     // How the executor measures this batch's curvature: on the CPU (closed forms), or by HVPs.
     const route = measurementRoute(batch);
     const { parameters } = route;
-    const fused = fusedPrior(group);
+    const fused = fusedPrior(group, batch.replicas);
     const flopsMs = (rows: number) => (6 * parameters * rows * batch.replicas) / FLOPS_PER_MS;
     const stepMs = (fused ? FUSED_STEP_MS : (GENERAL_STEP_MS[model.kind] ?? 3)) + flopsMs(train.batchSize);
     const curvature = measure.metrics.some(
@@ -289,8 +332,11 @@ export function experimentSegments(config: ExperimentConfig, shard?: ExperimentS
           ? parameters
           : route.probes + route.lanczosSteps;
     const generalStepMs = (GENERAL_STEP_MS[model.kind] ?? 3) + flopsMs(train.batchSize);
-    const logPointMs =
-      hvps * (measure.evaluationSamples / train.batchSize) * HVP_STEP_FRACTION * generalStepMs;
+    // The fused curvature kernels (small deep linear nets, MLPs, RNNs) cost their arithmetic alone:
+    // an H·v or a diagonal entry ≈ two gradient passes over the rows, without the tape's launches.
+    const logPointMs = fusedCurvature(group.model.spec, group.resolved.loss)
+      ? hvps * 2 * flopsMs(measure.evaluationSamples)
+      : hvps * (measure.evaluationSamples / train.batchSize) * HVP_STEP_FRACTION * generalStepMs;
     return {
       units: train.steps,
       kind: `${fused ? 'fused' : 'general'} ${model.kind} ${parameters}`,

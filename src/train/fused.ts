@@ -185,7 +185,15 @@ export function prefersFused(
   replicas = 1,
 ): boolean {
   const network = fusedNetwork(model, data, loss);
-  if (!network) return false;
+  return network !== undefined && prefersNetwork(network, batchSize, replicas);
+}
+
+/**
+ * 'auto''s rule for a network a fused kernel can train: always, except an RNN whose step is long and
+ * a Transformer whose step is long with fewer than TRANSFORMER_AUTO_MIN_REPLICAS replicas. Only the
+ * network's shape is read (the progress bar's prior calls it on shapes from a config).
+ */
+export function prefersNetwork(network: FusedNetwork, batchSize: number, replicas: number): boolean {
   if (network.kind === 'rnn') return rnnStepWork(network, batchSize) <= RNN_AUTO_MAX_WORK;
   if (network.kind === 'transformer')
     return (
