@@ -323,36 +323,35 @@ export function fusedStepsPerDispatch(network: FusedNetwork, batchSize: number):
   return Math.max(1, Math.min(FUSED_STEPS_PER_DISPATCH, fits));
 }
 
-/** The RNN kernel (shaders/fused_rnn.wgsl): the teacher packed once per call, then the training dispatches. */
-function fusedRnnSteps(
+/**
+ * A sequence kernel's call (shaders/fused_rnn.wgsl, fused_transformer.wgsl): the student and teacher
+ * packed, the teacher rewritten once by the kernel's `pack_teacher` entry into `packedVectors` vec4s,
+ * then the training dispatches with `widths` as the layout uniforms, and the weights copied back.
+ */
+function sequenceKernelSteps(
   engine: Engine,
-  network: Extract<FusedNetwork, { kind: 'rnn' }>,
+  network: SequenceNetwork,
   params: readonly Tensor[],
   roots: { rootX: Tensor; rootEps: Tensor },
   run: FusedRun,
+  kernel: {
+    name: string;
+    constants: Record<string, number>;
+    packedVectors: number;
+    widths: readonly number[];
+  },
 ): Tensor {
   const replicas = params[0].batch;
-  const workgroup = fusedWorkgroup(engine);
-  const [d, h, m] = network.widths;
-  const constants = {
-    WG: workgroup,
-    IN: d,
-    HIDDEN: h,
-    OUT: m,
-    SEQUENCE: network.sequenceLength,
-    TEACHER_HIDDEN: network.teacherHidden,
-    CROSS_ENTROPY: network.crossEntropy ? 1 : 0,
-  };
+  const { name, constants, packedVectors, widths } = kernel;
+  const shader = `${name}.wgsl`;
   const weights = packed(engine, params, 'fused weights');
   const teacher = packed(engine, network.teacherParams, 'fused teacher');
-  const groups = Math.ceil(network.teacherHidden / 4);
-  const packedVectors = (1 + d + 4 * groups + m) * groups + 2;
   const packedTeacher = engine.empty([4 * packedVectors], { label: 'fused teacher, four units to a vec4' });
   const loss = engine.empty([1], { batch: replicas, label: 'fused loss' });
   const { rootX, rootEps } = roots;
   engine.launch({
-    kernel: 'fused_rnn',
-    shader: 'fused_rnn.wgsl',
+    kernel: name,
+    shader,
     entry: 'pack_teacher',
     constants,
     buffers: { teacher: { tensor: teacher.tensor }, packedTeacher: { tensor: packedTeacher } },
@@ -360,10 +359,9 @@ function fusedRnnSteps(
   });
   const perDispatch = fusedStepsPerDispatch(network, run.batchSize);
   for (let done = 0; done < run.steps; done += perDispatch) {
-    const step = run.startStep + done;
     engine.launch({
-      kernel: 'fused_rnn',
-      shader: 'fused_rnn.wgsl',
+      kernel: name,
+      shader,
       constants,
       buffers: {
         weights: { tensor: weights.tensor },
@@ -374,11 +372,11 @@ function fusedRnnSteps(
         lastLoss: { tensor: loss },
       },
       uniforms: dispatchUniforms(run, roots, replicas, 2, {
-        step,
+        step: run.startStep + done,
         steps: Math.min(perDispatch, run.steps - done),
-        widths: [d, h, m, network.teacherHidden, network.sequenceLength, 0, 0, 0, 0, 0, 0, 0],
+        widths,
       }),
-      workgroups: [Math.ceil(replicas / workgroup)],
+      workgroups: [Math.ceil(replicas / constants.WG)],
     });
     engine.flush();
   }
@@ -391,7 +389,34 @@ function fusedRnnSteps(
   return loss;
 }
 
-/** The Transformer kernel (shaders/fused_transformer.wgsl): the teacher's MLP packed once per call, then the training dispatches. */
+/** The RNN kernel (shaders/fused_rnn.wgsl). */
+function fusedRnnSteps(
+  engine: Engine,
+  network: Extract<FusedNetwork, { kind: 'rnn' }>,
+  params: readonly Tensor[],
+  roots: { rootX: Tensor; rootEps: Tensor },
+  run: FusedRun,
+): Tensor {
+  const [d, h, m] = network.widths;
+  const groups = Math.ceil(network.teacherHidden / 4);
+  return sequenceKernelSteps(engine, network, params, roots, run, {
+    name: 'fused_rnn',
+    constants: {
+      WG: fusedWorkgroup(engine),
+      IN: d,
+      HIDDEN: h,
+      OUT: m,
+      SEQUENCE: network.sequenceLength,
+      TEACHER_HIDDEN: network.teacherHidden,
+      CROSS_ENTROPY: network.crossEntropy ? 1 : 0,
+    },
+    // Per group of four teacher units: bias, d columns of Wx, 4G columns of Wh, m rows of Wo; then bo.
+    packedVectors: (1 + d + 4 * groups + m) * groups + 2,
+    widths: [d, h, m, network.teacherHidden, network.sequenceLength, 0, 0, 0, 0, 0, 0, 0],
+  });
+}
+
+/** The Transformer kernel (shaders/fused_transformer.wgsl): the teacher's MLP is what pack_teacher packs. */
 function fusedTransformerSteps(
   engine: Engine,
   network: Extract<FusedNetwork, { kind: 'transformer' }>,
@@ -399,79 +424,36 @@ function fusedTransformerSteps(
   roots: { rootX: Tensor; rootEps: Tensor },
   run: FusedRun,
 ): Tensor {
-  const replicas = params[0].batch;
-  const workgroup = fusedWorkgroup(engine);
   const { inputDim, modelDim, heads, mlpHidden, outputDim } = network.shape;
-  const constants = {
-    WG: workgroup,
-    IN: inputDim,
-    OUT: outputDim,
-    MODEL: modelDim,
-    HEADS: heads,
-    MLP: mlpHidden,
-    SEQUENCE: network.sequenceLength,
-    TEACHER_MLP: network.teacherMlpHidden,
-  };
-  const weights = packed(engine, params, 'fused weights');
-  const teacher = packed(engine, network.teacherParams, 'fused teacher');
-  // Per group of four MLP units: b1, D columns of W1, four columns of W2 as pairs.
-  const packedVectors = Math.ceil(network.teacherMlpHidden / 4) * (1 + modelDim + 8);
-  const packedTeacher = engine.empty([4 * packedVectors], {
-    label: "fused teacher's MLP, four units to a vec4",
+  const { teacherMlpHidden, sequenceLength } = network;
+  return sequenceKernelSteps(engine, network, params, roots, run, {
+    name: 'fused_transformer',
+    constants: {
+      WG: fusedWorkgroup(engine),
+      IN: inputDim,
+      OUT: outputDim,
+      MODEL: modelDim,
+      HEADS: heads,
+      MLP: mlpHidden,
+      SEQUENCE: sequenceLength,
+      TEACHER_MLP: teacherMlpHidden,
+    },
+    // Per group of four MLP units: b1, D columns of W1, four columns of W2 as pairs.
+    packedVectors: Math.ceil(teacherMlpHidden / 4) * (1 + modelDim + 8),
+    // widths1.w: the loss (a uniform, so MSE and cross-entropy share one compiled pipeline).
+    widths: [
+      inputDim,
+      modelDim,
+      outputDim,
+      teacherMlpHidden,
+      sequenceLength,
+      heads,
+      mlpHidden,
+      network.crossEntropy ? 1 : 0,
+      0,
+      0,
+      0,
+      0,
+    ],
   });
-  const loss = engine.empty([1], { batch: replicas, label: 'fused loss' });
-  const { rootX, rootEps } = roots;
-  engine.launch({
-    kernel: 'fused_transformer',
-    shader: 'fused_transformer.wgsl',
-    entry: 'pack_teacher',
-    constants,
-    buffers: { teacher: { tensor: teacher.tensor }, packedTeacher: { tensor: packedTeacher } },
-    workgroups: [Math.ceil(packedVectors / 64)],
-  });
-  const perDispatch = fusedStepsPerDispatch(network, run.batchSize);
-  for (let done = 0; done < run.steps; done += perDispatch) {
-    const step = run.startStep + done;
-    engine.launch({
-      kernel: 'fused_transformer',
-      shader: 'fused_transformer.wgsl',
-      constants,
-      buffers: {
-        weights: { tensor: weights.tensor },
-        rootX: { tensor: rootX },
-        rootEps: { tensor: rootEps },
-        teacher: { tensor: teacher.tensor },
-        packedTeacher: { tensor: packedTeacher },
-        lastLoss: { tensor: loss },
-      },
-      uniforms: dispatchUniforms(run, roots, replicas, 2, {
-        step,
-        steps: Math.min(perDispatch, run.steps - done),
-        // widths1.w: the loss (a uniform, so MSE and cross-entropy share one compiled pipeline).
-        widths: [
-          inputDim,
-          modelDim,
-          outputDim,
-          network.teacherMlpHidden,
-          network.sequenceLength,
-          heads,
-          mlpHidden,
-          network.crossEntropy ? 1 : 0,
-          0,
-          0,
-          0,
-          0,
-        ],
-      }),
-      workgroups: [Math.ceil(replicas / workgroup)],
-    });
-    engine.flush();
-  }
-  weights.copyBack();
-  // Submit the copy-back before the packed buffers return to the pool: a queue write would overtake it.
-  engine.flush();
-  weights.tensor.dispose();
-  teacher.tensor.dispose();
-  packedTeacher.dispose();
-  return loss;
 }
