@@ -522,6 +522,13 @@ for (const [loss, learningRate] of [
   });
 }
 
+/** Σ_x for coloured inputs: tridiagonal with off-diagonal 0.3, eigenvalues in 1 ± 0.6 (positive definite). */
+function tridiagonalCovariance(n: number): number[][] {
+  return Array.from({ length: n }, (_, i) =>
+    Array.from({ length: n }, (_, j) => (i === j ? 1 : Math.abs(i - j) === 1 ? 0.3 : 0)),
+  );
+}
+
 // Everything else the kernel handles: a teacher of 23 units (storage memory, its last group of four
 // padded), widths that are not multiples of 4 (T·d = 15 inputs and m = 5 noise normals straddle
 // Philox blocks; 5 outputs masked in the softmax), h = 3 and coloured inputs (Σ_x ≠ I).
@@ -530,10 +537,7 @@ test('the fused RNN kernel equals the general path (cross-entropy, teacher 23, d
   const spec = { inputDim: 3, outputDim: 5, sequenceLength: 5 };
   const model = buildModel({ kind: 'rnn', hidden: 3, ...spec });
   const features = spec.inputDim * spec.sequenceLength;
-  // Tridiagonal with off-diagonal 0.3: eigenvalues in 1 ± 0.6, positive definite.
-  const sigmaX = Array.from({ length: features }, (_, i) =>
-    Array.from({ length: features }, (_, j) => (i === j ? 1 : Math.abs(i - j) === 1 ? 0.3 : 0)),
-  );
+  const sigmaX = tridiagonalCovariance(features);
   const data = rnnData(
     engine,
     'cross-entropy',
@@ -667,10 +671,7 @@ test('the fused Transformer kernel equals the general path (cross-entropy, d = 3
   const shape = { inputDim: 3, outputDim: 5, sequenceLength: 3, modelDim: 6, heads: 3 };
   const model = buildModel({ kind: 'transformer', mlpHidden: 5, ...shape });
   const features = shape.inputDim * shape.sequenceLength;
-  // Tridiagonal with off-diagonal 0.3: eigenvalues in 1 ± 0.6, positive definite.
-  const sigmaX = Array.from({ length: features }, (_, i) =>
-    Array.from({ length: features }, (_, j) => (i === j ? 1 : Math.abs(i - j) === 1 ? 0.3 : 0)),
-  );
+  const sigmaX = tridiagonalCovariance(features);
   const data = transformerData(
     engine,
     'cross-entropy',
