@@ -4,7 +4,8 @@
  * vector [n] of batch B (parameters in order, each row-major); `pack`/`unpack` convert with one copy
  * launch per parameter. H·v is the double-backward `Tape.hvp` of the loss built by the caller's closure;
  * inside `atPoint` (Lanczos, power iteration, probe loops) the forward pass and gradient are taped once
- * and each H·v runs only the second reverse pass.
+ * and each H·v runs only the second reverse pass. Small built-in models skip the tape (`fused`): one
+ * kernel per H·v for narrow fully connected nets, one launch of the Hessian's diagonal for small RNNs.
  *
  * Replicas and copies: the operator's parameters have R replicas; `withCopies(c)` gives an operator
  * of batch B = R·c whose replica r·c + j is a copy of replica r (same parameters, same data), so c
