@@ -23,9 +23,8 @@ import {
   planBatches,
   shardRange,
 } from '../../src/experiments/executor.ts';
-import { RNN_MAX, TRANSFORMER_MAX } from '../../src/kernels/fused.ts';
 import { fusedCurvature } from '../../src/kernels/fused-hvp.ts';
-import { prefersNetwork } from '../../src/train/fused.ts';
+import { prefersNetwork, sequenceNetwork } from '../../src/train/fused.ts';
 
 export interface ProgressStream {
   write(text: string): unknown;
@@ -262,48 +261,15 @@ const HVP_STEP_FRACTION = 0.25;
  */
 function fusedPrior(group: ValidatedGroup, replicas: number): boolean {
   const { model, data, loss, train } = group.resolved;
-  const crossEntropy = loss === 'cross-entropy';
   if (model.kind === 'deep-linear') return data.kind === 'linear-teacher';
   if (data.kind !== 'teacher-student') return false;
-  const teacher = data.teacher;
   if (model.kind === 'mlp')
     return (
       model.hidden.length === 1 && [model.inputDim, model.hidden[0], model.outputDim].every((w) => w <= 4)
     );
-  if (model.kind === 'rnn' && teacher.kind === 'rnn') {
-    const fits =
-      model.hidden <= RNN_MAX.hidden &&
-      Math.max(model.inputDim, model.outputDim) <= RNN_MAX.width &&
-      model.sequenceLength <= RNN_MAX.sequence &&
-      model.sequenceLength * model.inputDim <= RNN_MAX.features &&
-      teacher.hidden <= RNN_MAX.teacherHidden;
-    const network = {
-      kind: 'rnn' as const,
-      widths: [model.inputDim, model.hidden, model.outputDim] as const,
-      sequenceLength: model.sequenceLength,
-      teacherHidden: teacher.hidden,
-      crossEntropy,
-      teacherParams: [],
-    };
-    return fits && prefersNetwork(network, train.batchSize, replicas);
-  }
-  if (model.kind === 'transformer' && teacher.kind === 'transformer') {
-    const { inputDim, modelDim, heads, mlpHidden, outputDim, sequenceLength } = model;
-    const fits =
-      Math.max(inputDim, modelDim, mlpHidden, outputDim) <= TRANSFORMER_MAX.width &&
-      sequenceLength <= TRANSFORMER_MAX.sequence &&
-      teacher.mlpHidden <= TRANSFORMER_MAX.teacherHidden;
-    const network = {
-      kind: 'transformer' as const,
-      shape: { inputDim, modelDim, heads, mlpHidden, outputDim },
-      sequenceLength,
-      teacherMlpHidden: teacher.mlpHidden,
-      crossEntropy,
-      teacherParams: [],
-    };
-    return fits && prefersNetwork(network, train.batchSize, replicas);
-  }
-  return false;
+  // RNNs and Transformers: the trainer's own shape checks (undefined for any other model).
+  const network = sequenceNetwork(model, data.teacher, loss);
+  return network !== undefined && prefersNetwork(network, train.batchSize, replicas);
 }
 
 /**

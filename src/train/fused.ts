@@ -31,7 +31,7 @@ import {
   transformerStepWork,
 } from '../kernels/fused.ts';
 import type { LossKind } from '../models/losses.ts';
-import { layerWidths, type Model } from '../models/model.ts';
+import { layerWidths, type Model, type ModelSpec } from '../models/model.ts';
 import type { Engine, Tensor } from '../tensor/engine.ts';
 
 export const FUSED_REQUIREMENTS =
@@ -52,9 +52,8 @@ function fusedNetwork(model: Model, data: DataSource, loss: LossKind): FusedNetw
   // A model of the user's own (no built-in spec) always trains on the general path.
   const spec = model.spec as Model['spec'] | undefined;
   if (!spec) return undefined;
-  if (spec.kind === 'rnn') return rnnNetwork(spec, data, loss);
+  if (spec.kind === 'rnn' || spec.kind === 'transformer') return sequenceNetworkOf(spec, data, loss);
   if (spec.kind === 'mlp') return mlpNetwork(spec, data, loss);
-  if (spec.kind === 'transformer') return transformerNetwork(spec, data, loss);
   const source = regressionDataOf(data, loss);
   if (spec.kind === 'deep-linear' && source instanceof LinearTeacher) {
     const widths = layerWidths(spec);
@@ -106,45 +105,42 @@ function mlpNetwork(
 }
 
 /**
- * An RNN student on RNN teacher–student data: MSE against the noisy labels, or cross-entropy against
- * their softmax (the experiments' SoftmaxTargets around the teacher–student data).
+ * An RNN or Transformer student on teacher–student data (MSE against the noisy labels, or
+ * cross-entropy against their softmax: the experiments' SoftmaxTargets around the data).
  */
-function rnnNetwork(
-  spec: Extract<Model['spec'], { kind: 'rnn' }>,
-  data: DataSource,
-  loss: LossKind,
-): FusedNetwork | undefined {
+function sequenceNetworkOf(spec: Model['spec'], data: DataSource, loss: LossKind): FusedNetwork | undefined {
   const source = teacherStudentOf(data, loss);
-  if (!source) return undefined;
-  const teacher = source.teacher.spec;
-  if (teacher.kind !== 'rnn' || teacher.sequenceLength !== spec.sequenceLength) return undefined;
-  const { inputDim, hidden, outputDim, sequenceLength } = spec;
-  if (hidden > RNN_MAX.hidden || inputDim > RNN_MAX.width || outputDim > RNN_MAX.width) return undefined;
-  if (sequenceLength > RNN_MAX.sequence || sequenceLength * inputDim > RNN_MAX.features) return undefined;
-  if (teacher.hidden > RNN_MAX.teacherHidden) return undefined;
-  return {
-    kind: 'rnn',
-    widths: [inputDim, hidden, outputDim],
-    sequenceLength,
-    teacherHidden: teacher.hidden,
-    crossEntropy: loss === 'cross-entropy',
-    teacherParams: source.teacherParams,
-  };
+  return source && sequenceNetwork(spec, source.teacher.spec, loss, source.teacherParams);
 }
 
 /**
- * A Transformer student on teacher–student data of a Transformer that differs at most in its MLP
- * width: MSE, or cross-entropy against softmax targets.
+ * The fused network for an RNN student on an RNN teacher, or a Transformer student on a Transformer
+ * teacher that differs at most in its MLP width, within the kernels' limits; undefined otherwise.
+ * Reads only the specs (the progress bar's prior calls it on a config's, without teacher tensors).
  */
-function transformerNetwork(
-  spec: Extract<Model['spec'], { kind: 'transformer' }>,
-  data: DataSource,
+export function sequenceNetwork(
+  spec: ModelSpec,
+  teacher: ModelSpec,
   loss: LossKind,
+  teacherParams: readonly Tensor[] = [],
 ): FusedNetwork | undefined {
-  const source = teacherStudentOf(data, loss);
-  if (!source) return undefined;
-  const teacher = source.teacher.spec;
-  if (teacher.kind !== 'transformer') return undefined;
+  const crossEntropy = loss === 'cross-entropy';
+  if (spec.kind === 'rnn') {
+    if (teacher.kind !== 'rnn' || teacher.sequenceLength !== spec.sequenceLength) return undefined;
+    const { inputDim, hidden, outputDim, sequenceLength } = spec;
+    if (hidden > RNN_MAX.hidden || inputDim > RNN_MAX.width || outputDim > RNN_MAX.width) return undefined;
+    if (sequenceLength > RNN_MAX.sequence || sequenceLength * inputDim > RNN_MAX.features) return undefined;
+    if (teacher.hidden > RNN_MAX.teacherHidden) return undefined;
+    return {
+      kind: 'rnn',
+      widths: [inputDim, hidden, outputDim],
+      sequenceLength,
+      teacherHidden: teacher.hidden,
+      crossEntropy,
+      teacherParams,
+    };
+  }
+  if (spec.kind !== 'transformer' || teacher.kind !== 'transformer') return undefined;
   const { inputDim, modelDim, heads, mlpHidden, outputDim, sequenceLength } = spec;
   const sameShape =
     teacher.inputDim === inputDim &&
@@ -161,8 +157,8 @@ function transformerNetwork(
     shape: { inputDim, modelDim, heads, mlpHidden, outputDim },
     sequenceLength,
     teacherMlpHidden: teacher.mlpHidden,
-    crossEntropy: loss === 'cross-entropy',
-    teacherParams: source.teacherParams,
+    crossEntropy,
+    teacherParams,
   };
 }
 
